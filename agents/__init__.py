@@ -1,0 +1,1 @@
+"""Mesa agents: trader behaviour acting on the exchange through its order API."""

@@ -1,0 +1,1 @@
+"""The game, scenarios, experiments, runners and the ``adlgame`` command line."""

@@ -1,0 +1,154 @@
+"""Account state as arrays over N accounts and K markets (structure of arrays)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from market.errors import require
+
+#: Flag bits in :attr:`Accounts.flags`.
+ACTIVE = np.uint8(1)
+LIQUIDATED = np.uint8(2)
+ADLED = np.uint8(4)
+BOOK = np.uint8(8)
+VAULT = np.uint8(16)
+BANKRUPT = np.uint8(32)
+
+#: Columns of the realised-gains ledger (the seniority ladder, most junior first).
+GAIN_LAYERS = ("recent", "older", "settled")
+
+
+class Accounts:
+    """Growable arrays holding every account of the exchange.
+
+    Attributes (views of the first ``n`` rows):
+        cash: collateral in dollars, (N,).
+        pos: position in whole lots per market, int64 (N, K); positive is long.
+        entry: average entry price per position, (N, K); 0 where flat.
+        gains: realised-gains ledger (N, 3): recent, older, settled.  Filled by realised
+            profit, reduced by losses, fees and withdrawals (most junior layer first), and
+            untouched by closing and reopening at the same price.
+        fees_paid: cumulative fees paid, (N,).
+        flags: bit set of ACTIVE, LIQUIDATED, ADLED, BOOK, VAULT, BANKRUPT, (N,).
+        group: owner id (accounts of one owner share it; Sybil groups), (N,).
+        kind: free label for the layer above (agent type code), (N,).
+    """
+
+    def __init__(self, markets: int, capacity: int = 1024) -> None:
+        require(markets >= 1, "markets", "an integer >= 1", markets)
+        self.k = int(markets)
+        self.n = 0
+        self._alloc(max(int(capacity), 16))
+
+    def _alloc(self, cap: int) -> None:
+        old = getattr(self, "_cash", None)
+        k = self.k
+        new = {
+            "_cash": np.zeros(cap),
+            "_pos": np.zeros((cap, k), dtype=np.int64),
+            "_entry": np.zeros((cap, k)),
+            "_gains": np.zeros((cap, 3)),
+            "_fees": np.zeros(cap),
+            "_flags": np.zeros(cap, dtype=np.uint8),
+            "_group": np.zeros(cap, dtype=np.int64),
+            "_kind": np.zeros(cap, dtype=np.int16),
+        }
+        if old is not None:
+            for name, arr in new.items():
+                arr[: self.n] = getattr(self, name)[: self.n]
+        for name, arr in new.items():
+            setattr(self, name, arr)
+        self._cap = cap
+
+    def add(
+        self, count: int, cash: float | np.ndarray = 0.0, kind: int | np.ndarray = 0
+    ) -> np.ndarray:
+        """Append ``count`` active accounts; returns their indices."""
+        require(count >= 0, "count", "an integer >= 0", count)
+        cash_arr = np.broadcast_to(np.asarray(cash, dtype=np.float64), (count,))
+        require(bool(np.all(np.isfinite(cash_arr))), "cash", "finite", "non-finite")
+        require(bool(np.all(cash_arr >= 0)), "cash", ">= 0", float(cash_arr.min(initial=0)))
+        if self.n + count > self._cap:
+            self._alloc(max(self._cap * 2, self.n + count))
+        idx = np.arange(self.n, self.n + count)
+        self.n += count
+        self._cash[idx] = cash_arr
+        self._flags[idx] = ACTIVE
+        self._group[idx] = idx
+        self._kind[idx] = kind
+        return idx
+
+    # views -------------------------------------------------------------------------------
+    @property
+    def cash(self) -> np.ndarray:
+        """Collateral per account (view)."""
+        return self._cash[: self.n]
+
+    @property
+    def pos(self) -> np.ndarray:
+        """Lots per account and market (view)."""
+        return self._pos[: self.n]
+
+    @property
+    def entry(self) -> np.ndarray:
+        """Average entry price per account and market (view)."""
+        return self._entry[: self.n]
+
+    @property
+    def gains(self) -> np.ndarray:
+        """Realised-gains ledger (view)."""
+        return self._gains[: self.n]
+
+    @property
+    def fees_paid(self) -> np.ndarray:
+        """Cumulative fees per account (view)."""
+        return self._fees[: self.n]
+
+    @property
+    def flags(self) -> np.ndarray:
+        """Flag bits per account (view)."""
+        return self._flags[: self.n]
+
+    @property
+    def group(self) -> np.ndarray:
+        """Owner id per account (view)."""
+        return self._group[: self.n]
+
+    @property
+    def kind(self) -> np.ndarray:
+        """Agent-type label per account (view)."""
+        return self._kind[: self.n]
+
+    def has(self, flag: np.uint8) -> np.ndarray:
+        """Boolean mask of accounts with ``flag`` set."""
+        return (self.flags & flag) != 0
+
+    def copy(self) -> Accounts:
+        """A deep copy (used by two-pass counterfactual replays)."""
+        other = Accounts.__new__(Accounts)
+        other.k, other.n, other._cap = self.k, self.n, self._cap
+        for name in ("_cash", "_pos", "_entry", "_gains", "_fees", "_flags", "_group", "_kind"):
+            setattr(other, name, getattr(self, name).copy())
+        return other
+
+
+def book_gain(gains: np.ndarray, idx: np.ndarray, amount: np.ndarray) -> None:
+    """Update the gains ledger of rows ``idx`` (unique) by signed ``amount``.
+
+    Positive amounts fill the most junior layer; negative amounts drain layers from the most
+    junior up, never below zero (a loss beyond the ledger comes out of principal).
+    """
+    if idx.size == 0:
+        return
+    amt = np.asarray(amount, dtype=np.float64)
+    pos = amt > 0
+    if pos.any():
+        gains[idx[pos], 0] += amt[pos]
+    neg = ~pos & (amt < 0)
+    if neg.any():
+        rows = idx[neg]
+        left = -amt[neg]
+        for layer in range(gains.shape[1]):
+            take = np.minimum(gains[rows, layer], left)
+            gains[rows, layer] -= take
+            left = left - take

@@ -1,0 +1,116 @@
+"""Structured event log: trades, bankruptcies and ADL fills as numpy record arrays."""
+
+from __future__ import annotations
+
+import numpy as np
+
+#: Trade kinds in :data:`TRADE_DTYPE`.
+TRADE_KINDS = ("order", "liquidation", "vault_takeover", "vault_unwind", "adl_close", "settle")
+
+TRADE_DTYPE = np.dtype(
+    [
+        ("step", np.int64),
+        ("account", np.int64),
+        ("counterparty", np.int64),
+        ("market", np.int16),
+        ("lots", np.int64),  # signed: + bought, - sold, from the account's view
+        ("price", np.float64),
+        ("mark", np.float64),
+        ("fee", np.float64),
+        ("realised", np.float64),
+        ("kind", np.int8),
+    ]
+)
+
+BANKRUPTCY_DTYPE = np.dtype(
+    [
+        ("step", np.int64),
+        ("account", np.int64),
+        ("deficit", np.float64),  # shortfall before the backstop
+        ("backstop", np.float64),  # covered by the backstop
+        ("adl", np.float64),  # covered by ADL
+        ("residual", np.float64),  # written off as bad debt
+    ]
+)
+
+ADL_DTYPE = np.dtype(
+    [
+        ("step", np.int64),
+        ("wave", np.int64),
+        ("market", np.int16),
+        ("account", np.int64),
+        ("lots", np.int64),  # lots force-closed (absolute)
+        ("price", np.float64),  # effective execution price (nan for cash-only rules)
+        ("mark", np.float64),
+        ("haircut", np.float64),  # dollars taken
+        ("capacity", np.float64),  # the account's cap in this wave
+        ("equity", np.float64),  # equity before the haircut
+        ("from_gains", np.float64),
+        ("from_principal", np.float64),
+    ]
+)
+
+WAVE_DTYPE = np.dtype(
+    [
+        ("step", np.int64),
+        ("wave", np.int64),
+        ("market", np.int16),
+        ("deficit", np.float64),  # this market's share of the remaining deficit
+        ("theta", np.float64),
+        ("budget", np.float64),
+        ("capacity", np.float64),
+        ("raised", np.float64),
+        ("overshoot", np.float64),
+        ("residual", np.float64),
+        ("granularity", np.float64),
+        ("lot_value", np.float64),
+        ("eligible", np.int64),
+        ("touched", np.int64),
+        ("price_fallback", np.bool_),
+    ]
+)
+
+
+class EventTable:
+    """An append-only table of records with a fixed dtype, appended in vectorised blocks."""
+
+    def __init__(self, dtype: np.dtype) -> None:
+        self.dtype = dtype
+        self._blocks: list[np.ndarray] = []
+        self._cache: np.ndarray | None = None
+
+    def append(self, **cols: object) -> None:
+        """Append rows; every column is a scalar or an array of one common length."""
+        lengths = {np.size(v) for v in cols.values() if np.ndim(v) > 0}
+        n = lengths.pop() if lengths else 1
+        if lengths:
+            raise ValueError(f"columns of different lengths: {sorted(lengths | {n})}")
+        if n == 0:
+            return
+        block = np.zeros(n, dtype=self.dtype)
+        for name, value in cols.items():
+            block[name] = value
+        self._blocks.append(block)
+        self._cache = None
+
+    def to_array(self) -> np.ndarray:
+        """All rows as one structured array (cached until the next append)."""
+        if self._cache is None:
+            self._cache = (
+                np.concatenate(self._blocks) if self._blocks else np.zeros(0, dtype=self.dtype)
+            )
+            self._blocks = [self._cache] if self._cache.size else []
+        return self._cache
+
+    def __len__(self) -> int:
+        return int(sum(b.size for b in self._blocks))
+
+
+class EventLog:
+    """The exchange's log: ``trades``, ``bankruptcies``, ``adl`` fills and ``waves``."""
+
+    def __init__(self) -> None:
+        self.trades = EventTable(TRADE_DTYPE)
+        self.bankruptcies = EventTable(BANKRUPTCY_DTYPE)
+        self.adl = EventTable(ADL_DTYPE)
+        self.waves = EventTable(WAVE_DTYPE)

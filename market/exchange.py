@@ -1,0 +1,974 @@
+"""The exchange: order API, mark-to-market and the liquidation waterfall.
+
+Money model (zero-sum, cash-settled perpetuals):
+
+* Every position has a counterparty inside the exchange.  Orders and liquidations fill
+  against the *book account* (row 0, flag BOOK): the pooled inventory of the liquidity
+  providers, which walks a depth curve (:mod:`market.liquidity`) and so fills worse with size
+  and stress.  Long open interest equals short open interest in every market by construction.
+* A liquidated account whose fills slip past its bankruptcy price ends with negative cash: a
+  *hole*.  The holes of a step add up to the deficit D.
+* The backstop pays holes first: an insurance fund (a capital figure fed by a share of fees
+  and by liquidation fees) or a liquidator vault (an account, flag VAULT, that takes over
+  accounts far below maintenance and unwinds their positions into the book; when the vault's
+  own equity turns negative, that is a hole too).
+* What the backstop cannot pay is the ADL budget.  With an ADL policy configured, each market
+  with a deficit share gets a snapshot of its eligible positions and the policy allocates
+  haircuts; force-closed lots are closed at the mark against the book and the haircut is
+  debited from the winner (gains ledger first), which is the same wealth transfer as closing
+  at the rule's execution price.  Raised money fills the holes pro rata; any overshoot goes
+  to the insurance fund.  What is still missing is written off as bad debt (residual).
+
+Conservation: ``sum(cash) + sum(upnl) + fund + fee_revenue - bad_debt == external`` where
+``external`` counts every dollar that entered (initial capital, deposits) minus withdrawals.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from market import margin as mg
+from market.accounts import (
+    ACTIVE,
+    ADLED,
+    BANKRUPT,
+    BOOK,
+    LIQUIDATED,
+    VAULT,
+    Accounts,
+    book_gain,
+)
+from market.adl.base import ADLPolicy, Snapshot
+from market.adl.eligibility import Eligibility
+from market.adl.severity import FullSeverity, SeverityController, WaveOutcome, WaveState
+from market.errors import InputError, require
+from market.events import TRADE_KINDS, EventLog
+from market.liquidity import fill_prices
+from market.spec import MarketSpec
+
+BACKSTOP_KINDS = ("fund", "vault", "none")
+_KIND = {name: i for i, name in enumerate(TRADE_KINDS)}
+
+
+@dataclass(frozen=True)
+class BackstopConfig:
+    """The backstop layer of the waterfall.
+
+    Attributes:
+        kind: "fund" (insurance fund), "vault" (liquidator vault account) or "none".
+        capital: starting capital of the fund or vault, dollars.
+        fee_share: share of trading fees paid into the fund (fund mode).
+        vault_trigger: the vault takes over accounts whose equity < trigger * maintenance.
+        vault_unwind: share of the vault's inventory sent to the book each step.
+    """
+
+    kind: str = "fund"
+    capital: float = 0.0
+    fee_share: float = 0.0
+    vault_trigger: float = 2.0 / 3.0
+    vault_unwind: float = 0.2
+
+    def __post_init__(self) -> None:
+        require(
+            self.kind in BACKSTOP_KINDS,
+            "backstop.kind",
+            f"one of {', '.join(BACKSTOP_KINDS)}",
+            self.kind,
+        )
+        require(
+            np.isfinite(self.capital) and self.capital >= 0,
+            "backstop.capital",
+            "a finite number >= 0",
+            self.capital,
+        )
+        require(0 <= self.fee_share <= 1, "backstop.fee_share", "in [0, 1]", self.fee_share)
+        require(
+            0 < self.vault_trigger <= 1, "backstop.vault_trigger", "in (0, 1]", self.vault_trigger
+        )
+        require(0 < self.vault_unwind <= 1, "backstop.vault_unwind", "in (0, 1]", self.vault_unwind)
+
+
+@dataclass
+class StepReport:
+    """What one step of the waterfall did (all dollars)."""
+
+    step: int
+    liquidated: int = 0
+    takeovers: int = 0
+    bankrupt: int = 0
+    deficit: float = 0.0
+    backstop_used: float = 0.0
+    theta: float = 1.0
+    adl_budget: float = 0.0
+    adl_raised: float = 0.0
+    overshoot: float = 0.0
+    residual: float = 0.0
+    touched: int = 0
+    waves: list[int] = field(default_factory=list)
+
+
+class Exchange:
+    """A vectorised perpetual-futures exchange over N accounts and K markets.
+
+    Args:
+        markets: market specs (or an int K for K default markets).
+        marks: starting mark price per market.
+        backstop: the backstop configuration.
+        policy: ADL policy (None: uncovered deficits become residual bad debt).
+        severity: severity controller choosing the share theta of the deficit raised now.
+        eligibility: who may pay and how much (caps); default "profits only" on the position.
+        book_capital: capital behind the book account (the liquidity providers).
+        capacity: initial row capacity of the account arrays.
+    """
+
+    def __init__(
+        self,
+        markets: Sequence[MarketSpec] | int = 1,
+        marks: Sequence[float] | float = 100.0,
+        *,
+        backstop: BackstopConfig | None = None,
+        policy: ADLPolicy | None = None,
+        severity: SeverityController | None = None,
+        eligibility: Eligibility | None = None,
+        book_capital: float = 1e10,
+        capacity: int = 1024,
+    ) -> None:
+        if isinstance(markets, int):
+            require(markets >= 1, "markets", "an integer >= 1", markets)
+            markets = tuple(MarketSpec(name=f"M{k}") for k in range(markets))
+        self.specs: tuple[MarketSpec, ...] = tuple(markets)
+        require(len(self.specs) >= 1, "markets", "at least one market", len(self.specs))
+        self.K = len(self.specs)
+        self.lot = np.array([s.lot_size for s in self.specs])
+        m = np.broadcast_to(np.asarray(marks, dtype=np.float64), (self.K,)).copy()
+        self._check_prices(m, "marks")
+        self.marks = m
+        self.prev_marks = m.copy()
+        self.backstop = backstop or BackstopConfig()
+        self.policy = policy
+        self.severity = severity or FullSeverity()
+        self.severity_state = self.severity.init_state()
+        self.eligibility = eligibility or Eligibility()
+        require(book_capital > 0, "book_capital", "> 0", book_capital)
+        self.book_capital = float(book_capital)
+        self.acc = Accounts(self.K, capacity)
+        self.log = EventLog()
+        self.step_no = 0
+        self.wave_no = 0
+        self.fee_revenue = 0.0
+        self.bad_debt = 0.0
+        self.fund = self.backstop.capital if self.backstop.kind == "fund" else 0.0
+        self.external = self.fund + float(book_capital)
+        self.depth_scale = np.ones(self.K)
+        self.stress = np.zeros(self.K)
+        self._consumed = np.zeros((self.K, 2))
+        self.book = int(self.acc.add(1, book_capital)[0])
+        self.acc.flags[self.book] |= BOOK
+        self.vault = -1
+        if self.backstop.kind == "vault":
+            self.vault = int(self.acc.add(1, self.backstop.capital)[0])
+            self.acc.flags[self.vault] |= VAULT
+            self.external += self.backstop.capital
+
+    # ------------------------------------------------------------------ validation helpers
+    @staticmethod
+    def _check_prices(p: np.ndarray, field_name: str) -> None:
+        require(bool(np.all(np.isfinite(p))), field_name, "finite prices", "non-finite")
+        require(bool(np.all(p > 0)), field_name, "prices > 0", float(np.min(p)))
+
+    def _check_market(self, market: int) -> int:
+        require(
+            isinstance(market, int | np.integer) and 0 <= int(market) < self.K,
+            "market",
+            f"an integer in [0, {self.K - 1}]",
+            market,
+        )
+        return int(market)
+
+    def _check_accounts(self, accounts: object, *, traders: bool = True) -> np.ndarray:
+        idx = np.atleast_1d(np.asarray(accounts))
+        require(idx.dtype.kind in "iu", "account", "integer account indices", idx.dtype)
+        idx = idx.astype(np.int64)
+        require(
+            bool(np.all((idx >= 0) & (idx < self.acc.n))),
+            "account",
+            f"indices in [0, {self.acc.n - 1}]",
+            idx[(idx < 0) | (idx >= self.acc.n)][:3].tolist(),
+        )
+        if traders:
+            special = (self.acc.flags[idx] & (BOOK | VAULT)) != 0
+            require(
+                not special.any(),
+                "account",
+                "a trader account (not the book or vault)",
+                idx[special][:3].tolist(),
+            )
+        return idx
+
+    @staticmethod
+    def _check_amount(amount: object, field_name: str) -> np.ndarray:
+        a = np.atleast_1d(np.asarray(amount, dtype=np.float64))
+        require(bool(np.all(np.isfinite(a))), field_name, "finite", "non-finite")
+        require(bool(np.all(a > 0)), field_name, "> 0", float(a.min()))
+        return a
+
+    # ------------------------------------------------------------------ views
+    @property
+    def n_accounts(self) -> int:
+        """Number of rows, including the book (and vault)."""
+        return self.acc.n
+
+    def upnl(self) -> np.ndarray:
+        """Unrealised PnL per account and market at the marks, (N, K)."""
+        return mg.upnl(self.acc.pos, self.acc.entry, self.marks, self.lot)
+
+    def equity(self) -> np.ndarray:
+        """Equity per account at the marks, (N,)."""
+        return mg.equity(self.acc.cash, self.acc.pos, self.acc.entry, self.marks, self.lot)
+
+    def maintenance(self) -> np.ndarray:
+        """Maintenance requirement per account, (N,)."""
+        return mg.maintenance(self.acc.pos, self.marks, self.specs)
+
+    def initial_margin(self) -> np.ndarray:
+        """Initial requirement per account, (N,)."""
+        return mg.initial(self.acc.pos, self.marks, self.specs)
+
+    def notional(self) -> np.ndarray:
+        """Position notional per account and market, (N, K)."""
+        return mg.notional(self.acc.pos, self.marks, self.lot)
+
+    def leverage(self) -> np.ndarray:
+        """Account notional over equity (inf where equity <= 0 and a position is open)."""
+        nt = self.notional().sum(axis=1)
+        eq = self.equity()
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(eq > 0, nt / np.where(eq > 0, eq, 1.0), np.where(nt > 0, np.inf, 0.0))
+
+    def open_interest(self) -> np.ndarray:
+        """(long lots, short lots) per market, shape (2, K)."""
+        p = self.acc.pos
+        return np.stack([np.where(p > 0, p, 0).sum(axis=0), -np.where(p < 0, p, 0).sum(axis=0)])
+
+    # ------------------------------------------------------------------ accounts and money
+    def open_accounts(
+        self,
+        count: int,
+        cash: float | np.ndarray = 0.0,
+        *,
+        kind: int | np.ndarray = 0,
+        group: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """Open ``count`` accounts funded with ``cash`` (a deposit); returns their indices."""
+        require(
+            isinstance(count, int | np.integer) and count >= 0, "count", "an integer >= 0", count
+        )
+        c = np.broadcast_to(np.asarray(cash, dtype=np.float64), (int(count),))
+        require(
+            bool(np.all(np.isfinite(c))) and bool(np.all(c >= 0)),
+            "cash",
+            "finite and >= 0",
+            "bad value",
+        )
+        if group is not None:
+            g = np.broadcast_to(np.asarray(group), (int(count),))
+            require(g.dtype.kind in "iu", "group", "integer owner ids", g.dtype)
+        idx = self.acc.add(int(count), c, kind)
+        if group is not None:
+            self.acc.group[idx] = g
+        self.external += float(c.sum())
+        return idx
+
+    def deposit(self, account: object, amount: object) -> None:
+        """Add collateral to accounts; negative or non-finite amounts are refused."""
+        idx = self._check_accounts(account)
+        a = np.broadcast_to(self._check_amount(amount, "deposit.amount"), idx.shape)
+        require(np.unique(idx).size == idx.size, "account", "unique indices per call", "duplicates")
+        self.acc.cash[idx] += a
+        self.external += float(a.sum())
+
+    def free_collateral(self, idx: np.ndarray) -> np.ndarray:
+        """What an account may withdraw: min(cash, equity - initial margin), floored at 0."""
+        eq = self.equity()[idx]
+        im = mg.initial(self.acc.pos[idx], self.marks, self.specs)
+        return np.maximum(np.minimum(self.acc.cash[idx], eq - im), 0.0)
+
+    def withdraw(self, account: object, amount: object) -> np.ndarray:
+        """Withdraw collateral; refused (nothing changes) where it would break initial margin.
+
+        Returns a boolean array: True where the withdrawal was carried out.
+        """
+        idx = self._check_accounts(account)
+        a = np.broadcast_to(self._check_amount(amount, "withdraw.amount"), idx.shape)
+        require(np.unique(idx).size == idx.size, "account", "unique indices per call", "duplicates")
+        ok = a <= self.free_collateral(idx) + 1e-9
+        rows, amt = idx[ok], a[ok]
+        self.acc.cash[rows] -= amt
+        book_gain(self.acc.gains, rows, -amt)
+        self.external -= float(amt.sum())
+        return ok
+
+    def transfer(self, src: int, dst: int, amount: float) -> bool:
+        """Move collateral between two accounts; refused if it breaks the source's margin."""
+        s = self._check_accounts(src)
+        d = self._check_accounts(dst)
+        a = float(self._check_amount(amount, "transfer.amount")[0])
+        require(int(s[0]) != int(d[0]), "dst", "a different account from src", int(d[0]))
+        if a > self.free_collateral(s)[0] + 1e-9:
+            return False
+        self.acc.cash[s] -= a
+        book_gain(self.acc.gains, s, np.array([-a]))
+        self.acc.cash[d] += a
+        return True
+
+    # ------------------------------------------------------------------ fills
+    def _apply_fills(
+        self, idx: np.ndarray, k: int, dq: np.ndarray, price: np.ndarray
+    ) -> np.ndarray:
+        """Apply fills of ``dq`` lots at ``price`` to unique rows ``idx`` in market k.
+
+        Updates position, average entry, cash (realised PnL) and the gains ledger; returns the
+        realised PnL per row.
+        """
+        if idx.size == 0:
+            return np.zeros(0)
+        pos, entry = self.acc.pos, self.acc.entry
+        q0 = pos[idx, k]
+        e0 = entry[idx, k]
+        q1 = q0 + dq
+        same = (q0 == 0) | (np.sign(q0) == np.sign(dq))
+        closed = np.where(same, 0, np.minimum(np.abs(dq), np.abs(q0)))
+        realised = closed * np.sign(q0) * self.lot[k] * (price - e0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            grown = (q0 * e0 + dq * price) / np.where(q1 == 0, 1, q1)
+        flipped = ~same & (np.abs(dq) > np.abs(q0))
+        new_e = np.where(q1 == 0, 0.0, np.where(same, grown, np.where(flipped, price, e0)))
+        pos[idx, k] = q1
+        entry[idx, k] = new_e
+        self.acc.cash[idx] += realised
+        book_gain(self.acc.gains, idx, realised)
+        return realised
+
+    def _book_takes(
+        self, k: int, dq_total: int, notional_price_sum: float, row: int | None = None
+    ) -> None:
+        """The book (or ``row``) takes the other side of fills totalling ``dq_total`` lots."""
+        if dq_total == 0:
+            return
+        target = self.book if row is None else row
+        vwap = notional_price_sum / dq_total
+        self._apply_fills(np.array([target]), k, np.array([-dq_total]), np.array([vwap]))
+
+    def _charge_fees(self, idx: np.ndarray, fee: np.ndarray) -> None:
+        self.acc.cash[idx] -= fee
+        self.acc.fees_paid[idx] += fee
+        book_gain(self.acc.gains, idx, -fee)
+        total = float(fee.sum())
+        to_fund = total * self.backstop.fee_share if self.backstop.kind == "fund" else 0.0
+        self.fund += to_fund
+        self.fee_revenue += total - to_fund
+
+    def _depth_eff(self, k: int) -> float:
+        s = self.specs[k]
+        return s.depth * self.depth_scale[k] * max(1.0 - s.stress_thinning * self.stress[k], 1e-3)
+
+    def _book_prices(self, k: int, lots: np.ndarray) -> np.ndarray:
+        """Fill prices for signed lot orders in market k, walking the book in array order."""
+        s = self.specs[k]
+        size = np.abs(lots) * self.lot[k] * self.marks[k]
+        prices, self._consumed[k] = fill_prices(
+            self.marks[k],
+            size,
+            np.sign(lots),
+            self._consumed[k],
+            self._depth_eff(k),
+            s.impact,
+            s.impact_exponent,
+            s.max_impact,
+        )
+        return prices
+
+    def quote(self, market: int, lots: object) -> np.ndarray:
+        """Fill prices the book would give now for signed lot orders (no state change)."""
+        k = self._check_market(market)
+        q = np.atleast_1d(np.asarray(lots))
+        saved = self._consumed[k].copy()
+        try:
+            return self._book_prices(k, q)
+        finally:
+            self._consumed[k] = saved
+
+    def trade(
+        self,
+        accounts: object,
+        market: int,
+        lots: object,
+        *,
+        price: float | None = None,
+        fee: bool = True,
+    ) -> np.ndarray:
+        """Market orders against the book: ``lots`` signed whole lots per account.
+
+        Orders that increase exposure are refused when the account would end below initial
+        margin; a refused order changes nothing.  ``price`` (optional) fills every order at
+        that price without walking the book (genesis positions, replays); ``fee=False`` skips
+        fees.  Accounts must be unique within one call.
+
+        Returns:
+            Boolean array: True where the order was filled.
+        """
+        k = self._check_market(market)
+        idx = self._check_accounts(accounts)
+        q = np.broadcast_to(np.atleast_1d(np.asarray(lots)), idx.shape)
+        require(
+            q.dtype.kind in "iu" or bool(np.all(np.mod(q, 1) == 0)),
+            "lots",
+            "whole lots (integers)",
+            q[:3].tolist(),
+        )
+        q = q.astype(np.int64)
+        require(bool(np.all(q != 0)), "lots", "non-zero whole lots", 0)
+        require(np.unique(idx).size == idx.size, "account", "unique indices per call", "duplicates")
+        inactive = (self.acc.flags[idx] & ACTIVE) == 0
+        require(not inactive.any(), "account", "active accounts", idx[inactive][:3].tolist())
+        if price is not None:
+            self._check_prices(np.asarray([price], dtype=float), "price")
+        # first pass: check margin with prices as if every order fills
+        px = np.full(idx.shape, float(price)) if price is not None else self.quote(k, q)
+        ok = self._margin_ok(idx, k, q, px, fee)
+        if not ok.any():
+            return ok
+        rows, qq = idx[ok], q[ok]
+        px = np.full(rows.shape, float(price)) if price is not None else self._book_prices(k, qq)
+        realised = self._apply_fills(rows, k, qq, px)
+        self._book_takes(k, int(qq.sum()), float((qq * px).sum()))
+        fees = np.zeros(rows.size)
+        if fee:
+            taker = np.abs(qq) * self.lot[k] * px * self.specs[k].taker_fee
+            self._charge_fees(rows, taker)
+            maker = float((np.abs(qq) * self.lot[k] * px).sum() * self.specs[k].maker_fee)
+            if maker:
+                self._charge_fees(np.array([self.book]), np.array([maker]))
+            fees = taker
+        self.log.trades.append(
+            step=self.step_no,
+            account=rows,
+            counterparty=self.book,
+            market=k,
+            lots=qq,
+            price=px,
+            mark=self.marks[k],
+            fee=fees,
+            realised=realised,
+            kind=_KIND["order"],
+        )
+        return ok
+
+    def trade_genesis(self, accounts: object, market: int, lots: object, prices: object) -> None:
+        """Set up positions at given per-account prices against the book, without fees.
+
+        For building a starting population or replaying recorded positions: no margin check
+        and no book walk, but still zero-sum (the book takes the other side) and validated.
+        """
+        k = self._check_market(market)
+        idx = self._check_accounts(accounts)
+        q = np.broadcast_to(np.atleast_1d(np.asarray(lots)), idx.shape)
+        require(q.dtype.kind in "iu", "lots", "whole lots (integers)", q.dtype)
+        px = np.broadcast_to(np.atleast_1d(np.asarray(prices, dtype=np.float64)), idx.shape)
+        self._check_prices(px, "price")
+        require(np.unique(idx).size == idx.size, "account", "unique indices per call", "duplicates")
+        q = q.astype(np.int64)
+        realised = self._apply_fills(idx, k, q, px)
+        self._book_takes(k, int(q.sum()), float((q * px).sum()))
+        self.log.trades.append(
+            step=self.step_no,
+            account=idx,
+            counterparty=self.book,
+            market=k,
+            lots=q,
+            price=px,
+            mark=self.marks[k],
+            fee=0.0,
+            realised=realised,
+            kind=_KIND["settle"],
+        )
+
+    def _margin_ok(
+        self, idx: np.ndarray, k: int, q: np.ndarray, px: np.ndarray, fee: bool
+    ) -> np.ndarray:
+        pos = self.acc.pos[idx].copy()
+        old = pos[:, k].copy()
+        pos[:, k] = old + q
+        increases = np.abs(pos[:, k]) > np.abs(old)
+        cost = q * self.lot[k] * (px - self.marks[k])  # value given up vs the mark
+        fees = np.abs(q) * self.lot[k] * px * self.specs[k].taker_fee if fee else 0.0
+        eq_after = self.equity()[idx] - cost - fees
+        im_after = mg.initial(pos, self.marks, self.specs)
+        return ~increases | (eq_after >= im_after)
+
+    def close_all(self, accounts: object) -> None:
+        """Close every position of the accounts at the book (settling a leaving trader)."""
+        idx = self._check_accounts(accounts)
+        for k in range(self.K):
+            rows = idx[self.acc.pos[idx, k] != 0]
+            if rows.size:
+                self.trade(rows, k, -self.acc.pos[rows, k])
+
+    def apply_funding(self, rates: object) -> np.ndarray:
+        """Pay funding: longs pay ``rate * notional`` to shorts (negative rate: the reverse).
+
+        Zero-sum because long and short open interest are equal.  Returns payments received
+        per account, (N,).
+        """
+        r = np.broadcast_to(np.asarray(rates, dtype=np.float64), (self.K,))
+        require(
+            bool(np.all(np.isfinite(r))) and bool(np.all(np.abs(r) < 1)),
+            "funding.rates",
+            "finite, |rate| < 1",
+            r.tolist(),
+        )
+        pay = -(self.acc.pos * self.lot * self.marks * r).sum(axis=1)
+        self.acc.cash[:] += pay
+        nz = np.flatnonzero(pay)
+        book_gain(self.acc.gains, nz, pay[nz])
+        return pay
+
+    def age_gains(self) -> None:
+        """Move the gains ladder one rung up: recent → older → settled."""
+        g = self.acc.gains
+        g[:, 2] += g[:, 1]
+        g[:, 1] = g[:, 0]
+        g[:, 0] = 0.0
+
+    # ------------------------------------------------------------------ the waterfall
+    def step(self, marks: object) -> StepReport:
+        """Move to new marks and run the waterfall once; returns what happened."""
+        m = np.broadcast_to(np.asarray(marks, dtype=np.float64), (self.K,)).copy()
+        self._check_prices(m, "marks")
+        self.step_no += 1
+        self.prev_marks = self.marks
+        self.marks = m
+        ret = np.abs(np.log(self.marks / self.prev_marks))
+        self.stress = np.minimum(ret / np.array([s.stress_ref for s in self.specs]), 1.0)
+        self._consumed[:] = 0.0
+        return self.run_waterfall()
+
+    def run_waterfall(self) -> StepReport:
+        """Liquidation scan → book / vault → backstop → ADL → bad debt, at the current marks."""
+        rep = StepReport(step=self.step_no)
+        acc = self.acc
+        if self.vault >= 0:
+            self._vault_unwind()
+        eq = self.equity()
+        mm = self.maintenance()
+        has_pos = (acc.pos != 0).any(axis=1)
+        trader = (acc.flags & (BOOK | VAULT)) == 0
+        under = trader & has_pos & (eq < mm)
+        liq = np.flatnonzero(under)
+        liq_notional = np.zeros((liq.size, self.K))
+        liq_lots = np.zeros((liq.size, self.K), dtype=np.int64)
+        if liq.size:
+            acc.flags[liq] |= LIQUIDATED
+            if self.vault >= 0:
+                take = eq[liq] < self.backstop.vault_trigger * mm[liq]
+                rep.takeovers = int(take.sum())
+                liq_notional[take], liq_lots[take] = self._vault_takeover(liq[take])
+                rest = ~take
+            else:
+                rest = np.ones(liq.size, dtype=bool)
+            if rest.any():
+                liq_notional[rest], liq_lots[rest] = self._liquidate(liq[rest], eq[liq[rest]])
+        rep.liquidated = int(liq.size)
+        # holes: flat accounts with negative cash, and a vault under water
+        flat = ~(acc.pos[liq] != 0).any(axis=1) if liq.size else np.zeros(0, dtype=bool)
+        hole_rows = liq[flat & (acc.cash[liq] < 0)]
+        hole_w = liq_notional[flat & (acc.cash[liq] < 0)]
+        hole_lots = liq_lots[flat & (acc.cash[liq] < 0)]
+        hole = -acc.cash[hole_rows]
+        if self.vault >= 0:
+            v_eq = float(self.equity()[self.vault])
+            if v_eq < 0:
+                hole_rows = np.append(hole_rows, self.vault)
+                hole = np.append(hole, -v_eq)
+                v_pos = acc.pos[self.vault]
+                hole_w = np.vstack([hole_w, np.abs(v_pos) * self.lot * self.marks])
+                hole_lots = np.vstack([hole_lots, v_pos])
+        acc.flags[hole_rows] |= BANKRUPT
+        deficit = float(hole.sum())
+        rep.bankrupt = int(hole_rows.size)
+        rep.deficit = deficit
+        if deficit <= 0:
+            return rep
+        # backstop
+        paid = self._backstop_pay(hole_rows, hole)
+        rep.backstop_used = float(paid.sum())
+        left = hole - paid
+        # ADL
+        adl_paid = np.zeros_like(left)
+        if self.policy is not None and left.sum() > 0:
+            adl_paid, rep = self._run_adl(hole_rows, left, hole_w, hole_lots, rep)
+        left = left - adl_paid
+        # whatever is still missing is written off
+        self._fill_holes(hole_rows, left)
+        self.bad_debt += float(left.sum())
+        rep.residual = float(left.sum())
+        self.log.bankruptcies.append(
+            step=self.step_no,
+            account=hole_rows,
+            deficit=hole,
+            backstop=paid,
+            adl=adl_paid,
+            residual=left,
+        )
+        return rep
+
+    def _fill_holes(self, rows: np.ndarray, amount: np.ndarray) -> None:
+        """Credit money into holes (vault: into its cash)."""
+        np.add.at(self.acc.cash, rows, amount)
+
+    def _liquidate(self, rows: np.ndarray, eq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Send the positions of ``rows`` to the book (chunked when large and solvent)."""
+        acc = self.acc
+        sent_notional = np.zeros((rows.size, self.K))
+        sent_lots = np.zeros((rows.size, self.K), dtype=np.int64)
+        fee_due = np.zeros(rows.size)
+        for k in range(self.K):
+            spec = self.specs[k]
+            q = acc.pos[rows, k]
+            has = q != 0
+            if not has.any():
+                continue
+            r = rows[has]
+            qa = np.abs(q[has])
+            nt = qa * self.lot[k] * self.marks[k]
+            chunk = (nt > spec.chunk_threshold) & (eq[has] > 0)
+            send = np.where(chunk, np.ceil(qa * spec.chunk_fraction).astype(np.int64), qa)
+            dq = -np.sign(q[has]) * send
+            px = self._book_prices(k, dq)
+            realised = self._apply_fills(r, k, dq, px)
+            self._book_takes(k, int(dq.sum()), float((dq * px).sum()))
+            sent_notional[has, k] = send * self.lot[k] * self.marks[k]
+            sent_lots[has, k] = -dq  # signed position that was liquidated
+            fee_due[has] += sent_notional[has, k] * spec.liquidation_fee
+            self.log.trades.append(
+                step=self.step_no,
+                account=r,
+                counterparty=self.book,
+                market=k,
+                lots=dq,
+                price=px,
+                mark=self.marks[k],
+                fee=0.0,
+                realised=realised,
+                kind=_KIND["liquidation"],
+            )
+        # clearance fee out of whatever equity is left, to the backstop
+        eq_after = self.equity()[rows]
+        fee = np.minimum(fee_due, np.maximum(eq_after, 0.0))
+        nz = fee > 0
+        if nz.any():
+            acc.cash[rows[nz]] -= fee[nz]
+            acc.fees_paid[rows[nz]] += fee[nz]
+            book_gain(acc.gains, rows[nz], -fee[nz])
+            self._backstop_income(float(fee[nz].sum()))
+        return sent_notional, sent_lots
+
+    def _backstop_income(self, amount: float) -> None:
+        if self.backstop.kind == "fund":
+            self.fund += amount
+        elif self.backstop.kind == "vault":
+            self.acc.cash[self.vault] += amount
+        else:
+            self.fee_revenue += amount
+
+    def _vault_takeover(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Move the positions of ``rows`` to the vault at the mark; positive equity goes too."""
+        acc = self.acc
+        notional = mg.notional(acc.pos[rows], self.marks, self.lot)
+        lots = acc.pos[rows].copy()
+        for k in range(self.K):
+            q = acc.pos[rows, k]
+            has = q != 0
+            if not has.any():
+                continue
+            r = rows[has]
+            dq = -q[has]
+            px = np.full(r.size, self.marks[k])
+            realised = self._apply_fills(r, k, dq, px)
+            self._book_takes(k, int(dq.sum()), float((dq * px).sum()), row=self.vault)
+            self.log.trades.append(
+                step=self.step_no,
+                account=r,
+                counterparty=self.vault,
+                market=k,
+                lots=dq,
+                price=px,
+                mark=self.marks[k],
+                fee=0.0,
+                realised=realised,
+                kind=_KIND["vault_takeover"],
+            )
+        margin_left = np.maximum(acc.cash[rows], 0.0)
+        acc.cash[rows] -= margin_left
+        book_gain(acc.gains, rows, -margin_left)
+        acc.cash[self.vault] += float(margin_left.sum())
+        return notional, lots
+
+    def _vault_unwind(self) -> None:
+        """Send a share of the vault's inventory to the book."""
+        v = self.vault
+        for k in range(self.K):
+            q = int(self.acc.pos[v, k])
+            if q == 0:
+                continue
+            send = int(np.ceil(abs(q) * self.backstop.vault_unwind))
+            dq = np.array([-np.sign(q) * send])
+            px = self._book_prices(k, dq)
+            realised = self._apply_fills(np.array([v]), k, dq, px)
+            self._book_takes(k, int(dq[0]), float(dq[0] * px[0]))
+            self.log.trades.append(
+                step=self.step_no,
+                account=v,
+                counterparty=self.book,
+                market=k,
+                lots=dq,
+                price=px,
+                mark=self.marks[k],
+                fee=0.0,
+                realised=realised,
+                kind=_KIND["vault_unwind"],
+            )
+
+    def _backstop_pay(self, rows: np.ndarray, hole: np.ndarray) -> np.ndarray:
+        """Pay holes pro rata from the backstop's capital; returns what each hole received."""
+        total = float(hole.sum())
+        if self.backstop.kind == "fund":
+            avail = self.fund
+        elif self.backstop.kind == "vault":
+            avail = max(float(self.equity()[self.vault]), 0.0)
+            avail = min(avail, max(float(self.acc.cash[self.vault]), 0.0))
+        else:
+            avail = 0.0
+        pay_total = min(avail, total)
+        is_vault = rows == self.vault
+        paid = (
+            np.where(is_vault, 0.0, hole * (pay_total / total))
+            if total > 0
+            else np.zeros_like(hole)
+        )
+        pay_total = float(paid.sum())
+        if pay_total <= 0:
+            return paid
+        if self.backstop.kind == "fund":
+            self.fund = 0.0 if pay_total >= self.fund else self.fund - pay_total
+        else:
+            self.acc.cash[self.vault] -= pay_total
+        self._fill_holes(rows, paid)
+        return paid
+
+    # ------------------------------------------------------------------ ADL
+    def _run_adl(
+        self, rows: np.ndarray, left: np.ndarray, w: np.ndarray, lots: np.ndarray, rep: StepReport
+    ) -> tuple[np.ndarray, StepReport]:
+        """Raise the remaining deficit from winners, market by market."""
+        total_left = float(left.sum())
+        wsum = w.sum(axis=1, keepdims=True)
+        oi = self.notional().sum(axis=0)
+        fallback_w = oi / oi.sum() if oi.sum() > 0 else np.full(self.K, 1.0 / self.K)
+        share = np.where(wsum > 0, w / np.where(wsum > 0, wsum, 1.0), fallback_w[None, :])
+        need_k = (left[:, None] * share).sum(axis=0)
+        side_k = np.sign((np.sign(lots) * np.abs(w)).sum(axis=0)).astype(np.int64)
+        lots_k = np.abs(lots).sum(axis=0)
+        snaps: dict[int, Snapshot] = {}
+        for k in np.flatnonzero(need_k > 0):
+            snaps[int(k)] = self._snapshot(int(k), side_k[k], need_k[k], lots_k[k])
+        cap_total = float(sum(float(s.capacity.sum()) for s in snaps.values()))
+        eqs = self.equity()
+        wave = WaveState(
+            index=self.step_no,
+            deficit=total_left,
+            capacity=cap_total,
+            backstop=self.fund
+            if self.backstop.kind == "fund"
+            else max(float(eqs[self.vault]), 0.0)
+            if self.vault >= 0
+            else 0.0,
+            max_shortfall=float(left.max()),
+        )
+        theta = float(np.clip(self.severity.theta(self.severity_state, wave), 0.0, 1.0))
+        rep.theta = theta
+        raised_total = 0.0
+        max_frac = 0.0
+        for k, snap in snaps.items():
+            self.wave_no += 1
+            rep.waves.append(self.wave_no)
+            budget = theta * float(need_k[k])
+            b_eff, cut = self.eligibility.budget(budget, snap.capacity)
+            alloc = self.policy(snap, b_eff)
+            self._execute_adl(k, snap, alloc)
+            raised = alloc.raised
+            raised_total += raised
+            rep.adl_budget += budget
+            rep.overshoot += alloc.overshoot
+            rep.touched += alloc.touched
+            with np.errstate(divide="ignore", invalid="ignore"):
+                fr = np.where(snap.capacity > 0, alloc.haircut / snap.capacity, 0.0)
+            max_frac = max(max_frac, float(fr.max(initial=0.0)))
+            self.log.waves.append(
+                step=self.step_no,
+                wave=self.wave_no,
+                market=k,
+                deficit=float(need_k[k]),
+                theta=theta,
+                budget=budget,
+                capacity=float(snap.capacity.sum()),
+                raised=raised,
+                overshoot=alloc.overshoot,
+                residual=alloc.residual + cut,
+                granularity=alloc.granularity,
+                lot_value=float(snap.lot_value[0]) if snap.n else 0.0,
+                eligible=snap.n,
+                touched=alloc.touched,
+                price_fallback=bool(getattr(self, "_fallback", False)),
+            )
+        rep.adl_raised = raised_total
+        self.severity_state = self.severity.update(
+            self.severity_state,
+            wave,
+            WaveOutcome(
+                raised=raised_total,
+                residual=max(total_left - raised_total, 0.0),
+                max_haircut_frac=max_frac,
+            ),
+        )
+        # raised money fills holes pro rata; surplus goes to the insurance fund
+        to_holes = min(raised_total, total_left)
+        paid = left * (to_holes / total_left) if total_left > 0 else np.zeros_like(left)
+        self._fill_holes(rows, paid)
+        surplus = raised_total - float(paid.sum())
+        if surplus > 0:
+            self._backstop_income(surplus)
+        return paid, rep
+
+    def _snapshot(self, k: int, liq_side: int, need: float, liq_lots: int) -> Snapshot:
+        """The eligible positions of market k for an ADL wave raising ``need`` dollars."""
+        acc = self.acc
+        pos_k = acc.pos[:, k]
+        ok = ((acc.flags & (BOOK | VAULT | BANKRUPT)) == 0) & ((acc.flags & ACTIVE) != 0)
+        if (self.policy is not None and self.policy.sides == "all") or liq_side == 0:
+            ok &= pos_k != 0
+        else:
+            ok &= pos_k * liq_side < 0
+        rows = np.flatnonzero(ok)
+        lot = self.lot[k]
+        mark = self.marks[k]
+        # dollars raised per lot force-closed at the rule's price
+        gap_bk = need / max(int(liq_lots), 1)
+        self._fallback = False
+        rule = self.policy.price_rule if self.policy is not None else "bankruptcy"
+        if rule == "prev_mark":
+            gap = max(liq_side * (self.prev_marks[k] - mark) * lot, 0.0)
+            if gap <= 0:
+                gap, self._fallback = gap_bk, True
+        elif rule == "none":
+            gap = 0.0
+        else:
+            gap = gap_bk
+        q = pos_k[rows]
+        lots = np.abs(q)
+        up_all = self.upnl()[rows]
+        up = up_all[:, k]
+        cash = acc.cash[rows]
+        eq = cash + up_all.sum(axis=1)
+        mm = mg.maintenance(acc.pos[rows], self.marks, self.specs)
+        nt = mg.notional(acc.pos[rows], self.marks, self.lot).sum(axis=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            lev = np.where(eq > 0, nt / np.where(eq > 0, eq, 1.0), np.inf)
+        lot_value = np.full(rows.size, gap)
+        gains = acc.gains[rows]
+        cap = self.eligibility.capacity(
+            upnl=up,
+            gains_total=gains.sum(axis=1),
+            equity=eq,
+            maintenance=mm,
+            lots=lots,
+            lot_value=lot_value,
+            closes_lots=rule != "none",
+        )
+        bk_price = mark + liq_side * gap / lot if rule != "none" else mark
+        return Snapshot.build(
+            cap,
+            lots=lots,
+            lot_value=lot_value if rule != "none" else np.zeros(rows.size),
+            side=np.sign(q),
+            entry=acc.entry[rows, k],
+            upnl=up,
+            cash=cash,
+            equity=eq,
+            account_upnl=up_all.sum(axis=1),
+            leverage=lev,
+            maintenance=mm,
+            gains=gains,
+            account=rows,
+            group=acc.group[rows],
+            mark=mark,
+            prev_mark=float(self.prev_marks[k]),
+            bankruptcy_price=bk_price,
+            lot_size=lot,
+            market=k,
+        )
+
+    def _execute_adl(self, k: int, snap: Snapshot, alloc) -> None:
+        """Close the allocated lots at the mark against the book and debit the haircuts."""
+        touched = np.flatnonzero((alloc.haircut > 0) | (alloc.lots > 0))
+        if touched.size == 0:
+            return
+        rows = snap.account[touched]
+        lots = alloc.lots[touched]
+        closing = lots > 0
+        realised = np.zeros(rows.size)
+        if closing.any():
+            r = rows[closing]
+            dq = -snap.side[touched][closing].astype(np.int64) * lots[closing]
+            px = np.full(r.size, self.marks[k])
+            realised[closing] = self._apply_fills(r, k, dq, px)
+            self._book_takes(k, int(dq.sum()), float((dq * px).sum()))
+            self.log.trades.append(
+                step=self.step_no,
+                account=r,
+                counterparty=self.book,
+                market=k,
+                lots=dq,
+                price=alloc.price[touched][closing],
+                mark=self.marks[k],
+                fee=0.0,
+                realised=realised[closing],
+                kind=_KIND["adl_close"],
+            )
+        h = alloc.haircut[touched]
+        self.acc.cash[rows] -= h
+        book_gain(self.acc.gains, rows, -h)
+        self.acc.flags[rows] |= ADLED
+        self.log.adl.append(
+            step=self.step_no,
+            wave=self.wave_no,
+            market=k,
+            account=rows,
+            lots=lots,
+            price=alloc.price[touched],
+            mark=self.marks[k],
+            haircut=h,
+            capacity=snap.capacity[touched],
+            equity=snap.equity[touched],
+            from_gains=alloc.from_gains[touched],
+            from_principal=alloc.from_principal[touched],
+        )
+
+
+def check_positions(exchange: Exchange) -> None:
+    """Raise :class:`InputError` if any position is not whole lots (defensive)."""
+    if exchange.acc.pos.dtype.kind not in "iu":
+        raise InputError("positions", "whole lots (integer dtype)", exchange.acc.pos.dtype)

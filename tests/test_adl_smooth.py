@@ -1,0 +1,510 @@
+"""Smooth ADL rules: pro-rata family, RAP, leverage draining and the min-max ILP."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from scipy import integrate
+from scipy.stats import norm
+
+from market.adl.base import Snapshot
+from market.adl.minimax import MinimaxLeverage, MinMaxILP, post_leverage
+from market.adl.prorata import (
+    CappedProRata,
+    ContractProRata,
+    ProRata,
+    RiskAwareProRata,
+    capped_fill,
+    log_psi,
+    psi,
+)
+from market.errors import InputError
+
+# ------------------------------------------------------------------------- capped fill
+
+
+def reference_capped_fill(cap, budget, weights):
+    """Plain-Python reference: bisection on eta for sum(min(c, eta * w)) = B (w > 0 rows)."""
+    cap, weights = list(cap), list(weights)
+    budget = min(budget, sum(cap))
+    held = sum(c for c, w in zip(cap, weights) if w > 0)
+    if held <= budget:
+        rest = budget - held
+        idle = sum(c for c, w in zip(cap, weights) if w <= 0)
+        return np.array(
+            [c if w > 0 else (c * rest / idle if idle > 0 else 0.0) for c, w in zip(cap, weights)]
+        )
+    lo, hi = 0.0, max(c / w for c, w in zip(cap, weights) if w > 0)
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        total = sum(min(c, mid * w) for c, w in zip(cap, weights) if w > 0)
+        lo, hi = (lo, mid) if total >= budget else (mid, hi)
+    return np.array([min(c, hi * w) if w > 0 else 0.0 for c, w in zip(cap, weights)])
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    rows=st.lists(
+        st.tuples(st.floats(0.0, 1e3), st.sampled_from([0.0, 0.5, 1.0, 2.0, 7.0, 1e-3])),
+        min_size=1,
+        max_size=20,
+    ),
+    frac=st.floats(0.0, 1.0),
+)
+def test_capped_fill_matches_reference(rows, frac):
+    cap = np.array([r[0] for r in rows])
+    w = np.array([r[1] for r in rows])
+    budget = frac * float(cap.sum())
+    h = capped_fill(cap, budget, w)
+    want = reference_capped_fill(cap, budget, w)
+    np.testing.assert_allclose(h, want, rtol=1e-9, atol=1e-9 * max(1.0, budget))
+    with np.errstate(divide="ignore"):
+        h_log = capped_fill(cap, budget, log_weights=np.log(w))
+    np.testing.assert_allclose(h_log, want, rtol=1e-9, atol=1e-9 * max(1.0, budget))
+
+
+def test_capped_fill_ties_and_budget_equal_to_capacity():
+    # equal ratios c / w with a budget one ulp below the capacity: everyone gives ~everything
+    cap = np.array([0.1, 0.2, 0.3, 0.7, 1.1])
+    budget = float(np.nextafter(cap.sum(), 0.0))
+    np.testing.assert_allclose(capped_fill(cap, budget, cap), cap, rtol=1e-12)
+    # a subnormal capacity next to normal ones does not break the level search
+    cap = np.array([1.0, 1.0, 1.0, 1.1e-308, 2.0])
+    w = np.array([0.125, 1.0, 1.0, 1.1e-308, 2.0])
+    np.testing.assert_allclose(capped_fill(cap, 4.375, w), [0.375, 1, 1, 1.1e-308, 2.0])
+
+
+# ---------------------------------------------------------------------------- pro-rata
+
+
+def test_pro_rata_hand_vector_and_lots():
+    snap = Snapshot.build([1.0, 3.0, 6.0], lot_value=0.5)
+    h = ProRata().allocate_wealth(snap, 5.0)
+    np.testing.assert_allclose(h, [0.5, 1.5, 3.0], rtol=0, atol=1e-15)
+    alloc = ProRata()(snap, 5.0)
+    np.testing.assert_array_equal(alloc.lots, [1, 3, 6])
+    assert alloc.raised == pytest.approx(5.0, abs=1e-12)
+    assert alloc.overshoot == 0.0
+    assert alloc.residual == 0.0
+
+
+def test_pro_rata_budget_above_capacity_and_zero_capacity():
+    snap = Snapshot.build([1.0, 3.0])
+    np.testing.assert_array_equal(ProRata().allocate_wealth(snap, 10.0), [1.0, 3.0])
+    assert ProRata()(snap, 10.0).residual == pytest.approx(6.0)
+    zero = Snapshot.build([0.0, 0.0])
+    np.testing.assert_array_equal(ProRata().allocate_wealth(zero, 3.0), [0.0, 0.0])
+    np.testing.assert_array_equal(ProRata().allocate_wealth(snap, 0.0), [0.0, 0.0])
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    caps=st.lists(st.floats(0.0, 1e6), min_size=1, max_size=40),
+    frac=st.floats(0.0, 1.0),
+)
+def test_pro_rata_zero_overshoot_in_wealth_space(caps, frac):
+    c = np.array(caps)
+    budget = frac * float(c.sum())
+    h = ProRata().allocate_wealth(Snapshot.build(c), budget)
+    assert abs(float(h.sum()) - budget) <= 1e-12 * max(budget, 1.0)
+    if c.sum() > 0 and budget > 0:
+        np.testing.assert_allclose(h, c * (budget / c.sum()), rtol=1e-12, atol=0)
+
+
+# ------------------------------------------------------------------- contract pro-rata
+
+
+def test_contract_pro_rata_hand_vector():
+    snap = Snapshot.build([5.0, 30.0, 30.0], lots=[10, 30, 60], lot_value=[1.0, 1.0, 0.5])
+    pol = ContractProRata()
+    # weights lots * lot_value = [10, 30, 30]; B = 14 -> eta = 0.2
+    np.testing.assert_allclose(pol.allocate_wealth(snap, 14.0), [2.0, 6.0, 6.0], rtol=1e-12)
+    # B = 40: row 0 capped at 5, the other 35 split 30:30
+    np.testing.assert_allclose(pol.allocate_wealth(snap, 40.0), [5.0, 17.5, 17.5], rtol=1e-12)
+    alloc = pol(snap, 40.0)
+    np.testing.assert_array_equal(alloc.lots, [5, 18, 35])
+    np.testing.assert_allclose(alloc.haircut, [5.0, 18.0, 17.5])
+    assert alloc.overshoot == pytest.approx(0.5)
+
+
+def test_contract_pro_rata_priority_and_zero_weight_fallback():
+    snap = Snapshot.build([3.0, 5.0, 5.0], lots=[3, 5, 5], account=[7, 9, 2])
+    np.testing.assert_array_equal(ContractProRata().priority(snap), [2, 1, 0])
+    # row 0 holds no lots: it gives only what the lot holders cannot
+    snap = Snapshot.build([3.0, 2.0], lots=[0, 2])
+    np.testing.assert_allclose(ContractProRata().allocate_wealth(snap, 1.0), [0.0, 1.0])
+    np.testing.assert_allclose(ContractProRata().allocate_wealth(snap, 4.0), [2.0, 2.0])
+    alloc = ContractProRata()(snap, 4.0)
+    assert alloc.residual == pytest.approx(2.0)  # no lots to close on row 0
+
+
+# --------------------------------------------------------------------- capped pro-rata
+
+
+def test_capped_pro_rata_fraction_cap_and_residual():
+    c = [10.0, 20.0, 30.0, 40.0]
+    snap = Snapshot.build(c)
+    pol = CappedProRata(max_fraction=0.5)
+    np.testing.assert_allclose(pol.allocate_wealth(snap, 40.0), [4.0, 8.0, 12.0, 16.0])
+    np.testing.assert_allclose(pol.allocate_wealth(snap, 60.0), [5.0, 10.0, 15.0, 20.0])
+    alloc = pol(snap, 60.0)
+    assert alloc.raised == pytest.approx(50.0)
+    assert alloc.residual == pytest.approx(10.0)
+    assert np.all(alloc.haircut <= 0.5 * np.array(c) + 1e-12)
+
+
+def test_capped_pro_rata_keep_maintenance():
+    snap = Snapshot.build(
+        [10.0, 20.0, 30.0, 40.0], equity=[100.0, 8.0, 100.0, 100.0], maintenance=[0, 5.0, 0, 0]
+    )
+    # row 1 may lose at most 8 - 5 = 3; the others share 47 at a common fraction 47/80
+    h = CappedProRata(keep_maintenance=True).allocate_wealth(snap, 50.0)
+    np.testing.assert_allclose(h, [5.875, 3.0, 17.625, 23.5], rtol=1e-12)
+    np.testing.assert_allclose(CappedProRata().allocate_wealth(snap, 50.0), [5, 10, 15, 20])
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    rows=st.lists(
+        st.tuples(st.floats(0.01, 1e4), st.floats(-10.0, 1e4).map(lambda x: round(x, 6))),
+        min_size=1,
+        max_size=30,
+    ),
+    frac=st.floats(0.0, 1.2),
+    max_fraction=st.floats(0.05, 1.0),
+)
+def test_capped_pro_rata_equalises_uncapped_fractions(rows, frac, max_fraction):
+    c = np.array([r[0] for r in rows])
+    eq = np.array([r[1] for r in rows])
+    snap = Snapshot.build(c, equity=eq)
+    pol = CappedProRata(max_fraction=max_fraction, keep_maintenance=True)
+    cap = pol.caps(snap)
+    budget = frac * float(cap.sum())
+    h = pol.allocate_wealth(snap, budget)
+    assert np.all(h >= 0) and np.all(h <= cap * (1 + 1e-12))
+    assert float(h.sum()) == pytest.approx(min(budget, float(cap.sum())), rel=1e-9, abs=1e-9)
+    uncapped = h < cap * (1 - 1e-9)
+    if uncapped.sum() >= 1 and budget < cap.sum():
+        f = h[uncapped] / c[uncapped]
+        np.testing.assert_allclose(f, f[0], rtol=1e-9, atol=1e-12)
+        # capped rows were capped below the common fraction
+        capped = ~uncapped & (c > 0)
+        assert np.all(cap[capped] / c[capped] <= f[0] * (1 + 1e-9) + 1e-12)
+
+
+# ------------------------------------------------------------------------------- RAP
+
+
+def test_rap_linear_fractions_proportional_to_leverage():
+    snap = Snapshot.build([10.0, 10.0, 20.0], leverage=[1.0, 2.0, 4.0])
+    h = RiskAwareProRata(g="linear").allocate_wealth(snap, 6.0)
+    # weights c * lambda = [10, 20, 80]: h = 6 * w / 110
+    np.testing.assert_allclose(h, [6 / 11, 12 / 11, 48 / 11], rtol=1e-12)
+    f = h / np.array([10.0, 10.0, 20.0])
+    np.testing.assert_allclose(f / f[0], [1.0, 2.0, 4.0], rtol=1e-12)
+    # inf / nan leverage counts as the largest finite one
+    snap_inf = Snapshot.build([10.0, 10.0, 20.0], leverage=[1.0, np.inf, 4.0])
+    snap_eq = Snapshot.build([10.0, 10.0, 20.0], leverage=[1.0, 4.0, 4.0])
+    snap_nan = Snapshot.build([10.0, 10.0, 20.0], leverage=[1.0, np.nan, 4.0])
+    want = RiskAwareProRata().allocate_wealth(snap_eq, 6.0)
+    np.testing.assert_allclose(RiskAwareProRata().allocate_wealth(snap_inf, 6.0), want)
+    np.testing.assert_allclose(RiskAwareProRata().allocate_wealth(snap_nan, 6.0), want)
+
+
+def test_rap_power_cvar_cap_and_fallback():
+    c = np.array([10.0, 10.0, 20.0])
+    snap = Snapshot.build(c, leverage=[1.0, 2.0, 4.0])
+    f = RiskAwareProRata(g="power", power=2.0).allocate_wealth(snap, 1.0) / c
+    np.testing.assert_allclose(f / f[0], [1.0, 8.0, 64.0], rtol=1e-12)
+    f = RiskAwareProRata(g="cvar", threshold=1.5).allocate_wealth(snap, 1.0) / c
+    np.testing.assert_allclose(f / f[1], [0.0, 1.0, 10.0], rtol=1e-12, atol=1e-15)
+    # fraction cap 0.2 binds on row 2 (4.36 > 4): the other 2 dollars split 10:20
+    h = RiskAwareProRata(max_fraction=0.2).allocate_wealth(snap, 6.0)
+    np.testing.assert_allclose(h, [2 / 3, 4 / 3, 4.0], rtol=1e-12)
+    alloc = RiskAwareProRata(max_fraction=0.2)(snap, 9.0)
+    assert alloc.residual == pytest.approx(1.0) and np.all(alloc.haircut <= 0.2 * c)
+    # every weight zero: plain pro-rata
+    h = RiskAwareProRata(g="cvar", threshold=10.0).allocate_wealth(snap, 4.0)
+    np.testing.assert_allclose(h, [1.0, 1.0, 2.0], rtol=1e-12)
+
+
+def test_rap_optimal_weights_and_tail_order():
+    c = np.array([10.0, 10.0, 20.0])
+    lam = np.array([1.0, 2.0, 4.0])
+    s = 0.5
+    snap = Snapshot.build(c, leverage=lam)
+    h = RiskAwareProRata(g="optimal", sigma=s).allocate_wealth(snap, 3.0)
+    u = 1.0 / lam
+    rho = lam * (s * norm.pdf(u / s) - u * norm.cdf(-u / s))
+    np.testing.assert_allclose(h, 3.0 * c * rho / (c * rho).sum(), rtol=1e-10)
+    # sigma = 0.01: every weight underflows in linear space (exp(-312) and below), yet once
+    # the riskiest row is full the rest goes to the next riskiest, not to everyone.
+    snap = Snapshot.build([10.0, 10.0, 1.0], leverage=lam)
+    h = RiskAwareProRata(g="optimal", sigma=0.01).allocate_wealth(snap, 5.0)
+    np.testing.assert_allclose(h, [0.0, 4.0, 1.0], atol=1e-12)
+
+
+def test_psi_closed_form_against_quadrature():
+    s = 0.1
+    for u in [-0.3, -0.05, 0.0, 0.03, 0.1, 0.25]:
+        direct, _ = integrate.quad(
+            lambda z, u=u: max(-(u + z), 0.0) * norm.pdf(z, scale=s), -np.inf, -u
+        )
+        assert psi(u, s) == pytest.approx(direct, rel=1e-7, abs=1e-14)
+    # deep tail, in logs: psi = phi_s(u) * int_0^inf y exp(-(2uy + y^2) / (2 s^2)) dy
+    for t in [3.0, 30.0, 49.0, 51.0, 200.0, 1e4]:
+        u = t * s
+        integral, _ = integrate.quad(
+            lambda y, u=u: y * np.exp(-(2 * u * y + y * y) / (2 * s * s)),
+            0.0,
+            60 * s * s / u,
+            epsabs=0,
+            epsrel=1e-12,
+            limit=200,
+        )
+        want = -0.5 * t * t - np.log(s * np.sqrt(2 * np.pi)) + np.log(integral)
+        assert float(log_psi(u, s)) == pytest.approx(want, rel=1e-9)
+
+
+def test_psi_monte_carlo():
+    rng = np.random.default_rng(7)
+    z = rng.normal(0.0, 0.2, size=400_000)
+    for u in [0.0, 0.1, 0.3]:
+        mc = float(np.maximum(-(u + z), 0.0).mean())
+        assert psi(u, 0.2) == pytest.approx(mc, rel=0.03)
+
+
+# ----------------------------------------------------------------------- minimax leverage
+
+
+def _drain_snap(equity, cap, lots=100, lot_value=0.1, account=None):
+    """Mark 1, lot size 1: notional = lots; k = 1 / lot_value."""
+    n = len(equity)
+    return Snapshot.build(
+        np.asarray(cap, float),
+        lots=np.broadcast_to(lots, (n,)),
+        lot_value=lot_value,
+        equity=np.asarray(equity, float),
+        account=account,
+    )
+
+
+def test_minimax_leverage_hand_vectors():
+    pol = MinimaxLeverage()
+    # N = 100 each, E = 20, 50, 100 -> leverage 5, 2, 1; k = 10
+    snap = _drain_snap([20.0, 50.0, 100.0], [10.0, 10.0, 10.0])
+    # level 2: h_A = (100 - 2*20) / (10 - 2) = 7.5, B and C untouched
+    np.testing.assert_allclose(pol.allocate_wealth(snap, 7.5), [7.5, 0.0, 0.0], atol=1e-9)
+    assert pol.level(snap, 7.5) == pytest.approx(2.0, rel=1e-9)
+    # level 1: h_A = 80/9, h_B = 50/9
+    np.testing.assert_allclose(
+        pol.allocate_wealth(snap, 130 / 9), [80 / 9, 50 / 9, 0.0], rtol=1e-9, atol=1e-9
+    )
+    lev = post_leverage(snap, pol.allocate_wealth(snap, 130 / 9))
+    np.testing.assert_allclose(lev, [1.0, 1.0, 1.0], rtol=1e-9)
+    # cap 8 on A binds: B is drained to level 1 alone
+    snap = _drain_snap([20.0, 50.0, 100.0], [8.0, 10.0, 10.0])
+    np.testing.assert_allclose(
+        pol.allocate_wealth(snap, 8 + 50 / 9), [8.0, 50 / 9, 0.0], rtol=1e-9, atol=1e-9
+    )
+    assert post_leverage(snap, np.array([8.0, 0, 0]))[0] == pytest.approx(20 / 12)
+
+
+def test_minimax_leverage_broke_rows_first_and_leftover():
+    pol = MinimaxLeverage()
+    # row 3 has equity -5: it gives first
+    snap = _drain_snap([20.0, 50.0, 100.0, -5.0], [10.0, 10.0, 10.0, 3.0])
+    np.testing.assert_allclose(pol.allocate_wealth(snap, 2.0), [0, 0, 0, 2.0], atol=1e-12)
+    assert pol.level(snap, 2.0) == np.inf
+    np.testing.assert_allclose(pol.allocate_wealth(snap, 10.5), [7.5, 0, 0, 3.0], atol=1e-9)
+    # row 2 has leverage 20 >= k = 10: closing lots would raise its leverage; it is not
+    # drained.  Rows 0, 1 drain to leverage 0 at most (N/k = 10 = cap), then the last 2
+    # dollars are spread pro-rata over the spare capacity (only row 2 has any).
+    snap = _drain_snap([20.0, 50.0, 5.0], [10.0, 10.0, 4.0])
+    np.testing.assert_allclose(pol.allocate_wealth(snap, 22.0), [10.0, 10.0, 2.0], atol=1e-9)
+    assert pol.level(snap, 22.0) == 0.0
+    np.testing.assert_allclose(pol.allocate_wealth(snap, 7.5), [7.5, 0.0, 0.0], atol=1e-9)
+
+
+def _random_drainable(rng, n):
+    lots = rng.integers(1, 200, size=n)
+    k = rng.choice([5.0, 10.0, 20.0]) if rng.random() < 0.5 else rng.uniform(4, 25, size=n)
+    lam = rng.uniform(0.2, 0.95, size=n) * k
+    eq = lots / lam
+    v = 1.0 / np.broadcast_to(k, (n,))
+    cap = lots * v * rng.uniform(0.2, 1.0, size=n)
+    snap = Snapshot.build(cap, lots=lots, lot_value=v, equity=eq)
+    return snap, float(cap.sum()) * rng.uniform(0.01, 1.0)
+
+
+def test_minimax_leverage_beats_pro_rata_on_max_leverage():
+    pol = MinimaxLeverage()
+    rng = np.random.default_rng(11)
+    for _ in range(200):
+        snap, budget = _random_drainable(rng, int(rng.integers(1, 30)))
+        h = pol.allocate_wealth(snap, budget)
+        assert float(h.sum()) == pytest.approx(budget, rel=1e-9)
+        mm = post_leverage(snap, h).max()
+        pr = post_leverage(snap, ProRata().allocate_wealth(snap, budget)).max()
+        assert mm <= pr * (1 + 1e-9)
+        # rows at or below the level are untouched; touched uncapped rows sit on the level
+        eta = pol.level(snap, budget)
+        lev0 = post_leverage(snap, np.zeros(snap.n))
+        below = lev0 < eta * (1 - 1e-9)
+        assert np.all(h[below] == 0.0)
+        free = (h > 0) & (h < snap.capacity * (1 - 1e-9))
+        np.testing.assert_allclose(post_leverage(snap, h)[free], eta, rtol=1e-7)
+
+
+def test_minimax_leverage_sybil_split_and_scale():
+    pol = MinimaxLeverage()
+    snap = _drain_snap([20.0, 50.0, 100.0], [10.0, 10.0, 10.0])
+    whole = pol.allocate_wealth(snap, 12.0)
+    # split row 0 into 30 + 70 lots with equity and capacity in the same proportion
+    split = Snapshot.build(
+        [3.0, 7.0, 10.0, 10.0],
+        lots=[30, 70, 100, 100],
+        lot_value=0.1,
+        equity=[6.0, 14.0, 50.0, 100.0],
+    )
+    parts = pol.allocate_wealth(split, 12.0)
+    assert parts[0] + parts[1] == pytest.approx(whole[0], rel=1e-9)
+    np.testing.assert_allclose(parts[2:], whole[1:], rtol=1e-9, atol=1e-12)
+    # scale every dollar field, the mark and the budget by 3
+    scaled = Snapshot.build(
+        [30.0, 30.0, 30.0],
+        lots=[100, 100, 100],
+        lot_value=0.3,
+        equity=[60.0, 150.0, 300.0],
+        mark=3.0,
+    )
+    np.testing.assert_allclose(pol.allocate_wealth(scaled, 36.0), 3 * whole, rtol=1e-9)
+
+
+# --------------------------------------------------------------------------- min-max ILP
+
+
+def test_min_max_ilp_hand_vector():
+    snap = Snapshot.build([1.0, 2.0, 3.0])
+    alloc = MinMaxILP()(snap, 2.5)
+    # [0, 1, 2] has largest fraction 2/3; every other cover of 2.5 has a row at 1
+    np.testing.assert_array_equal(alloc.lots, [0, 1, 2])
+    assert alloc.overshoot == pytest.approx(0.5)
+    # infeasible: every row gives its whole lots, the rest is a residual
+    snap = Snapshot.build([1.5, 2.0], lots=[1, 2])
+    alloc = MinMaxILP()(snap, 10.0)
+    np.testing.assert_array_equal(alloc.lots, [1, 2])
+    assert alloc.residual == pytest.approx(7.0)
+    np.testing.assert_array_equal(MinMaxILP()(snap, 0.0).lots, [0, 0])
+
+
+def test_min_max_ilp_no_worse_than_contract_pro_rata():
+    rng = np.random.default_rng(5)
+    ilp, cpr = MinMaxILP(), ContractProRata()
+    for _ in range(25):
+        n = int(rng.integers(1, 12))
+        v = rng.choice([0.5, 1.0, 2.0]) if rng.random() < 0.5 else rng.uniform(0.3, 3.0, n)
+        v = np.broadcast_to(v, (n,)).astype(float)
+        lots = rng.integers(1, 15, size=n)
+        cap = lots * v * rng.uniform(0.3, 1.0, size=n)
+        snap = Snapshot.build(cap, lots=lots, lot_value=v)
+        budget = float(cap.sum()) * rng.uniform(0.05, 0.9)
+        a, b = ilp(snap, budget), cpr(snap, budget)
+        if b.residual > 0:
+            continue
+        assert a.residual == 0.0 and a.raised >= budget - 1e-9
+        assert np.all(a.lots <= ilp.max_lots(snap, budget))
+        assert (a.haircut / cap).max() <= (b.haircut / cap).max() + 1e-6
+
+
+def test_min_max_ilp_max_n_error():
+    snap = Snapshot.build(np.ones(6))
+    with pytest.raises(InputError, match=r"snapshot\.n: must be <= max_n rows"):
+        MinMaxILP(max_n=5)(snap, 1.0)
+    with pytest.raises(InputError, match="max_n"):
+        MinMaxILP(max_n=0)(snap, 1.0)
+    assert MinMaxILP.exact_small_only is True
+
+
+# --------------------------------------------------------------- params and feasibility
+
+
+def test_bad_params_raise_input_error():
+    snap = Snapshot.build([1.0, 2.0])
+    bad = [
+        RiskAwareProRata(g="square"),
+        RiskAwareProRata(sigma=0.0),
+        RiskAwareProRata(power=-1.0),
+        RiskAwareProRata(threshold="high"),
+        RiskAwareProRata(sigma=True),
+        RiskAwareProRata(max_fraction=1.5),
+        CappedProRata(max_fraction=-0.1),
+        CappedProRata(keep_maintenance="yes"),
+    ]
+    for pol in bad:
+        with pytest.raises(InputError):
+            pol(snap, 1.0)
+    pol = RiskAwareProRata(g="cvar", threshold=2.0)
+    assert pol.clone().get_params() == pol.get_params()
+
+
+WEALTH_POLICIES = [
+    ProRata(),
+    ContractProRata(),
+    CappedProRata(),
+    RiskAwareProRata(),
+    RiskAwareProRata(g="power"),
+    RiskAwareProRata(g="cvar"),
+    RiskAwareProRata(g="optimal"),
+    MinimaxLeverage(),
+]
+
+
+@st.composite
+def _snapshots(draw):
+    n = draw(st.integers(1, 25))
+    cap = np.array(draw(st.lists(st.floats(0.0, 1e5), min_size=n, max_size=n)))
+    lots = np.array(draw(st.lists(st.integers(0, 500), min_size=n, max_size=n)))
+    eq = np.array(draw(st.lists(st.floats(-1e4, 1e5), min_size=n, max_size=n)))
+    lv = draw(st.floats(0.01, 50.0))
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        lev = np.where(eq > 0, lots / np.where(eq > 0, eq, 1.0), np.inf)
+    return Snapshot.build(cap, lots=lots, lot_value=lv, equity=eq, leverage=lev)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(snap=_snapshots(), frac=st.floats(0.0, 1.5))
+def test_wealth_feasibility(snap, frac):
+    budget = frac * float(snap.capacity.sum())
+    want = min(budget, float(snap.capacity.sum()))
+    for pol in WEALTH_POLICIES:
+        h = pol.allocate_wealth(snap, budget)
+        assert np.all(h >= 0), pol
+        assert np.all(h <= snap.capacity * (1 + 1e-12)), pol
+        assert float(h.sum()) == pytest.approx(want, rel=1e-9, abs=1e-9), pol
+        alloc = pol(snap, budget)
+        assert np.all(
+            alloc.haircut <= snap.capacity + 1e-9 * np.maximum(snap.capacity, max(1.0, budget))
+        ), pol
+
+
+@settings(max_examples=25, deadline=None)
+@given(snap=_snapshots(), frac=st.floats(0.0, 1.2))
+def test_min_max_ilp_feasibility(snap, frac):
+    budget = frac * float(snap.capacity.sum())
+    pol = MinMaxILP()
+    alloc = pol(snap, budget)
+    grid = float((pol.max_lots(snap, budget) * snap.lot_value).sum())
+    assert np.all(alloc.lots >= 0) and np.all(alloc.lots <= snap.lots)
+    assert np.all(
+        alloc.haircut <= snap.capacity + 1e-9 * np.maximum(snap.capacity, max(1.0, budget))
+    )
+    tol = 1e-9 * max(budget, 1.0)
+    if grid >= budget - tol:
+        assert alloc.raised >= budget - tol
+        assert alloc.residual == 0.0
+    else:
+        assert alloc.residual == pytest.approx(budget - grid, rel=1e-9, abs=tol)
+        np.testing.assert_array_equal(alloc.lots, pol.max_lots(snap, budget))

@@ -1,0 +1,1 @@
+"""Figures, reports and the dashboard: reads results, writes nothing back into them."""
