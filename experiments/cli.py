@@ -7,6 +7,8 @@ import json
 import sys
 from collections.abc import Sequence
 
+import numpy as np
+
 from market.errors import InputError
 
 
@@ -75,6 +77,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     c.add_argument("--json", action="store_true", help="print one JSON object")
 
+    r = sub.add_parser("run", help="run the market game once and write its results")
+    r.add_argument(
+        "--scenario", default=None, help="a TOML file or a built-in name (default: default)"
+    )
+    r.add_argument("--policy", default=None, help="ADL policy (overrides the scenario)")
+    r.add_argument("--severity", default=None, help="severity controller (overrides the scenario)")
+    r.add_argument("--seed", type=int, default=1, help="root seed (default 1)")
+    r.add_argument(
+        "--crises", type=_positive_int, default=None, help="number of crises (overrides)"
+    )
+    r.add_argument(
+        "--traders", type=_positive_int, default=None, help="starting traders (overrides)"
+    )
+    r.add_argument("--out", required=True, help="results folder (must be new or empty)")
+    r.add_argument("--force", action="store_true", help="overwrite a non-empty --out")
+    r.add_argument("--quiet", action="store_true", help="no progress bar")
+
     pol = sub.add_parser("policies", help="list the ADL policies, their claims and sources")
     pol.add_argument("--json", action="store_true", help="print JSON")
 
@@ -90,14 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     b.add_argument("--json", action="store_true", help="print JSON")
 
-    d = sub.add_parser("demo", help="the built-in default job: one crash through several policies")
-    d.add_argument(
-        "--accounts", type=_positive_int, default=50_000, help="trader accounts (default 50000)"
-    )
+    d = sub.add_parser("demo", help="the default scenario under a queue and a smooth rule")
     d.add_argument("--seed", type=int, default=1, help="root seed (default 1)")
-    d.add_argument(
-        "--fund", type=float, default=2.5e5, help="insurance fund capital (default 2.5e5)"
-    )
+    d.add_argument("--traders", type=_positive_int, default=None, help="starting traders")
     return p
 
 
@@ -145,6 +159,66 @@ def _cmd_crash(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_run(args: argparse.Namespace) -> int:
+    from experiments.run import check_out_dir, run_game
+    from experiments.scenario import load_scenario
+    from market.adl import POLICIES, SEVERITIES
+
+    scenario = load_scenario(args.scenario)
+    overrides = {}
+    if args.crises is not None:
+        overrides["run.crises"] = args.crises
+    if args.traders is not None:
+        overrides["run.traders"] = args.traders
+    if overrides:
+        scenario = scenario.replace(**overrides)
+    if args.policy is not None and args.policy not in POLICIES:
+        raise InputError("--policy", f"one of {', '.join(POLICIES)}", args.policy)
+    if args.severity is not None and args.severity not in SEVERITIES:
+        raise InputError("--severity", f"one of {', '.join(SEVERITIES)}", args.severity)
+    out = check_out_dir(args.out, args.force)
+    bar = None
+    progress = None
+    if not args.quiet:
+        from tqdm import tqdm
+
+        bar = tqdm(
+            total=1,
+            unit="step",
+            desc=f"adlgame run {args.policy or scenario.adl.policy}",
+            file=sys.stderr,
+        )
+
+        def progress(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+    try:
+        summary = run_game(
+            scenario,
+            seed=args.seed,
+            policy=args.policy,
+            severity=args.severity,
+            out=out,
+            progress=progress,
+        )
+    finally:
+        if bar is not None:
+            bar.close()
+    keys = (
+        "total_deficit",
+        "backstop_used",
+        "adl_raised",
+        "residual_bad_debt",
+        "accounts_touched",
+        "traders_active_end",
+        "fee_revenue",
+    )
+    print(json.dumps({k: summary[k] for k in keys}, indent=2))
+    print(f"results written to {out}/ (timeseries, agents and adl_events .parquet, summary.json)")
+    return 0
+
+
 def _cmd_policies(args: argparse.Namespace) -> int:
     from market.adl import describe_policies
 
@@ -176,31 +250,45 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from experiments.crash import CrashConfig, run_crash
-    from market.adl import get_policy
+    from experiments.game import ADLGame
+    from experiments.scenario import load_scenario
 
-    cfg = CrashConfig(accounts=args.accounts, seed=args.seed, fund=args.fund)
+    scenario = load_scenario()
+    if args.traders is not None:
+        scenario = scenario.replace(**{"run.traders": args.traders})
+    r = scenario.run
     print(
-        f"One crash ({cfg.drop:.0%} over {cfg.steps} steps, "
-        f"{cfg.accounts:,} traders, seed {cfg.seed}),"
+        f"The default scenario: {r.traders:,} traders, {r.crises} crises, seed {args.seed}. "
+        "Both runs see the same prices,\ncrises and traders; only the ADL rule differs.\n"
     )
-    print("the same accounts and prices each time; only the ADL policy changes.\n")
-    head = (
-        f"{'policy':<18}{'deficit $':>14}{'backstop $':>14}{'ADL raised $':>15}"
-        f"{'touched':>9}{'max cut':>9}{'bad debt $':>13}"
-    )
-    print(head)
-    print("-" * len(head))
-    for name in (None, "hyperliquid", "binance", "pro_rata", "capped_pro_rata", "seniority"):
-        out = run_crash(cfg, get_policy(name) if name else None)
-        print(
-            f"{name or '(no ADL)':<18}{out['deficit']:>14,.0f}{out['backstop_used']:>14,.0f}"
-            f"{out['adl_raised']:>15,.0f}{out['accounts_touched']:>9,}{out['max_haircut_frac']:>9.1%}"
-            f"{out['residual']:>13,.0f}"
-        )
-    print("\nQueues touch few accounts and take large shares; pro-rata rules spread the same")
+    rows = []
+    for name in ("hyperliquid", "pro_rata"):
+        game = ADLGame(scenario, seed=args.seed, policy=name)
+        game.run()
+        adl = game.exchange.log.adl.to_array()
+        with np.errstate(divide="ignore", invalid="ignore"):
+            frac = np.where(adl["capacity"] > 0, adl["haircut"] / adl["capacity"], 0.0)
+        rows.append((name, game.summary(), float(frac.max(initial=0.0))))
+    labels = [
+        ("deficit after liquidations ($)", "total_deficit", "{:,.0f}"),
+        ("paid by the insurance fund ($)", "backstop_used", "{:,.0f}"),
+        ("raised from winners by ADL ($)", "adl_raised", "{:,.0f}"),
+        ("left as bad debt ($)", "residual_bad_debt", "{:,.0f}"),
+        ("accounts that paid ADL", "accounts_touched", "{:,}"),
+        ("largest haircut (% of what it could take)", None, "{:.1%}"),
+        ("traders who left after haircuts/losses", "traders_churned", "{:,}"),
+        ("traders active at the end", "traders_active_end", "{:,}"),
+        ("fee revenue ($)", "fee_revenue", "{:,.0f}"),
+    ]
+    width = max(len(lab) for lab, _, _ in labels) + 2
+    print(f"{'':<{width}}{'hyperliquid (queue)':>22}{'pro_rata (smooth)':>22}")
+    for lab, key, fmt in labels:
+        cells = [fmt.format(mx if key is None else summ[key]) for _, summ, mx in rows]
+        print(f"{lab:<{width}}{cells[0]:>22}{cells[1]:>22}")
     print(
-        "budget thinly. 'max cut' is the largest haircut as a share of what the account could give."
+        "\nA queue closes the top-ranked winners first: few accounts pay, some pay all they "
+        "can.\nPro-rata takes the same share from every winner. Run `adlgame run --out DIR` "
+        "to keep the\nfull results, and `adlgame policies` for every rule."
     )
     return 0
 
@@ -211,6 +299,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     handlers = {
         "crash": _cmd_crash,
+        "run": _cmd_run,
         "policies": _cmd_policies,
         "bench": _cmd_bench,
         "demo": _cmd_demo,

@@ -120,7 +120,10 @@ class Exchange:
         policy: ADL policy (None: uncovered deficits become residual bad debt).
         severity: severity controller choosing the share theta of the deficit raised now.
         eligibility: who may pay and how much (caps); default "profits only" on the position.
-        book_capital: capital behind the book account (the liquidity providers).
+        book_capital: capital the liquidity providers hold behind the book account.  It stays
+            outside the exchange (the book's cash starts at 0 and may go negative, as a
+            credit line); :func:`market.invariants.check_invariants` reports the book insolvent
+            when its equity falls below ``-book_capital``.
         capacity: initial row capacity of the account arrays.
     """
 
@@ -161,11 +164,11 @@ class Exchange:
         self.fee_revenue = 0.0
         self.bad_debt = 0.0
         self.fund = self.backstop.capital if self.backstop.kind == "fund" else 0.0
-        self.external = self.fund + float(book_capital)
+        self.external = self.fund
         self.depth_scale = np.ones(self.K)
         self.stress = np.zeros(self.K)
         self._consumed = np.zeros((self.K, 2))
-        self.book = int(self.acc.add(1, book_capital)[0])
+        self.book = int(self.acc.add(1, 0.0)[0])
         self.acc.flags[self.book] |= BOOK
         self.vault = -1
         if self.backstop.kind == "vault":
@@ -352,15 +355,18 @@ class Exchange:
         book_gain(self.acc.gains, idx, realised)
         return realised
 
-    def _book_takes(
-        self, k: int, dq_total: int, notional_price_sum: float, row: int | None = None
-    ) -> None:
-        """The book (or ``row``) takes the other side of fills totalling ``dq_total`` lots."""
-        if dq_total == 0:
-            return
-        target = self.book if row is None else row
-        vwap = notional_price_sum / dq_total
-        self._apply_fills(np.array([target]), k, np.array([-dq_total]), np.array([vwap]))
+    def _book_takes(self, k: int, dq: np.ndarray, px: np.ndarray, row: int | None = None) -> None:
+        """The book (or ``row``) takes the other side of fills ``dq`` at prices ``px``.
+
+        Buys and sells are applied as two fills at their own average prices, so the book's
+        average entry stays a price inside the range of the fills (no cancellation error).
+        """
+        target = np.array([self.book if row is None else row])
+        for mask in (dq > 0, dq < 0):
+            q = int(dq[mask].sum())
+            if q:
+                vwap = float((dq[mask] * px[mask]).sum()) / q
+                self._apply_fills(target, k, np.array([-q]), np.array([vwap]))
 
     def _charge_fees(self, idx: np.ndarray, fee: np.ndarray) -> None:
         self.acc.cash[idx] -= fee
@@ -444,7 +450,7 @@ class Exchange:
         rows, qq = idx[ok], q[ok]
         px = np.full(rows.shape, float(price)) if price is not None else self._book_prices(k, qq)
         realised = self._apply_fills(rows, k, qq, px)
-        self._book_takes(k, int(qq.sum()), float((qq * px).sum()))
+        self._book_takes(k, qq, px)
         fees = np.zeros(rows.size)
         if fee:
             taker = np.abs(qq) * self.lot[k] * px * self.specs[k].taker_fee
@@ -482,7 +488,7 @@ class Exchange:
         require(np.unique(idx).size == idx.size, "account", "unique indices per call", "duplicates")
         q = q.astype(np.int64)
         realised = self._apply_fills(idx, k, q, px)
-        self._book_takes(k, int(q.sum()), float((q * px).sum()))
+        self._book_takes(k, q, px)
         self.log.trades.append(
             step=self.step_no,
             account=idx,
@@ -536,6 +542,68 @@ class Exchange:
         book_gain(self.acc.gains, nz, pay[nz])
         return pay
 
+    def deactivate(self, accounts: object) -> np.ndarray:
+        """Settle leaving accounts: close every position, pay out the cash, mark inactive.
+
+        Returns the cash paid out per account (money leaving the exchange).
+        """
+        idx = self._check_accounts(accounts)
+        live = idx[(self.acc.flags[idx] & ACTIVE) != 0]
+        for k in range(self.K):
+            rows = live[self.acc.pos[live, k] != 0]
+            if rows.size:
+                dq = -self.acc.pos[rows, k]
+                px = self._book_prices(k, dq)
+                realised = self._apply_fills(rows, k, dq, px)
+                self._book_takes(k, dq, px)
+                self.log.trades.append(
+                    step=self.step_no,
+                    account=rows,
+                    counterparty=self.book,
+                    market=k,
+                    lots=dq,
+                    price=px,
+                    mark=self.marks[k],
+                    fee=0.0,
+                    realised=realised,
+                    kind=_KIND["settle"],
+                )
+        out = np.maximum(self.acc.cash[live], 0.0)
+        self.acc.cash[live] -= out
+        book_gain(self.acc.gains, live, -out)
+        self.external -= float(out.sum())
+        self.acc.flags[live] &= ~ACTIVE
+        paid = np.zeros(idx.size)
+        paid[np.isin(idx, live)] = out
+        return paid
+
+    def fund_deposit(self, amount: float) -> None:
+        """New capital for the backstop (insurance fund, or the vault's account)."""
+        a = float(self._check_amount(amount, "fund_deposit.amount")[0])
+        if self.backstop.kind == "vault":
+            self.acc.cash[self.vault] += a
+        elif self.backstop.kind == "fund":
+            self.fund += a
+        else:
+            raise InputError("fund_deposit", "a backstop of kind fund or vault", self.backstop.kind)
+        self.external += a
+
+    def backstop_capital(self) -> float:
+        """Capital the backstop has now (fund, or the vault's equity)."""
+        if self.backstop.kind == "vault":
+            return float(self.equity()[self.vault])
+        return float(self.fund)
+
+    def ranking_snapshot(self, market: int, liq_side: int) -> Snapshot:
+        """The snapshot a wave in ``market`` would see now, for liquidations on ``liq_side``.
+
+        What a venue's ADL indicator is computed from (the budget is not known yet, so the
+        lot value is the previous-mark gap or, failing that, zero).
+        """
+        k = self._check_market(market)
+        require(liq_side in (-1, 1), "liq_side", "+1 (longs liquidated) or -1", liq_side)
+        return self._snapshot(k, int(liq_side), 0.0, 1)
+
     def age_gains(self) -> None:
         """Move the gains ladder one rung up: recent → older → settled."""
         g = self.acc.gains
@@ -560,6 +628,7 @@ class Exchange:
         """Liquidation scan → book / vault → backstop → ADL → bad debt, at the current marks."""
         rep = StepReport(step=self.step_no)
         acc = self.acc
+        acc.flags[:] &= ~BANKRUPT  # a hole is filled or written off within the step it opened
         if self.vault >= 0:
             self._vault_unwind()
         eq = self.equity()
@@ -649,7 +718,7 @@ class Exchange:
             dq = -np.sign(q[has]) * send
             px = self._book_prices(k, dq)
             realised = self._apply_fills(r, k, dq, px)
-            self._book_takes(k, int(dq.sum()), float((dq * px).sum()))
+            self._book_takes(k, dq, px)
             sent_notional[has, k] = send * self.lot[k] * self.marks[k]
             sent_lots[has, k] = -dq  # signed position that was liquidated
             fee_due[has] += sent_notional[has, k] * spec.liquidation_fee
@@ -698,7 +767,7 @@ class Exchange:
             dq = -q[has]
             px = np.full(r.size, self.marks[k])
             realised = self._apply_fills(r, k, dq, px)
-            self._book_takes(k, int(dq.sum()), float((dq * px).sum()), row=self.vault)
+            self._book_takes(k, dq, px, row=self.vault)
             self.log.trades.append(
                 step=self.step_no,
                 account=r,
@@ -728,7 +797,7 @@ class Exchange:
             dq = np.array([-np.sign(q) * send])
             px = self._book_prices(k, dq)
             realised = self._apply_fills(np.array([v]), k, dq, px)
-            self._book_takes(k, int(dq[0]), float(dq[0] * px[0]))
+            self._book_takes(k, dq, px)
             self.log.trades.append(
                 step=self.step_no,
                 account=v,
@@ -935,7 +1004,7 @@ class Exchange:
             dq = -snap.side[touched][closing].astype(np.int64) * lots[closing]
             px = np.full(r.size, self.marks[k])
             realised[closing] = self._apply_fills(r, k, dq, px)
-            self._book_takes(k, int(dq.sum()), float((dq * px).sum()))
+            self._book_takes(k, dq, px)
             self.log.trades.append(
                 step=self.step_no,
                 account=r,

@@ -15,17 +15,19 @@ class InvariantReport:
 
     Attributes:
         conservation_error: ``|sum(cash) + sum(upnl) + fund + fee_revenue - bad_debt -
-            external|`` divided by the money of traders and backstop (``external`` less the
-            book's capital, at least 1), i.e. relative to what the game is about.
+            external|`` divided by ``max(external, 1)``: relative to the money traders and the
+            backstop brought in.
         oi_imbalance: long lots minus short lots per market (must be all zero).
         whole_lots: positions are integers.
         negative_fund: the insurance fund is below zero (must be False).
+        book_solvent: the liquidity providers' losses on the book stay within their capital.
     """
 
     conservation_error: float
     oi_imbalance: np.ndarray
     whole_lots: bool
     negative_fund: bool
+    book_solvent: bool = True
 
     @property
     def ok(self) -> bool:
@@ -48,7 +50,7 @@ def money_total(ex: Exchange) -> float:
 
 def check_invariants(ex: Exchange) -> InvariantReport:
     """Compute every invariant of ``ex`` (does not raise; see :attr:`InvariantReport.ok`)."""
-    scale = max(abs(ex.external - ex.book_capital), 1.0)
+    scale = max(abs(ex.external), 1.0)
     err = abs(money_total(ex) - ex.external) / scale
     long_, short_ = ex.open_interest()
     return InvariantReport(
@@ -56,4 +58,5 @@ def check_invariants(ex: Exchange) -> InvariantReport:
         oi_imbalance=(long_ - short_).astype(np.int64),
         whole_lots=ex.acc.pos.dtype.kind in "iu",
         negative_fund=ex.fund < -1e-9 * max(1.0, abs(ex.external)),
+        book_solvent=float(ex.equity()[ex.book]) >= -ex.book_capital,
     )

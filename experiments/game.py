@@ -1,0 +1,624 @@
+"""The market game: a Mesa model of heterogeneous traders on an exchange through crises.
+
+A run alternates calm periods (trading, funding, fees, rebalancing) and crises (a crash
+drawn up front, market makers withdrawing depth, the exchange's waterfall and ADL every
+step).  After each crisis traders churn (``p = 1 - exp(-beta h/w - surprise |h/w - mean|)``),
+whales learn their leverage, Sybil owners re-arrange, entrants arrive at a rate that falls
+with the venue's record, and the backstop's LPs refill part of its gap.
+
+Common random numbers.  One :class:`numpy.random.SeedSequence` per run is split into named
+streams.  Everything exogenous is drawn up front or at fixed shapes: the crisis schedule
+(``crises``), the calm and crisis price shocks (``prices``, one vector per step), the starting
+population (``population``).  Per-trader decisions read a uniform from a table indexed by
+the trader's ``uid`` (creation order), drawn per (decision, step) from its own child seed, so a
+trader's draw does not depend on which other traders are alive.  Two runs with the same seed
+and different policies therefore see the same prices, crises and population, and the same
+draws for the same trader, until their histories differ.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import mesa
+import numpy as np
+from scipy import stats
+
+from agents import (
+    BackstopLP,
+    Entrant,
+    Flipper,
+    MarketMaker,
+    Members,
+    PassiveTrader,
+    SybilOwner,
+    Trader,
+    Whale,
+)
+from agents.base import TYPE_NAMES, target_orders
+from experiments.scenario import Scenario
+from market.accounts import ACTIVE, LIQUIDATED
+from market.adl import Eligibility, get_policy, get_severity
+from market.adl.queues import quantile_indicator
+from market.exchange import BackstopConfig, Exchange
+from market.spec import MarketSpec
+
+STREAMS = ("population", "prices", "crises", "behaviour", "churn", "entry", "mesa")
+TRADER_TYPES: tuple[type[Trader], ...] = (PassiveTrader, Whale, Flipper, SybilOwner, Entrant)
+
+
+@dataclass
+class CrisisRecord:
+    """What one crisis did (dollars unless said otherwise)."""
+
+    index: int
+    start_step: int
+    end_step: int = 0
+    drop: float = 0.0
+    deficit: float = 0.0
+    backstop_used: float = 0.0
+    adl_raised: float = 0.0
+    overshoot: float = 0.0
+    residual: float = 0.0
+    liquidated: int = 0
+    touched: int = 0
+    churned: int = 0
+    entrants: int = 0
+    haircut_by_type: dict[str, float] = field(default_factory=dict)
+
+
+class ADLGame(mesa.Model):
+    """The game.
+
+    Args:
+        scenario: the configuration (see :mod:`experiments.scenario`).
+        seed: the run's root seed.
+        policy: ADL policy name overriding the scenario's.
+        severity: severity controller name overriding the scenario's.
+    """
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        *,
+        seed: int = 1,
+        policy: str | None = None,
+        severity: str | None = None,
+    ) -> None:
+        root = np.random.SeedSequence(int(seed))
+        children = dict(zip(STREAMS, root.spawn(len(STREAMS)), strict=True))
+        super().__init__(rng=np.random.default_rng(children["mesa"]))
+        self.seed = int(seed)
+        self.scenario = scenario
+        self._streams = children
+        self.policy_name = policy or scenario.adl.policy
+        self.severity_name = severity or scenario.adl.severity
+        sc = scenario
+        m = sc.market
+        specs = tuple(
+            MarketSpec(
+                name=f"M{k}",
+                lot_size=m.lot_size,
+                initial_margin=m.initial_margin,
+                maintenance_margin=m.maintenance_margin,
+                taker_fee=m.taker_fee,
+                maker_fee=m.maker_fee,
+                liquidation_fee=m.liquidation_fee,
+                depth=m.depth,
+                impact_exponent=m.impact_exponent,
+                stress_thinning=m.stress_thinning,
+            )
+            for k in range(m.markets)
+        )
+        self.policy = get_policy(self.policy_name, **(sc.adl.params if policy is None else {}))
+        self.exchange = Exchange(
+            specs,
+            m.mark,
+            backstop=BackstopConfig(
+                kind=sc.backstop.kind, capital=sc.backstop.capital, fee_share=sc.backstop.fee_share
+            ),
+            policy=self.policy,
+            severity=get_severity(self.severity_name),
+            eligibility=Eligibility(cap=sc.adl.cap, account_fraction=sc.adl.account_fraction),
+            capacity=int(sc.run.traders * 1.2) + 16,
+        )
+        self.t = 0
+        self.phase = "calm"
+        self.period_step = 0
+        self._schedule = self._build_schedule()
+        self._crisis_draws = self._draw_crises()
+        self._price_rng = np.random.default_rng(children["prices"])
+        self._calm_anchor = self.exchange.marks.copy()
+        self._crisis_start_marks = self.exchange.marks.copy()
+        self._tables: dict[type, Members] = {}
+        self._draw_cache: dict[tuple[str, int], np.ndarray] = {}
+        self.next_uid = 0
+        n_sybil_accounts = sc.sybil.accounts
+        entrant_cap = int(np.ceil(sc.run.traders * sc.entry.rate * sc.run.crises * 4)) + 50
+        self.uid_capacity = sc.run.traders + entrant_cap
+        self.entrants_left = entrant_cap
+        self.published_lights = np.zeros(self.exchange.acc._cap, dtype=np.int64)
+        self._account_agent: dict[int, Trader] = {}
+        self.maker = MarketMaker(self, sc.maker.withdraw, sc.maker.recover)
+        self.lp = BackstopLP(self, sc.backstop.capital, sc.backstop.lp_topup)
+        self._populate(np.random.default_rng(children["population"]), n_sybil_accounts)
+        self.crises: list[CrisisRecord] = []
+        self._current: CrisisRecord | None = None
+        self._eq_at_crisis = np.zeros(0)
+        self._adl_rows_at_crisis = 0
+        self.rows: list[dict] = []
+        self.panel: list[dict[str, np.ndarray]] = []
+        self.churned_total = 0
+        self.datacollector = mesa.DataCollector(model_reporters=self._reporters())
+        self._record({})
+
+    # ------------------------------------------------------------------ randomness
+    def draw(self, name: str, uid: np.ndarray) -> np.ndarray:
+        """Uniform [0, 1) draws of decision ``name`` at the current step for traders ``uid``.
+
+        Drawn once per (name, step) for every uid the run can have, from a child seed keyed by
+        the name and the step, so the value a trader gets does not depend on who else exists.
+        """
+        key = (name, self.t)
+        table = self._draw_cache.get(key)
+        if table is None:
+            tag = int.from_bytes(hashlib.sha256(name.encode()).digest()[:4], "little")
+            ss = np.random.SeedSequence(
+                self._streams["behaviour"].entropy,
+                spawn_key=(*self._streams["behaviour"].spawn_key, tag, self.t),
+            )
+            table = np.random.default_rng(ss).random(self.uid_capacity)
+            if len(self._draw_cache) > 64:
+                self._draw_cache.clear()
+            self._draw_cache[key] = table
+        return table[uid]
+
+    def _stream_at(self, stream: str, *key: int) -> np.random.Generator:
+        ss = self._streams[stream]
+        return np.random.default_rng(
+            np.random.SeedSequence(ss.entropy, spawn_key=(*ss.spawn_key, *key))
+        )
+
+    # ------------------------------------------------------------------ schedule and prices
+    def _build_schedule(self) -> list[tuple[str, int, int]]:
+        """(phase, crisis index, step within phase) for every step of the run."""
+        r = self.scenario.run
+        out: list[tuple[str, int, int]] = []
+        for c in range(r.crises):
+            out += [("calm", c, j) for j in range(r.calm_steps)]
+            out += [("crisis", c, j) for j in range(r.crisis_steps)]
+        out += [("calm", r.crises, j) for j in range(r.calm_steps)]
+        return out
+
+    def crisis_of_step(self, step: int) -> int:
+        """Crisis index of a (1-based) step: the crisis it belongs to or follows."""
+        return self._schedule[min(max(step, 1), self.total_steps) - 1][1]
+
+    @property
+    def total_steps(self) -> int:
+        """Steps in the whole run."""
+        return len(self._schedule)
+
+    def _draw_crises(self) -> dict[str, np.ndarray]:
+        """Crash sizes, signs and per-market factors for every crisis, drawn up front."""
+        sc = self.scenario
+        rng = np.random.default_rng(self._streams["crises"])
+        n, k = sc.run.crises, sc.market.markets
+        t = rng.standard_t(sc.crisis.drop_tail, size=n)
+        size = np.clip(sc.crisis.drop_median * np.exp(0.5 * t), 0.01, sc.crisis.drop_max)
+        u_sign = rng.random(n)
+        sign = {"down": np.full(n, -1), "up": np.full(n, 1)}.get(
+            sc.crisis.sign, np.where(u_sign < 0.5, -1, 1)
+        )
+        rho = sc.crisis.correlation
+        factors = rho + (1.0 - rho) * rng.random((n, k))
+        return {"size": size, "sign": sign.astype(np.int64), "factor": factors}
+
+    def _next_marks(self, phase: str, crisis: int, j: int) -> np.ndarray:
+        """Marks for the coming step; one normal vector per step is drawn whatever the phase."""
+        sc = self.scenario
+        z = self._price_rng.standard_normal(sc.market.markets)
+        ex = self.exchange
+        if phase == "calm":
+            return ex.marks * np.exp(sc.market.calm_vol * z)
+        if j == 0:
+            self._crisis_start_marks = ex.marks.copy()
+        d = self._crisis_draws
+        size = d["size"][crisis] * d["factor"][crisis]
+        sign = d["sign"][crisis]
+        steps = sc.run.crisis_steps
+        fall = max(steps // 2, 1)
+        frac = min((j + 1) / fall, 1.0)
+        after = max(j + 1 - fall, 0) / max(steps - fall, 1)
+        depth = np.log1p(-size) if sign < 0 else np.log1p(size)
+        level = depth * (frac - sc.crisis.rebound * after)
+        return self._crisis_start_marks * np.exp(level + sc.crisis.noise * z)
+
+    # ------------------------------------------------------------------ population
+    def _new_agent(
+        self, cls: type[Trader], accounts: np.ndarray, market: int, side: int, leverage: float, **kw
+    ) -> Trader:
+        agent = cls(self, self.next_uid, accounts, market, side, leverage, **kw)
+        self.next_uid += 1
+        for a in np.atleast_1d(accounts):
+            self._account_agent[int(a)] = agent
+        self.exchange.acc.kind[np.atleast_1d(accounts)] = cls.type_code
+        self._tables.pop(cls, None)
+        return agent
+
+    def _populate(self, rng: np.random.Generator, sybil_accounts: int) -> None:
+        sc = self.scenario
+        n = sc.run.traders
+        shares = np.array([sc.mix.whale, sc.mix.flipper, sc.mix.sybil])
+        counts = np.floor(shares * n).astype(int)
+        n_passive = n - counts.sum()
+        kinds = np.repeat([0, 1, 2, 3], [n_passive, *counts])
+        kinds = kinds[rng.permutation(n)]
+        # every draw below has a fixed shape, so the population is the same for every policy
+        market = rng.integers(0, sc.market.markets, size=n)
+        side = np.where(rng.random(n) < 0.5, 1, -1)
+        u_size = rng.random(n)
+        z_lev = rng.standard_normal(n)
+        p = sc.passive
+        notional = p.min_notional * (1.0 - u_size) ** (-1.0 / p.size_alpha)
+        notional = np.minimum(notional, p.min_notional * 1e4)
+        max_lev = 0.9 / sc.market.initial_margin
+        lev = np.clip(p.leverage_median * np.exp(p.leverage_sigma * z_lev), 1.0, max_lev)
+        whale_grid = tuple(sc.whale.leverage_grid)
+        for i in range(n):
+            kind = kinds[i]
+            if kind == 1:
+                stake = notional[i] * sc.whale.size_mult / 10.0
+                acc = self.exchange.open_accounts(1, stake)
+                agent = self._new_agent(
+                    Whale,
+                    acc,
+                    market[i],
+                    side[i],
+                    whale_grid[len(whale_grid) // 2],
+                    stake=stake,
+                    grid=whale_grid,
+                )
+            elif kind == 2:
+                cash = notional[i] / sc.flipper.leverage
+                acc = self.exchange.open_accounts(1, cash)
+                agent = self._new_agent(Flipper, acc, market[i], side[i], sc.flipper.leverage)
+            elif kind == 3:
+                cash = notional[i] / sc.sybil.leverage
+                acc = self.exchange.open_accounts(sybil_accounts, cash / sybil_accounts)
+                self.exchange.acc.group[acc] = acc[0]
+                agent = self._new_agent(SybilOwner, acc, market[i], side[i], sc.sybil.leverage)
+            else:
+                cash = notional[i] / lev[i]
+                acc = self.exchange.open_accounts(1, cash)
+                agent = self._new_agent(PassiveTrader, acc, market[i], side[i], lev[i])
+            del agent
+        self.published_lights = np.zeros(self.exchange.acc._cap, dtype=np.int64)
+        # opening positions: every type trades to its target (Sybils arrange their split)
+        for cls in (PassiveTrader, Whale, Flipper):
+            mem = self.members(cls)
+            if len(mem):
+                target_orders(self, mem.account, mem.market, mem.side, mem.leverage)
+        for agent in self.members(SybilOwner).agents:
+            SybilOwner.arrange(self, agent)
+        for w in self.members(Whale).agents:
+            w.period_equity = float(self.exchange.equity()[w.account])
+
+    def members(self, cls: type[Trader]) -> Members:
+        """The live members of one agent type, as arrays (cached until invalidated)."""
+        table = self._tables.get(cls)
+        if table is None:
+            table = Members([a for a in self.agents_by_type.get(cls, []) if type(a) is cls])
+            self._tables[cls] = table
+        return table
+
+    def invalidate(self, cls: type[Trader] | None = None) -> None:
+        """Forget cached member tables (after agents change targets, join or leave)."""
+        if cls is None:
+            self._tables.clear()
+        else:
+            self._tables.pop(cls, None)
+
+    def traders(self) -> list[Trader]:
+        """Every live trader."""
+        return [a for cls in TRADER_TYPES for a in self.members(cls).agents]
+
+    # ------------------------------------------------------------------ the step
+    def step(self) -> None:
+        """One step of the schedule."""
+        if self.t >= self.total_steps:
+            self.running = False
+            return
+        phase, crisis, j = self._schedule[self.t]
+        self.t += 1
+        self.phase, self.period_step = phase, j
+        if phase == "crisis" and j == 0:
+            self._start_crisis(crisis)
+        marks = self._next_marks(phase, crisis, j)
+        self.maker.quote(marks, phase)
+        rep = self.exchange.step(marks)
+        if self._current is not None:
+            c = self._current
+            c.deficit += rep.deficit
+            c.backstop_used += rep.backstop_used
+            c.adl_raised += rep.adl_raised
+            c.overshoot += rep.overshoot
+            c.residual += rep.residual
+            c.liquidated += rep.liquidated
+        if phase == "crisis":
+            self._publish_lights(crisis)
+        for cls in TRADER_TYPES:
+            mem = self.members(cls)
+            if len(mem):
+                cls.act(self, mem, phase)
+        if phase == "calm":
+            self.exchange.apply_funding(self.scenario.market.funding_rate)
+        self._record(rep.__dict__)
+        if phase == "crisis" and j == self.scenario.run.crisis_steps - 1:
+            self._end_crisis()
+        if self.t >= self.total_steps:
+            self.running = False
+
+    def run(self, progress: Callable[[int, int], None] | None = None) -> None:
+        """Run every step of the schedule, calling ``progress(done, total)`` after each."""
+        while self.running and self.t < self.total_steps:
+            self.step()
+            if progress is not None:
+                progress(self.t, self.total_steps)
+
+    def _publish_lights(self, crisis: int) -> None:
+        """The venue's ADL indicator (quantile lights 0-4), refreshed every ``lag`` steps.
+
+        Winners face the crash: shorts in a fall, longs in a squeeze.  Ranked rules publish
+        lights from their own score; rules without a score publish the quantile of profit.
+        """
+        lag = max(self.scenario.flipper.lag, 1)
+        if (self.period_step % lag) != 0:
+            return
+        ex = self.exchange
+        liq_side = -int(self._crisis_draws["sign"][crisis])  # longs are liquidated in a fall
+        lights = np.zeros(ex.acc._cap, dtype=np.int64)
+        for k in range(ex.K):
+            snap = ex.ranking_snapshot(k, liq_side)
+            if snap.n == 0:
+                continue
+            score = (
+                self.policy.score(snap)
+                if hasattr(self.policy, "score")
+                else np.maximum(snap.upnl, 0.0)
+            )
+            lights[snap.account] = np.maximum(lights[snap.account], quantile_indicator(score))
+        self.published_lights = lights
+
+    # ------------------------------------------------------------------ crisis boundaries
+    def _start_crisis(self, crisis: int) -> None:
+        self._current = CrisisRecord(
+            index=crisis, start_step=self.t, drop=float(self._crisis_draws["size"][crisis])
+        )
+        self._eq_at_crisis = self.exchange.equity().copy()
+        self._adl_rows_at_crisis = len(self.exchange.log.adl)
+        self._liq_flags_before = (self.exchange.acc.flags & LIQUIDATED).copy()
+
+    def _end_crisis(self) -> None:
+        c = self._current
+        assert c is not None
+        ex = self.exchange
+        c.end_step = self.t
+        adl = ex.log.adl.to_array()[self._adl_rows_at_crisis :]
+        n = ex.n_accounts
+        haircut = np.bincount(adl["account"], weights=adl["haircut"], minlength=n)[:n]
+        c.touched = int(np.count_nonzero(haircut))
+        kinds = ex.acc.kind
+        c.haircut_by_type = {TYPE_NAMES[t]: float(haircut[kinds == t].sum()) for t in TYPE_NAMES}
+        liquidated_now = (
+            ((ex.acc.flags & LIQUIDATED) != 0) & (self._liq_flags_before[:n] == 0)
+            if self._liq_flags_before.size >= n
+            else (ex.acc.flags & LIQUIDATED) != 0
+        )
+        churned = self._churn(haircut, liquidated_now)
+        c.churned = len(churned)
+        self._panel_record(c.index, haircut, liquidated_now, churned)
+        for cls in TRADER_TYPES:
+            mem = self.members(cls)
+            if len(mem):
+                cls.after_crisis(self, mem)
+        self.invalidate()
+        c.entrants = self._entry(c)
+        self.lp.refill()
+        ex.age_gains()
+        self.crises.append(c)
+        self._current = None
+
+    def _churn(self, haircut: np.ndarray, liquidated: np.ndarray) -> list[Trader]:
+        """Traders who leave after this crisis; their accounts are settled."""
+        sc = self.scenario
+        ex = self.exchange
+        w = np.maximum(self._eq_at_crisis[: haircut.size], 0.0)
+        w = np.pad(w, (0, haircut.size - w.size))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            x = np.where(w > 0, haircut / w, np.where(haircut > 0, 1.0, 0.0))
+        traders = self.traders()
+        if not traders:
+            return []
+        acc_lists = [a.accounts for a in traders]
+        uid = np.array([a.uid for a in traders])
+        owner_x = np.array(
+            [
+                float(haircut[acc].sum() / max(w[acc].sum(), 1e-12))
+                if haircut[acc].sum() > 0
+                else 0.0
+                for acc in acc_lists
+            ]
+        )
+        total_w = float(w[np.concatenate(acc_lists)].sum())
+        mean_x = float(haircut.sum() / total_w) if total_w > 0 else 0.0
+        hazard = sc.churn.beta * owner_x + sc.churn.surprise * np.abs(owner_x - mean_x) * (
+            owner_x > 0
+        )
+        p = 1.0 - np.exp(-hazard)
+        liq = np.array([bool(liquidated[acc].any()) for acc in acc_lists])
+        passive = np.array([isinstance(a, PassiveTrader) for a in traders])
+        p = np.where(liq & passive, 1.0 - (1.0 - p) * (1.0 - sc.passive.liquidation_churn), p)
+        u = self._stream_at("churn", len(self.crises)).random(self.uid_capacity)[uid]
+        leave = [a for a, go in zip(traders, u < p, strict=True) if go]
+        if leave:
+            accounts = np.concatenate([a.accounts for a in leave])
+            ex.deactivate(accounts)
+            for a in leave:
+                a.remove()
+            self.churned_total += len(leave)
+            self.invalidate()
+        del x
+        return leave
+
+    def _entry(self, c: CrisisRecord) -> int:
+        """New traders, fewer after a bad record (haircuts and bad debt relative to equity)."""
+        sc = self.scenario
+        ex = self.exchange
+        eq = ex.equity()
+        active = (ex.acc.flags & ACTIVE) != 0
+        total_eq = float(np.maximum(eq[active], 0).sum()) or 1.0
+        badness = (c.adl_raised + c.residual) / total_eq
+        lam = sc.entry.rate * sc.run.traders * np.exp(-sc.entry.sensitivity * badness)
+        u = self._stream_at("entry", c.index).random()
+        count = int(min(stats.poisson.ppf(u, lam) if lam > 0 else 0, self.entrants_left))
+        if count <= 0:
+            return 0
+        p = sc.passive
+        max_lev = 0.9 / sc.market.initial_margin
+        new = []
+        for _ in range(count):
+            rng = self._stream_at("population", 1, self.next_uid)
+            notional = min(
+                p.min_notional * (1.0 - rng.random()) ** (-1.0 / p.size_alpha), p.min_notional * 1e4
+            )
+            lev = float(
+                np.clip(
+                    p.leverage_median * np.exp(p.leverage_sigma * rng.standard_normal()),
+                    1.0,
+                    max_lev,
+                )
+            )
+            side = 1 if rng.random() < 0.5 else -1
+            market = int(rng.integers(0, sc.market.markets))
+            acc = ex.open_accounts(1, notional / lev)
+            new.append(self._new_agent(Entrant, acc, market, side, lev))
+        self.entrants_left -= count
+        mem = self.members(Entrant)
+        fresh = np.isin(mem.uid, [a.uid for a in new])
+        target_orders(
+            self, mem.account[fresh], mem.market[fresh], mem.side[fresh], mem.leverage[fresh]
+        )
+        if self.published_lights.size < ex.acc._cap:
+            self.published_lights = np.zeros(ex.acc._cap, dtype=np.int64)
+        return count
+
+    # ------------------------------------------------------------------ recording
+    def _reporters(self) -> dict[str, Callable]:
+        names = (
+            "step",
+            "phase",
+            "crisis",
+            "fund",
+            "deficit",
+            "backstop_used",
+            "adl_raised",
+            "overshoot",
+            "residual",
+            "liquidated",
+            "traders_active",
+            "flippers_active",
+            "fee_revenue",
+            "bad_debt",
+            "depth_scale",
+            "open_interest_lots",
+        )
+        out = {name: (lambda m, n=name: m._row.get(n)) for name in names}
+        for k in range(self.scenario.market.markets):
+            out[f"mark_{k}"] = lambda m, k=k: float(m.exchange.marks[k])
+        return out
+
+    def _record(self, rep: dict) -> None:
+        ex = self.exchange
+        counts = {cls: len(self.members(cls)) for cls in TRADER_TYPES}
+        self._row = {
+            "step": self.t,
+            "phase": self.phase,
+            "crisis": self._schedule[self.t - 1][1] if self.t else 0,
+            "fund": ex.backstop_capital(),
+            "deficit": rep.get("deficit", 0.0),
+            "backstop_used": rep.get("backstop_used", 0.0),
+            "adl_raised": rep.get("adl_raised", 0.0),
+            "overshoot": rep.get("overshoot", 0.0),
+            "residual": rep.get("residual", 0.0),
+            "liquidated": rep.get("liquidated", 0),
+            "traders_active": int(sum(counts.values())),
+            "flippers_active": counts[Flipper],
+            "fee_revenue": ex.fee_revenue,
+            "bad_debt": ex.bad_debt,
+            "depth_scale": float(ex.depth_scale.mean()),
+            "open_interest_lots": int(ex.open_interest()[0].sum()),
+        }
+        self.datacollector.collect(self)
+
+    def _panel_record(
+        self, crisis: int, haircut: np.ndarray, liquidated: np.ndarray, churned: list[Trader]
+    ) -> None:
+        """One row per trader (alive at the crisis start) at this crisis boundary."""
+        ex = self.exchange
+        gone = {a.unique_id for a in churned}
+        rows = self.traders() + list(churned)  # churned agents have left the model already
+        eq = ex.equity()
+        lev = ex.leverage()
+        acc0 = np.array([a.account for a in rows], dtype=np.int64)
+        self.panel.append(
+            {
+                "crisis": np.full(len(rows), crisis),
+                "step": np.full(len(rows), self.t),
+                "agent_id": np.array([a.unique_id for a in rows]),
+                "uid": np.array([a.uid for a in rows]),
+                "account": acc0,
+                "type": np.array([a.type_name for a in rows]),
+                "accounts": np.array([a.accounts.size for a in rows]),
+                "equity": np.array([float(eq[a.accounts].sum()) for a in rows]),
+                "equity_at_crisis_start": np.array(
+                    [
+                        float(
+                            self._eq_at_crisis[
+                                a.accounts[a.accounts < self._eq_at_crisis.size]
+                            ].sum()
+                        )
+                        for a in rows
+                    ]
+                ),
+                "leverage": np.where(np.isfinite(lev[acc0]), lev[acc0], np.nan),
+                "target_leverage": np.array([a.leverage for a in rows]),
+                "haircut": np.array([float(haircut[a.accounts].sum()) for a in rows]),
+                "liquidated": np.array([bool(liquidated[a.accounts].any()) for a in rows]),
+                "churned": np.array([a.unique_id in gone for a in rows]),
+                "flips": np.array([getattr(a, "flips", 0) for a in rows]),
+            }
+        )
+
+    # ------------------------------------------------------------------ results
+    def summary(self) -> dict:
+        """Headline figures of the run."""
+        from market.invariants import check_invariants
+
+        ex = self.exchange
+        adl = ex.log.adl.to_array()
+        inv = check_invariants(ex)
+        return {
+            "total_deficit": float(sum(c.deficit for c in self.crises)),
+            "backstop_used": float(sum(c.backstop_used for c in self.crises)),
+            "adl_raised": float(sum(c.adl_raised for c in self.crises)),
+            "overshoot": float(sum(c.overshoot for c in self.crises)),
+            "residual_bad_debt": float(sum(c.residual for c in self.crises)),
+            "accounts_touched": int(np.unique(adl["account"]).size),
+            "traders_active_end": len(self.traders()),
+            "traders_churned": self.churned_total,
+            "fee_revenue": float(ex.fee_revenue),
+            "conservation_error": inv.conservation_error,
+        }
