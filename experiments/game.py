@@ -129,9 +129,7 @@ class ADLGame(mesa.Model):
         self.period_step = 0
         self._schedule = self._build_schedule()
         self._crisis_draws = self._draw_crises()
-        self._price_rng = np.random.default_rng(children["prices"])
-        self._calm_anchor = self.exchange.marks.copy()
-        self._crisis_start_marks = self.exchange.marks.copy()
+        self.marks_path = self._price_path()
         self._tables: dict[type, Members] = {}
         self._draw_cache: dict[tuple[str, int], np.ndarray] = {}
         self.next_uid = 0
@@ -216,25 +214,38 @@ class ADLGame(mesa.Model):
         factors = rho + (1.0 - rho) * rng.random((n, k))
         return {"size": size, "sign": sign.astype(np.int64), "factor": factors}
 
-    def _next_marks(self, phase: str, crisis: int, j: int) -> np.ndarray:
-        """Marks for the coming step; one normal vector per step is drawn whatever the phase."""
+    def _price_path(self) -> np.ndarray:
+        """The marks of every step, drawn up front (prices are exogenous to trading).
+
+        One normal vector per step from the 'prices' stream whatever the phase: calm steps
+        follow a driftless log random walk; a crisis falls by its drawn size over the first
+        half of its steps and then recovers ``rebound`` of the fall, with log noise.
+        Row 0 is the starting mark; row t is the mark of step t.
+        """
         sc = self.scenario
-        z = self._price_rng.standard_normal(sc.market.markets)
-        ex = self.exchange
-        if phase == "calm":
-            return ex.marks * np.exp(sc.market.calm_vol * z)
-        if j == 0:
-            self._crisis_start_marks = ex.marks.copy()
+        rng = np.random.default_rng(self._streams["prices"])
+        k = sc.market.markets
+        path = np.empty((self.total_steps + 1, k))
+        path[0] = sc.market.mark
         d = self._crisis_draws
-        size = d["size"][crisis] * d["factor"][crisis]
-        sign = d["sign"][crisis]
         steps = sc.run.crisis_steps
         fall = max(steps // 2, 1)
-        frac = min((j + 1) / fall, 1.0)
-        after = max(j + 1 - fall, 0) / max(steps - fall, 1)
-        depth = np.log1p(-size) if sign < 0 else np.log1p(size)
-        level = depth * (frac - sc.crisis.rebound * after)
-        return self._crisis_start_marks * np.exp(level + sc.crisis.noise * z)
+        start = path[0]
+        for t, (phase, crisis, j) in enumerate(self._schedule, start=1):
+            z = rng.standard_normal(k)
+            if phase == "calm":
+                path[t] = path[t - 1] * np.exp(sc.market.calm_vol * z)
+                continue
+            if j == 0:
+                start = path[t - 1]
+            size = d["size"][crisis] * d["factor"][crisis]
+            depth = np.log1p(-size) if d["sign"][crisis] < 0 else np.log1p(size)
+            frac = min((j + 1) / fall, 1.0)
+            after = max(j + 1 - fall, 0) / max(steps - fall, 1)
+            path[t] = start * np.exp(
+                depth * (frac - sc.crisis.rebound * after) + sc.crisis.noise * z
+            )
+        return path
 
     # ------------------------------------------------------------------ population
     def _new_agent(
@@ -336,7 +347,7 @@ class ADLGame(mesa.Model):
         self.phase, self.period_step = phase, j
         if phase == "crisis" and j == 0:
             self._start_crisis(crisis)
-        marks = self._next_marks(phase, crisis, j)
+        marks = self.marks_path[self.t]
         self.maker.quote(marks, phase)
         rep = self.exchange.step(marks)
         if self._current is not None:

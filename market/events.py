@@ -67,6 +67,11 @@ WAVE_DTYPE = np.dtype(
         ("eligible", np.int64),
         ("touched", np.int64),
         ("price_fallback", np.bool_),
+        ("max_capacity", np.float64),  # largest endowment before the wave (upsilon)
+        ("max_survivor", np.float64),  # largest endowment left after it (upsilon^pi)
+        ("max_shortfall", np.float64),  # largest single hole of the step (Delta)
+        ("max_haircut_frac", np.float64),  # largest haircut / capacity
+        ("max_haircut_equity_frac", np.float64),  # largest haircut / equity
     ]
 )
 

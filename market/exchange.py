@@ -542,6 +542,58 @@ class Exchange:
         book_gain(self.acc.gains, nz, pay[nz])
         return pay
 
+    def clone(self, *, policy: ADLPolicy | None | str = "same") -> Exchange:
+        """An independent deep copy (for counterfactual replays and paired experiments).
+
+        ``policy=None`` gives a copy without ADL (uncovered deficits become bad debt);
+        another policy object replaces the policy; the default keeps it.
+        """
+        import copy
+
+        other = copy.deepcopy(self)
+        if policy != "same":
+            other.policy = policy  # type: ignore[assignment]
+        return other
+
+    def move_position(self, src: int, dst: int, market: int, lots: int) -> bool:
+        """Move ``lots`` of ``src``'s position to ``dst`` at ``src``'s entry price.
+
+        For accounts of one owner (same group): the split looks as if it had existed since the
+        position was opened.  Zero-sum, no fee; refused (nothing changes) when the owners
+        differ, ``lots`` exceeds the position, or either account would end below initial margin.
+        """
+        s = int(self._check_accounts(src)[0])
+        d = int(self._check_accounts(dst)[0])
+        k = self._check_market(market)
+        require(isinstance(lots, int | np.integer) and lots > 0, "lots", "a positive integer", lots)
+        require(s != d, "dst", "a different account from src", d)
+        if self.acc.group[s] != self.acc.group[d]:
+            return False
+        q = int(self.acc.pos[s, k])
+        if lots > abs(q):
+            return False
+        dq = int(np.sign(q)) * int(lots)
+        price = float(self.acc.entry[s, k])
+        saved = (
+            self.acc.pos[[s, d]].copy(),
+            self.acc.entry[[s, d]].copy(),
+            self.acc.cash[[s, d]].copy(),
+            self.acc.gains[[s, d]].copy(),
+        )
+        self._apply_fills(np.array([s]), k, np.array([-dq]), np.array([price]))
+        self._apply_fills(np.array([d]), k, np.array([dq]), np.array([price]))
+        eq = self.equity()[[s, d]]
+        im = mg.initial(self.acc.pos[[s, d]], self.marks, self.specs)
+        if np.any(eq < im):
+            (
+                self.acc.pos[[s, d]],
+                self.acc.entry[[s, d]],
+                self.acc.cash[[s, d]],
+                self.acc.gains[[s, d]],
+            ) = saved
+            return False
+        return True
+
     def deactivate(self, accounts: object) -> np.ndarray:
         """Settle leaving accounts: close every position, pay out the cash, mark inactive.
 
@@ -902,6 +954,17 @@ class Exchange:
                 eligible=snap.n,
                 touched=alloc.touched,
                 price_fallback=bool(getattr(self, "_fallback", False)),
+                max_capacity=float(snap.capacity.max(initial=0.0)),
+                max_survivor=float((snap.capacity - alloc.haircut).max(initial=0.0)),
+                max_shortfall=float(left.max(initial=0.0)),
+                max_haircut_frac=float(fr.max(initial=0.0)),
+                max_haircut_equity_frac=float(
+                    np.where(
+                        snap.equity > 0,
+                        alloc.haircut / np.where(snap.equity > 0, snap.equity, 1.0),
+                        0.0,
+                    ).max(initial=0.0)
+                ),
             )
         rep.adl_raised = raised_total
         self.severity_state = self.severity.update(
