@@ -542,7 +542,7 @@ class Exchange:
         book_gain(self.acc.gains, nz, pay[nz])
         return pay
 
-    def clone(self, *, policy: ADLPolicy | None | str = "same") -> Exchange:
+    def clone(self, *, policy: ADLPolicy | str | None = "same") -> Exchange:
         """An independent deep copy (for counterfactual replays and paired experiments).
 
         ``policy=None`` gives a copy without ADL (uncovered deficits become bad debt);
