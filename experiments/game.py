@@ -39,13 +39,14 @@ from agents import (
 )
 from agents.base import TYPE_NAMES, target_orders
 from experiments.scenario import Scenario
+from experiments.twopass import TwoPassRecorder
 from market.accounts import ACTIVE, LIQUIDATED
 from market.adl import Eligibility, get_policy, get_severity
 from market.adl.queues import quantile_indicator
 from market.exchange import BackstopConfig, Exchange
 from market.spec import MarketSpec
 
-STREAMS = ("population", "prices", "crises", "behaviour", "churn", "entry", "mesa")
+STREAMS = ("population", "prices", "crises", "behaviour", "churn", "entry", "mesa", "imitation")
 TRADER_TYPES: tuple[type[Trader], ...] = (PassiveTrader, Whale, Flipper, SybilOwner, Entrant)
 
 
@@ -66,6 +67,7 @@ class CrisisRecord:
     touched: int = 0
     churned: int = 0
     entrants: int = 0
+    switched: int = 0
     haircut_by_type: dict[str, float] = field(default_factory=dict)
 
 
@@ -77,6 +79,8 @@ class ADLGame(mesa.Model):
         seed: the run's root seed.
         policy: ADL policy name overriding the scenario's.
         severity: severity controller name overriding the scenario's.
+        two_pass: replay every ADL step with and without ADL (the two-pass counterfactual,
+            :mod:`experiments.twopass`) to measure what ADL really took.
     """
 
     def __init__(
@@ -86,6 +90,7 @@ class ADLGame(mesa.Model):
         seed: int = 1,
         policy: str | None = None,
         severity: str | None = None,
+        two_pass: bool = True,
     ) -> None:
         root = np.random.SeedSequence(int(seed))
         children = dict(zip(STREAMS, root.spawn(len(STREAMS)), strict=True))
@@ -121,7 +126,12 @@ class ADLGame(mesa.Model):
             ),
             policy=self.policy,
             severity=get_severity(self.severity_name),
-            eligibility=Eligibility(cap=sc.adl.cap, account_fraction=sc.adl.account_fraction),
+            eligibility=Eligibility(
+                cap=getattr(self.policy, "default_cap", "pnl")
+                if sc.adl.cap == "auto"
+                else sc.adl.cap,
+                account_fraction=sc.adl.account_fraction,
+            ),
             capacity=int(sc.run.traders * 1.2) + 16,
         )
         self.t = 0
@@ -149,6 +159,7 @@ class ADLGame(mesa.Model):
         self.rows: list[dict] = []
         self.panel: list[dict[str, np.ndarray]] = []
         self.churned_total = 0
+        self.two_pass = TwoPassRecorder() if two_pass and self.policy is not None else None
         self.datacollector = mesa.DataCollector(model_reporters=self._reporters())
         self._record({})
 
@@ -189,6 +200,10 @@ class ADLGame(mesa.Model):
             out += [("crisis", c, j) for j in range(r.crisis_steps)]
         out += [("calm", r.crises, j) for j in range(r.calm_steps)]
         return out
+
+    def phase_of_step(self, step: int) -> str | None:
+        """Phase ("calm" / "crisis") of a (1-based) step; None past the end of the run."""
+        return self._schedule[step - 1][0] if 1 <= step <= self.total_steps else None
 
     def crisis_of_step(self, step: int) -> int:
         """Crisis index of a (1-based) step: the crisis it belongs to or follows."""
@@ -342,6 +357,8 @@ class ADLGame(mesa.Model):
         if self.t >= self.total_steps:
             self.running = False
             return
+        if self.two_pass is not None:
+            self.two_pass.before(self)
         phase, crisis, j = self._schedule[self.t]
         self.t += 1
         self.phase, self.period_step = phase, j
@@ -350,6 +367,8 @@ class ADLGame(mesa.Model):
         marks = self.marks_path[self.t]
         self.maker.quote(marks, phase)
         rep = self.exchange.step(marks)
+        if self.two_pass is not None:
+            self.two_pass.after(self, rep)
         if self._current is not None:
             c = self._current
             c.deficit += rep.deficit
@@ -436,6 +455,8 @@ class ADLGame(mesa.Model):
             if len(mem):
                 cls.after_crisis(self, mem)
         self.invalidate()
+        c.switched = self._imitate(c.index)
+        self.invalidate()
         c.entrants = self._entry(c)
         self.lp.refill()
         ex.age_gains()
@@ -483,6 +504,56 @@ class ADLGame(mesa.Model):
             self.invalidate()
         del x
         return leave
+
+    def _imitate(self, crisis: int) -> int:
+        """Passive traders and flippers copy the strategy that paid better this crisis.
+
+        Each meets one other member of the two groups, drawn by creation number from the
+        'imitation' stream; returns are equity now over equity at the crisis start, minus 1.
+        A switch keeps the trader's identity (uid), accounts and position; only the
+        behaviour changes.  Returns the number of switches.
+        """
+        imi = self.scenario.imitation
+        pool = self.members(PassiveTrader).agents + self.members(Flipper).agents
+        if imi.rate <= 0 or len(pool) < 2:
+            return 0
+        eq = self.exchange.equity()
+        start = self._eq_at_crisis
+        ret = np.array(
+            [
+                float(eq[a.account]) / max(float(start[a.account]), 1e-9) - 1.0
+                if a.account < start.size and start[a.account] > 0
+                else 0.0
+                for a in pool
+            ]
+        )
+        uid = np.array([a.uid for a in pool])
+        rng_u = self._stream_at("imitation", crisis)
+        meet_u = rng_u.random(self.uid_capacity)[uid]
+        switch_u = rng_u.random(self.uid_capacity)[uid]
+        other = np.minimum((meet_u * len(pool)).astype(np.int64), len(pool) - 1)
+        gap = ret[other] - ret
+        p = np.clip(imi.rate * gap / imi.scale, 0.0, 1.0)
+        kinds = np.array([isinstance(a, Flipper) for a in pool])
+        go = (switch_u < p) & (kinds[other] != kinds)
+        switched = 0
+        for i in np.flatnonzero(go):
+            a = pool[i]
+            new_cls = Flipper if not kinds[i] else PassiveTrader
+            self._convert(a, new_cls)
+            switched += 1
+        return switched
+
+    def _convert(self, agent: Trader, cls: type[Trader]) -> Trader:
+        """Give ``agent``'s accounts and identity to a new agent of type ``cls``."""
+        new = cls(self, agent.uid, agent.accounts, agent.market, agent.side, agent.leverage)
+        if cls is Flipper:
+            new.leverage = agent.leverage
+        for acc in agent.accounts:
+            self._account_agent[int(acc)] = new
+        self.exchange.acc.kind[agent.accounts] = cls.type_code
+        agent.remove()
+        return new
 
     def _entry(self, c: CrisisRecord) -> int:
         """New traders, fewer after a bad record (haircuts and bad debt relative to equity)."""

@@ -104,7 +104,10 @@ class AdlSpec:
 
     policy: str = f("hyperliquid", {"kind": "str"}, "ADL policy name (adlgame policies)")
     severity: str = f("full", _choice("full", "backoff", "mirror_descent", "mdic"), "severity")
-    cap: str = f("pnl", _choice("pnl", "gains", "equity_buffer", "equity"), "eligibility cap")
+    cap: str = f(
+        "auto", _choice("auto", "pnl", "gains", "equity_buffer", "equity"),
+        "eligibility cap (auto: the policy's own, e.g. gains for seniority)",
+    )
     account_fraction: float = f(1.0, _num(0, 1), "per-account fairness cap alpha")
     params: dict = f({}, {"kind": "table"}, "policy parameters by name")  # noqa: RUF009
 
@@ -185,6 +188,19 @@ class EntrySpec:
 
 
 @dataclass(frozen=True)
+class ImitationSpec:
+    """Traders copying the strategy that paid (passive <-> flipper) after each crisis.
+
+    Each passive trader or flipper meets one random other; if the other's return over the
+    crisis was higher, it switches to the other's strategy with probability
+    ``rate * (difference / scale)``, capped at 1 (proportional imitation).
+    """
+
+    rate: float = f(0.5, _num(0, 1), "imitation strength (0: nobody switches)")
+    scale: float = f(0.05, _num(0, None, open_lo=True), "return gap at which switching is sure")
+
+
+@dataclass(frozen=True)
 class Scenario:
     """A whole game configuration."""
 
@@ -202,6 +218,7 @@ class Scenario:
     maker: MakerSpec = field(default_factory=MakerSpec)
     churn: ChurnSpec = field(default_factory=ChurnSpec)
     entry: EntrySpec = field(default_factory=EntrySpec)
+    imitation: ImitationSpec = field(default_factory=ImitationSpec)
 
     def replace(self, **dotted: Any) -> Scenario:
         """A copy with values changed by dotted name, validated (``run.crises=3``)."""

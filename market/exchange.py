@@ -119,7 +119,8 @@ class Exchange:
         backstop: the backstop configuration.
         policy: ADL policy (None: uncovered deficits become residual bad debt).
         severity: severity controller choosing the share theta of the deficit raised now.
-        eligibility: who may pay and how much (caps); default "profits only" on the position.
+        eligibility: who may pay and how much (caps); default: the policy's ``default_cap``
+            ("profits only" on the position, "pnl", unless the rule is defined on another).
         book_capital: capital the liquidity providers hold behind the book account.  It stays
             outside the exchange (the book's cash starts at 0 and may go negative, as a
             credit line); :func:`market.invariants.check_invariants` reports the book insolvent
@@ -154,7 +155,10 @@ class Exchange:
         self.policy = policy
         self.severity = severity or FullSeverity()
         self.severity_state = self.severity.init_state()
-        self.eligibility = eligibility or Eligibility()
+        if eligibility is None:
+            # a rule may name the cap it is defined on (the seniority ledger: gains + PnL)
+            eligibility = Eligibility(cap=getattr(policy, "default_cap", "pnl"))
+        self.eligibility = eligibility
         require(book_capital > 0, "book_capital", "> 0", book_capital)
         self.book_capital = float(book_capital)
         self.acc = Accounts(self.K, capacity)
@@ -542,15 +546,18 @@ class Exchange:
         book_gain(self.acc.gains, nz, pay[nz])
         return pay
 
-    def clone(self, *, policy: ADLPolicy | str | None = "same") -> Exchange:
+    def clone(self, *, policy: ADLPolicy | str | None = "same", with_log: bool = True) -> Exchange:
         """An independent deep copy (for counterfactual replays and paired experiments).
 
         ``policy=None`` gives a copy without ADL (uncovered deficits become bad debt);
-        another policy object replaces the policy; the default keeps it.
+        another policy object replaces the policy; the default keeps it.  ``with_log=False``
+        starts the copy with an empty event log (the log grows all run and is otherwise the
+        only part whose copy cost grows with time).
         """
         import copy
 
-        other = copy.deepcopy(self)
+        memo = {} if with_log else {id(self.log): EventLog()}
+        other = copy.deepcopy(self, memo)
         if policy != "same":
             other.policy = policy  # type: ignore[assignment]
         return other
