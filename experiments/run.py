@@ -18,6 +18,8 @@ from experiments.scenario import Scenario, to_dict
 from market.errors import InputError
 
 OUTPUT_FILES = ("timeseries.parquet", "agents.parquet", "adl_events.parquet", "summary.json")
+#: Further files written beside them, so every metric can be recomputed from the folder.
+EXTRA_FILES = ("waves.parquet", "bankruptcies.parquet", "two_pass.parquet")
 
 
 def package_version() -> str:
@@ -60,36 +62,97 @@ def adl_events_frame(game: ADLGame) -> pd.DataFrame:
     return df
 
 
+def run_frames(game: ADLGame) -> dict[str, pd.DataFrame]:
+    """Every table of a finished run, as data frames (what :func:`write_results` writes)."""
+    log = game.exchange.log
+    panel = game.panel
+    return {
+        "timeseries": game.datacollector.get_model_vars_dataframe().reset_index(drop=True),
+        "agents": pd.concat([pd.DataFrame(p) for p in panel], ignore_index=True)
+        if panel
+        else pd.DataFrame(),
+        "adl_events": adl_events_frame(game),
+        "waves": pd.DataFrame(log.waves.to_array()),
+        "bankruptcies": pd.DataFrame(log.bankruptcies.to_array()),
+        "two_pass": game.two_pass.frame() if game.two_pass is not None else pd.DataFrame(),
+    }
+
+
+def run_summary(game: ADLGame, frames: dict[str, pd.DataFrame] | None = None) -> dict:
+    """Scenario, seed, policy, version and every headline figure of a finished run.
+
+    Totals come from the step series (calm-step liquidations included); fairness, moral
+    hazard and attrition from :func:`experiments.metrics.headline`; ``overshoot`` is the
+    two-pass figure at horizon 0 (what ADL took minus the budget needed), with the
+    horizon curve in ``overshoot_by_horizon``.
+    """
+    from experiments import metrics
+
+    frames = frames or run_frames(game)
+    head = metrics.headline(
+        frames["timeseries"],
+        frames["agents"],
+        frames["adl_events"],
+        frames["waves"],
+        frames["bankruptcies"],
+    )
+    tp = frames["two_pass"]
+    by_h = {}
+    if len(tp):
+        for col in tp.columns:
+            if col.startswith("overshoot_"):
+                by_h[col.removeprefix("overshoot_")] = float(tp[col].sum())
+    head["overshoot"] = by_h.get("0", 0.0)
+    head["overshoot_wave_log"] = (
+        float(frames["waves"]["overshoot"].sum()) if len(frames["waves"]) else 0.0
+    )
+    inv = game.summary()
+    return {
+        "scenario": game.scenario.name,
+        "scenario_config": to_dict(game.scenario),
+        "seed": game.seed,
+        "policy": game.policy_name,
+        "severity": game.severity_name,
+        "package_version": package_version(),
+        "crises": [c.__dict__ for c in game.crises],
+        "total_deficit": head["deficit"],
+        "backstop_used": head["backstop_used"],
+        "adl_raised": head["adl_raised"],
+        "residual_bad_debt": head["residual"],
+        "overshoot_by_horizon": by_h,
+        **{k: v for k, v in head.items() if k not in ("deficit", "residual")},
+        "traders_active_end": inv["traders_active_end"],
+        "traders_churned": inv["traders_churned"],
+        "fee_revenue": inv["fee_revenue"],
+        "conservation_error": inv["conservation_error"],
+    }
+
+
+def _json_safe(obj: object) -> object:
+    if isinstance(obj, dict):
+        return {str(k): _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_json_safe(v) for v in obj]
+    if isinstance(obj, float | np.floating):
+        f = float(obj)
+        return f if np.isfinite(f) else None
+    if isinstance(obj, np.integer):
+        return int(obj)
+    return obj
+
+
 def write_results(game: ADLGame, out: Path, extra: dict | None = None) -> dict:
-    """Write the four result files atomically (into a temporary folder, then moved)."""
+    """Write the result files atomically (into a temporary folder, then moved in)."""
     out.parent.mkdir(parents=True, exist_ok=True)
+    frames = run_frames(game)
+    summary = {**run_summary(game, frames), **(extra or {})}
     tmp = Path(tempfile.mkdtemp(prefix=".adlgame-", dir=out.parent))
     try:
-        ts = game.datacollector.get_model_vars_dataframe().reset_index(drop=True)
-        ts.to_parquet(tmp / "timeseries.parquet", index=False)
-        panel = (
-            pd.concat([pd.DataFrame(p) for p in game.panel], ignore_index=True)
-            if game.panel
-            else pd.DataFrame()
-        )
-        panel.to_parquet(tmp / "agents.parquet", index=False)
-        adl_events_frame(game).to_parquet(tmp / "adl_events.parquet", index=False)
-        summary = {
-            "scenario": game.scenario.name,
-            "scenario_config": to_dict(game.scenario),
-            "seed": game.seed,
-            "policy": game.policy_name,
-            "severity": game.severity_name,
-            "package_version": package_version(),
-            "crises": [c.__dict__ for c in game.crises],
-            **game.summary(),
-            **(extra or {}),
-        }
-        (tmp / "summary.json").write_text(
-            json.dumps(summary, indent=2, sort_keys=True, default=float)
-        )
+        for name, frame in frames.items():
+            frame.to_parquet(tmp / f"{name}.parquet", index=False)
+        (tmp / "summary.json").write_text(json.dumps(_json_safe(summary), indent=2, sort_keys=True))
         out.mkdir(parents=True, exist_ok=True)
-        for name in OUTPUT_FILES:
+        for name in (*OUTPUT_FILES, *EXTRA_FILES):
             os.replace(tmp / name, out / name)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -1,0 +1,660 @@
+"""Metrics of a game run: solvency, concentration and fairness, moral hazard, LTV attrition.
+
+Pure functions: numpy arrays or pandas frames in, numbers or small frames out; nothing is
+read from or written to disk.  Every function states its formula and its source: C3 is
+Chitra, *Autodeleveraging: Impossibilities and Optimization* (arXiv 2512.01112v3), OL is
+Chitra et al., *Autodeleveraging as Online Learning* (arXiv 2602.15182), and "this project"
+marks a definition made here (see /work/shared/design.md §4).
+
+Tables may be pandas frames or numpy structured arrays (the exchange's wave, bankruptcy and ADL
+logs).  The ADL log's ``haircut`` column is read as ``dollars`` (the name in adl_events.parquet).
+Undefined quantities (no wave, nothing taken, nothing covered) are NaN, never an exception;
+malformed input raises :class:`market.errors.InputError` before any work.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Iterable
+from typing import Any, NamedTuple
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from market.errors import InputError, require
+
+TS_COLUMNS = ("step", "phase", "crisis", "fund", "deficit", "backstop_used", "adl_raised")
+AGENT_COLUMNS = ("crisis", "step", "uid", "account", "type", "accounts", "equity_at_crisis_start")
+EVENT_COLUMNS = ("step", "wave", "market", "account", "dollars", "capacity")
+WAVE_COLUMNS = ("step", "wave", "market", "raised", "eligible", "touched")
+FAIRNESS_COLUMNS = ("theta", "max_survivor", "max_shortfall")
+FRAC_COLUMNS = ("max_haircut_frac", "max_haircut_equity_frac")
+BANKRUPTCY_COLUMNS = ("step", "account", "deficit", "backstop", "adl")
+
+
+# --------------------------------------------------------------------------- input helpers
+def _table(obj: Any, name: str, columns: Iterable[str]) -> pd.DataFrame:
+    """A DataFrame from a frame or a structured array, holding ``columns`` (else InputError)."""
+    if isinstance(obj, np.ndarray) and obj.dtype.names is not None:
+        obj = pd.DataFrame({c: obj[c] for c in obj.dtype.names})
+    if not isinstance(obj, pd.DataFrame):
+        raise InputError(name, "a pandas DataFrame or numpy structured array", type(obj).__name__)
+    if "dollars" not in obj.columns and "haircut" in obj.columns and "dollars" in columns:
+        obj = obj.rename(columns={"haircut": "dollars"})
+    missing = [c for c in columns if c not in obj.columns]
+    require(not missing, name, f"a table with columns {list(columns)}", missing or None)
+    return obj
+
+
+def _vector(x: Any, name: str, *, nonneg: bool = True, nan: bool = False) -> np.ndarray:
+    """A finite 1-D float array (non-negative unless ``nonneg=False``; NaN allowed if ``nan``)."""
+    try:
+        arr = np.asarray(x, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise InputError(name, "a 1-D array of numbers", type(x).__name__) from None
+    require(arr.ndim == 1, name, "a 1-D array", f"{arr.ndim}-D")
+    ok = ~np.isinf(arr) if nan else np.isfinite(arr)
+    require(bool(ok.all()), name, "finite numbers or NaN" if nan else "finite numbers", arr)
+    if nonneg:
+        require(bool((arr >= 0).all()), name, "non-negative numbers", arr)
+    return arr
+
+
+def _same_length(a: np.ndarray, b: np.ndarray, name: str) -> None:
+    require(a.shape == b.shape, name, f"the same length as the first vector ({a.size})", b.size)
+
+
+def _fraction(value: float, name: str, *, closed: bool = False) -> float:
+    """A number in (0, 1) (or (0, 1] with ``closed``)."""
+    ok = isinstance(value, numbers.Real) and value > 0 and (value <= 1 if closed else value < 1)
+    require(ok, name, "a number in (0, 1]" if closed else "a number in (0, 1)", value)
+    return float(value)
+
+
+def _sorted_ts(timeseries: Any, extra: Iterable[str] = ()) -> pd.DataFrame:
+    ts = _table(timeseries, "timeseries", (*TS_COLUMNS, *extra))
+    return ts.sort_values("step", kind="stable").reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------- solvency
+def solvency_totals(timeseries: Any) -> dict[str, float]:
+    """Run totals of the waterfall: deficit D, backstop used, ADL raised, residual (bad debt).
+
+    Each is the sum of the per-step column; ``covered = backstop_used + adl_raised``.
+    Source: design.md §4 "Solvency" (this project).
+    """
+    ts = _sorted_ts(timeseries, ("residual",))
+    out = {k: float(ts[k].sum()) for k in ("deficit", "backstop_used", "adl_raised", "residual")}
+    out["covered"] = out["backstop_used"] + out["adl_raised"]
+    return out
+
+
+def crisis_windows(timeseries: Any) -> pd.DataFrame:
+    """One row per crisis (indexed by crisis): ``start_step``, ``end_step``, ``fund_before``.
+
+    A crisis is the rows with ``phase == "crisis"`` and one ``crisis`` index; ``fund_before``
+    is the backstop capital on the row just before its first step (NaN if there is none).
+    Source: this project (the game's calm/crisis schedule).
+    """
+    ts = _sorted_ts(timeseries)
+    pos = pd.Series(np.arange(len(ts)))[(ts["phase"] == "crisis").to_numpy()]
+    g = pos.groupby(ts["crisis"].to_numpy()[pos.to_numpy()])
+    first, last = g.min().to_numpy(), g.max().to_numpy()
+    fund = np.append(ts["fund"].to_numpy(dtype=np.float64), np.nan)  # [-1] -> NaN
+    steps = ts["step"].to_numpy()
+    return pd.DataFrame(
+        {"start_step": steps[first], "end_step": steps[last], "fund_before": fund[first - 1]},
+        index=pd.Index(g.min().index, name="crisis"),
+    )
+
+
+def _first_after(ts: pd.DataFrame, ok: dict[Any, np.ndarray], offset: int) -> pd.Series:
+    """Per crisis c: ``step - end_step`` of the first row at or after end_pos + offset where
+    ``ok[c]`` (a mask over rows) holds; NaN if none.  One pass per crisis (a handful)."""
+    steps = ts["step"].to_numpy()
+    out = {}
+    for c, end in crisis_windows(ts)["end_step"].items():
+        start = int(np.searchsorted(steps, end)) + offset
+        hit = np.flatnonzero(ok[c][start:])
+        out[c] = float(steps[start + hit[0]] - end) if hit.size else np.nan
+    return pd.Series(out, dtype=np.float64).rename_axis("crisis")
+
+
+def backstop_refill_steps(timeseries: Any, level: float = 1.0) -> pd.Series:
+    """Per crisis: steps after its last step until ``fund >= level * fund_before``.
+
+    ``fund_before`` is the capital on the step before the crisis began (crisis_windows).
+    0 when the fund ends the crisis at that level; NaN when it never gets back within the run.
+    Source: design.md §4 "time to refill the fund"; C3's clock tau_solv = inf{t: IF_t >= delta}.
+    """
+    _fraction(level, "level", closed=True)
+    ts = _sorted_ts(timeseries)
+    fund = ts["fund"].to_numpy(dtype=np.float64)
+    before = crisis_windows(ts)["fund_before"]
+    ok = {c: fund >= level * f - 1e-9 for c, f in before.items()}
+    return _first_after(ts, ok, 0).rename("refill_steps")
+
+
+# --------------------------------------------------------------------------- one wave
+def accounts_touched(h: Any) -> int:
+    """Number of accounts with a positive haircut, ``#{i: h_i > 0}`` (design.md §4)."""
+    return int(np.count_nonzero(_vector(h, "haircut")))
+
+
+def haircut_fractions(h: Any, c: Any) -> np.ndarray:
+    """Per-row haircut fraction ``h_i / c_i`` (0 where ``c_i = 0``), C3's h_i = x_i / w_i.
+
+    Raises:
+        InputError: if a row with zero capacity has a positive haircut.
+    """
+    hv, cv = _vector(h, "haircut"), _vector(c, "capacity")
+    _same_length(hv, cv, "capacity")
+    require(bool((hv[cv == 0] == 0).all()), "haircut", "0 where capacity is 0", hv[cv == 0])
+    return np.divide(hv, cv, out=np.zeros_like(hv), where=cv > 0)
+
+
+def max_haircut_fraction(h: Any, c: Any) -> float:
+    """Largest haircut fraction ``max_i h_i / c_i`` (0 for an empty wave).
+
+    Source: OL's concentration m_t = max_i x_i / (u_i + eps), with eps = 0 here.
+    """
+    return float(haircut_fractions(h, c).max(initial=0.0))
+
+
+def max_haircut_equity_fraction(h: Any, e: Any) -> float:
+    """Largest haircut as a share of equity, ``max_i h_i / e_i`` (0 for an empty wave).
+
+    Source: the OSS analysis' "max % haircut" (adl-papers.md §3).
+
+    Raises:
+        InputError: if a row with non-positive equity has a positive haircut.
+    """
+    hv, ev = _vector(h, "haircut"), _vector(e, "equity", nonneg=False)
+    _same_length(hv, ev, "equity")
+    require(bool((hv[ev <= 0] == 0).all()), "haircut", "0 where equity <= 0", hv[ev <= 0])
+    return float(np.divide(hv, ev, out=np.zeros_like(hv), where=ev > 0).max(initial=0.0))
+
+
+def top_k_share(h: Any, k: int) -> float:
+    """Share of the wave's dollars paid by its ``k`` largest payers: ``sum top-k h / sum h``.
+
+    1 when ``k >= n``; NaN when nothing was taken.  Source: design.md §4 and the forced
+    concentration bound ``B - sum_{j>k} c_(j)`` (adl-papers.md §1).
+    """
+    require(isinstance(k, int | np.integer) and k >= 1, "k", "an integer >= 1", k)
+    hv = _vector(h, "haircut")
+    total = float(hv.sum())
+    if total <= 0:
+        return np.nan
+    if k >= hv.size:
+        return 1.0
+    return float(np.partition(hv, hv.size - k)[hv.size - k :].sum() / total)
+
+
+def gini(x: Any, size: int | None = None) -> float:
+    """Gini coefficient of non-negative values, with ``size - len(x)`` implicit zeros.
+
+    With values sorted ascending (zeros first) at positions i = 1..n and S = sum x:
+    ``G = 2 sum_i i x_(i) / (n S) - (n + 1) / n``, in [0, 1 - 1/n]; 0 for equal values or
+    S = 0; NaN for n = 0.  Used on haircut fractions h/c over the eligible rows, zeros
+    included.  Source: this project (none of the papers uses a Gini; adl-papers.md §3).
+    """
+    xv = np.sort(_vector(x, "x"))
+    m = xv.size
+    n = m if size is None else size
+    require(isinstance(n, int | np.integer) and n >= m, "size", f"an integer >= len(x) = {m}", n)
+    total = float(xv.sum())
+    if n == 0:
+        return np.nan
+    if total <= 0:
+        return 0.0
+    pos = np.arange(n - m + 1, n + 1, dtype=np.float64)
+    return float(max(2.0 * float(pos @ xv) / (n * total) - (n + 1) / n, 0.0))
+
+
+def ptsr(max_survivor: Any, raised: Any) -> float:
+    """Peak-to-socialised-loss ratio, ``PTSR = E[upsilon^pi / D^pi]`` (C3 §3).
+
+    Per wave: upsilon^pi = largest endowment left after the wave (``max_survivor``) and
+    D^pi = theta D, the deficit the wave socialised, read as the dollars it ``raised``.  E is
+    the plain (unweighted) mean over the waves of the run with D^pi > 0; NaN if none.
+    """
+    s, d = _vector(max_survivor, "max_survivor"), _vector(raised, "raised")
+    _same_length(s, d, "raised")
+    ok = d > 0
+    return float(np.mean(s[ok] / d[ok])) if ok.any() else np.nan
+
+
+def pmr(max_survivor: Any, max_shortfall: Any, theta: Any = 1.0) -> float:
+    """Peak-to-max-shortfall ratio, ``PMR = E[upsilon^pi / Delta^pi]`` (C3 §3).
+
+    Per wave: Delta^pi = theta * Delta, with Delta the largest single hole of the step
+    (``max_shortfall``) and theta the wave's severity (scalar or per-wave).  E is the plain
+    mean over the waves with Delta^pi > 0; NaN if none.
+    """
+    s, m = _vector(max_survivor, "max_survivor"), _vector(max_shortfall, "max_shortfall")
+    _same_length(s, m, "max_shortfall")
+    th = np.broadcast_to(np.asarray(theta, dtype=np.float64), s.shape)
+    require(bool(((th >= 0) & (th <= 1)).all()), "theta", "numbers in [0, 1]", th)
+    d = th * m
+    ok = d > 0
+    return float(np.mean(s[ok] / d[ok])) if ok.any() else np.nan
+
+
+def run_ptsr_pmr(waves: Any) -> dict[str, float]:
+    """PTSR and PMR of a run from the exchange's wave log (one row per market wave).
+
+    ``ptsr(max_survivor, raised)`` and ``pmr(max_survivor, max_shortfall, theta)`` over its
+    rows; see :func:`ptsr` and :func:`pmr` for what E averages over.
+    """
+    w = _table(waves, "waves", (*FAIRNESS_COLUMNS, "raised"))
+    return {
+        "ptsr": ptsr(w["max_survivor"].to_numpy(), w["raised"].to_numpy()),
+        "pmr": pmr(w["max_survivor"].to_numpy(), w["max_shortfall"].to_numpy(), w["theta"]),
+    }
+
+
+def inversion_rate(h: Any, c: Any) -> float:
+    """Share of account pairs whose post-haircut order inverts their capacity order.
+
+    Over pairs with c_i != c_j: ``#{c_i > c_j and c_i - h_i < c_j - h_j} / #{c_i != c_j}``;
+    NaN with no such pair.  Counted in O(n log n) from Kendall's tau-b of (c, c - h):
+    discordant = ((n0 - n1 - n2 + n3) - tau_b sqrt((n0 - n1)(n0 - n2))) / 2, with n0 all
+    pairs, n1 / n2 pairs tied in c / in c - h and n3 tied in both.  Source: OL's monotonicity
+    violations (C3's monotonicity axiom w_i >= w_j => (1 - h_i) w_i >= (1 - h_j) w_j).
+    """
+    hv, cv = _vector(h, "haircut"), _vector(c, "capacity")
+    _same_length(hv, cv, "capacity")
+    s = cv - hv
+
+    def tied(*cols: np.ndarray) -> float:
+        keys = cols[0] if len(cols) == 1 else np.stack(cols, axis=1)
+        counts = np.unique(keys, axis=0 if len(cols) > 1 else None, return_counts=True)[1]
+        return float((counts * (counts - 1) // 2).sum())
+
+    n = cv.size
+    n0 = n * (n - 1) / 2.0
+    n1 = tied(cv) if n else 0.0
+    if n0 - n1 <= 0:
+        return np.nan
+    n2 = tied(s)
+    if n0 - n2 <= 0:
+        return 0.0
+    n3 = tied(cv, s)
+    tau = stats.kendalltau(cv, s).statistic
+    disc = np.rint(((n0 - n1 - n2 + n3) - tau * np.sqrt((n0 - n1) * (n0 - n2))) / 2.0)
+    return float(max(disc, 0.0) / (n0 - n1))
+
+
+# --------------------------------------------------------------------------- across waves
+def _wave_rows(events: Any) -> pd.DataFrame:
+    """Events summed per (market, wave, account): dollars, capacity, burden = dollars/capacity."""
+    ev = _table(events, "events", EVENT_COLUMNS)
+    agg = (
+        ev.groupby(["market", "wave", "account"], sort=True)
+        .agg(step=("step", "first"), dollars=("dollars", "sum"), capacity=("capacity", "max"))
+        .reset_index()
+    )
+    cap = agg["capacity"].to_numpy(dtype=np.float64)
+    agg["burden"] = np.divide(
+        agg["dollars"].to_numpy(dtype=np.float64), cap, out=np.full(cap.size, np.nan), where=cap > 0
+    )
+    return agg
+
+
+def rank_instability(events: Any) -> pd.DataFrame:
+    """Per ADL wave: ordering inversions within it and rank stability against the previous wave.
+
+    One row per (market, wave) in the ADL log with ``touched``, ``inversion_rate``
+    (:func:`inversion_rate` over the touched rows: untouched eligible rows are not in the log),
+    ``prev_wave`` (the previous wave of the same market), ``common`` (accounts in both) and
+    ``spearman``: Spearman's rho of normalised burden dollars/capacity over the common
+    accounts (Pearson correlation of average ranks; NaN with < 2 accounts or constant
+    burden).  Source: OL's adjacent-round rank correlation of normalised burden and
+    monotonicity violations.
+    """
+    agg = _wave_rows(events).dropna(subset=["burden"])
+    keys = ["market", "wave"]
+    out = agg.groupby(keys).size().rename("touched").reset_index()
+    out["inversion_rate"] = [
+        inversion_rate(g["dollars"].to_numpy(), g["capacity"].to_numpy())
+        for _, g in agg.groupby(keys, sort=True)  # one call per wave, vectorised inside
+    ]
+    out["prev_wave"] = out.groupby("market")["wave"].shift(1)
+    prev = agg.merge(out[[*keys, "prev_wave"]], on=keys)
+    pair = prev.merge(
+        agg[["market", "wave", "account", "burden"]].rename(
+            columns={"wave": "prev_wave", "burden": "burden_prev"}
+        ),
+        on=["market", "prev_wave", "account"],
+    )
+    gk = pair.groupby(keys)
+    rx = gk["burden"].rank(method="average")
+    ry = gk["burden_prev"].rank(method="average")
+    dx = rx - rx.groupby([pair["market"], pair["wave"]]).transform("mean")
+    dy = ry - ry.groupby([pair["market"], pair["wave"]]).transform("mean")
+    sums = pd.DataFrame({"xy": dx * dy, "xx": dx * dx, "yy": dy * dy, **pair[keys]})
+    sums = sums.groupby(keys).agg(xy=("xy", "sum"), xx=("xx", "sum"), yy=("yy", "sum"))
+    sums["common"] = gk.size()
+    den = np.sqrt(sums["xx"] * sums["yy"])
+    sums["spearman"] = np.where((den > 0) & (sums["common"] >= 2), sums["xy"] / den, np.nan)
+    out = out.merge(sums[["common", "spearman"]].reset_index(), on=keys, how="left")
+    has_prev = out["prev_wave"].notna()
+    out["common"] = np.where(has_prev, out["common"].fillna(0), np.nan)
+    return out
+
+
+def wave_gini(events: Any, waves: Any | None = None) -> pd.Series:
+    """Per wave (indexed by wave number): Gini of haircut fractions h/c over the eligible rows.
+
+    The ADL log holds only touched rows; the wave log's ``eligible`` count pads the rest with
+    zeros (:func:`gini` with ``size``).  Without ``waves``, or for a wave missing from it, only
+    the touched rows count.  Wave numbers are unique across markets (as the exchange numbers
+    them).  Computed for all waves at once by group sums.  Source: this project.
+    """
+    agg = _wave_rows(events)
+    agg["frac"] = agg["burden"].fillna(0.0)
+    n_touched = agg.groupby("wave").size()
+    size = n_touched.astype(np.float64)
+    if waves is not None:
+        w = _table(waves, "waves", WAVE_COLUMNS).set_index("wave")["eligible"]
+        size = np.maximum(w.reindex(size.index).fillna(size), size)
+    agg = agg.sort_values(["wave", "frac"], kind="stable")
+    zeros = (size - n_touched).reindex(agg["wave"]).to_numpy()
+    agg["pos"] = agg.groupby("wave").cumcount().to_numpy() + 1 + zeros
+    agg["wx"] = agg["pos"] * agg["frac"]
+    g = agg.groupby("wave").agg(wx=("wx", "sum"), s=("frac", "sum"))
+    n = size.reindex(g.index).to_numpy()
+    s = g["s"].to_numpy()
+    val = np.divide(2.0 * g["wx"].to_numpy(), n * s, out=np.zeros_like(s), where=s > 0)
+    gin = np.where(s > 0, np.maximum(val - (n + 1) / n, 0.0), 0.0)
+    return pd.Series(gin, index=g.index, name="gini")
+
+
+# --------------------------------------------------------------------------- moral hazard
+def _crisis_of(steps: np.ndarray, agents: pd.DataFrame) -> np.ndarray:
+    """Crisis index for each step: the first crisis boundary at or after it (-1 if none)."""
+    ends = agents.groupby("crisis")["step"].max().sort_values()
+    idx = np.searchsorted(ends.to_numpy(), steps, side="left")
+    crises = np.append(ends.index.to_numpy(), -1)
+    return crises[idx]
+
+
+def externality_ratio(bankruptcies: Any, agents: Any | None = None) -> float:
+    """Share of bankrupt accounts' losses paid by others: ``(backstop + adl) / loss``.
+
+    loss = sum of deficits left (the bankruptcy log) plus, when ``agents`` is given, the
+    bankrupt traders' own equity at the start of their crisis (``max(e, 0)``, once per
+    (crisis, account)); a bankruptcy at step s belongs to the first crisis boundary at or
+    after s.  Only single-account traders are matched (a Sybil owner's equity is spread over
+    accounts the panel does not list), so their losses count the deficit only.  Without
+    ``agents`` the ratio is (backstop + adl) / deficit.  NaN if loss is 0.
+    Source: design.md §4 "Moral hazard" (this project; C3 §2 discusses the transfer).
+    """
+    b = _table(bankruptcies, "bankruptcies", BANKRUPTCY_COLUMNS)
+    paid = float(b["backstop"].sum() + b["adl"].sum())
+    loss = float(b["deficit"].sum())
+    if agents is not None and len(b):
+        a = _table(agents, "agents", AGENT_COLUMNS)
+        keys = pd.DataFrame(
+            {"crisis": _crisis_of(b["step"].to_numpy(), a), "account": b["account"].to_numpy()}
+        ).drop_duplicates()
+        single = a.loc[a["accounts"] == 1, ["crisis", "account", "equity_at_crisis_start"]]
+        own = keys.merge(single.drop_duplicates(["crisis", "account"]), on=["crisis", "account"])
+        loss += float(np.maximum(own["equity_at_crisis_start"].to_numpy(), 0.0).sum())
+    return paid / loss if loss > 0 else np.nan
+
+
+def leverage_by_crisis(agents: Any, agent_type: str = "whale") -> pd.Series:
+    """Mean ``target_leverage`` of the type's traders at each crisis boundary (NaN if none).
+
+    The panel row of crisis k is written before the traders adapt to crisis k, so it holds
+    what they learned from crises 0..k-1.  Source: design.md §4 "leverage drift".
+    """
+    ok = isinstance(agent_type, str) and agent_type != ""
+    require(ok, "agent_type", "a type name such as 'whale'", agent_type)
+    a = _table(agents, "agents", (*AGENT_COLUMNS, "target_leverage"))
+    crises = np.sort(a["crisis"].unique())
+    sel = a[a["type"] == agent_type]
+    return sel.groupby("crisis")["target_leverage"].mean().reindex(crises).rename(agent_type)
+
+
+def leverage_drift(agents: Any, agent_type: str = "whale") -> float:
+    """Change in the type's mean target leverage from its first to its last crisis boundary.
+
+    ``mean_lev[last] - mean_lev[first]`` over the boundaries where the type has traders
+    (:func:`leverage_by_crisis`); NaN if it has none.  Source: design.md §4 (this project).
+    """
+    series = leverage_by_crisis(agents, agent_type).dropna()
+    return float(series.iloc[-1] - series.iloc[0]) if len(series) else np.nan
+
+
+# --------------------------------------------------------------------------- LTV attrition
+def retention_curve(agents: Any) -> pd.DataFrame:
+    """Share of each type's first-crisis traders still active (not churned) after each crisis.
+
+    Index: crisis; columns: each type in the first crisis' panel and ``"all"``.  A cohort
+    trader counts as active after crisis k if the crisis-k panel lists its ``uid`` with
+    ``churned`` false.  Source: design.md §4 "retention" (this project).
+    """
+    a = _table(agents, "agents", (*AGENT_COLUMNS, "churned"))
+    if not len(a):
+        return pd.DataFrame(columns=["all"], dtype=np.float64)
+    first = a["crisis"].min()
+    cohort = a.loc[a["crisis"] == first, ["uid", "type"]].drop_duplicates("uid")
+    size = cohort.groupby("type").size()
+    rows = a.loc[~a["churned"].astype(bool), ["crisis", "uid"]].merge(cohort, on="uid")
+    crises = np.sort(a["crisis"].unique())
+    kept = rows.groupby(["crisis", "type"]).size().unstack(fill_value=0)
+    kept = kept.reindex(index=crises, columns=size.index, fill_value=0)
+    out = kept / size
+    out["all"] = kept.sum(axis=1) / float(size.sum())
+    out.index.name = "crisis"
+    out.columns.name = None
+    return out.astype(np.float64)
+
+
+def fee_revenue_per_step(timeseries: Any) -> pd.Series:
+    """Fee revenue earned in each step: the first difference of cumulative ``fee_revenue``.
+
+    The first row is the baseline (0): fees booked before it, such as the opening trades
+    recorded at step 0, belong to no step.  Source: this project.
+
+    Raises:
+        InputError: if the cumulative column decreases.
+    """
+    ts = _sorted_ts(timeseries, ("fee_revenue",))
+    rev = ts["fee_revenue"].to_numpy(dtype=np.float64)
+    d = np.diff(rev, prepend=rev[:1])
+    tol = 1e-9 * max(float(np.abs(rev).max(initial=0.0)), 1.0)
+    require(bool((d >= -tol).all()), "fee_revenue", "a non-decreasing cumulative column", d.min())
+    return pd.Series(d, index=ts["step"].to_numpy(), name="fees").rename_axis("step")
+
+
+def _calm_rate(ts: pd.DataFrame, fees: np.ndarray) -> pd.Series:
+    """Mean per-step fees of each crisis' preceding calm period (baseline row excluded)."""
+    calm = (ts["phase"] == "calm").to_numpy() & (np.arange(len(ts)) > 0)
+    return pd.Series(fees[calm]).groupby(ts["crisis"].to_numpy()[calm]).mean()
+
+
+def fee_revenue_per_period(timeseries: Any) -> pd.DataFrame:
+    """Fees earned in each calm or crisis period, from the cumulative ``fee_revenue`` column.
+
+    A period is a maximal run of rows with the same (phase, crisis).  Columns: phase,
+    crisis, start_step, end_step, steps, fees; the periods' fees sum to the last row's
+    cumulative value minus the first's (:func:`fee_revenue_per_step`).  Source: this project.
+    """
+    ts = _sorted_ts(timeseries, ("fee_revenue",))
+    fees = fee_revenue_per_step(ts).to_numpy()
+    change = (ts["phase"] != ts["phase"].shift()) | (ts["crisis"] != ts["crisis"].shift())
+    period = np.cumsum(change.to_numpy()) - 1
+    frame = ts[["phase", "crisis", "step"]].assign(period=period, fees=fees)
+    named = {"phase": ("phase", "first"), "crisis": ("crisis", "first")}
+    named |= {"start_step": ("step", "min"), "end_step": ("step", "max")}
+    named |= {"steps": ("step", "size"), "fees": ("fees", "sum")}
+    return frame.groupby("period").agg(**named)
+
+
+def ltv(fees_per_period: Any, discount: float) -> float:
+    """Discounted sum ``LTV = sum_t discount^t f_t`` (t = 0, 1, ...).
+
+    Source: C3's LTV_T = sum_t beta^t sum_i e_{t,i} r_{t,i}, here on aggregate fee flows.
+    """
+    f = _vector(fees_per_period, "fees_per_period", nonneg=False)
+    d = _fraction(discount, "discount", closed=True)
+    return float(f @ np.power(d, np.arange(f.size, dtype=np.float64)))
+
+
+def ltv_lost_per_deficit_dollar(
+    agents: Any, timeseries: Any, discount: float = 0.99, horizon: int | None = None
+) -> float:
+    """Discounted future fees of churned traders per dollar of deficit covered.
+
+    Estimate (per-trader fees are not recorded): F_k = mean per-step fee revenue over the calm
+    period before crisis k; a trader's fee rate is F_k times its share of positive equity at
+    the crisis start among the crisis-k panel.  Each trader that churns at crisis k loses the
+    annuity ``rate * sum_{t<H} discount^t`` (H = ``horizon`` steps, or 1/(1 - discount) for an
+    unbounded horizon), valued at the boundary where it leaves.  Every churn counts (after a
+    haircut or a liquidation); attributing it to the ADL rule needs a policy comparison.
+    Ratio = sum of the annuities / (backstop_used + adl_raised over the run); NaN if nothing
+    was covered.  Source: C3's RevLoss = H r w p (TEX2 App.), re-estimated here.
+    """
+    d = _fraction(discount, "discount", closed=True)
+    ok_h = horizon is None or (isinstance(horizon, int | np.integer) and horizon >= 1)
+    require(ok_h, "horizon", "None or an integer >= 1 (steps)", horizon)
+    require(horizon is not None or d < 1, "discount", "< 1 when horizon is None", discount)
+    if horizon is None:
+        annuity = 1.0 / (1.0 - d)
+    else:
+        annuity = float(horizon) if d == 1 else (1.0 - d**horizon) / (1.0 - d)
+    a = _table(agents, "agents", (*AGENT_COLUMNS, "churned"))
+    ts = _sorted_ts(timeseries, ("fee_revenue",))
+    covered = float(ts["backstop_used"].sum() + ts["adl_raised"].sum())
+    if covered <= 0:
+        return np.nan
+    rate = _calm_rate(ts, fee_revenue_per_step(ts).to_numpy())
+    e = np.maximum(a["equity_at_crisis_start"].to_numpy(dtype=np.float64), 0.0)
+    tot = a.assign(e=e).groupby("crisis")["e"].transform("sum").to_numpy()
+    share = np.divide(e, tot, out=np.zeros_like(e), where=tot > 0)
+    lost = share * a["crisis"].map(rate).fillna(0.0).to_numpy() * a["churned"].to_numpy(bool)
+    return float(lost.sum() * annuity / covered)
+
+
+def revenue_recovery_steps(timeseries: Any, level: float = 0.95, window: int = 5) -> pd.Series:
+    """Per crisis: steps after it until rolling per-step fee revenue regains its calm average.
+
+    pre_k = mean per-step fees over the calm period before crisis k (the baseline row
+    excluded); recovery is the first step s after the crisis' last step where the mean of
+    per-step fees over the last ``window`` steps after the crisis (fewer at first) is
+    ``>= level * pre_k``; the result is s - end_step (NaN if never within the run).
+    Source: C3's clock tau_rev = inf{t: E[LTV_t] >= (1 - eps) LTV_pre}, on fee flow.
+    """
+    _fraction(level, "level", closed=True)
+    ok_w = isinstance(window, int | np.integer) and window >= 1
+    require(ok_w, "window", "an integer >= 1", window)
+    ts = _sorted_ts(timeseries, ("fee_revenue",))
+    fees = fee_revenue_per_step(ts).to_numpy()
+    pre = _calm_rate(ts, fees)
+    steps = ts["step"].to_numpy()
+    ok = {}
+    for c, end in crisis_windows(ts)["end_step"].items():  # a handful of crises
+        start = int(np.searchsorted(steps, end)) + 1
+        roll = pd.Series(fees[start:]).rolling(window, min_periods=1).mean().to_numpy()
+        ok[c] = np.zeros(len(ts), dtype=bool)
+        ok[c][start:] = roll >= level * pre.get(c, np.nan) - 1e-12
+    return _first_after(ts, ok, 1).rename("recovery_steps")
+
+
+# --------------------------------------------------------------------------- statistics
+class Interval(NamedTuple):
+    """A mean with the low and high ends of its confidence interval."""
+
+    mean: float
+    low: float
+    high: float
+
+
+class PairedDifference(NamedTuple):
+    """Mean of paired differences a - b, its t interval, the pair count and a t-test p-value."""
+
+    mean: float
+    low: float
+    high: float
+    n: int
+    p_value: float
+
+
+def confidence_interval(values: Any, level: float = 0.95) -> Interval:
+    """Mean and Student-t interval ``mean +- t_{(1+level)/2, n-1} s / sqrt(n)``.
+
+    NaN values (undefined metrics) are dropped; with n = 1 the ends are NaN, with n = 0 all
+    three are.  Source: standard (scipy.stats.t).
+    """
+    _fraction(level, "level")
+    v = _vector(values, "values", nonneg=False, nan=True)
+    v = v[~np.isnan(v)]
+    if v.size == 0:
+        return Interval(np.nan, np.nan, np.nan)
+    m = float(v.mean())
+    if v.size == 1:
+        return Interval(m, np.nan, np.nan)
+    half = float(stats.t.ppf(0.5 + level / 2, v.size - 1) * v.std(ddof=1) / np.sqrt(v.size))
+    return Interval(m, m - half, m + half)
+
+
+def paired_difference(a: Any, b: Any, level: float = 0.95) -> PairedDifference:
+    """Paired comparison over seeds: d_i = a_i - b_i, its mean, t interval and t-test p-value.
+
+    Pairs where either side is NaN are dropped.  p is the two-sided one-sample t-test of
+    mean(d) = 0 (1 if every d is 0, 0 if every d is the same non-zero number).  Source:
+    standard paired t statistics (scipy.stats), for common-random-number seeds.
+    """
+    av, bv = _vector(a, "a", nonneg=False, nan=True), _vector(b, "b", nonneg=False, nan=True)
+    _same_length(av, bv, "b")
+    d = (av - bv)[~(np.isnan(av) | np.isnan(bv))]
+    ci = confidence_interval(d, level)
+    if d.size < 2:
+        p = np.nan
+    elif float(d.std(ddof=1)) == 0.0:
+        p = 1.0 if float(d[0]) == 0.0 else 0.0
+    else:
+        p = float(stats.ttest_1samp(d, 0.0).pvalue)
+    return PairedDifference(ci.mean, ci.low, ci.high, int(d.size), p)
+
+
+# --------------------------------------------------------------------------- headline
+def headline(
+    timeseries: Any, agents: Any, events: Any, waves: Any, bankruptcies: Any
+) -> dict[str, float]:
+    """The run's headline figures as plain floats (NaN where undefined).
+
+    overshoot: sum of the wave log's overshoot (the two-pass value will replace it);
+    max_haircut_frac / max_haircut_equity_frac: largest over the wave log; gini_haircut:
+    mean over waves with a haircut of :func:`wave_gini`; ptsr, pmr (:func:`run_ptsr_pmr`);
+    externality_ratio (with the agents panel); leverage_drift (whales); retention (share of
+    the first crisis' traders still active after the last); ltv_lost_per_deficit_dollar
+    (defaults); plus the solvency totals, accounts_touched, the mean inversion_rate and
+    rank_correlation (:func:`rank_instability`), and the mean refill / recovery steps over
+    crises that recovered.  Source: design.md §4 (this project).
+    """
+    w = _table(waves, "waves", (*WAVE_COLUMNS, *FAIRNESS_COLUMNS, *FRAC_COLUMNS, "overshoot"))
+    ev = _table(events, "events", EVENT_COLUMNS)
+    out: dict[str, float] = dict(solvency_totals(timeseries))
+    out["overshoot"] = float(w["overshoot"].sum())
+    for col in FRAC_COLUMNS:
+        out[col] = float(w[col].to_numpy(dtype=np.float64).max(initial=0.0))
+    out["accounts_touched"] = float(ev.loc[ev["dollars"] > 0, "account"].nunique())
+    out["gini_haircut"] = float(wave_gini(ev, w).mean())
+    out.update(run_ptsr_pmr(w))
+    out["externality_ratio"] = externality_ratio(bankruptcies, agents)
+    out["leverage_drift"] = leverage_drift(agents, "whale")
+    ret = retention_curve(agents)
+    out["retention"] = float(ret["all"].iloc[-1]) if len(ret) else np.nan
+    out["ltv_lost_per_deficit_dollar"] = ltv_lost_per_deficit_dollar(agents, timeseries)
+    ri = rank_instability(ev)
+    out["inversion_rate"] = float(ri["inversion_rate"].mean())  # NaN-skipping means
+    out["rank_correlation"] = float(ri["spearman"].mean())
+    out["refill_steps"] = float(backstop_refill_steps(timeseries).mean())
+    out["recovery_steps"] = float(revenue_recovery_steps(timeseries).mean())
+    return {k: float(v) for k, v in out.items()}
