@@ -112,6 +112,23 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("demo", help="the default scenario under a queue and a smooth rule")
     d.add_argument("--seed", type=int, default=1, help="root seed (default 1)")
     d.add_argument("--traders", type=_positive_int, default=None, help="starting traders")
+
+    a = sub.add_parser("audit", help="gameability audit: paired gaming / honest worlds per seed")
+    a.add_argument("--policy", required=True, help="NAME[,NAME...] or all (exact-small excluded)")
+    a.add_argument("--actions", required=True, help="ACTION[,ACTION...] or all")
+    a.add_argument("--seeds", type=_positive_int, required=True, help="number of seeds (1..N)")
+    a.add_argument("--out", required=True, help="folder for gameability.csv and gameability.md")
+    a.add_argument("--json", action="store_true", help="print the rows as JSON, not the table")
+    a.add_argument("--workers", type=_positive_int, default=None, help="processes (default: CPUs)")
+    a.add_argument("--accounts", type=_positive_int, default=None, help="accounts per world")
+
+    e = sub.add_parser("experiment", help="named experiments writing a report (see --list)")
+    e.add_argument("name", nargs="?", default=None, help=f"one of {', '.join(EXPERIMENTS)}")
+    e.add_argument("--list", action="store_true", help="list the experiments and exit")
+    e.add_argument("--seeds", type=_positive_int, default=5, help="seeds 1..N (default 5)")
+    e.add_argument("--out", default=None, help="results folder (must be new or empty)")
+    e.add_argument("--force", action="store_true", help="overwrite a non-empty --out")
+    e.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
 
 
@@ -293,6 +310,67 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_audit(args: argparse.Namespace) -> int:
+    from experiments import audit as au
+
+    policies = au.parse_names(args.policy, list(au.POLICIES), "--policy", au.default_policies())
+    actions = au.parse_names(args.actions, au.ACTION_NAMES, "--actions", au.ACTION_NAMES)
+    if args.accounts is not None and args.accounts < 10:
+        raise InputError("--accounts", "an integer >= 10", args.accounts)
+    cfg = au.AuditConfig() if args.accounts is None else au.AuditConfig(accounts=args.accounts)
+    result = au.run_audit(cfg, policies, actions, args.seeds, workers=args.workers)
+    paths = au.write_report(result, args.out)
+    if args.json:
+        clean = [
+            {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in r.items()}
+            for r in result.rows
+        ]
+        print(json.dumps(clean, indent=2))
+    else:
+        print(au.format_markdown(result))
+        print("written: " + ", ".join(str(p) for p in paths))
+    return 0
+
+
+#: ``adlgame experiment NAME``: name -> module exposing DESCRIPTION and
+#: ``run_experiment(out, seeds, progress=...) -> dict``.  Add a line to add an experiment.
+EXPERIMENTS = {"oct10": "experiments.oct10"}
+
+
+def _cmd_experiment(args: argparse.Namespace) -> int:
+    import importlib
+
+    from experiments.run import check_out_dir
+
+    if args.list:
+        for name, module in EXPERIMENTS.items():
+            print(f"{name:<12}{importlib.import_module(module).DESCRIPTION}")
+        return 0
+    if args.name not in EXPERIMENTS:
+        raise InputError("experiment", f"one of {', '.join(EXPERIMENTS)} (or --list)", args.name)
+    if args.out is None:
+        raise InputError("--out", "a results folder (new or empty)")
+    out = check_out_dir(args.out, args.force)
+    module = importlib.import_module(EXPERIMENTS[args.name])
+    bar = progress = None
+    if not args.quiet:
+        from tqdm import tqdm
+
+        bar = tqdm(total=1, unit="wave", desc=f"adlgame experiment {args.name}", file=sys.stderr)
+
+        def progress(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+    try:
+        summary = module.run_experiment(out, args.seeds, progress=progress)
+    finally:
+        if bar is not None:
+            bar.close()
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``adlgame`` console script."""
     parser = build_parser()
@@ -303,6 +381,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "policies": _cmd_policies,
         "bench": _cmd_bench,
         "demo": _cmd_demo,
+        "audit": _cmd_audit,
+        "experiment": _cmd_experiment,
     }
     try:
         return handlers[args.command](args)

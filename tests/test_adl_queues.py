@@ -7,17 +7,21 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from market.adl.base import Snapshot, water_fill
+from market.adl import queues
+from market.adl.base import Snapshot, execute, water_fill
 from market.adl.queues import (
     BinanceQueue,
     BitmexQueue,
     DriftSocialLoss,
     DydxQueue,
     HyperliquidQueue,
+    order_prefix,
     quantile_indicator,
     queue_allocate,
+    rank_rows,
 )
 from market.adl.reference import reference_pro_rata, reference_queue
+from market.adl.strategies import budgets, snapshots
 from market.errors import InputError
 
 FAST = settings(
@@ -516,3 +520,175 @@ def test_class_attributes_and_params():
 def test_binance_rejects_unknown_formula():
     with pytest.raises(InputError, match=r"binance\.formula"):
         BinanceQueue(formula="v3").allocate_wealth(hand_snapshot(), 1.0)
+
+
+# ------------------------------------------------- speed paths: queue cut, prefix orders
+# (brief P1) The queues sort only the rows around the point where the budget runs out, and
+# execute() takes the order as a prefix function; these tests pin both to the full-sort
+# definitions.  `_SMALL_N = 0` forces the partition path on small hand-checkable inputs.
+
+
+@pytest.fixture
+def no_small_sort(monkeypatch):
+    monkeypatch.setattr(queues, "_SMALL_N", 0)
+
+
+def test_queue_allocate_hand_examples_through_the_partition_path(no_small_sort):
+    c = [5.0, 3.0, 0.0, 4.0]
+    s = [1.0, 3.0, 2.0, 3.0]  # order: row 1, row 3 (tie -> lower index first), row 2, row 0
+    assert queue_allocate(c, s, 6.0).tolist() == [0.0, 3.0, 0.0, 3.0]
+    assert queue_allocate(c, s, 8.0).tolist() == [1.0, 3.0, 0.0, 4.0]
+    assert queue_allocate(c, s, 2.5).tolist() == [0.0, 2.5, 0.0, 0.0]
+    assert queue_allocate(c, s, 12.0).tolist() == c
+    assert queue_allocate([2.0, 2.0, 2.0], [-np.inf, 0.0, np.inf], 3.0).tolist() == [0, 1, 2]
+
+
+@FAST
+@given(queue_cases())
+def test_queue_allocate_partition_path_matches_reference(case):
+    c, s, b = case
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(queues, "_SMALL_N", 0)
+        h = queue_allocate(c, s, b)
+    ref = reference_queue(c, s, b)
+    np.testing.assert_allclose(h, ref, rtol=0, atol=1e-9 * max(1.0, b, float(sum(c))))
+
+
+def test_queue_cut_on_a_large_queue_matches_the_reference():
+    # 6000 rows (above the small-sort size), scores with many exact ties and +-inf
+    rng = np.random.default_rng(3)
+    n = 6000
+    c = np.round(rng.pareto(1.5, n) * 10.0, 1) * (rng.random(n) < 0.9)
+    s = rng.choice([-np.inf, 0.5, 1.0, 2.0, np.inf], n) * (rng.random(n) < 0.5)
+    s = np.where(s == 0, rng.random(n), s)
+    for frac in (0.0, 1e-4, 0.05, 0.3, 0.8, 0.999, 1.0, 1.5):
+        b = frac * float(c.sum())
+        ref = reference_queue(c, s, b)
+        np.testing.assert_allclose(queue_allocate(c, s, b), ref, rtol=0, atol=1e-9 * c.sum())
+
+
+def _full_queue_order(snap, score):
+    """The definition: score desc, capacity desc, account asc (then row), one lexsort."""
+    return np.lexsort((np.arange(snap.n), snap.account, -snap.capacity, -score))
+
+
+def _big_queue_snapshot(n=5000, seed=5):
+    rng = np.random.default_rng(seed)
+    cap = np.round(rng.pareto(1.5, n), 2) * 100.0
+    cap[rng.random(n) < 0.05] = 0.0
+    lots = np.ceil(cap / 0.7).astype(np.int64) + rng.integers(0, 3, n)
+    equity = rng.choice([50.0, 100.0, 200.0, 400.0], n)  # few values: many score ties
+    return Snapshot.build(
+        cap,
+        lots=lots,
+        lot_value=0.7,
+        equity=equity,
+        entry=rng.choice([90.0, 95.0], n),
+        mark=100.0,
+        upnl=cap,
+        account=rng.permutation(n) + 10,
+    )
+
+
+@pytest.mark.parametrize("policy", [HyperliquidQueue(), BitmexQueue(), BinanceQueue()])
+def test_ranked_queue_large_matches_full_sort_definition(policy):
+    snap = _big_queue_snapshot()
+    score = policy.score(snap)
+    full = _full_queue_order(snap, score)
+    np.testing.assert_array_equal(policy.priority(snap), full)
+    for frac in (0.01, 0.3, 0.7):
+        b = frac * float(snap.capacity.sum())
+        # definition: whole capacities along the full order (no whole-key ties here)
+        cum = np.cumsum(snap.capacity[full])
+        k = int(np.searchsorted(cum, b))
+        want = np.zeros(snap.n)
+        want[full[:k]] = snap.capacity[full[:k]]
+        want[full[k]] = b - (cum[k - 1] if k else 0.0)
+        h = policy.allocate_wealth(snap, b)
+        np.testing.assert_allclose(h, want, rtol=0, atol=1e-9 * b)
+        # lots: the same as execute() with the full order in hand
+        alloc = policy(snap, b)
+        ref = execute(snap, b, h, price_rule=policy.price_rule, order=full)
+        np.testing.assert_array_equal(alloc.lots, ref.lots)
+        assert alloc.raised >= b - 1e-9 * b
+
+
+@FAST
+@given(snapshots(0, 60), st.data())
+def test_execute_with_a_prefix_function_equals_the_full_order(snap, data):
+    budget = data.draw(budgets(snap))
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    c = snap.capacity
+    h = c * rng.random(snap.n) * (rng.random(snap.n) < 0.6)
+    h = h * min(1.0, budget / h.sum()) if h.sum() > 0 else h
+    full = rng.permutation(snap.n)
+    start = data.draw(st.integers(0, snap.n))
+    asked = []
+
+    def first(k):
+        asked.append(k)
+        return full[: max(k, start)]
+
+    a = execute(snap, budget, h, order=full)
+    b = execute(snap, budget, h, order=first)
+    np.testing.assert_array_equal(a.lots, b.lots)
+    np.testing.assert_array_equal(a.haircut, b.haircut)
+
+
+def test_execute_rows_missing_from_a_prefix_order_come_after_it_by_row():
+    # five rows, $1 lots, 3 spare lots each, nothing wanted: the $2.5 shortfall takes three
+    # rows; the order names only row 3, so rows 0 and 1 (lowest row numbers) come next
+    snap = Snapshot.build([3.0] * 5, lots=3)
+    alloc = execute(snap, 2.5, np.zeros(5), order=np.array([3]))
+    assert alloc.lots.tolist() == [1, 1, 0, 1, 0]
+    # a function that runs out early is treated the same way
+    alloc = execute(snap, 2.5, np.zeros(5), order=lambda k: np.array([4]))
+    assert alloc.lots.tolist() == [1, 1, 0, 0, 1]
+
+
+def test_rank_rows_and_order_prefix_match_lexsort():
+    rng = np.random.default_rng(9)
+    n = 3000
+    score = rng.choice([-np.inf, 1.0, 2.0, 3.0, np.inf], n) + np.where(
+        rng.random(n) < 0.5, 0.0, rng.random(n)
+    )
+    key = rng.integers(0, 20, n)
+
+    def tie(rows):
+        return np.lexsort((rows, key[rows], -score[rows]))
+
+    full = np.lexsort((np.arange(n), key, -score))
+    np.testing.assert_array_equal(rank_rows(np.arange(n), score, tie), full)
+    first = order_prefix(score, tie)
+    for k in (0, 1, 17, 500, 2999, 3000, 5000):
+        got = first(k)
+        assert got.size >= min(k, n)
+        np.testing.assert_array_equal(got, full[: got.size])
+
+
+@settings(max_examples=60, deadline=None, database=None)
+@given(
+    n=st.integers(1, 50),
+    ids=st.sampled_from(["distinct", "few", "huge"]),
+    seed=st.integers(0, 2**32 - 1),
+    budget_frac=st.floats(0.0, 1.2),
+)
+def test_dydx_walk_matches_the_rotated_stable_sort(n, ids, seed, budget_frac):
+    rng = np.random.default_rng(seed)
+    if ids == "distinct":
+        acc = rng.permutation(10 * n)[:n]
+    elif ids == "few":
+        acc = rng.integers(0, 4, n)  # repeated ids: equal ids go by row
+    else:
+        acc = rng.integers(-(2**63), 2**63 - 1, n, dtype=np.int64)  # too wide to pack
+    cap = rng.pareto(1.5, n) * (rng.random(n) < 0.8)
+    snap = Snapshot.build(cap, account=acc, market=int(rng.integers(0, 4)))
+    pol = DydxQueue(seed=int(rng.integers(0, 50)))
+    ref = np.roll(np.argsort(acc, kind="stable"), -pol.start_index(snap))
+    np.testing.assert_array_equal(pol.priority(snap), ref)
+    b = budget_frac * float(cap.sum())
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(queues, "_SMALL_N", 0)
+        h = pol.allocate_wealth(snap, b)
+    want = reference_queue(cap[ref], -np.arange(n, dtype=float), b)
+    np.testing.assert_allclose(h[ref], want, rtol=0, atol=1e-9 * max(1.0, b))

@@ -18,6 +18,7 @@ cloning need no special code.
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -144,7 +145,9 @@ class Snapshot:
 
         Defaults describe winners holding one-dollar lots at the mark: ``lot_value = 1`` and
         ``lots = ceil(capacity)``, ``upnl = capacity``, ``equity = 2 * capacity``, leverage 1.
-        Used by tests, the conformance checker and the oct10 replay.
+        ``gains`` takes 1 to 3 ledger columns per row (recent, older, settled; missing ones are
+        zero), also for an empty snapshot.  Used by tests, the conformance checker and the
+        oct10 replay.
         """
         cap = np.asarray(capacity, dtype=np.float64)
         require(cap.ndim == 1, "snapshot.capacity", "a 1-d array", cap.shape)
@@ -174,9 +177,18 @@ class Snapshot:
                 lev = np.where(eq > 0, notional / np.where(eq > 0, eq, 1.0), np.inf)
         else:
             lev = np.broadcast_to(np.asarray(leverage, float), (n,))
-        g = np.zeros((n, 3)) if gains is None else np.asarray(gains, float).reshape(n, -1)
-        if g.shape[1] == 1:
-            g = np.hstack([g, np.zeros((n, 2))])
+        g = np.zeros((n, 3)) if gains is None else np.asarray(gains, dtype=np.float64)
+        if gains is not None:
+            cols = g.size // n if n else (g.shape[-1] if g.ndim == 2 else 1)
+            require(
+                (g.size == n * cols if n else g.size == 0) and 1 <= cols <= 3,
+                "snapshot.gains",
+                f"n={n} rows of 1 to 3 ledger values (recent, older, settled)",
+                g.shape,
+            )
+            g = g.reshape(n, cols)
+            if cols < 3:
+                g = np.hstack([g, np.zeros((n, 3 - cols))])
         acc = np.arange(n, dtype=np.int64) if account is None else account
         return cls(
             account=_readonly(acc, np.int64, n, "account"),
@@ -295,14 +307,47 @@ class Allocation:
         return int(np.count_nonzero(self.haircut > 0))
 
 
+class PerInstance:
+    """A class attribute whose value on an instance is computed from the instance's params.
+
+    Read on the class it gives ``default`` (what every instance can claim, for listings); read
+    on an instance it calls ``compute(instance)``.  Used for claims and price rules that depend
+    on a parameter (``CappedProRata(keep_maintenance=True)`` is not monotone) or follow an
+    inner policy (seniority, hybrids).
+    """
+
+    def __init__(self, default: Any, compute: Callable[[Any], Any]) -> None:
+        self.default = default
+        self.compute = compute
+
+    def __get__(self, obj: Any, owner: type | None = None) -> Any:
+        if obj is None:
+            return self.default
+        return self.compute(obj)
+
+
 class ADLPolicy:
     """Base class of every ADL policy.
 
     Subclasses set the class attributes below, store their constructor arguments under the
-    same names, and implement :meth:`allocate_wealth` (or override :meth:`allocate` when they
-    work in contract space natively).
+    same names (and nothing else: a policy holds no state between calls), and implement
+    :meth:`allocate_wealth` (or override :meth:`allocate` when they work in contract space
+    natively, or to compute something once for both the wealth vector and the rounding order).
 
-    Class attributes:
+    The contract of :meth:`allocate_wealth`: ``0 <= h <= caps(snap) <= capacity`` and
+    ``sum(h) == min(B, sum(caps(snap)))`` to about 1e-9 relative.
+
+    Optional hooks:
+
+    * :meth:`priority` -- the row order :func:`execute` uses to place rounding lots (ranked
+      rules); ``None`` for smooth rules.
+    * :meth:`caps` -- the per-row limits the rule holds itself to.  The default is the
+      capacity.  A rule that holds money back on purpose (a fairness cap ``h_i <= alpha c_i``,
+      "keep maintenance margin") returns its own caps; :func:`check_adl_policy` then computes
+      what the lot grid can raise within those caps instead of within the capacity, and also
+      checks ``haircut <= caps(snap)``.
+
+    Class attributes (a :class:`PerInstance` may stand in for one that depends on parameters):
         name: registry name.
         description: one line for ``adlgame policies``.
         source: venue document or paper the rule comes from.
@@ -371,6 +416,14 @@ class ADLPolicy:
         """Optional order (row indices, first = first to give) used to place rounding lots."""
         return None
 
+    def caps(self, snap: Snapshot) -> np.ndarray:
+        """Per-row limits the rule holds itself to (``<= capacity``); default the capacity.
+
+        Override when the rule keeps part of the capacity out of reach on purpose; the
+        conformance checker measures the budget it must raise within these caps.
+        """
+        return snap.capacity
+
     def allocate(self, snap: Snapshot, budget: float) -> Allocation:
         """Allocate the budget over the snapshot: wealth space, then whole lots."""
         h = np.asarray(self.allocate_wealth(snap, budget), dtype=np.float64)
@@ -389,108 +442,257 @@ def _tol(budget: float) -> float:
     return 1e-9 * max(1.0, abs(budget))
 
 
+def _shared_value(v: np.ndarray) -> float | None:
+    """The lot value when every row has the same positive one, else None."""
+    if v.size == 0:
+        return None
+    lo, hi = v.min(), v.max()
+    return float(lo) if lo == hi and lo > 0 else None
+
+
+def _max_lots(cap: np.ndarray, lots: np.ndarray, v: np.ndarray, v0: float | None) -> np.ndarray:
+    """``min(lots, floor(cap / v * (1 + 1e-12) + 1e-12))``, 0 where ``v <= 0`` (int64)."""
+    pos = None
+    if v0 is not None:
+        whole = cap / v0
+    else:
+        pos = v > 0
+        whole = cap / np.where(pos, v, 1.0)
+    whole *= 1.0 + 1e-12
+    whole += 1e-12
+    np.floor(whole, out=whole)
+    np.minimum(whole, lots, out=whole)
+    if pos is not None:
+        whole[~pos] = 0.0
+    return whole.astype(np.int64)
+
+
+def max_lots(snap: Snapshot) -> np.ndarray:
+    """Most whole lots :func:`execute` may close per row (int64).
+
+    ``min(lots, floor(capacity / lot_value))``, with a relative slack of 1e-12 so that a
+    capacity of 0.3 holds three lots of 0.1; 0 where the lot value is not positive.  What the
+    lot grid can raise per row is ``max_lots(snap) * snap.lot_value``.
+    """
+    require(isinstance(snap, Snapshot), "snapshot", "a market.adl.Snapshot", type(snap).__name__)
+    v = snap.lot_value
+    return _max_lots(snap.capacity, snap.lots, v, _shared_value(v))
+
+
+def _checked_wealth(wealth: np.ndarray, cap: np.ndarray, tol: float) -> np.ndarray:
+    """``wealth`` validated against ``[0, cap]`` (with tolerance) and clipped into it, a copy."""
+    h = np.asarray(wealth, dtype=np.float64)
+    require(h.shape == cap.shape, "allocation.haircut", f"an array of shape {cap.shape}", h.shape)
+    lo = float(h.min()) if h.size else 0.0
+    if lo >= -tol and bool((h <= cap).all()):  # the common case: one pass, NaN falls through
+        return np.maximum(h, 0.0) if lo < 0 else h.copy()
+    require(bool(np.all(np.isfinite(h))), "allocation.haircut", "finite", "non-finite")
+    require(bool(np.all(h >= -tol)), "allocation.haircut", ">= 0", float(h.min(initial=0)))
+    within = h <= cap + tol * (1 + cap)
+    if not bool(np.all(within)):
+        require(False, "allocation.haircut", "<= capacity on every row", float(np.max(h - cap)))
+    return np.clip(h, 0.0, cap)
+
+
+def _add_in_order(
+    lots: np.ndarray, seq: np.ndarray, spare: np.ndarray, v: np.ndarray, short: float, tol: float
+) -> None:
+    """Add lots to the rows ``seq`` in that order until ``short`` dollars are covered.
+
+    One extra lot per row while that suffices; otherwise every spare lot of each row in turn,
+    and the last row only as many as needed.
+    """
+    if seq.size == 0:
+        return
+    vs = v[seq]
+    one = np.cumsum(vs)
+    if one[-1] >= short - tol:
+        k = int(np.searchsorted(one, short - tol))
+        lots[seq[: k + 1]] += 1
+        return
+    # the policy left more than a lot per row: fill spare lots in order
+    cum = np.cumsum(spare[seq] * vs)
+    k = int(np.searchsorted(cum, short - tol))
+    lots[seq[: min(k, seq.size)]] += spare[seq[: min(k, seq.size)]]
+    if k < seq.size:
+        before = cum[k - 1] if k > 0 else 0.0
+        need = int(np.ceil((short - before) / vs[k] - 1e-9))
+        lots[seq[k]] += min(max(need, 0), spare[seq[k]])
+
+
+def _ranked_sequence(
+    base: np.ndarray, mask: np.ndarray, h: np.ndarray, v: np.ndarray, v0: float | None
+) -> tuple[np.ndarray, int]:
+    """Rows of ``base`` with spare lots, part-lot rows first, each group in ``base`` order.
+
+    Returns the sequence and how many part-lot rows (``h / lot_value`` not whole) lead it.
+    """
+    ranked = base[mask[base]]
+    exact = h[ranked] / (v0 if v0 is not None else v[ranked])
+    part = exact - np.floor(exact + 1e-9) > 1e-9
+    lead = ranked[part]
+    return np.concatenate([lead, ranked[~part]]), int(lead.size)
+
+
+def _round_up(
+    lots: np.ndarray,
+    spare: np.ndarray,
+    h: np.ndarray,
+    cap: np.ndarray,
+    v: np.ndarray,
+    v0: float | None,
+    short: float,
+    tol: float,
+    order: np.ndarray | Callable[[int], np.ndarray] | None,
+) -> None:
+    """Add the lots that cover the ``short`` dollars left after flooring (in place).
+
+    Candidates are the rows with spare lots.  With one lot value for every candidate and
+    enough candidates, exactly ``ceil(short / v)`` of them get one more lot, the first ones by
+    key; otherwise :func:`_add_in_order` walks the candidates by key.  The key is, for smooth
+    rules, the share of capacity the extra lot brings the row to (ties by row); for ranked
+    rules, the position in ``order``, rows the policy wanted a part lot from first, and rows
+    missing from ``order`` after all of it, by row.
+    """
+    n = lots.shape[0]
+    mask = spare > 0
+    n_cand = int(np.count_nonzero(mask))
+    if n_cand == 0:
+        return
+    if v0 is not None:
+        vmin, uniform = v0, True
+    else:
+        vc = v[mask]
+        vmin = float(vc.min())
+        uniform = vmin == float(vc.max())
+    # rows the rounding can reach: `need` in the uniform case, at most `depth + 1` otherwise
+    fits_one_each = uniform and n_cand * vmin >= short - tol
+    need = min(int(np.ceil((short - tol) / vmin)), n_cand) if fits_one_each else 0
+    depth = int(min(np.ceil(short / vmin + 1.0), n_cand))
+    if order is not None:
+        want = min(depth + 1, n_cand)
+        part_total: list[int] = []  # rows anywhere that want a part lot (counted on demand)
+
+        def walkable(base: np.ndarray, seq: np.ndarray, n_part: int) -> bool:
+            """True when the first ``want`` rows of ``seq`` are those of the full order."""
+            if base.size >= n or n_part >= want:
+                return True
+            if seq.size < want:
+                return False
+            if not part_total:  # part-lot rows rank first: all of them must be in `base`
+                ex = h / v0 if v0 is not None else h / np.where(v > 0, v, 1.0)
+                part_total.append(int(np.count_nonzero(mask & (ex - np.floor(ex + 1e-9) > 1e-9))))
+            return n_part == part_total[0]
+
+        k = want
+        while True:  # with a function, ask for longer prefixes until the walk is covered
+            base = np.asarray(order(k) if callable(order) else order, dtype=np.int64).reshape(-1)
+            seq, n_part = _ranked_sequence(base, mask, h, v, v0)
+            ok = walkable(base, seq, n_part)
+            if ok or not callable(order) or base.size < k or base.size >= n:
+                break
+            k = max(base.size + 2 * max(want - seq.size, 0), (3 * base.size) // 2)
+        if ok:
+            # every row the rounding can reach is placed by the order: nothing to sort
+            if fits_one_each:
+                lots[seq[:need]] += 1
+            else:
+                _add_in_order(lots, seq[: depth + 1], spare, v, short, tol)
+            return
+    cand = np.flatnonzero(mask)
+    if order is None:
+        # smooth rules: the extra lot goes where it adds the least burden
+        # (smallest resulting share of capacity)
+        vc_ = v0 if v0 is not None else v[cand]
+        key = (lots[cand] + 1) * vc_ / np.maximum(cap[cand], 1e-300)
+    else:
+        rank = n + np.arange(n, dtype=np.int64)  # rows missing from `order` come last, by row
+        rank[base] = np.arange(base.size)
+        exact_c = h[cand] / (v0 if v0 is not None else v[cand])
+        part_c = exact_c - np.floor(exact_c + 1e-9) > 1e-9
+        key = (rank[cand] - 2 * n * part_c).astype(np.float64)
+    if fits_one_each:
+        # one lot value for every row (what the exchange produces): exactly `need` rows get
+        # one more lot; an O(n) partition finds them
+        if need < cand.size:
+            cand = cand[np.argpartition(key, need - 1)[:need]]
+        lots[cand] += 1
+        return
+    _add_in_order(lots, _first_by_key(cand, key, short / vmin + 1.0), spare, v, short, tol)
+
+
 def execute(
     snap: Snapshot,
     budget: float,
     wealth: np.ndarray,
     *,
     price_rule: str = "bankruptcy",
-    order: np.ndarray | None = None,
+    order: np.ndarray | Callable[[int], np.ndarray] | None = None,
 ) -> Allocation:
     """Turn a wealth-space haircut vector into an :class:`Allocation` on the lot grid.
 
     With ``price_rule="none"`` the dollars are taken as they are (no positions closed).
-    Otherwise every row is floored to whole lots (so no row exceeds its cap), then lots are
-    added until the budget is met: for ranked rules (``order`` given) to the rows the policy
-    wanted a part lot from, in its order; for smooth rules (``order=None``) where one more lot
-    adds the smallest share of the row's capacity, so rounding does not create the largest
-    haircut.  The overshoot this causes is below the largest lot value added.
+    Otherwise every row is floored to whole lots (at most :func:`max_lots`, so no row exceeds
+    its cap), then lots are added until the budget is met: for ranked rules (``order`` given)
+    to the rows the policy wanted a part lot from, in its order, then to the next rows in its
+    order; for smooth rules (``order=None``) where one more lot adds the smallest share of the
+    row's capacity, so rounding does not create the largest haircut.  The overshoot this
+    causes is below the largest lot value added.
+
+    ``order`` holds distinct row indices and may be a prefix of the policy's full order: rows
+    missing from it rank after all of it, by row index.  It may also be a function
+    ``k -> the first (at least) k rows of the order`` (all of them when ``k >= n``);
+    ``execute`` then asks for as many rows as the rounding can reach, doubling while the rows
+    it got hold too few spare lots, so a queue sorts only the head it needs and the lots are
+    those of its full order.  Work is O(n) plus the sorting the policy does for ``order``;
+    when one lot value is shared by every row (what the exchange produces) no O(n log n) step
+    is needed here.
 
     Raises:
         InputError: if ``wealth`` is not finite, negative, or above ``capacity``.
     """
-    h = np.asarray(wealth, dtype=np.float64)
     cap = snap.capacity
     tol = _tol(budget)
-    require(h.shape == cap.shape, "allocation.haircut", f"an array of shape {cap.shape}", h.shape)
-    require(bool(np.all(np.isfinite(h))), "allocation.haircut", "finite", "non-finite")
-    require(bool(np.all(h >= -tol)), "allocation.haircut", ">= 0", float(h.min(initial=0)))
-    require(
-        bool(np.all(h <= cap + tol * (1 + cap))),
-        "allocation.haircut",
-        "<= capacity on every row",
-        float(np.max(h - cap, initial=0)),
-    )
-    h = np.clip(h, 0.0, cap)
+    h = _checked_wealth(wealth, cap, tol)
     n = snap.n
     if price_rule == "none" or n == 0:
         lots = np.zeros(n, dtype=np.int64)
-        price = np.full(n, np.nan)
         taken = h
         gran = 0.0
+        v = v0 = None
     else:
         v = snap.lot_value
-        pos_v = v > 0
-        safe_v = np.where(pos_v, v, 1.0)
-        max_lots = np.where(
-            pos_v,
-            np.minimum(snap.lots, np.floor(cap / safe_v * (1.0 + 1e-12) + 1e-12)),
-            0,
-        ).astype(np.int64)
-        exact = h / safe_v
-        lots = np.where(pos_v, np.floor(exact + 1e-9), 0).astype(np.int64)
-        lots = np.minimum(lots, max_lots)
-        short = budget - float((lots * v).sum())
+        v0 = _shared_value(v)
+        mx = _max_lots(cap, snap.lots, v, v0)
+        exact = h / v0 if v0 is not None else h / np.where(v > 0, v, 1.0)
+        exact += 1e-9
+        np.floor(exact, out=exact)
+        np.minimum(exact, mx, out=exact)
+        if v0 is None:
+            exact[v <= 0] = 0.0
+        lots = exact.astype(np.int64)
+        taken = lots * (v0 if v0 is not None else v)
+        short = budget - float(taken.sum())
         if short > tol:
-            spare = max_lots - lots
-            cand = np.flatnonzero(spare > 0)
-            if cand.size:
-                if order is None:
-                    # smooth rules: the extra lot goes where it adds the least burden
-                    # (smallest resulting share of capacity), ties by row
-                    key = (lots[cand] + 1) * v[cand] / np.maximum(cap[cand], 1e-300)
-                else:
-                    # ranked rules: rows the policy wanted a part lot from, in its order
-                    frac = exact[cand] - np.floor(exact[cand] + 1e-9)
-                    rank = np.full(n, n, dtype=np.int64)
-                    base = np.asarray(order)
-                    rank[base] = np.arange(base.size)
-                    key = (rank[cand] - n * (frac > 1e-9)).astype(np.float64)
-                vc = v[cand]
-                if vc.size and vc.min() == vc.max() and vc.size * vc[0] >= short - tol:
-                    # one lot value for every row (what the exchange produces): exactly
-                    # ceil(short / v) rows get one more lot; an O(n) partition finds them
-                    need = min(int(np.ceil((short - tol) / vc[0])), cand.size)
-                    if need < cand.size:
-                        cand = cand[np.argpartition(key, need - 1)[:need]]
-                    lots[cand] += 1
-                    cand = cand[:0]
-                else:
-                    cand = _first_by_key(cand, key, short / float(vc.min()) + 1.0)
-                one = np.cumsum(v[cand])
-                if cand.size == 0:
-                    pass
-                elif one[-1] >= short - tol:
-                    # one extra lot each, in priority order, until the budget is met
-                    k = int(np.searchsorted(one, short - tol))
-                    lots[cand[: k + 1]] += 1
-                else:
-                    # the policy left more than a lot per row: fill spare lots in order
-                    cum = np.cumsum(spare[cand] * v[cand])
-                    k = int(np.searchsorted(cum, short - tol))
-                    lots[cand[: min(k, cand.size)]] += spare[cand[: min(k, cand.size)]]
-                    if k < cand.size:
-                        before = cum[k - 1] if k > 0 else 0.0
-                        need = int(np.ceil((short - before) / v[cand[k]] - 1e-9))
-                        lots[cand[k]] += min(max(need, 0), spare[cand[k]])
-        taken = lots * v
-        touched = lots > 0
-        gran = float(v[touched].max()) if touched.any() else 0.0
-        sgn = -snap.side.astype(np.float64)  # a long is closed below the mark, a short above
-        price = np.where(touched, snap.mark + sgn * v / snap.lot_size, np.nan)
+            _round_up(lots, mx - lots, h, cap, v, v0, short, tol, order)
+            taken = lots * (v0 if v0 is not None else v)
+    touched = np.flatnonzero(lots > 0) if v is not None else np.flatnonzero(h > 0)
+    dense = touched.size * 4 >= n
+    price = np.full(n, np.nan)
+    if v is not None and touched.size:
+        gran = v0 if v0 is not None else float(v[touched].max())
+        vt = v0 if v0 is not None else v[touched]
+        price[touched] = snap.mark + -snap.side[touched].astype(np.float64) * vt / snap.lot_size
+    elif v is not None:
+        gran = 0.0
     raised = float(taken.sum())
-    layer = np.maximum(snap.gains_layer, 0.0)
-    from_gains = np.minimum(taken, layer)
+    if dense:
+        from_gains = np.minimum(taken, np.maximum(snap.gains_layer, 0.0))
+    else:
+        g = snap.gains[touched]
+        layer = g[:, 0] + g[:, 1] + g[:, 2] + np.maximum(snap.upnl[touched], 0.0)
+        from_gains = np.zeros(n)
+        from_gains[touched] = np.minimum(taken[touched], np.maximum(layer, 0.0))
     return Allocation(
         haircut=taken,
         lots=lots,

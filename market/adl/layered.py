@@ -17,9 +17,8 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from scipy.stats import rankdata
 
-from market.adl.base import ADLPolicy, Allocation, Snapshot, execute
+from market.adl.base import ADLPolicy, Allocation, PerInstance, Snapshot, execute
 from market.errors import require
 
 #: Properties a seniority ledger passes through from its inner rule when the inner rule has them.
@@ -27,24 +26,6 @@ _SENIORITY_INHERITED = frozenset({"relabeling", "sybil", "scale"})
 
 #: Modes of :class:`Hybrid`.
 HYBRID_MODES = ("bucketed", "blend")
-
-
-class _PerInstance:
-    """A class attribute whose value on an instance is computed from the instance's params.
-
-    Read on the class it gives ``default`` (what every instance can claim, for listings); read
-    on an instance it calls ``compute(instance)``.  Used for claims and price rules that follow
-    an inner policy.
-    """
-
-    def __init__(self, default: Any, compute: Callable[[Any], Any]) -> None:
-        self.default = default
-        self.compute = compute
-
-    def __get__(self, obj: Any, owner: type | None = None) -> Any:
-        if obj is None:
-            return self.default
-        return self.compute(obj)
 
 
 def resolve_policy(spec: str | ADLPolicy, field: str) -> ADLPolicy:
@@ -132,17 +113,17 @@ class Seniority(ADLPolicy):
         "exhaust gains layers (recent, older, settled) before principal; inner rule per layer"
     )
     source = "Beyond Queues (thogiti, Jan 2026) §16-17; design.md §2"
-    properties = _PerInstance(  # type: ignore[assignment]
+    properties = PerInstance(  # type: ignore[assignment]
         frozenset({"principal_protect"}),
         lambda self: (
             frozenset({"principal_protect"})
             | (self.inner_policy().properties & _SENIORITY_INHERITED)
         ),
     )
-    price_rule = _PerInstance(  # type: ignore[assignment]
+    price_rule = PerInstance(  # type: ignore[assignment]
         "bankruptcy", lambda self: self.inner_policy().price_rule
     )
-    sides = _PerInstance("opposite", lambda self: self.inner_policy().sides)  # type: ignore[assignment]
+    sides = PerInstance("opposite", lambda self: self.inner_policy().sides)  # type: ignore[assignment]
 
     def __init__(self, inner: str | ADLPolicy = "pro_rata", ladder: bool = True) -> None:
         self.inner = inner
@@ -270,13 +251,13 @@ class Hybrid(ADLPolicy):
     source = (
         "Chitra, Autodeleveraging: Impossibilities and Optimization, arXiv 2512.01112 v2, appendix"
     )
-    properties = _PerInstance(  # type: ignore[assignment]
+    properties = PerInstance(  # type: ignore[assignment]
         frozenset(), lambda self: self.queue_policy().properties & frozenset({"relabeling"})
     )
-    price_rule = _PerInstance(  # type: ignore[assignment]
+    price_rule = PerInstance(  # type: ignore[assignment]
         "prev_mark", lambda self: self.queue_policy().price_rule
     )
-    sides = _PerInstance("opposite", lambda self: self.queue_policy().sides)  # type: ignore[assignment]
+    sides = PerInstance("opposite", lambda self: self.queue_policy().sides)  # type: ignore[assignment]
 
     def __init__(
         self,
@@ -343,21 +324,39 @@ class Hybrid(ADLPolicy):
         equal-sized buckets when there are no ties, and ties never split.
         """
         self._check()
+        return self._buckets(snap, self.scores(snap))
+
+    def _buckets(self, snap: Snapshot, score: np.ndarray) -> np.ndarray:
+        """:meth:`buckets` from the scores already computed.
+
+        Bucket ``>= b`` exactly when at least ``floor(b * m / n_buckets) + 1`` active rows
+        score at most the row's score, that is when the row's score reaches the
+        ``floor(b * m / n_buckets)``-th smallest active score (0-based): one O(n) partition
+        finds those ``n_buckets - 1`` thresholds, a search places every row.
+        """
         cap = np.asarray(snap.capacity, dtype=np.float64)
         out = np.full(snap.n, -1, dtype=np.int64)
         active = cap > 0
         m = int(active.sum())
         if m == 0:
             return out
-        score = self.scores(snap)[active]
-        rank = rankdata(score, method="max").astype(np.int64)
+        sa = score[active]
         nb = int(self.n_buckets)
-        out[active] = np.clip((rank * nb + m - 1) // m - 1, 0, nb - 1)
+        if nb == 1:
+            out[active] = 0
+            return out
+        kth = [(b * m) // nb for b in range(1, nb)]
+        thresholds = np.partition(sa, kth)[kth]
+        out[active] = np.searchsorted(thresholds, sa, side="right")
         return out
 
     def allocate_wealth(self, snap: Snapshot, budget: float) -> np.ndarray:
         """Bucketed: top bucket first, pro-rata inside; blend: convex mix of queue and pro-rata."""
         self._check()
+        return self._wealth(snap, budget, None)
+
+    def _wealth(self, snap: Snapshot, budget: float, score: np.ndarray | None) -> np.ndarray:
+        """:meth:`allocate_wealth`, reusing the scores when the caller has them."""
         cap = np.asarray(snap.capacity, dtype=np.float64)
         target = min(float(budget), float(cap.sum()))
         if self.mode == "blend":
@@ -374,7 +373,7 @@ class Hybrid(ADLPolicy):
             )
             h_q = np.clip(h_q, 0.0, cap)
             return np.minimum(w * h_q + (1.0 - w) * h_pr, cap)
-        bucket = self.buckets(snap)
+        bucket = self._buckets(snap, self.scores(snap) if score is None else score)
         h = np.zeros(snap.n)
         active = bucket >= 0
         if target <= 0.0 or not active.any():
@@ -388,7 +387,29 @@ class Hybrid(ADLPolicy):
         h[active] = cap[active] * frac[bucket[active]]
         return h
 
+    @staticmethod
+    def _tie_order(score: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+        """Argsort of rows tied on the score: by row."""
+        return lambda rows: np.lexsort((rows, -score[rows]))
+
     def priority(self, snap: Snapshot) -> np.ndarray:
         """Rows by descending queue score (row order breaks ties)."""
+        from market.adl.queues import rank_rows  # lazy, like the registry
+
         score = self.scores(snap)
-        return np.lexsort((np.arange(snap.n), -score))
+        return rank_rows(np.arange(snap.n), score, self._tie_order(score))
+
+    def allocate(self, snap: Snapshot, budget: float) -> Allocation:
+        """Wealth allocation, then rounding lots in :meth:`priority` order.
+
+        The scores are computed once; :func:`market.adl.base.execute` gets the order as a
+        prefix function (:func:`market.adl.queues.order_prefix`), so only the rows the
+        rounding reaches are sorted.
+        """
+        from market.adl.queues import order_prefix  # lazy, like the registry
+
+        self._check()
+        score = self.scores(snap)
+        h = self._wealth(snap, budget, score)
+        order = order_prefix(score, self._tie_order(score))
+        return execute(snap, budget, h, price_rule=self.price_rule, order=order)

@@ -10,20 +10,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import ClassVar
 
 import numpy as np
 from scipy import sparse
 from scipy.optimize import Bounds, LinearConstraint, milp
 
-from market.adl.base import ADLPolicy, Allocation, Snapshot, execute
+from market.adl.base import ADLPolicy, Allocation, Snapshot, execute, max_lots
 from market.adl.prorata import pro_rata_fill
+from market.adl.queues import order_prefix, rank_rows
 from market.errors import InputError, require
 
 __all__ = ["MinMaxILP", "MinimaxLeverage", "post_leverage"]
 
-#: Bisection steps of the leverage level; the bracket reaches float resolution well before.
-_BISECT_STEPS = 200
+#: Most evaluations of the drained amount in the level search (safeguarded Newton steps,
+#: with bisection when a step leaves the bracket); float resolution comes far sooner.
+_LEVEL_STEPS = 200
+#: Rows of the evenly spaced sample whose level starts the search on large snapshots.
+_SAMPLE_N = 4096
 
 
 def _tol(budget: float) -> float:
@@ -62,6 +67,91 @@ def post_leverage(snap: Snapshot, haircut: np.ndarray) -> np.ndarray:
         return np.where(eq > 0, notional / np.where(eq > 0, eq, 1.0), np.inf)
 
 
+def _drained(
+    eta: float, c: np.ndarray, e: np.ndarray, k: np.ndarray, lam: np.ndarray, n: np.ndarray
+) -> np.ndarray:
+    """``min(c, (N - eta E) / (k - eta))`` on rows above the level ``eta``, 0 on the others."""
+    above = lam > eta  # then eta < lam < k: numerator and denominator are both > 0
+    den = np.where(above, k - eta, 1.0)
+    return np.where(above, np.minimum(c, np.maximum(n - eta * e, 0.0) / den), 0.0)
+
+
+def _drain_to_level(
+    c: np.ndarray, e: np.ndarray, k: np.ndarray, lam: np.ndarray, n: np.ndarray, rest: float
+) -> tuple[np.ndarray, float]:
+    """Drain the rows (all with ``0 < lam < k``) to a common post leverage raising ``rest``.
+
+    ``S(eta) = sum_i h_i(eta)`` (see :func:`_drained`) falls with ``eta``; the level is the
+    highest ``eta`` with ``S(eta) >= rest``.  Safeguarded Newton on ``S``: each step keeps a
+    bracket ``S(lo) >= rest > S(hi)``, takes the Newton point when it falls inside and
+    bisects otherwise; on the smooth pieces ``S`` is concave, so Newton closes in from above
+    and a step past the level by the last step length brackets it tightly.  Rows that cannot
+    change inside the bracket (at or below ``lo``: nothing; capped at ``hi``: their cap) leave
+    the search as it narrows.  It stops when the bracket is ``1e-13`` of the level wide (or
+    two adjacent floats), and the last step interpolates between ``lo`` and ``hi`` so that
+    the sum is exactly ``rest``.  On large snapshots the search starts from the level of an
+    evenly spaced sample of the rows.  Returns the haircuts and the level ``lo``; the
+    haircuts at leverage 0 and level 0.0 when draining everyone to 0 cannot raise ``rest``.
+    """
+    if float(np.minimum(c, n / k).sum()) <= rest:  # draining everyone to leverage 0 falls short
+        return _drained(0.0, c, e, k, lam, n), 0.0
+    slope_num = n - k * e  # d h_i / d eta = slope_num / (k - eta)^2 on uncapped rows (< 0)
+    rows = (c, e, k, lam, n, slope_num)
+    where = np.arange(c.size)  # positions of the rows still in the search
+    at_cap = []  # positions of the rows that left the search as capped
+    fixed = 0.0  # their haircut
+    lo, hi = 0.0, float(lam.max())
+    x = 0.5 * hi
+    if c.size > 4 * _SAMPLE_N:
+        # start from the level of an evenly spaced sample holding the same share of capacity
+        pick = slice(0, None, c.size // _SAMPLE_N)
+        share = float(c[pick].sum()) / float(c.sum())
+        x = _drain_to_level(c[pick], e[pick], k[pick], lam[pick], n[pick], rest * share)[1]
+        x = x if lo < x < hi else 0.5 * hi
+    for _ in range(_LEVEL_STEPS):
+        ca, ea, ka, la, na, sa = rows
+        above = la > x  # then x < lam < k: numerator and denominator are both > 0
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            den = ka - x
+            raw = (na - x * ea) / den
+            free = above & (raw < ca)
+            total = fixed + float(np.where(above, np.minimum(raw, ca), 0.0).sum())
+            slope = float(np.where(free, sa / (den * den), 0.0).sum())
+        g = total - rest
+        if g >= 0:
+            lo, drop = x, ~above  # these give nothing anywhere in [lo, hi]
+        else:
+            hi, drop = x, above & ~free  # these give their cap anywhere in [lo, hi]
+        if g == 0 or hi - lo <= 1e-13 * hi or not lo < 0.5 * (lo + hi) < hi:
+            break
+        n_drop = int(np.count_nonzero(drop))
+        if n_drop * 8 > drop.size or (g < 0 and n_drop):
+            if g < 0:
+                gone = np.flatnonzero(drop)
+                fixed += float(ca[gone].sum())
+                at_cap.append(where[gone])
+            keep = np.flatnonzero(~drop)
+            rows = tuple(arr[keep] for arr in rows)
+            where = where[keep]
+        step = -g / slope if slope < 0 else np.inf
+        xn = x + step
+        if abs(step) < 1e-3 * (hi - lo):
+            xn += step  # Newton closes in from one side: step past the level to bracket it
+        x = xn if lo < xn < hi else 0.5 * (lo + hi)
+    # rows out of the search give the same at lo and hi: 0, or their cap
+    h = np.zeros(c.size)
+    if at_cap:
+        capped_rows = np.concatenate(at_cap)
+        h[capped_rows] = c[capped_rows]
+    ca, ea, ka, la, na, _ = rows
+    h_lo = _drained(lo, ca, ea, ka, la, na)
+    h_hi = _drained(hi, ca, ea, ka, la, na)
+    s_lo, s_hi = fixed + float(h_lo.sum()), fixed + float(h_hi.sum())
+    t = (rest - s_hi) / (s_lo - s_hi) if s_lo > s_hi else 1.0
+    h[where] = h_hi + min(max(t, 0.0), 1.0) * (h_lo - h_hi)
+    return h, lo
+
+
 class MinimaxLeverage(ADLPolicy):
     """Leverage draining: lower the most levered rows to a common post-ADL leverage level.
 
@@ -92,7 +182,10 @@ class MinimaxLeverage(ADLPolicy):
     def __init__(self) -> None:
         pass
 
-    def _solve(self, snap: Snapshot, budget: float) -> tuple[np.ndarray, float]:
+    def _solve(
+        self, snap: Snapshot, budget: float, lam: np.ndarray | None = None
+    ) -> tuple[np.ndarray, float]:
+        """The haircuts and the level; ``lam`` is :func:`_pre_leverage` when already known."""
         c = snap.capacity
         h = np.zeros_like(c)
         rest = min(float(budget), float(c.sum()))
@@ -106,37 +199,19 @@ class MinimaxLeverage(ADLPolicy):
             rest -= float(h.sum())
             if rest <= tol:
                 return np.minimum(h, c), np.inf
-        lam = _pre_leverage(snap)
+        lam = _pre_leverage(snap) if lam is None else lam
         k = _shed_per_dollar(snap)
         drain = live & ~broke & (lam > 0) & (lam < k)
         level = np.nan
         if drain.any():
-            cd, ed, kd, lamd = c[drain], snap.equity[drain], k[drain], lam[drain]
-            nd = snap.notional[drain].astype(np.float64)
-
-            def fill(eta: float) -> np.ndarray:
-                above = lamd > eta  # then eta < lam < k: both numerator and denominator > 0
-                den = np.where(above, kd - eta, 1.0)
-                return np.where(above, np.minimum(cd, np.maximum(nd - eta * ed, 0.0) / den), 0.0)
-
-            h_lo = fill(0.0)
-            if float(h_lo.sum()) <= rest:
-                hd, level = h_lo, 0.0
-            else:
-                lo, hi = 0.0, float(lamd.max())
-                for _ in range(_BISECT_STEPS):
-                    mid = 0.5 * (lo + hi)
-                    if not lo < mid < hi:
-                        break
-                    if float(fill(mid).sum()) >= rest:
-                        lo = mid
-                    else:
-                        hi = mid
-                h_lo, h_hi = fill(lo), fill(hi)
-                s_lo, s_hi = float(h_lo.sum()), float(h_hi.sum())
-                t = (rest - s_hi) / (s_lo - s_hi) if s_lo > s_hi else 1.0
-                hd = h_hi + min(max(t, 0.0), 1.0) * (h_lo - h_hi)
-                level = lo
+            hd, level = _drain_to_level(
+                c[drain],
+                snap.equity[drain],
+                k[drain],
+                lam[drain],
+                snap.notional[drain].astype(np.float64),
+                rest,
+            )
             h[drain] = hd
             rest -= float(hd.sum())
         if rest > tol:
@@ -155,16 +230,35 @@ class MinimaxLeverage(ADLPolicy):
         """
         return self._solve(snap, float(budget))[1]
 
+    @staticmethod
+    def _tie_order(snap: Snapshot, lam: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+        """Argsort of rows tied on leverage: by account id, then row."""
+        acc = snap.account
+        return lambda rows: np.lexsort((rows, acc[rows], -lam[rows]))
+
     def priority(self, snap: Snapshot) -> np.ndarray:
         """Most levered rows first (equity <= 0 first of all), ties by account id."""
-        return np.lexsort((snap.account, -_pre_leverage(snap)))
+        lam = _pre_leverage(snap)
+        return rank_rows(np.arange(snap.n), lam, self._tie_order(snap, lam))
+
+    def allocate(self, snap: Snapshot, budget: float) -> Allocation:
+        """Wealth allocation, then rounding lots to the most levered rows first.
+
+        The leverage is computed once; :func:`market.adl.base.execute` gets the priority
+        order as a prefix function (:func:`market.adl.queues.order_prefix`), so only the rows
+        the rounding reaches are sorted.
+        """
+        lam = _pre_leverage(snap)
+        h = self._solve(snap, budget, lam)[0]
+        order = order_prefix(lam, self._tie_order(snap, lam))
+        return execute(snap, budget, h, price_rule=self.price_rule, order=order)
 
 
 class MinMaxILP(ADLPolicy):
     """Exact integer min-max burden on the lot grid (``scipy.optimize.milp``).
 
     Variables: lots ``n_i in {0..max_lots_i}`` with ``max_lots_i = min(lots_i,
-    floor(c_i / lot_value_i))``, and the burden ``z``.  Minimise
+    floor(c_i / lot_value_i))`` (:func:`market.adl.base.max_lots`), and the burden ``z``.  Minimise
     ``z + eps * sum(n_i v_i)`` subject to ``sum(n_i v_i) >= B`` and
     ``n_i v_i <= z * (c_i + tiny)``: the smallest possible largest fraction ``h_i / c_i``, and
     among those (``eps`` is tiny: the tie-break is worth at most 1e-7 of ``z``) the least
@@ -199,13 +293,13 @@ class MinMaxILP(ADLPolicy):
             )
 
     def max_lots(self, snap: Snapshot, budget: float) -> np.ndarray:
-        """Most lots each row may give: ``min(lots, floor(c / lot_value))`` (0 if no value)."""
-        v = snap.lot_value
-        tol = _tol(budget)
-        pos = v > 0
-        safe = np.where(pos, v, 1.0)
-        cap_lots = np.floor((snap.capacity + tol) / safe + 1e-9)
-        return np.where(pos, np.minimum(snap.lots, cap_lots), 0).astype(np.int64)
+        """Most lots each row may give: :func:`market.adl.base.max_lots`, as ``execute`` has it.
+
+        ``min(lots, floor(c / lot_value))`` (0 if no value), with the same slack as
+        :func:`~market.adl.base.execute`, so every lot the MILP picks is one ``execute``
+        closes.  ``budget`` is accepted for compatibility and not used.
+        """
+        return max_lots(snap)
 
     def solve_lots(self, snap: Snapshot, budget: float) -> np.ndarray:
         """The optimal lots per row (validates ``max_n``)."""

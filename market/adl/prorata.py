@@ -18,15 +18,17 @@ turns them into whole lots and reports any residual.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import ClassVar
 
 import numpy as np
 from scipy import special
 
-from market.adl.base import ADLPolicy, Allocation, Snapshot, execute
+from market.adl.base import ADLPolicy, Allocation, PerInstance, Snapshot, execute
 from market.errors import require
 
 __all__ = [
+    "FILL_PASSES",
     "RAP_G",
     "CappedProRata",
     "ContractProRata",
@@ -56,6 +58,39 @@ def pro_rata_fill(capacity: np.ndarray, amount: float) -> np.ndarray:
     return c * min(1.0, float(amount) / total)
 
 
+#: Newton passes of :func:`capped_fill` before it sorts the rows still open (each pass is O(n)
+#: and caps every row the current level reaches; a few passes are typical).
+FILL_PASSES = 12
+
+_TINY = float(np.finfo(np.float64).tiny)
+#: Above this many rows :func:`capped_fill` narrows its passes to a band around the level.
+_BAND_MIN_N = 4096
+
+
+def _fill_sorted(c: np.ndarray, lw: np.ndarray, budget: float) -> np.ndarray:
+    """The exact capped fill of ``budget`` over rows ``c > 0`` with log weights ``lw``, by one sort.
+
+    Used by :func:`capped_fill` when its Newton passes have not finished.  Rows sorted by
+    ``c / w`` ascending; if the level lies between the ratios of rows ``j-1`` and ``j``, rows
+    before ``j`` are capped and the rest get ``eta * w``: the sum is ``cumc[j] + eta *
+    tail_w[j]``.  Logs enter only through differences of nearby numbers (tail minus row), which
+    keeps huge log-weights exact enough.
+    """
+    idx = np.argsort(np.log(c) - lw, kind="stable")  # ascending c / w
+    c_s, lw_s = c[idx], lw[idx]
+    cumc = np.concatenate([[0.0], np.cumsum(c_s)])
+    log_tail = np.logaddexp.accumulate(lw_s[::-1])[::-1]
+    with np.errstate(over="ignore"):
+        level_at = cumc[:-1] + np.exp(np.log(c_s) + (log_tail - lw_s))
+    j = min(int(np.searchsorted(level_at, budget, side="left")), c.size - 1)
+    share = np.exp(lw_s[j:] - log_tail[j])
+    share /= share.sum()
+    out = np.empty_like(c)
+    out[idx[:j]] = c_s[:j]
+    out[idx[j:]] = np.minimum(c_s[j:], max(budget - float(cumc[j]), 0.0) * share)
+    return out
+
+
 def capped_fill(
     capacity: np.ndarray,
     budget: float,
@@ -65,51 +100,101 @@ def capped_fill(
 ) -> np.ndarray:
     """Capped proportional fill ``h_i = min(c_i, eta * w_i)`` with ``sum(h) = min(B, sum(c))``.
 
-    The water-filling of :func:`market.adl.base.water_fill`, made robust for this module:
+    The water-filling of :func:`market.adl.base.water_fill`, made robust and fast:
 
-    * weights may be given as ``log_weights`` (``-inf`` = zero weight); the fill runs on log
-      ratios with a log-sum-exp tail, so weights spanning more than the float range
-      (``exp(-1000)`` next to ``1``) keep their order: once the heavy rows are capped, the
-      budget goes to the next heaviest rather than to everyone equally;
-    * when the rows with positive weight cannot hold the budget they are filled to their
-      caps and the rest is spread over the zero-weight rows pro-rata to capacity (all
-      weights zero: plain pro-rata);
-    * a budget equal to the capacity up to rounding, or ties in ``c / w``, never leave the
-      level search past the last row.
+    * the level ``eta`` is found by Newton steps from below, each a few O(n) passes: share
+      what the capped rows leave over the open rows in proportion to their weights, cap every
+      row whose share reaches its cap (the true level is at least this high, so those rows
+      are capped in the answer too) and repeat until no new row is capped.  After
+      :data:`FILL_PASSES` steps the rows still open are solved exactly by one sort
+      (:func:`_fill_sorted`);
+    * weights may be given as ``log_weights`` (``-inf`` = zero weight).  Shares use the
+      weights shifted by the largest one; if the open rows' weights underflow (weights
+      spanning more than the float range, ``exp(-1000)`` next to ``1``) the open rows are
+      solved in log space, so once the heavy rows are capped the budget goes to the next
+      heaviest rather than to everyone equally;
+    * rows with zero weight (or a weight that is not a finite positive number) give nothing,
+      unless the weighted rows cannot hold the budget: those are then filled to their caps
+      and the rest is spread over the zero-weight rows pro-rata to capacity (all weights zero:
+      plain pro-rata);
+    * a budget equal to the capacity up to rounding, or ties in ``c / w``, are harmless.
     """
     c = np.asarray(capacity, dtype=np.float64)
-    if log_weights is None:
-        w = np.ones_like(c) if weights is None else np.asarray(weights, dtype=np.float64)
-        with np.errstate(divide="ignore"):
-            lw = np.where(w > 0, np.log(np.where(w > 0, w, 1.0)), -np.inf)
-    else:
-        lw = np.asarray(log_weights, dtype=np.float64)
-    budget = min(float(budget), float(c.sum()))
+    total_c = float(c.sum())
+    budget = min(float(budget), total_c)
     if budget <= 0 or c.size == 0:
         return np.zeros_like(c)
-    active = (c > 0) & np.isfinite(lw)
-    h = np.zeros_like(c)
-    held = float(c[active].sum())
-    if held <= budget:
-        h[active] = c[active]
-        h[~active] = pro_rata_fill(c[~active], budget - held)
+    if log_weights is None:
+        w = np.ones_like(c) if weights is None else np.asarray(weights, dtype=np.float64)
+        if not (float(w.min()) >= 0 and float(w.max()) < np.inf):  # (NaN fails both)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                usable = (w > 0) & (w < np.inf)
+                log_weights = np.where(usable, np.log(np.where(usable, w, 1.0)), -np.inf)
+    if log_weights is None:
+        idle = np.flatnonzero(w == 0) if float(w.min()) == 0 else np.zeros(0, np.int64)
+        e = w
+    else:
+        lw = np.asarray(log_weights, dtype=np.float64)
+        usable = np.isfinite(lw)
+        idle = np.flatnonzero(~usable)
+        top = lw.max() if idle.size == 0 else np.where(usable, lw, -np.inf).max()
+        with np.errstate(invalid="ignore", over="ignore"):
+            e = np.exp(lw - top)
+        e[idle] = 0.0
+    held = total_c - float(c[idle].sum()) if idle.size else total_c
+    if held <= budget:  # the weighted rows cannot hold the budget: all of theirs, then the rest
+        h = c.copy()
+        h[idle] = pro_rata_fill(c[idle], budget - held)
         return h
-    rows = np.flatnonzero(active)
-    la = lw[rows]
-    idx = np.argsort(np.log(c[rows]) - la, kind="stable")  # ascending c / w
-    rows, c_s, lw_s = rows[idx], c[rows][idx], la[idx]
-    # If the level eta lies between ratio[j-1] and ratio[j], rows < j are capped and rows >= j
-    # get eta * w: the sum is cumc[j] + eta * tail_w[j].  Logs enter only through differences
-    # of nearby numbers (tail minus row), which keeps huge log-weights exact enough.
-    cumc = np.concatenate([[0.0], np.cumsum(c_s)])
-    log_tail = np.logaddexp.accumulate(lw_s[::-1])[::-1]
-    with np.errstate(over="ignore"):
-        level_at = cumc[:-1] + np.exp(np.log(c_s) + (log_tail - lw_s))
-    j = min(int(np.searchsorted(level_at, budget, side="left")), rows.size - 1)
-    share = np.exp(lw_s[j:] - log_tail[j])
-    share /= share.sum()
-    h[rows[:j]] = c_s[:j]
-    h[rows[j:]] = np.minimum(c_s[j:], max(budget - float(cumc[j]), 0.0) * share)
+    total_w = float(e.sum())
+    if not _TINY < total_w < np.inf:  # linear weights too large or too small to sum: rescale
+        e = e / e.max()
+        total_w = float(e.sum())
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        # a row is capped once the level reaches c / w; zero-weight rows get inf (or NaN when
+        # c = 0 too), so they are never capped and take eta * 0 = 0
+        ratio = c / e
+    rest, open_w, n_capped = budget, total_w, 0
+    # The passes look at every row at first; after one pass on a large snapshot only at a band
+    # of ratios (eta_0, top] around the level, with the rows below it capped (c_fixed, n_fixed)
+    # and those above it open (w_fixed) for as long as the level stays <= top.
+    c_v, e_v, r_v = c, e, ratio
+    c_fixed = w_fixed = 0.0
+    n_fixed, top, eta_over = 0, np.inf, -np.inf
+    for step in range(FILL_PASSES):
+        eta = rest / open_w if _TINY < open_w < np.inf else np.inf
+        if not eta < np.inf:
+            break  # the open rows' weights left the float range: solve them in log space
+        if eta > top:  # the level left the band: look at every row again
+            c_v, e_v, r_v, c_fixed, w_fixed, n_fixed, top = c, e, ratio, 0.0, 0.0, 0, np.inf
+            n_capped = -1
+        over = r_v <= eta
+        eta_over = eta
+        k = n_fixed + int(np.count_nonzero(over))
+        if k == n_capped:  # no new row capped: eta is the level
+            return np.minimum(c, eta * e)
+        n_capped = k
+        # masked sums as float products: boolean indexing and BLAS dot are slower here
+        capped = over.astype(np.float64)
+        capped_c = c_fixed + float((c_v * capped).sum())
+        rest = budget - capped_c
+        if rest <= 0:
+            return np.where(ratio <= eta, c, 0.0)
+        np.subtract(1.0, capped, out=capped)
+        open_w = w_fixed + float((e_v * capped).sum())
+        if step == 0 and c.size > _BAND_MIN_N and _TINY < open_w < np.inf:
+            nxt = rest / open_w  # the next level, still a lower bound
+            top = nxt + 2.0 * (nxt - eta)
+            band = np.flatnonzero((ratio > eta) & (ratio <= top))
+            c_v, e_v, r_v = c[band], e[band], ratio[band]
+            w_fixed = max(open_w - float(e_v.sum()), 0.0)  # every band row is open now
+            c_fixed, n_fixed = capped_c, k
+    h = np.where(ratio <= eta_over, c, 0.0)
+    rows = np.flatnonzero((ratio > eta_over) & (c > 0))
+    rows = rows[~np.isin(rows, idle)] if idle.size else rows
+    with np.errstate(divide="ignore"):
+        lw_open = lw[rows] if log_weights is not None else np.log(w[rows])
+    h[rows] = _fill_sorted(c[rows], lw_open, rest)
     return h
 
 
@@ -211,9 +296,41 @@ class ContractProRata(ADLPolicy):
         weights = snap.lots.astype(np.float64) * snap.lot_value
         return capped_fill(snap.capacity, budget, weights)
 
+    @staticmethod
+    def _order_parts(snap: Snapshot) -> tuple[np.ndarray, Callable[[np.ndarray], np.ndarray]]:
+        """Score and tie order of the rounding order: lots held desc, account id, row.
+
+        Lots are whole numbers and tie a lot, so when the ranges allow it the score packs
+        lots and account id into one int64 (``lots * span - (account - min)``) and only rows
+        equal on both are left to the tie order.
+        """
+        lots, acc = snap.lots, snap.account
+        if lots.size:
+            lo, hi = int(acc.min()), int(acc.max())
+            span = hi - lo + 1
+            if int(lots.max()) < 2**62 // span and int(lots.min()) >= 0:
+                packed = lots * span - (acc - lo)
+                return packed, lambda rows: np.lexsort((rows, -packed[rows]))
+        lots_f = lots.astype(np.float64)
+        return lots_f, lambda rows: np.lexsort((rows, acc[rows], -lots_f[rows]))
+
     def priority(self, snap: Snapshot) -> np.ndarray:
         """Rows with more lots first, ties by account id."""
-        return np.lexsort((snap.account, -snap.lots))
+        from market.adl.queues import rank_rows  # (queues imports this module)
+
+        return rank_rows(np.arange(snap.n), *self._order_parts(snap))
+
+    def allocate(self, snap: Snapshot, budget: float) -> Allocation:
+        """Wealth allocation, then rounding lots in :meth:`priority` order.
+
+        :func:`market.adl.base.execute` gets that order as a prefix function
+        (:func:`market.adl.queues.order_prefix`), so only the rows it reaches are sorted.
+        """
+        from market.adl.queues import order_prefix  # (queues imports this module)
+
+        h = self.allocate_wealth(snap, budget)
+        order = order_prefix(*self._order_parts(snap))
+        return execute(snap, budget, h, price_rule=self.price_rule, order=order)
 
 
 def _finite(value: object) -> bool:
@@ -244,13 +361,19 @@ class CappedProRata(ADLPolicy):
     (lots are placed on the capped capacities, so no rounding lot breaks a cap).
 
     The "monotone" claim holds for proportional caps (``keep_maintenance=False``, the
-    default); maintenance caps are not proportional to capacity and can break it.
+    default); maintenance caps are not proportional to capacity and can break it, so an
+    instance with ``keep_maintenance=True`` does not claim it (``properties`` is per
+    instance; read on the class it lists what every instance claims).
     """
 
     name: ClassVar[str] = "capped_pro_rata"
     description: ClassVar[str] = "pro-rata water-filled under a fraction cap and maintenance caps"
     source: ClassVar[str] = "Chitra 2512.01112, Alg. 'Capped Pro-Rata'"
-    properties: ClassVar[frozenset[str]] = frozenset({"relabeling", "sybil", "scale", "monotone"})
+    properties = PerInstance(  # type: ignore[assignment]
+        frozenset({"relabeling", "sybil", "scale"}),
+        lambda self: frozenset({"relabeling", "sybil", "scale"})
+        | (frozenset() if self.keep_maintenance else frozenset({"monotone"})),
+    )
 
     def __init__(self, max_fraction: float = 1.0, keep_maintenance: bool = False) -> None:
         self.max_fraction = max_fraction
@@ -283,11 +406,15 @@ class CappedProRata(ADLPolicy):
 
 def _effective_leverage(snap: Snapshot) -> np.ndarray:
     """``snap.leverage`` with inf/NaN set to the largest finite value and negatives to 0."""
-    lev = np.array(snap.leverage, dtype=np.float64)
-    finite = np.isfinite(lev)
-    top = float(lev[finite].max()) if finite.any() else 1.0
-    lev[~finite] = top
-    return np.maximum(lev, 0.0)
+    lev = snap.leverage
+    if lev.size == 0 or (float(lev.min()) >= 0 and float(lev.max()) < np.inf):
+        return lev  # the usual case (NaN fails both tests): nothing to fix
+    bad = ~np.isfinite(lev)
+    out = np.array(lev, dtype=np.float64)
+    out[bad] = -np.inf
+    top = float(out.max()) if not bad.all() else 1.0
+    out[bad] = top
+    return np.maximum(out, 0.0, out=out)
 
 
 class RiskAwareProRata(ADLPolicy):
@@ -370,15 +497,59 @@ class RiskAwareProRata(ADLPolicy):
         self._check()
         return float(self.max_fraction) * snap.capacity
 
+    def _linear_weight(self, capacity: np.ndarray, lam: np.ndarray) -> np.ndarray | None:
+        """``c * lambda * g(lambda)`` in plain floats, or None when it would leave their range.
+
+        Every positive weight must be a normal float below 1e300 (so no weight overflows or
+        flushes to zero), else the caller works with log weights.  ``"optimal"`` always uses
+        logs (its shortfall underflows for low leverage).
+        """
+        if self.g == "optimal":
+            return None
+        with np.errstate(over="ignore", invalid="ignore"):
+            if self.g == "linear":
+                factor = lam
+            elif self.g == "power":
+                factor = lam ** (1.0 + float(self.power))
+            else:
+                factor = lam * np.maximum(lam - float(self.threshold), 0.0)
+            w = capacity * factor
+        if not float(w.max(initial=0.0)) < 1e300:
+            return None
+        tiny = 1e-150  # both factors of every positive weight well inside the float range
+        for x in (capacity, factor):
+            if bool(((x > 0) & (x < tiny)).any()):
+                return None
+        return w
+
+    def risk_weights(self, snap: Snapshot) -> np.ndarray:
+        """The fill weights ``c * lambda * g(lambda)`` per row, as plain floats.
+
+        For display and reference checks: extreme inputs overflow to ``inf`` or flush to 0
+        here, while the allocation itself then works with log weights.
+        """
+        self._check()
+        lam = _effective_leverage(snap)
+        with np.errstate(over="ignore", under="ignore", divide="ignore", invalid="ignore"):
+            return np.exp(np.log(snap.capacity) + self.log_risk_weight(lam))
+
     def allocate_wealth(self, snap: Snapshot, budget: float) -> np.ndarray:
-        """Capped fill with log-weights ``log(c) + log(lambda * g(lambda))``."""
-        log_w = self.log_risk_weight(_effective_leverage(snap))
-        cap = self.caps(snap)
+        """Capped fill with weights ``c * lambda * g(lambda)`` (in logs when out of range)."""
+        return self._fill(snap, budget, self.caps(snap))
+
+    def _fill(self, snap: Snapshot, budget: float, cap: np.ndarray) -> np.ndarray:
+        """:meth:`allocate_wealth` within the caps ``cap`` already computed."""
+        lam = _effective_leverage(snap)
+        w = self._linear_weight(snap.capacity, lam)
+        if w is not None:
+            return capped_fill(cap, budget, w)
+        log_w = self.log_risk_weight(lam)
         with np.errstate(divide="ignore"):
             log_w = np.log(snap.capacity) + log_w
         return capped_fill(cap, budget, log_weights=log_w)
 
     def allocate(self, snap: Snapshot, budget: float) -> Allocation:
         """Wealth allocation, then whole lots placed within ``max_fraction * c``."""
-        h = self.allocate_wealth(snap, budget)
-        return execute(snap.with_capacity(self.caps(snap)), budget, h, price_rule=self.price_rule)
+        cap = self.caps(snap)
+        h = self._fill(snap, budget, cap)
+        return execute(snap.with_capacity(cap), budget, h, price_rule=self.price_rule)

@@ -24,11 +24,13 @@ queue is Sybil resistant: splitting an account moves the parts along the queue.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import numpy as np
 
-from market.adl.base import ADLPolicy, Snapshot, water_fill
+from market.adl.base import ADLPolicy, Allocation, Snapshot, execute
+from market.adl.prorata import capped_fill
 from market.errors import require
 
 __all__ = [
@@ -38,8 +40,10 @@ __all__ = [
     "DydxQueue",
     "HyperliquidQueue",
     "RankedQueue",
+    "order_prefix",
     "quantile_indicator",
     "queue_allocate",
+    "rank_rows",
 ]
 
 
@@ -52,15 +56,157 @@ def _budget_ok(budget: Any) -> float:
     return b
 
 
+#: Below this many rows a queue sorts every row: selecting the head first would cost more.
+_SMALL_N = 2048
+
+
+def rank_rows(
+    rows: np.ndarray, score: np.ndarray, tie_order: Callable[[np.ndarray], np.ndarray]
+) -> np.ndarray:
+    """``rows`` sorted by ``score`` descending; rows tied on the score go by ``tie_order``.
+
+    ``tie_order(tied)`` returns the argsort of the tied rows ``tied`` by score descending and
+    then the tie-break key (for example ``np.lexsort((tied, account[tied], -score[tied]))``).
+    One unstable O(m log m) sort of the scores, then the tie-break fixes the runs of equal
+    scores, which sit in contiguous blocks: far cheaper than a lexsort on every key when ties
+    are few, and the same order.  ``score`` must be free of NaN.
+    """
+    s = score[rows]
+    o = np.argsort(-s)
+    out = rows[o]
+    if out.size > 1:
+        s_sorted = s[o]
+        eq = s_sorted[1:] == s_sorted[:-1]
+        if eq.any():
+            tied = np.zeros(out.size, dtype=bool)
+            tied[1:] = eq
+            tied[:-1] |= eq
+            pos = np.flatnonzero(tied)
+            sub = out[pos]
+            out[pos] = sub[tie_order(sub)]
+    return out
+
+
+def _top_set(score: np.ndarray, m: int) -> np.ndarray:
+    """Rows scoring at least the ``m``-th highest score (whole score classes), by row index.
+
+    An O(n) partition of the scores; every row when ``m >= n``.
+    """
+    n = score.shape[0]
+    if m >= n:
+        return np.arange(n)
+    threshold = np.partition(score, n - m)[n - m]
+    return np.flatnonzero(score >= threshold)
+
+
+def _queue_cut(
+    score: np.ndarray,
+    capacity: np.ndarray,
+    budget: float,
+    tie_order: Callable[[np.ndarray], np.ndarray],
+) -> tuple[np.ndarray, float, np.ndarray, np.ndarray] | None:
+    """Where the budget runs out along the queue, sorting only the rows around that point.
+
+    Returns ``(full, full_cap, band, cum)``: ``full`` are rows that give their whole
+    capacity whatever their order (every row scoring above a threshold ``t_hi``, together
+    holding ``full_cap < budget``), ``band`` the next rows (scores in ``[t_lo, t_hi]``) in
+    queue order, and ``cum = full_cap + cumsum(capacity[band])`` with ``cum[-1] > budget``;
+    None when the budget takes every capacity.  Both cuts are whole score classes, found by
+    one O(n) partition of the scores at about 0.9 and 1.1 times the rows the budget needs
+    (moved and retried when they miss), so only the band is sorted.  Small snapshots are
+    sorted whole (``full`` empty).
+    """
+    n = capacity.shape[0]
+    total = float(capacity.sum())
+    if n == 0 or budget >= total:
+        return None
+    none = np.zeros(0, dtype=np.int64)
+    if n <= _SMALL_N:
+        order = rank_rows(np.arange(n), score, tie_order)
+        cum = np.cumsum(capacity[order])
+        return (none, 0.0, order, cum) if budget < cum[-1] else None
+    est = n * (budget / total)
+    m_hi, m_lo = int(est * 0.9), min(n, int(est * 1.1) + 64)
+    while True:
+        sure = 0 < m_hi < m_lo
+        part = np.partition(score, n - m_lo)  # (one k at a time: numpy is slow with several)
+        in_band = score >= part[n - m_lo]
+        full, full_cap = none, 0.0
+        if sure:
+            top = part[n - m_lo :]
+            above = score > np.partition(top, m_lo - m_hi)[m_lo - m_hi]
+            full = np.flatnonzero(above)
+            full_cap = float(capacity[full].sum())
+            if full_cap >= budget:  # the sure part already holds the budget: trust fewer rows
+                m_hi //= 2
+                continue
+            in_band &= ~above
+        band = np.flatnonzero(in_band)
+        held = full_cap + float(capacity[band].sum())
+        if held <= budget and full.size + band.size < n:
+            grow = budget / held * 1.25 if held > 0 else 2.0
+            m_lo = min(n, max(2 * m_lo, int(m_lo * grow) + 1))
+            continue
+        order = rank_rows(band, score, tie_order)
+        cum = full_cap + np.cumsum(capacity[order])
+        if budget < cum[-1]:
+            return full, full_cap, order, cum
+        if full.size + band.size >= n:
+            return None
+        m_lo = min(n, 2 * m_lo)
+
+
+def order_prefix(
+    score: np.ndarray,
+    tie_order: Callable[[np.ndarray], np.ndarray],
+    head: np.ndarray | None = None,
+) -> Callable[[int], np.ndarray]:
+    """The order "score descending, ties by ``tie_order``" as ``k -> its first (>= k) rows``.
+
+    For the ``order`` argument of :func:`market.adl.base.execute`, which asks for as many rows
+    as the lot rounding can reach: a prefix of ``k`` rows costs an O(n) partition of the
+    scores plus a sort of those rows (whole score classes are taken, so it is always a true
+    prefix of the full order), never a sort of every row unless ``k`` asks for it.  ``head``
+    is an already sorted prefix to start from.  The function lives for one call: nothing is
+    kept on the policy.
+    """
+    if head is None:
+        head = np.zeros(0, dtype=np.int64)
+    known = [head]
+
+    def first(k: int) -> np.ndarray:
+        if k > known[0].size and known[0].size < score.shape[0]:
+            known[0] = rank_rows(_top_set(score, int(k)), score, tie_order)
+        return known[0]
+
+    return first
+
+
+def _walk(
+    capacity: np.ndarray, cut: tuple[np.ndarray, float, np.ndarray, np.ndarray], budget: float
+) -> tuple[np.ndarray, int]:
+    """Whole capacities up to ``budget`` along a :func:`_queue_cut`; the marginal row gives
+    the rest.  Returns the haircuts and the marginal row's position in the cut's band."""
+    full, full_cap, order, cum = cut
+    h = np.zeros(capacity.shape[0], dtype=np.float64)
+    h[full] = capacity[full]
+    k = int(np.searchsorted(cum, budget, side="left"))  # k < len(order) since budget < cum[-1]
+    h[order[:k]] = capacity[order[:k]]
+    before = float(cum[k - 1]) if k > 0 else full_cap
+    h[order[k]] = min(max(budget - before, 0.0), float(capacity[order[k]]))
+    return h, k
+
+
 def queue_allocate(capacity: Any, score: Any, budget: float) -> np.ndarray:
     """Take whole capacities in descending score order until ``budget`` is met.
 
-    Rows are sorted by ``score`` descending; the sort is stable, so equal scores keep row
-    index order (lower index first).  With ``cum`` the running sum of sorted capacities and
-    ``k`` the first sorted position where ``cum >= budget``: rows before ``k`` give their whole
-    capacity, row ``k`` gives ``budget - cum[k-1]`` and later rows give 0.  When ``budget >=
-    sum(capacity)`` the capacity itself is returned.  Vectorised (argsort + cumsum +
-    searchsorted); :func:`market.adl.reference.reference_queue` is the plain-loop definition.
+    Rows are sorted by ``score`` descending; equal scores keep row index order (lower index
+    first).  With ``cum`` the running sum of sorted capacities and ``k`` the first sorted
+    position where ``cum >= budget``: rows before ``k`` give their whole capacity, row ``k``
+    gives ``budget - cum[k-1]`` and later rows give 0.  When ``budget >= sum(capacity)`` the
+    capacity itself is returned.  Vectorised: an O(n) partition picks the head of the queue
+    (the rows scoring high enough to hold the budget), only the head is sorted, then cumsum +
+    searchsorted; :func:`market.adl.reference.reference_queue` is the plain-loop definition.
 
     Args:
         capacity: ``c_i >= 0``, finite, 1-d.
@@ -82,29 +228,10 @@ def queue_allocate(capacity: Any, score: Any, budget: float) -> np.ndarray:
     require(bool(np.all(c >= 0)), "capacity", ">= 0 everywhere", float(c.min(initial=0)))
     require(not bool(np.isnan(s).any()), "score", "free of NaN (use +-inf to rank first/last)")
     b = _budget_ok(budget)
-    n = c.shape[0]
-    if n == 0:
+    cut = _queue_cut(s, c, b, lambda rows: np.lexsort((rows, -s[rows])))
+    if cut is None:
         return c.copy()
-    order = np.argsort(-s, kind="stable")
-    c_sorted = c[order]
-    cum = np.cumsum(c_sorted)
-    if b >= cum[-1]:
-        return c.copy()
-    k = int(np.searchsorted(cum, b, side="left"))  # k < n because b < cum[-1]
-    h_sorted = np.where(np.arange(n) < k, c_sorted, 0.0)
-    before = float(cum[k - 1]) if k > 0 else 0.0
-    h_sorted[k] = min(max(b - before, 0.0), float(c_sorted[k]))
-    h = np.empty(n, dtype=np.float64)
-    h[order] = h_sorted
-    return h
-
-
-def _rank_from_order(order: np.ndarray) -> np.ndarray:
-    """A score that makes :func:`queue_allocate` follow ``order`` exactly (first = highest)."""
-    n = order.shape[0]
-    s = np.empty(n, dtype=np.float64)
-    s[order] = -np.arange(n, dtype=np.float64)
-    return s
+    return _walk(c, cut, b)[0]
 
 
 def quantile_indicator(score: Any, n_lights: int = 5, *, side: Any = None) -> np.ndarray:
@@ -160,10 +287,23 @@ def quantile_indicator(score: Any, n_lights: int = 5, *, side: Any = None) -> np
 
 
 def _finish_score(raw: np.ndarray, snap: Snapshot) -> np.ndarray:
-    """Common clean-up: NaN -> -inf, rows without lots last, -0.0 -> 0.0."""
-    s = np.where(np.isnan(raw), -np.inf, raw)
-    s = np.where(snap.lots > 0, s, -np.inf)
-    return s + 0.0
+    """Common clean-up, in place on ``raw``: NaN -> -inf, rows without lots last, -0.0 -> 0.0."""
+    np.copyto(raw, -np.inf, where=np.isnan(raw))
+    np.copyto(raw, -np.inf, where=snap.lots <= 0)
+    raw += 0.0
+    return raw
+
+
+def _by_side(
+    snap: Snapshot, long: Callable[[], np.ndarray], short: Callable[[], np.ndarray]
+) -> np.ndarray:
+    """``long()`` on long rows and ``short()`` on the others, computing only what is used."""
+    is_long = snap.side > 0
+    if is_long.all():
+        return long()
+    if not is_long.any():
+        return short()
+    return np.where(is_long, long(), short())
 
 
 def _require_prices(snap: Snapshot) -> None:
@@ -195,28 +335,67 @@ class RankedQueue(ADLPolicy):
         """The venue's ranking score per row (higher pays first); ``-inf`` for empty rows."""
         raise NotImplementedError
 
-    def _order(self, snap: Snapshot) -> tuple[np.ndarray, np.ndarray]:
-        s = self.score(snap)
-        order = np.lexsort((snap.account, -snap.capacity, -s))
-        s_o, c_o, a_o = s[order], snap.capacity[order], snap.account[order]
-        n = order.shape[0]
-        new_run = np.ones(n, dtype=bool)
-        new_run[1:] = (s_o[1:] != s_o[:-1]) | (c_o[1:] != c_o[:-1]) | (a_o[1:] != a_o[:-1])
-        return order, np.cumsum(new_run) - 1
+    @staticmethod
+    def _tie_order(snap: Snapshot, score: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+        """Argsort of tied rows by the whole key: score desc, capacity desc, account asc."""
+        cap, acc = snap.capacity, snap.account
+        return lambda rows: np.lexsort((acc[rows], -cap[rows], -score[rows]))
 
     def priority(self, snap: Snapshot) -> np.ndarray:
         """Row indices in queue order (first = first to be deleveraged)."""
-        return self._order(snap)[0]
+        s = self.score(snap)
+        return rank_rows(np.arange(snap.n), s, self._tie_order(snap, s))
+
+    def _queue(
+        self, snap: Snapshot, budget: float
+    ) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, float, np.ndarray, np.ndarray] | None]:
+        """The wealth vector, the scores (computed once per call) and the :func:`_queue_cut`.
+
+        Only the rows around the point where the budget runs out are sorted (see
+        :func:`_queue_cut`).  Rows equal on the whole key around the marginal row share that
+        run's take equally (runs before it give their capacity, runs after it nothing).
+        """
+        b = _budget_ok(budget)
+        s = self.score(snap)
+        cap = snap.capacity
+        cut = _queue_cut(s, cap, b, self._tie_order(snap, s))
+        if cut is None:
+            return cap.copy(), s, None
+        h, k = _walk(cap, cut, b)
+        order = cut[2]
+        acc = snap.account
+        row = order[k]
+
+        def same(j: int) -> bool:
+            r = order[j]
+            return bool(s[r] == s[row] and cap[r] == cap[row] and acc[r] == acc[row])
+
+        if (k > 0 and same(k - 1)) or (k + 1 < order.size and same(k + 1)):
+            # rows equal on the whole key around the marginal row share its run's take
+            run = order[(s[order] == s[row]) & (cap[order] == cap[row]) & (acc[order] == acc[row])]
+            h[run] = min(float(h[run].sum()) / run.size, float(cap[row]))
+        return h, s, cut
 
     def allocate_wealth(self, snap: Snapshot, budget: float) -> np.ndarray:
         """Whole capacities in queue order until the budget is met (see :func:`queue_allocate`)."""
-        order, run = self._order(snap)
-        h = queue_allocate(snap.capacity, _rank_from_order(order), budget)
-        if run.size and run[-1] + 1 < run.size:  # some rows tie on the whole key: share
-            h_o = h[order]
-            share = np.bincount(run, weights=h_o) / np.bincount(run)
-            h[order] = np.minimum(share[run], snap.capacity[order])
-        return h
+        return self._queue(snap, budget)[0]
+
+    def allocate(self, snap: Snapshot, budget: float) -> Allocation:
+        """Wealth allocation and whole lots, ordering only the head of the queue.
+
+        :func:`market.adl.base.execute` gets the queue order as a function of how many rows it
+        needs (:func:`order_prefix`): rounding lots that walk past the rows the budget
+        reached get a longer sorted prefix, never a full sort unless the walk needs it.  The
+        lots are those of the full queue order.
+        """
+        h, s, cut = self._queue(snap, budget)
+        tie_order = self._tie_order(snap, s)
+        head = None
+        if cut is not None:  # the rows above the band, sorted, then the band: a true prefix
+            head = np.concatenate([rank_rows(cut[0], s, tie_order), cut[2]])
+        return execute(
+            snap, budget, h, price_rule=self.price_rule, order=order_prefix(s, tie_order, head)
+        )
 
     def lights(self, snap: Snapshot, n_lights: int = 5) -> np.ndarray:
         """The ADL indicator per row: :func:`quantile_indicator` of :meth:`score` by side."""
@@ -255,23 +434,32 @@ class HyperliquidQueue(RankedQueue):
         _require_prices(snap)
         eq = snap.equity
         with np.errstate(divide="ignore", invalid="ignore"):
-            price_ratio = np.where(snap.side > 0, snap.mark / snap.entry, snap.entry / snap.mark)
+            price_ratio = _by_side(
+                snap, lambda: snap.mark / snap.entry, lambda: snap.entry / snap.mark
+            )
             raw = price_ratio * (snap.notional / eq)
-        raw = np.where(eq <= 0, np.inf, raw)
+        np.copyto(raw, np.inf, where=eq <= 0)
         return _finish_score(raw, snap)
 
 
 def _pnl_times_leverage(pnl_pct: np.ndarray, eff_lev: np.ndarray) -> np.ndarray:
     """``pnl% * lev`` where ``pnl% > 0`` else ``pnl% / lev`` (the BitMEX ranking form)."""
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        return np.where(pnl_pct > 0, pnl_pct * eff_lev, pnl_pct / eff_lev)
+        out = pnl_pct * eff_lev
+        losing = ~(pnl_pct > 0)
+        np.divide(pnl_pct, eff_lev, out=out, where=losing)
+    return out
 
 
-def _effective_leverage(snap: Snapshot) -> np.ndarray:
+def _effective_leverage(snap: Snapshot, notional: np.ndarray | None = None) -> np.ndarray:
     """``notional / equity``, ``+inf`` where equity <= 0 (cross-margin effective leverage)."""
     eq = snap.equity
+    notional = snap.notional if notional is None else notional
+    solvent = eq > 0
     with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(eq > 0, snap.notional / np.where(eq > 0, eq, 1.0), np.inf)
+        if solvent.all():
+            return notional / eq
+        return np.where(solvent, notional / np.where(solvent, eq, 1.0), np.inf)
 
 
 class BitmexQueue(RankedQueue):
@@ -306,7 +494,7 @@ class BitmexQueue(RankedQueue):
         _require_prices(snap)
         entry_value = snap.lots * snap.lot_size * snap.entry
         with np.errstate(divide="ignore", invalid="ignore"):
-            pnl_pct = snap.upnl / entry_value
+            pnl_pct = np.divide(snap.upnl, entry_value, out=entry_value)
         return _finish_score(_pnl_times_leverage(pnl_pct, _effective_leverage(snap)), snap)
 
 
@@ -356,9 +544,10 @@ class BinanceQueue(RankedQueue):
         _require_prices(snap)
         eq = snap.equity
         if self.formula == "current":
+            notional = snap.notional
             with np.errstate(divide="ignore", invalid="ignore"):
-                pnl_pct = snap.upnl / snap.notional
-            raw = _pnl_times_leverage(pnl_pct, _effective_leverage(snap))
+                pnl_pct = snap.upnl / notional
+            raw = _pnl_times_leverage(pnl_pct, _effective_leverage(snap, notional))
         else:
             with np.errstate(divide="ignore", invalid="ignore"):
                 margin_ratio = np.where(eq > 0, snap.maintenance / np.where(eq > 0, eq, 1.0), 0.0)
@@ -410,15 +599,72 @@ class DydxQueue(ADLPolicy):
         rng = np.random.default_rng(np.random.SeedSequence([int(self.seed), int(snap.market), n]))
         return int(rng.integers(n))
 
+    def _walk_key(self, snap: Snapshot) -> tuple[np.ndarray, Callable[[np.ndarray], np.ndarray]]:
+        """A score (higher = offset earlier) and a tie order that give the cyclic walk.
+
+        With ``a_s`` the account id at the start index (an O(n) partition), a row's place in
+        the walk is ``account - a_s``, plus the id span for ids below ``a_s`` (they come after
+        the wrap); rows holding ``a_s`` itself that sit before the start index in the stable
+        id order go last of all.  Equal ids go by row.  Ids spread over more than 2**62 fall
+        back to a full sort of the ids.
+        """
+        n = snap.n
+        start = self.start_index(snap)
+        acc = snap.account
+        if n == 0:
+            return np.zeros(0), lambda rows: rows
+        lo, hi = int(acc.min()), int(acc.max())
+        if hi - lo < 2**62:
+            a_s = acc.dtype.type(np.partition(acc, start)[start])
+            span = hi - lo + 1
+            place = acc - a_s
+            np.add(place, span, out=place, where=place < 0)
+            below = int(np.count_nonzero(acc < a_s))
+            if start > below:  # rows holding the start id before the start index: last
+                place[np.flatnonzero(acc == a_s)[: start - below]] = span
+        else:
+            by_account = rank_rows(
+                np.arange(n), -acc.astype(np.float64), lambda rows: np.lexsort((rows, acc[rows]))
+            )
+            place = np.empty(n, dtype=np.int64)
+            place[np.roll(by_account, -start)] = np.arange(n)
+        return -place.astype(np.float64), lambda rows: np.lexsort((rows, place[rows]))
+
     def priority(self, snap: Snapshot) -> np.ndarray:
         """Row indices in offsetting order: by account id, rotated to start at the start index."""
-        start = self.start_index(snap)
-        by_account = np.argsort(snap.account, kind="stable")
-        return np.roll(by_account, -start)
+        score, tie_order = self._walk_key(snap)
+        return rank_rows(np.arange(snap.n), score, tie_order)
+
+    def _walk_cycle(
+        self, snap: Snapshot, budget: float
+    ) -> tuple[np.ndarray, np.ndarray, Callable[[np.ndarray], np.ndarray], tuple | None]:
+        """The wealth vector, the walk's score and tie order, and its :func:`_queue_cut`.
+
+        Only the rows around the point where the budget runs out are sorted.
+        """
+        b = _budget_ok(budget)
+        score, tie_order = self._walk_key(snap)
+        cap = snap.capacity
+        cut = _queue_cut(score, cap, b, tie_order)
+        h = cap.copy() if cut is None else _walk(cap, cut, b)[0]
+        return h, score, tie_order, cut
 
     def allocate_wealth(self, snap: Snapshot, budget: float) -> np.ndarray:
         """Whole capacities along the cyclic order until the budget is met."""
-        return queue_allocate(snap.capacity, _rank_from_order(self.priority(snap)), budget)
+        return self._walk_cycle(snap, budget)[0]
+
+    def allocate(self, snap: Snapshot, budget: float) -> Allocation:
+        """Wealth allocation, then whole lots placed along the same cyclic order.
+
+        :func:`market.adl.base.execute` gets the walk as a prefix function
+        (:func:`order_prefix`), starting from the rows the budget reached.
+        """
+        h, score, tie_order, cut = self._walk_cycle(snap, budget)
+        head = None
+        if cut is not None:  # the rows above the band, sorted, then the band: a true prefix
+            head = np.concatenate([rank_rows(cut[0], score, tie_order), cut[2]])
+        order = order_prefix(score, tie_order, head)
+        return execute(snap, budget, h, price_rule=self.price_rule, order=order)
 
 
 class DriftSocialLoss(ADLPolicy):
@@ -428,7 +674,7 @@ class DriftSocialLoss(ADLPolicy):
     base_short)`` per base unit to the cumulative funding of both sides, so longs and shorts
     pay in proportion to size.  Here, capped by capacity (water-filling)::
 
-        h = water_fill(capacity, B, weights = lots * lot_size)
+        h = capped_fill(capacity, B, weights = lots * lot_size)
           = min(c_i, eta * lots_i * lot_size),   sum(h) = B
 
     Eligible set is every open position (``sides = "all"``) and no lots are closed
@@ -457,11 +703,6 @@ class DriftSocialLoss(ADLPolicy):
         b = _budget_ok(budget)
         cap = snap.capacity
         size = snap.lots * snap.lot_size
-        sized = size > 0
-        h = np.zeros(snap.n, dtype=np.float64)
-        h[sized] = water_fill(cap[sized], b, weights=size[sized])
-        rest = b - float(h.sum())
-        unsized = ~sized & (cap > 0)
-        if rest > 1e-12 * max(1.0, b) and unsized.any():
-            h[unsized] = water_fill(cap[unsized], rest, weights=cap[unsized])
-        return h
+        # zero-size rows have zero weight: capped_fill uses them, pro rata to capacity, only
+        # when the sized rows cannot hold the budget
+        return capped_fill(cap, b, size)

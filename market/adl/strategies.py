@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 from hypothesis import strategies as st
 
-from market.adl.base import Snapshot
+from market.adl.base import Snapshot, max_lots
 from market.errors import require
 
 __all__ = ["budgets", "large_snapshot", "lot_grid_capacity", "snapshots"]
@@ -178,8 +178,6 @@ def _make(spec: _Spec, rng: np.random.Generator) -> Snapshot:
         # whole-row ties: identical positions held by different accounts
         for arr in fields.values():
             arr[tie_dst] = arr[tie_src]
-    if n == 0:  # Snapshot.build cannot reshape an empty (0, 3) ledger; it makes its own
-        del fields["gains"]
     prev_mark = mark * (1.0 + rng.uniform(-0.02, 0.02))
     bankruptcy = mark * (1.0 - side0 * spec.gap)
     return Snapshot.build(
@@ -195,18 +193,13 @@ def _make(spec: _Spec, rng: np.random.Generator) -> Snapshot:
 def lot_grid_capacity(snap: Snapshot) -> np.ndarray:
     """Per row, the dollars :func:`market.adl.base.execute` can raise by closing whole lots.
 
-    ``min(lots, floor(capacity / lot_value)) * lot_value``, with the same relative slack of
-    1e-12 that ``execute`` uses (so 0.3 holds three lots of 0.1); 0 where the lot value is 0.
-    Rules with ``price_rule="none"`` are not limited by the lot grid: their limit is
-    ``capacity`` itself.  Keep this in step with ``execute``.
+    ``max_lots(snap) * lot_value`` (:func:`market.adl.base.max_lots`, the helper ``execute``
+    itself uses: ``min(lots, floor(capacity / lot_value))`` with a relative slack of 1e-12, so
+    0.3 holds three lots of 0.1; 0 where the lot value is 0).  Rules with
+    ``price_rule="none"`` are not limited by the lot grid: their limit is ``capacity`` itself.
     """
     require(isinstance(snap, Snapshot), "snapshot", "a market.adl.Snapshot", type(snap).__name__)
-    v = snap.lot_value
-    pos = v > 0
-    safe = np.where(pos, v, 1.0)
-    whole = np.floor(snap.capacity / safe * (1.0 + 1e-12) + 1e-12)
-    max_lots = np.where(pos, np.minimum(snap.lots, whole), 0)
-    return max_lots.astype(np.int64) * v
+    return max_lots(snap) * snap.lot_value
 
 
 def _check_bounds(min_n: int, max_n: int) -> None:
