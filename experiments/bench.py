@@ -209,6 +209,8 @@ def format_policy_table(rows: list[dict]) -> str:
                 sp = r["speedup_vs_reference"]
         line += f"{(format(sp, '.0f') + 'x') if sp else '-':>9}"
         lines.append(line)
+    ref_sizes = sorted({r["n"] for r in rows if r.get("speedup_vs_reference")})
+    at = format(ref_sizes[-1], ".0e").replace("e+0", "e") if ref_sizes else "1e5"
     lines.append("kernel: allocate_wealth alone; full: policy(snap, B) with lot execution.")
-    lines.append("'vs ref': plain-Python reference time / kernel time at N=1e5.")
+    lines.append(f"'vs ref': plain-Python reference time / kernel time at N={at}.")
     return "\n".join(lines)

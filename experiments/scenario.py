@@ -105,7 +105,8 @@ class AdlSpec:
     policy: str = f("hyperliquid", {"kind": "str"}, "ADL policy name (adlgame policies)")
     severity: str = f("full", _choice("full", "backoff", "mirror_descent", "mdic"), "severity")
     cap: str = f(
-        "auto", _choice("auto", "pnl", "gains", "equity_buffer", "equity"),
+        "auto",
+        _choice("auto", "pnl", "gains", "equity_buffer", "equity"),
         "eligibility cap (auto: the policy's own, e.g. gains for seniority)",
     )
     account_fraction: float = f(1.0, _num(0, 1), "per-account fairness cap alpha")

@@ -9,8 +9,9 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
+from scipy.stats import rankdata
 
-from market.adl.base import ADLPolicy, Snapshot
+from market.adl.base import ADLPolicy, PerInstance, Snapshot, execute
 from market.adl.eligibility import Eligibility
 from market.adl.layered import Hybrid, Seniority
 from market.adl.prorata import CappedProRata, ProRata
@@ -472,3 +473,81 @@ def test_eligibility_validation():
     with pytest.raises(InputError, match=r"^eligibility\.budget"):
         e.budget(-1.0, [1.0])
     assert e.set_params(cap="equity").cap == "equity"
+
+
+# ------------------------------------------------- speed paths (brief P1) and base polish
+
+
+@settings(max_examples=80, deadline=None, database=None)
+@given(
+    scores=hnp.arrays(
+        np.float64,
+        st.integers(1, 60),
+        elements=st.one_of(
+            st.sampled_from([-np.inf, np.inf, np.nan, 0.0, 1.0, 2.0]), st.floats(-5.0, 5.0)
+        ),
+    ),
+    nb=st.integers(1, 8),
+    zero_every=st.integers(2, 9),
+)
+def test_hybrid_buckets_match_the_rank_formula(scores, nb, zero_every):
+    # definition: r = max-rank by score among rows with capacity, bucket = ceil(r nb / m) - 1
+    n = scores.size
+    cap = np.where(np.arange(n) % zero_every == 1, 0.0, 1.0)
+    snap = Snapshot.build(cap, upnl=np.nan_to_num(scores, nan=0.0))
+    pol = Hybrid(queue=UpnlQueue(), n_buckets=nb)
+    s = np.where(np.isnan(scores), -np.inf, scores)
+    want = np.full(n, -1)
+    act = cap > 0
+    m = int(act.sum())
+    if m:
+        rank = rankdata(s[act], method="max").astype(int)
+        want[act] = np.clip((rank * nb + m - 1) // m - 1, 0, nb - 1)
+    np.testing.assert_array_equal(pol._buckets(snap, s), want)
+
+
+def test_hybrid_priority_and_lots_follow_the_score_order():
+    rng = np.random.default_rng(12)
+    n = 4000
+    cap = np.round(rng.pareto(1.5, n), 1) * 10.0
+    upnl = rng.choice([1.0, 2.0, 3.0], n) + np.where(rng.random(n) < 0.5, 0.0, rng.random(n))
+    snap = Snapshot.build(cap, upnl=upnl, lots=np.ceil(cap / 0.3).astype(int) + 2, lot_value=0.3)
+    for pol in (Hybrid(queue=UpnlQueue()), Hybrid(mode="blend", queue=UpnlQueue())):
+        full = np.lexsort((np.arange(n), -upnl))  # score desc, ties by row
+        np.testing.assert_array_equal(pol.priority(snap), full)
+        budget = 0.42 * float(cap.sum())
+        h = pol.allocate_wealth(snap, budget)
+        alloc = pol(snap, budget)
+        np.testing.assert_array_equal(alloc.wealth, h)
+        ref = execute(snap, budget, h, price_rule=pol.price_rule, order=full)
+        np.testing.assert_array_equal(alloc.lots, ref.lots)
+
+
+def test_snapshot_build_gains_ledger_shapes():
+    assert Snapshot.build([], gains=[]).gains.shape == (0, 3)
+    assert Snapshot.build([], gains=np.zeros((0, 3))).gains.shape == (0, 3)
+    assert Snapshot.build(np.zeros(0)).n == 0
+    # one column: recent gains only; two columns: recent and older
+    np.testing.assert_array_equal(
+        Snapshot.build([1.0, 2.0], gains=[3.0, 4.0]).gains, [[3, 0, 0], [4, 0, 0]]
+    )
+    np.testing.assert_array_equal(
+        Snapshot.build([1.0], gains=[[3.0, 4.0]]).gains_layer, [1.0 + 3.0 + 4.0]
+    )
+    for bad in ([1.0, 2.0, 3.0], np.ones((2, 4)), [1.0]):
+        with pytest.raises(InputError, match=r"snapshot\.gains"):
+            Snapshot.build([1.0, 2.0], gains=bad)
+    with pytest.raises(InputError, match=r"snapshot\.gains"):
+        Snapshot.build([], gains=[1.0])
+    # an empty snapshot runs through every layered rule
+    empty = Snapshot.build([], gains=[])
+    assert Seniority()(empty, 1.0).residual == 1.0
+
+
+def test_caps_hook_defaults_to_capacity_and_per_instance_lives_in_base():
+    snap = Snapshot.build([1.0, 2.0])
+    assert UpnlQueue().caps(snap) is snap.capacity
+    np.testing.assert_array_equal(CappedProRata(max_fraction=0.5).caps(snap), [0.5, 1.0])
+    assert isinstance(Seniority.__dict__["properties"], PerInstance)
+    assert Seniority.properties == frozenset({"principal_protect"})
+    assert Seniority(inner=ProRata()).properties >= {"principal_protect", "sybil"}

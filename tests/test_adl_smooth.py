@@ -9,7 +9,8 @@ from hypothesis import strategies as st
 from scipy import integrate
 from scipy.stats import norm
 
-from market.adl.base import Snapshot
+from market.adl import prorata
+from market.adl.base import Snapshot, execute, max_lots
 from market.adl.minimax import MinimaxLeverage, MinMaxILP, post_leverage
 from market.adl.prorata import (
     CappedProRata,
@@ -20,6 +21,8 @@ from market.adl.prorata import (
     log_psi,
     psi,
 )
+from market.adl.reference import reference_pro_rata
+from market.adl.strategies import lot_grid_capacity
 from market.errors import InputError
 
 # ------------------------------------------------------------------------- capped fill
@@ -508,3 +511,197 @@ def test_min_max_ilp_feasibility(snap, frac):
     else:
         assert alloc.residual == pytest.approx(budget - grid, rel=1e-9, abs=tol)
         np.testing.assert_array_equal(alloc.lots, pol.max_lots(snap, budget))
+
+
+# ------------------------------------------- speed paths: fill passes, band, level search
+# (brief P1) capped_fill runs Newton passes (narrowed to a band of ratios on large inputs)
+# and falls back to one exact sort; leverage draining runs a safeguarded Newton search.
+# These tests pin every path to the reference definitions.
+
+
+@settings(max_examples=80, deadline=None, database=None)
+@given(
+    rows=st.lists(
+        st.tuples(st.floats(0.0, 1e3), st.sampled_from([0.0, 1e-300, 0.5, 1.0, 7.0, 1e300])),
+        min_size=1,
+        max_size=25,
+    ),
+    frac=st.floats(0.0, 1.0),
+    passes=st.sampled_from([0, 1, 2, 12]),
+)
+def test_capped_fill_every_path_matches_reference(rows, frac, passes):
+    cap = np.array([r[0] for r in rows])
+    w = np.array([r[1] for r in rows])
+    budget = frac * float(cap.sum())
+    held = float(cap[w > 0].sum())
+    if budget < held:
+        want = reference_pro_rata(cap, budget, weights=w)
+    else:  # weighted rows full, the rest pro rata over the zero-weight rows
+        want = np.where(w > 0, cap, cap * (budget - held) / max(float(cap[w == 0].sum()), 1e-300))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(prorata, "FILL_PASSES", passes)
+        mp.setattr(prorata, "_BAND_MIN_N", 0)  # the band path even on small inputs
+        h = capped_fill(cap, budget, w)
+        with np.errstate(divide="ignore"):
+            h_log = capped_fill(cap, budget, log_weights=np.log(w))
+    tol = 1e-9 * max(1.0, budget)
+    np.testing.assert_allclose(h, want, rtol=1e-9, atol=tol)
+    np.testing.assert_allclose(h_log, want, rtol=1e-9, atol=tol)
+
+
+def test_capped_fill_large_band_matches_reference_pro_rata():
+    rng = np.random.default_rng(4)
+    n = 8000  # above the band size
+    cap = rng.pareto(1.5, n) * (rng.random(n) < 0.95)
+    for w in (cap * rng.uniform(0.1, 50.0, n), rng.pareto(1.0, n), np.ones(n)):
+        for frac in (0.05, 0.3, 0.9):
+            b = frac * float(cap.sum())
+            want = reference_pro_rata(cap, b, weights=w)
+            h = capped_fill(cap, b, w)
+            np.testing.assert_allclose(h, want, rtol=1e-9, atol=1e-9 * b)
+            assert float(h.sum()) == pytest.approx(b, rel=1e-12)
+
+
+def test_capped_fill_weights_beyond_float_range_hand_example():
+    # log weights 0 and -1000, -1200: the heavy row is capped at 5, then the budget goes to
+    # the next heaviest (-1000), not to everyone equally, and not to the zero weight (-inf)
+    c = np.array([5.0, 3.0, 0.0, 4.0, 2.0])
+    lw = np.array([0.0, -1000.0, 0.0, -np.inf, -1200.0])
+    h = capped_fill(c, 6.0, log_weights=lw)
+    np.testing.assert_allclose(h[:4], [5.0, 1.0, 0.0, 0.0], rtol=1e-12)
+    assert 0.0 < h[4] < 1e-80
+    np.testing.assert_allclose(capped_fill(c, 9.9, log_weights=lw), [5.0, 3.0, 0.0, 0.0, 1.9])
+    # the zero-weight row is used, pro rata to capacity, only once the others are full
+    np.testing.assert_allclose(capped_fill(c, 12.0, log_weights=lw), [5.0, 3.0, 0.0, 2.0, 2.0])
+
+
+def test_rap_linear_and_log_weights_agree():
+    rng = np.random.default_rng(8)
+    n = 300
+    cap = rng.pareto(1.5, n) * 10
+    snap = Snapshot.build(cap, leverage=rng.uniform(0.1, 50.0, n))
+    for pol in (RiskAwareProRata(), RiskAwareProRata(g="power"), RiskAwareProRata(g="cvar")):
+        w = pol._linear_weight(snap.capacity, snap.leverage)
+        assert w is not None  # plain floats suffice here
+        b = 0.4 * float(cap.sum())
+        with np.errstate(divide="ignore"):
+            lw = np.log(snap.capacity) + pol.log_risk_weight(snap.leverage)
+        np.testing.assert_allclose(
+            pol.allocate_wealth(snap, b), capped_fill(cap, b, log_weights=lw), rtol=1e-9
+        )
+        np.testing.assert_allclose(pol.risk_weights(snap), w, rtol=1e-9)
+    # a capacity of 1e-200 cannot be a plain-float weight factor: the log path is used
+    tiny = Snapshot.build([1e-200, 1.0], leverage=[2.0, 1.0])
+    assert RiskAwareProRata()._linear_weight(tiny.capacity, tiny.leverage) is None
+    np.testing.assert_allclose(RiskAwareProRata().allocate_wealth(tiny, 0.5), [1e-200, 0.5])
+
+
+def _level_reference(snap, budget):
+    """Bisection on eta over plain numpy (the old rule): the highest eta draining >= budget."""
+    lam = snap.notional / snap.equity
+    k = snap.lot_size * snap.mark / snap.lot_value
+    c, e, nn = snap.capacity, snap.equity, snap.notional.astype(float)
+
+    def fill(eta):
+        above = lam > eta
+        return np.where(above, np.minimum(c, (nn - eta * e) / np.where(above, k - eta, 1)), 0.0)
+
+    lo, hi = 0.0, float(lam.max())
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        if not lo < mid < hi:
+            break
+        lo, hi = (mid, hi) if fill(mid).sum() >= budget else (lo, mid)
+    return lo
+
+
+@pytest.mark.parametrize("n", [40, 20_000])  # 20000: the search starts from a sample's level
+def test_minimax_leverage_level_matches_bisection(n):
+    rng = np.random.default_rng(n)
+    snap, _ = _random_drainable(rng, n)
+    pol = MinimaxLeverage()
+    for frac in (0.05, 0.3, 0.6):
+        budget = frac * float(snap.capacity.sum())
+        h = pol.allocate_wealth(snap, budget)
+        assert float(h.sum()) == pytest.approx(budget, rel=1e-9)
+        eta = pol.level(snap, budget)
+        assert eta == pytest.approx(_level_reference(snap, budget), rel=1e-9)
+        free = (h > 0) & (h < snap.capacity * (1 - 1e-9))
+        np.testing.assert_allclose(post_leverage(snap, h)[free], eta, rtol=1e-7)
+
+
+def test_minimax_leverage_lots_follow_the_full_priority():
+    rng = np.random.default_rng(2)
+    snap, budget = _random_drainable(rng, 3000)
+    pol = MinimaxLeverage()
+    full = np.lexsort((np.arange(snap.n), snap.account, -post_leverage(snap, np.zeros(snap.n))))
+    np.testing.assert_array_equal(pol.priority(snap), full)
+    alloc = pol(snap, budget)
+    ref = execute(snap, budget, pol.allocate_wealth(snap, budget), order=full)
+    np.testing.assert_array_equal(alloc.lots, ref.lots)
+
+
+@pytest.mark.parametrize("huge_ids", [False, True])
+def test_contract_pro_rata_priority_and_lots(huge_ids):
+    rng = np.random.default_rng(6)
+    n = 3000
+    lots = rng.integers(1, 40, n)  # many ties in lots
+    acc = rng.integers(-(2**62), 2**62, n) if huge_ids else rng.integers(0, 500, n)
+    v = 0.5
+    cap = lots * v * rng.uniform(0.2, 1.0, n)
+    snap = Snapshot.build(cap, lots=lots, lot_value=v, account=acc)
+    pol = ContractProRata()
+    full = np.lexsort((np.arange(n), acc, -lots))
+    np.testing.assert_array_equal(pol.priority(snap), full)
+    budget = 0.37 * float(cap.sum())
+    ref = execute(snap, budget, pol.allocate_wealth(snap, budget), order=full)
+    np.testing.assert_array_equal(pol(snap, budget).lots, ref.lots)
+
+
+def test_capped_pro_rata_monotone_claim_is_per_instance():
+    assert "monotone" in CappedProRata().properties
+    assert "monotone" in CappedProRata(max_fraction=0.5).properties
+    assert "monotone" not in CappedProRata(keep_maintenance=True).properties
+    # read on the class: what every instance claims
+    assert CappedProRata.properties == frozenset({"relabeling", "sybil", "scale"})
+    pol = CappedProRata()
+    pol.set_params(keep_maintenance=True)
+    assert "monotone" not in pol.properties
+
+
+def test_max_lots_is_shared_by_execute_the_ilp_and_the_lot_grid():
+    # 0.3 holds three lots of 0.1 (relative slack); 0.99999 holds no lot of 1; no lot value
+    snap = Snapshot.build([0.3, 0.99999, 2.5, 4.0], lots=[5, 1, 9, 2], lot_value=[0.1, 1, 1, 0])
+    np.testing.assert_array_equal(max_lots(snap), [3, 0, 2, 0])
+    np.testing.assert_array_equal(MinMaxILP().max_lots(snap, 1.0), [3, 0, 2, 0])
+    np.testing.assert_allclose(lot_grid_capacity(snap), [0.3, 0.0, 2.0, 0.0])
+    # the MILP never picks a lot execute() would refuse: a budget of everything leaves the
+    # 0.99999 row untouched and reports it as residual
+    budget = float(snap.capacity.sum())
+    alloc = MinMaxILP()(snap, budget)
+    np.testing.assert_array_equal(alloc.lots, [3, 0, 2, 0])
+    assert alloc.residual == pytest.approx(budget - 2.3)
+
+
+def test_lot_rounding_of_smooth_rules_is_sybil_neutral_in_expectation():
+    """Splitting an account does not lower what its owner pays on average over instances.
+
+    Pro-rata on the lot grid: a row of capacity 9.0 (lots of 1 dollar) is split 3 + 3 + 3
+    in otherwise identical snapshots; over many budgets the group's mean lots equal the
+    unsplit row's mean lots (both are the wealth-space share in expectation).
+    """
+    from market.adl import get_policy
+    from market.adl.base import Snapshot
+
+    rng = np.random.default_rng(0)
+    pol = get_policy("pro_rata")
+    others = rng.uniform(1.0, 20.0, size=40).round(3)
+    whole, split = [], []
+    for budget in np.linspace(50.0, 250.0, 400):
+        a = pol(Snapshot.build(np.concatenate([[9.0], others]), lot_value=1.0), budget)
+        b = pol(Snapshot.build(np.concatenate([[3.0, 3.0, 3.0], others]), lot_value=1.0), budget)
+        whole.append(a.haircut[0])
+        split.append(b.haircut[:3].sum())
+    wealth = [9.0 * b / (9.0 + others.sum()) for b in np.linspace(50.0, 250.0, 400)]
+    assert np.mean(whole) == pytest.approx(np.mean(wealth), abs=0.08)
+    assert np.mean(split) == pytest.approx(np.mean(wealth), abs=0.08)

@@ -534,6 +534,45 @@ def _ranked_sequence(
     return np.concatenate([lead, ranked[~part]]), int(lead.size)
 
 
+def _systematic_round_up(
+    lots: np.ndarray,
+    mx: np.ndarray,
+    exact: np.ndarray,
+    account: np.ndarray,
+    short: float,
+    v0: float,
+    tol: float,
+    budget: float,
+) -> None:
+    """Give one more lot to rows chosen by systematic sampling on their remainders (in place).
+
+    Rows with a spare lot and a fractional remainder ``f = exact - lots`` are laid out by
+    account id on a line of total length ``sum(f)``; points ``u, u+1, u+2, ...`` with an
+    offset ``u`` in [0, 1) derived from the instance pick the rows they fall in, so each row
+    gets its extra lot with probability ``f`` (unbiased: an owner's expected lots do not
+    depend on how it splits its accounts).  At most ``ceil(short / v0)`` rows are picked, in
+    line order; anything still missing is left to :func:`_round_up`.  O(n) when the account
+    ids are already sorted (as the exchange produces them).
+    """
+    f = exact - lots
+    ok = (mx > lots) & (f > 1e-9)
+    rows = np.flatnonzero(ok)
+    if rows.size == 0:
+        return
+    acc = account[rows]
+    if rows.size > 1 and np.any(acc[1:] < acc[:-1]):
+        rows = rows[np.argsort(acc, kind="stable")]
+    line = np.cumsum(np.minimum(f[rows], 1.0))
+    seed = np.random.SeedSequence(
+        [rows.size, int(abs(budget) * 1e4) % (2**62), int(line[-1] * 1e6) % (2**62)]
+    )
+    u = float(np.random.default_rng(seed).random())
+    hits = np.floor(line - u) - np.floor(np.concatenate(([0.0], line[:-1])) - u)
+    picked = rows[hits > 0]
+    need = min(int(np.ceil((short - tol) / v0)), picked.size)
+    lots[picked[:need]] += 1
+
+
 def _round_up(
     lots: np.ndarray,
     spare: np.ndarray,
@@ -635,15 +674,17 @@ def execute(
     Otherwise every row is floored to whole lots (at most :func:`max_lots`, so no row exceeds
     its cap), then lots are added until the budget is met: for ranked rules (``order`` given)
     to the rows the policy wanted a part lot from, in its order, then to the next rows in its
-    order; for smooth rules (``order=None``) where one more lot adds the smallest share of the
-    row's capacity, so rounding does not create the largest haircut.  The overshoot this
-    causes is below the largest lot value added.
+    order; for smooth rules (``order=None``) by unbiased systematic rounding on the rows'
+    remainders (each row rounds up with probability equal to its remainder, so splitting an
+    account does not pay in expectation), then, if lots are still missing, where one more lot
+    adds the smallest share of the row's capacity.  The overshoot this causes is below the
+    largest lot value added.
 
     ``order`` holds distinct row indices and may be a prefix of the policy's full order: rows
     missing from it rank after all of it, by row index.  It may also be a function
     ``k -> the first (at least) k rows of the order`` (all of them when ``k >= n``);
-    ``execute`` then asks for as many rows as the rounding can reach, doubling while the rows
-    it got hold too few spare lots, so a queue sorts only the head it needs and the lots are
+    ``execute`` then asks for as many rows as the rounding can reach, and for more while the
+    rows it got cannot settle it, so a queue sorts only the head it needs and the lots are
     those of its full order.  Work is O(n) plus the sorting the policy does for ``order``;
     when one lot value is shared by every row (what the exchange produces) no O(n log n) step
     is needed here.
@@ -673,6 +714,12 @@ def execute(
         lots = exact.astype(np.int64)
         taken = lots * (v0 if v0 is not None else v)
         short = budget - float(taken.sum())
+        if short > tol and order is None and v0 is not None:
+            # smooth rules: unbiased (systematic) rounding, so splitting an account into
+            # parts does not change what the owner pays in expectation
+            _systematic_round_up(lots, mx, h / v0, snap.account, short, v0, tol, budget)
+            taken = lots * v0
+            short = budget - float(taken.sum())
         if short > tol:
             _round_up(lots, mx - lots, h, cap, v, v0, short, tol, order)
             taken = lots * (v0 if v0 is not None else v)

@@ -345,8 +345,16 @@ class Hybrid(ADLPolicy):
         if nb == 1:
             out[active] = 0
             return out
-        kth = [(b * m) // nb for b in range(1, nb)]
-        thresholds = np.partition(sa, kth)[kth]
+        thresholds = np.empty(nb - 1)
+        part, last = sa, m
+        for b in range(nb - 1, 0, -1):  # one k at a time, each on the part below the last
+            k = (b * m) // nb  # (numpy's partition is several times slower with a list of k)
+            if k == last:  # fewer active rows than buckets: the same threshold again
+                thresholds[b - 1] = thresholds[b]
+                continue
+            part = np.partition(part, k)
+            thresholds[b - 1] = part[k]
+            part, last = part[:k], k
         out[active] = np.searchsorted(thresholds, sa, side="right")
         return out
 

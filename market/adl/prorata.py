@@ -126,25 +126,30 @@ def capped_fill(
         return np.zeros_like(c)
     if log_weights is None:
         w = np.ones_like(c) if weights is None else np.asarray(weights, dtype=np.float64)
-        if not (float(w.min()) >= 0 and float(w.max()) < np.inf):  # (NaN fails both)
+        w_min = float(w.min())
+        if not (w_min >= 0 and float(w.max()) < np.inf):  # (NaN fails both)
             with np.errstate(divide="ignore", invalid="ignore"):
                 usable = (w > 0) & (w < np.inf)
                 log_weights = np.where(usable, np.log(np.where(usable, w, 1.0)), -np.inf)
+    # rows off the fill (zero weight), as a mask or None when there are none
     if log_weights is None:
-        idle = np.flatnonzero(w == 0) if float(w.min()) == 0 else np.zeros(0, np.int64)
+        off = (w == 0) if w_min == 0 else None
         e = w
     else:
         lw = np.asarray(log_weights, dtype=np.float64)
-        usable = np.isfinite(lw)
-        idle = np.flatnonzero(~usable)
-        top = lw.max() if idle.size == 0 else np.where(usable, lw, -np.inf).max()
+        off = ~np.isfinite(lw)
+        if not off.any():
+            off = None
+        top = lw.max() if off is None else np.where(off, -np.inf, lw).max()
         with np.errstate(invalid="ignore", over="ignore"):
             e = np.exp(lw - top)
-        e[idle] = 0.0
-    held = total_c - float(c[idle].sum()) if idle.size else total_c
+        if off is not None:
+            np.copyto(e, 0.0, where=off)
+    held = total_c if off is None else float(np.einsum("i,i->", c, ~off))
     if held <= budget:  # the weighted rows cannot hold the budget: all of theirs, then the rest
         h = c.copy()
-        h[idle] = pro_rata_fill(c[idle], budget - held)
+        if off is not None:
+            h[off] = pro_rata_fill(c[off], budget - held)
         return h
     total_w = float(e.sum())
     if not _TINY < total_w < np.inf:  # linear weights too large or too small to sum: rescale
@@ -165,6 +170,7 @@ def capped_fill(
         eta = rest / open_w if _TINY < open_w < np.inf else np.inf
         if not eta < np.inf:
             break  # the open rows' weights left the float range: solve them in log space
+        eta = max(eta, eta_over)  # the steps rise; rounding must not undo a cap
         if eta > top:  # the level left the band: look at every row again
             c_v, e_v, r_v, c_fixed, w_fixed, n_fixed, top = c, e, ratio, 0.0, 0.0, 0, np.inf
             n_capped = -1
@@ -172,26 +178,30 @@ def capped_fill(
         eta_over = eta
         k = n_fixed + int(np.count_nonzero(over))
         if k == n_capped:  # no new row capped: eta is the level
-            return np.minimum(c, eta * e)
+            with np.errstate(over="ignore"):  # capped rows may overflow: min() takes c
+                h = eta * e
+            return np.minimum(h, c, out=h)
         n_capped = k
-        # masked sums as float products: boolean indexing and BLAS dot are slower here
-        capped = over.astype(np.float64)
-        capped_c = c_fixed + float((c_v * capped).sum())
+        # masked sums by einsum: boolean indexing is slower, and a BLAS dot can stall on a
+        # busy machine (its threads spin)
+        capped_c = c_fixed + float(np.einsum("i,i->", c_v, over))
         rest = budget - capped_c
         if rest <= 0:
             return np.where(ratio <= eta, c, 0.0)
-        np.subtract(1.0, capped, out=capped)
-        open_w = w_fixed + float((e_v * capped).sum())
+        open_w = w_fixed + float(np.einsum("i,i->", e_v, ~over))
         if step == 0 and c.size > _BAND_MIN_N and _TINY < open_w < np.inf:
             nxt = rest / open_w  # the next level, still a lower bound
             top = nxt + 2.0 * (nxt - eta)
-            band = np.flatnonzero((ratio > eta) & (ratio <= top))
+            above = ratio > top
+            band = np.flatnonzero((ratio > eta) & ~above)
             c_v, e_v, r_v = c[band], e[band], ratio[band]
-            w_fixed = max(open_w - float(e_v.sum()), 0.0)  # every band row is open now
-            c_fixed, n_fixed = capped_c, k
+            w_fixed = float(np.einsum("i,i->", e, above))  # (not open_w minus the band's:
+            c_fixed, n_fixed = capped_c, k  # weights may span the float range)
     h = np.where(ratio <= eta_over, c, 0.0)
-    rows = np.flatnonzero((ratio > eta_over) & (c > 0))
-    rows = rows[~np.isin(rows, idle)] if idle.size else rows
+    open_rows = (ratio > eta_over) & (c > 0)
+    rows = np.flatnonzero(open_rows if off is None else open_rows & ~off)
+    if rows.size == 0:  # every weighted row is capped: what is left of `rest` is rounding
+        return h
     with np.errstate(divide="ignore"):
         lw_open = lw[rows] if log_weights is not None else np.log(w[rows])
     h[rows] = _fill_sorted(c[rows], lw_open, rest)
@@ -371,8 +381,10 @@ class CappedProRata(ADLPolicy):
     source: ClassVar[str] = "Chitra 2512.01112, Alg. 'Capped Pro-Rata'"
     properties = PerInstance(  # type: ignore[assignment]
         frozenset({"relabeling", "sybil", "scale"}),
-        lambda self: frozenset({"relabeling", "sybil", "scale"})
-        | (frozenset() if self.keep_maintenance else frozenset({"monotone"})),
+        lambda self: (
+            frozenset({"relabeling", "sybil", "scale"})
+            | (frozenset() if self.keep_maintenance else frozenset({"monotone"}))
+        ),
     )
 
     def __init__(self, max_fraction: float = 1.0, keep_maintenance: bool = False) -> None:
@@ -407,14 +419,18 @@ class CappedProRata(ADLPolicy):
 def _effective_leverage(snap: Snapshot) -> np.ndarray:
     """``snap.leverage`` with inf/NaN set to the largest finite value and negatives to 0."""
     lev = snap.leverage
-    if lev.size == 0 or (float(lev.min()) >= 0 and float(lev.max()) < np.inf):
+    if lev.size == 0:
+        return lev
+    lo = float(lev.min())
+    if lo >= 0 and float(lev.max()) < np.inf:
         return lev  # the usual case (NaN fails both tests): nothing to fix
-    bad = ~np.isfinite(lev)
-    out = np.array(lev, dtype=np.float64)
-    out[bad] = -np.inf
-    top = float(out.max()) if not bad.all() else 1.0
-    out[bad] = top
-    return np.maximum(out, 0.0, out=out)
+    finite = np.isfinite(lev)
+    out = np.where(finite, lev, -np.inf)
+    top = float(out.max()) if finite.any() else 1.0
+    np.copyto(out, top, where=~finite)
+    if not lo >= 0:  # negatives (or NaN, already replaced) present
+        np.maximum(out, 0.0, out=out)
+    return out
 
 
 class RiskAwareProRata(ADLPolicy):

@@ -56,7 +56,7 @@ def _budget_ok(budget: Any) -> float:
     return b
 
 
-#: Below this many rows a queue sorts every row: selecting the head first would cost more.
+#: Below this many rows a queue sorts every row: cutting it first would cost more.
 _SMALL_N = 2048
 
 
@@ -204,9 +204,10 @@ def queue_allocate(capacity: Any, score: Any, budget: float) -> np.ndarray:
     first).  With ``cum`` the running sum of sorted capacities and ``k`` the first sorted
     position where ``cum >= budget``: rows before ``k`` give their whole capacity, row ``k``
     gives ``budget - cum[k-1]`` and later rows give 0.  When ``budget >= sum(capacity)`` the
-    capacity itself is returned.  Vectorised: an O(n) partition picks the head of the queue
-    (the rows scoring high enough to hold the budget), only the head is sorted, then cumsum +
-    searchsorted; :func:`market.adl.reference.reference_queue` is the plain-loop definition.
+    capacity itself is returned.  Vectorised: an O(n) partition of the scores finds the rows
+    that surely give everything and a band of rows around the marginal one; only the band is
+    sorted (cumsum + searchsorted along it).  :func:`market.adl.reference.reference_queue` is
+    the plain-loop definition.
 
     Args:
         capacity: ``c_i >= 0``, finite, 1-d.
@@ -337,9 +338,10 @@ class RankedQueue(ADLPolicy):
 
     @staticmethod
     def _tie_order(snap: Snapshot, score: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
-        """Argsort of tied rows by the whole key: score desc, capacity desc, account asc."""
+        """Argsort of tied rows by the whole key (score desc, capacity desc, account asc), then
+        by row, as one stable lexsort of every row would have them."""
         cap, acc = snap.capacity, snap.account
-        return lambda rows: np.lexsort((acc[rows], -cap[rows], -score[rows]))
+        return lambda rows: np.lexsort((rows, acc[rows], -cap[rows], -score[rows]))
 
     def priority(self, snap: Snapshot) -> np.ndarray:
         """Row indices in queue order (first = first to be deleveraged)."""
@@ -612,7 +614,7 @@ class DydxQueue(ADLPolicy):
         start = self.start_index(snap)
         acc = snap.account
         if n == 0:
-            return np.zeros(0), lambda rows: rows
+            return np.zeros(0), lambda rows: np.arange(rows.size)
         lo, hi = int(acc.min()), int(acc.max())
         if hi - lo < 2**62:
             a_s = acc.dtype.type(np.partition(acc, start)[start])
