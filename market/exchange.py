@@ -372,6 +372,39 @@ class Exchange:
                 vwap = float((dq[mask] * px[mask]).sum()) / q
                 self._apply_fills(target, k, np.array([-q]), np.array([vwap]))
 
+    def _fill(
+        self,
+        rows: np.ndarray,
+        k: int,
+        dq: np.ndarray,
+        px: np.ndarray,
+        kind: str,
+        *,
+        counterparty: int | None = None,
+        logged_price: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """Fill ``dq`` lots of ``rows`` at ``px`` against the book (or ``counterparty``), logged.
+
+        The one path every fill takes: positions, entries, cash and gains ledgers of both
+        sides, then a trade-log row per account (``logged_price`` when the recorded price
+        differs from the fill, as for ADL closes).  Returns the realised PnL per row.
+        """
+        realised = self._apply_fills(rows, k, dq, px)
+        self._book_takes(k, dq, px, row=counterparty)
+        self.log.trades.append(
+            step=self.step_no,
+            account=rows,
+            counterparty=self.book if counterparty is None else counterparty,
+            market=k,
+            lots=dq,
+            price=px if logged_price is None else logged_price,
+            mark=self.marks[k],
+            fee=0.0,
+            realised=realised,
+            kind=_KIND[kind],
+        )
+        return realised
+
     def _charge_fees(self, idx: np.ndarray, fee: np.ndarray) -> None:
         self.acc.cash[idx] -= fee
         self.acc.fees_paid[idx] += fee
@@ -491,20 +524,7 @@ class Exchange:
         self._check_prices(px, "price")
         require(np.unique(idx).size == idx.size, "account", "unique indices per call", "duplicates")
         q = q.astype(np.int64)
-        realised = self._apply_fills(idx, k, q, px)
-        self._book_takes(k, q, px)
-        self.log.trades.append(
-            step=self.step_no,
-            account=idx,
-            counterparty=self.book,
-            market=k,
-            lots=q,
-            price=px,
-            mark=self.marks[k],
-            fee=0.0,
-            realised=realised,
-            kind=_KIND["settle"],
-        )
+        self._fill(idx, k, q, px, "settle")
 
     def _margin_ok(
         self, idx: np.ndarray, k: int, q: np.ndarray, px: np.ndarray, fee: bool
@@ -613,20 +633,7 @@ class Exchange:
             if rows.size:
                 dq = -self.acc.pos[rows, k]
                 px = self._book_prices(k, dq)
-                realised = self._apply_fills(rows, k, dq, px)
-                self._book_takes(k, dq, px)
-                self.log.trades.append(
-                    step=self.step_no,
-                    account=rows,
-                    counterparty=self.book,
-                    market=k,
-                    lots=dq,
-                    price=px,
-                    mark=self.marks[k],
-                    fee=0.0,
-                    realised=realised,
-                    kind=_KIND["settle"],
-                )
+                self._fill(rows, k, dq, px, "settle")
         out = np.maximum(self.acc.cash[live], 0.0)
         self.acc.cash[live] -= out
         book_gain(self.acc.gains, live, -out)
@@ -776,23 +783,10 @@ class Exchange:
             send = np.where(chunk, np.ceil(qa * spec.chunk_fraction).astype(np.int64), qa)
             dq = -np.sign(q[has]) * send
             px = self._book_prices(k, dq)
-            realised = self._apply_fills(r, k, dq, px)
-            self._book_takes(k, dq, px)
+            self._fill(r, k, dq, px, "liquidation")
             sent_notional[has, k] = send * self.lot[k] * self.marks[k]
             sent_lots[has, k] = -dq  # signed position that was liquidated
             fee_due[has] += sent_notional[has, k] * spec.liquidation_fee
-            self.log.trades.append(
-                step=self.step_no,
-                account=r,
-                counterparty=self.book,
-                market=k,
-                lots=dq,
-                price=px,
-                mark=self.marks[k],
-                fee=0.0,
-                realised=realised,
-                kind=_KIND["liquidation"],
-            )
         # clearance fee out of whatever equity is left, to the backstop
         eq_after = self.equity()[rows]
         fee = np.minimum(fee_due, np.maximum(eq_after, 0.0))
@@ -825,20 +819,7 @@ class Exchange:
             r = rows[has]
             dq = -q[has]
             px = np.full(r.size, self.marks[k])
-            realised = self._apply_fills(r, k, dq, px)
-            self._book_takes(k, dq, px, row=self.vault)
-            self.log.trades.append(
-                step=self.step_no,
-                account=r,
-                counterparty=self.vault,
-                market=k,
-                lots=dq,
-                price=px,
-                mark=self.marks[k],
-                fee=0.0,
-                realised=realised,
-                kind=_KIND["vault_takeover"],
-            )
+            self._fill(r, k, dq, px, "vault_takeover", counterparty=self.vault)
         margin_left = np.maximum(acc.cash[rows], 0.0)
         acc.cash[rows] -= margin_left
         book_gain(acc.gains, rows, -margin_left)
@@ -855,20 +836,7 @@ class Exchange:
             send = int(np.ceil(abs(q) * self.backstop.vault_unwind))
             dq = np.array([-np.sign(q) * send])
             px = self._book_prices(k, dq)
-            realised = self._apply_fills(np.array([v]), k, dq, px)
-            self._book_takes(k, dq, px)
-            self.log.trades.append(
-                step=self.step_no,
-                account=v,
-                counterparty=self.book,
-                market=k,
-                lots=dq,
-                price=px,
-                mark=self.marks[k],
-                fee=0.0,
-                realised=realised,
-                kind=_KIND["vault_unwind"],
-            )
+            self._fill(np.array([v]), k, dq, px, "vault_unwind")
 
     def _backstop_pay(self, rows: np.ndarray, hole: np.ndarray) -> np.ndarray:
         """Pay holes pro rata from the backstop's capital; returns what each hole received."""
@@ -1073,19 +1041,8 @@ class Exchange:
             r = rows[closing]
             dq = -snap.side[touched][closing].astype(np.int64) * lots[closing]
             px = np.full(r.size, self.marks[k])
-            realised[closing] = self._apply_fills(r, k, dq, px)
-            self._book_takes(k, dq, px)
-            self.log.trades.append(
-                step=self.step_no,
-                account=r,
-                counterparty=self.book,
-                market=k,
-                lots=dq,
-                price=alloc.price[touched][closing],
-                mark=self.marks[k],
-                fee=0.0,
-                realised=realised[closing],
-                kind=_KIND["adl_close"],
+            realised[closing] = self._fill(
+                r, k, dq, px, "adl_close", logged_price=alloc.price[touched][closing]
             )
         h = alloc.haircut[touched]
         self.acc.cash[rows] -= h
