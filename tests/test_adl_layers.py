@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-
 import numpy as np
 import pytest
 from hypothesis import assume, given, settings
@@ -17,8 +15,6 @@ from market.adl.layered import Hybrid, Seniority
 from market.adl.prorata import CappedProRata, ProRata
 from market.adl.queues import HyperliquidQueue, queue_allocate
 from market.errors import InputError
-
-HAS_REGISTRY = importlib.util.find_spec("market.adl.registry") is not None
 
 
 class UpnlQueue(ADLPolicy):
@@ -240,7 +236,6 @@ def test_seniority_rejects_bad_params():
         Seniority(inner=ProRata(), ladder="yes")
 
 
-@pytest.mark.skipif(not HAS_REGISTRY, reason="market.adl.registry not written yet")
 def test_seniority_and_hybrid_resolve_registry_names():
     snap = snap_of([10.0, 10.0], [[3.0, 0, 0], [0, 1.0, 0]], [0.0, 0.0])
     np.testing.assert_allclose(Seniority().allocate_wealth(snap, 8.0), [4.75, 3.25])
