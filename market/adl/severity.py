@@ -447,8 +447,9 @@ class MDIC(MirrorDescent):
         frac = float(outcome.max_haircut_frac)
         step = float(self.gamma) / math.sqrt(t)
         lam_ic = max(float(state.get("lam_ic", 0.0)) + step * (frac - float(self.beta)), 0.0)
-        sensitivity = frac / played if played > 0 else 0.0
-        grad = self.gradient(played, wave) + lam_ic * sensitivity
+        # how the largest haircut grows with theta; the floor keeps a tiny theta finite
+        sensitivity = frac / max(played, _EPS)
+        grad = self.gradient(played, wave) + (lam_ic * sensitivity if lam_ic > 0 else 0.0)
         return {**self._step(state, played, t, grad), "lam_ic": lam_ic}
 
 
