@@ -129,6 +129,21 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--out", default=None, help="results folder (must be new or empty)")
     e.add_argument("--force", action="store_true", help="overwrite a non-empty --out")
     e.add_argument("--quiet", action="store_true", help="no progress bar")
+    e.add_argument(
+        "--executor", default="local", help="where game runs go (experiments.runner; default local)"
+    )
+    e.add_argument("--workers", type=_positive_int, default=None, help="processes (default: CPUs)")
+    e.add_argument(
+        "--scale", choices=("default", "tiny"), default="default", help=argparse.SUPPRESS
+    )
+
+    sw = sub.add_parser("sweep", help="run a TOML sweep in parallel into a resumable folder")
+    sw.add_argument("file", help="the sweep file (see experiments.sweep)")
+    sw.add_argument("--out", required=True, help="results folder; rerunning resumes it")
+    sw.add_argument("--executor", default="local", help="local, dask-local or dask://HOST:PORT")
+    sw.add_argument("--workers", type=_positive_int, default=None, help="processes (default: CPUs)")
+    sw.add_argument("--retry-failed", action="store_true", help="rerun runs that failed before")
+    sw.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
 
 
@@ -332,42 +347,59 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     return 0
 
 
-#: ``adlgame experiment NAME``: name -> module exposing DESCRIPTION and
-#: ``run_experiment(out, seeds, progress=...) -> dict``.  Add a line to add an experiment.
-EXPERIMENTS = {"oct10": "experiments.oct10"}
+#: ``adlgame experiment NAME``: the names of experiments.catalogue.CATALOGUE, in listing order.
+EXPERIMENTS = ("compare", "audit", "moral-hazard", "attrition", "frontier", "bounds", "oct10")
 
 
 def _cmd_experiment(args: argparse.Namespace) -> int:
-    import importlib
-
+    from experiments import catalogue
     from experiments.run import check_out_dir
 
     if args.list:
-        for name, module in EXPERIMENTS.items():
-            print(f"{name:<12}{importlib.import_module(module).DESCRIPTION}")
+        print("\n".join(catalogue.list_lines()))
         return 0
-    if args.name not in EXPERIMENTS:
-        raise InputError("experiment", f"one of {', '.join(EXPERIMENTS)} (or --list)", args.name)
+    catalogue.get_experiment(args.name)
     if args.out is None:
         raise InputError("--out", "a results folder (new or empty)")
     out = check_out_dir(args.out, args.force)
-    module = importlib.import_module(EXPERIMENTS[args.name])
-    bar = progress = None
-    if not args.quiet:
-        from tqdm import tqdm
-
-        bar = tqdm(total=1, unit="wave", desc=f"adlgame experiment {args.name}", file=sys.stderr)
-
-        def progress(done: int, total: int) -> None:
-            bar.total = total
-            bar.update(done - bar.n)
+    from experiments.runner import Interrupted
 
     try:
-        summary = module.run_experiment(out, args.seeds, progress=progress)
-    finally:
-        if bar is not None:
-            bar.close()
-    print(json.dumps(summary, indent=2))
+        summary = catalogue.run_experiment(
+            args.name,
+            args.seeds,
+            out,
+            executor=args.executor,
+            workers=args.workers,
+            quiet=args.quiet,
+            scale=args.scale,
+        )
+    except Interrupted as exc:  # finished runs are kept in OUT/runs; --force resumes
+        print(f"adlgame experiment: {exc} (with --force)", file=sys.stderr)
+        return exc.exit_code
+    print(json.dumps(summary.attrs["info"], indent=2))
+    return 0
+
+
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from experiments.runner import Interrupted
+    from experiments.sweep import run_sweep
+
+    try:
+        res = run_sweep(
+            args.file,
+            args.out,
+            executor=args.executor,
+            workers=args.workers,
+            quiet=args.quiet,
+            retry_failed=args.retry_failed,
+        )
+    except Interrupted as exc:
+        print(f"adlgame sweep: {exc}", file=sys.stderr)
+        return exc.exit_code
+    failed = int((res.rows["status"] != "ok").sum())
+    print(f"{len(res.rows)} runs ({failed} failed) in {args.out}/ (pandas.read_parquet loads it)")
+    print(f"summary: {res.summary_path}  report: {res.report_path}")
     return 0
 
 
@@ -383,6 +415,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "demo": _cmd_demo,
         "audit": _cmd_audit,
         "experiment": _cmd_experiment,
+        "sweep": _cmd_sweep,
     }
     try:
         return handlers[args.command](args)
