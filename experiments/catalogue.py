@@ -35,6 +35,7 @@ import pandas as pd
 from scipy import stats
 
 from experiments.metrics import confidence_interval, paired_difference
+from experiments.run import json_safe
 from experiments.scenario import Scenario, load_scenario, to_dict
 from market.adl import POLICIES, SEVERITIES
 from market.errors import InputError, require
@@ -912,24 +913,11 @@ def get_experiment(name: str | Experiment) -> Experiment:
     return CATALOGUE[name]
 
 
-def _json_safe(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {str(k): _json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_json_safe(v) for v in obj]
-    if isinstance(obj, float | np.floating):
-        f = float(obj)
-        return f if np.isfinite(f) else None
-    if isinstance(obj, np.integer):
-        return int(obj)
-    return obj
-
-
 def _as_text(v: Any) -> Any:
     if v is None or isinstance(v, str):
         return v
     if isinstance(v, dict | list | tuple):
-        return json.dumps(_json_safe(v), sort_keys=True)
+        return json.dumps(json_safe(v), sort_keys=True)
     return str(v)
 
 
@@ -983,7 +971,7 @@ def run_experiment(
     if exp.name != "oct10":  # oct10 writes its own report.md
         (path / "report.md").write_text(report)
     seconds = time.perf_counter() - t0
-    summary.attrs["info"] = _json_safe(
+    summary.attrs["info"] = json_safe(
         {
             **info,
             "experiment": exp.name,

@@ -128,11 +128,12 @@ def run_summary(game: ADLGame, frames: dict[str, pd.DataFrame] | None = None) ->
     }
 
 
-def _json_safe(obj: object) -> object:
+def json_safe(obj: object) -> object:
+    """``obj`` with numpy scalars made plain and non-finite floats made None (for JSON)."""
     if isinstance(obj, dict):
-        return {str(k): _json_safe(v) for k, v in obj.items()}
+        return {str(k): json_safe(v) for k, v in obj.items()}
     if isinstance(obj, list | tuple):
-        return [_json_safe(v) for v in obj]
+        return [json_safe(v) for v in obj]
     if isinstance(obj, float | np.floating):
         f = float(obj)
         return f if np.isfinite(f) else None
@@ -150,7 +151,7 @@ def write_results(game: ADLGame, out: Path, extra: dict | None = None) -> dict:
     try:
         for name, frame in frames.items():
             frame.to_parquet(tmp / f"{name}.parquet", index=False)
-        (tmp / "summary.json").write_text(json.dumps(_json_safe(summary), indent=2, sort_keys=True))
+        (tmp / "summary.json").write_text(json.dumps(json_safe(summary), indent=2, sort_keys=True))
         out.mkdir(parents=True, exist_ok=True)
         for name in (*OUTPUT_FILES, *EXTRA_FILES):
             os.replace(tmp / name, out / name)
