@@ -35,36 +35,10 @@ import pandas as pd
 from scipy import stats
 
 from experiments.metrics import confidence_interval, paired_difference
-from experiments.run import json_safe
+from experiments.run import HEADLINE_METRICS, json_safe
 from experiments.scenario import Scenario, load_scenario, to_dict
 from market.adl import POLICIES, SEVERITIES
 from market.errors import InputError, require
-
-#: Scalar headline metrics summarised by the game experiments (those present in the rows).
-HEADLINE_METRICS = (
-    "total_deficit",
-    "backstop_used",
-    "adl_raised",
-    "residual_bad_debt",
-    "overshoot",
-    "accounts_touched",
-    "max_haircut_frac",
-    "max_haircut_equity_frac",
-    "gini_haircut",
-    "ptsr",
-    "pmr",
-    "externality_ratio",
-    "leverage_drift",
-    "retention",
-    "ltv_lost_per_deficit_dollar",
-    "inversion_rate",
-    "rank_correlation",
-    "refill_steps",
-    "recovery_steps",
-    "traders_active_end",
-    "traders_churned",
-    "fee_revenue",
-)
 
 #: Size presets: ``default`` is the built-in default scenario; ``tiny`` is for tests and
 #: smoke runs (a hidden ``--scale`` option of the command line).

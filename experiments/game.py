@@ -442,11 +442,8 @@ class ADLGame(mesa.Model):
         c.touched = int(np.count_nonzero(haircut))
         kinds = ex.acc.kind
         c.haircut_by_type = {TYPE_NAMES[t]: float(haircut[kinds == t].sum()) for t in TYPE_NAMES}
-        liquidated_now = (
-            ((ex.acc.flags & LIQUIDATED) != 0) & (self._liq_flags_before[:n] == 0)
-            if self._liq_flags_before.size >= n
-            else (ex.acc.flags & LIQUIDATED) != 0
-        )
+        before = np.pad(self._liq_flags_before, (0, n - self._liq_flags_before.size))
+        liquidated_now = ((ex.acc.flags & LIQUIDATED) != 0) & (before == 0)
         churned = self._churn(haircut, liquidated_now)
         c.churned = len(churned)
         self._panel_record(c.index, haircut, liquidated_now, churned)
@@ -469,8 +466,6 @@ class ADLGame(mesa.Model):
         ex = self.exchange
         w = np.maximum(self._eq_at_crisis[: haircut.size], 0.0)
         w = np.pad(w, (0, haircut.size - w.size))
-        with np.errstate(divide="ignore", invalid="ignore"):
-            x = np.where(w > 0, haircut / w, np.where(haircut > 0, 1.0, 0.0))
         traders = self.traders()
         if not traders:
             return []
@@ -502,7 +497,6 @@ class ADLGame(mesa.Model):
                 a.remove()
             self.churned_total += len(leave)
             self.invalidate()
-        del x
         return leave
 
     def _imitate(self, crisis: int) -> int:

@@ -18,6 +18,32 @@ from experiments.scenario import Scenario, to_dict
 from market.errors import InputError
 
 OUTPUT_FILES = ("timeseries.parquet", "agents.parquet", "adl_events.parquet", "summary.json")
+#: Scalar headline metrics of :func:`run_summary` that experiments summarise over runs.
+HEADLINE_METRICS = (
+    "total_deficit",
+    "backstop_used",
+    "adl_raised",
+    "residual_bad_debt",
+    "overshoot",
+    "accounts_touched",
+    "max_haircut_frac",
+    "max_haircut_equity_frac",
+    "gini_haircut",
+    "ptsr",
+    "pmr",
+    "externality_ratio",
+    "leverage_drift",
+    "retention",
+    "ltv_lost_per_deficit_dollar",
+    "inversion_rate",
+    "rank_correlation",
+    "refill_steps",
+    "recovery_steps",
+    "traders_active_end",
+    "traders_churned",
+    "fee_revenue",
+)
+
 #: Further files written beside them, so every metric can be recomputed from the folder.
 EXTRA_FILES = ("waves.parquet", "bankruptcies.parquet", "two_pass.parquet")
 

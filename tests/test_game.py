@@ -13,7 +13,7 @@ import pytest
 
 from agents import Flipper, SybilOwner, sybil_split
 from experiments.game import ADLGame
-from experiments.run import OUTPUT_FILES
+from experiments.run import HEADLINE_METRICS, OUTPUT_FILES
 from experiments.scenario import load_scenario
 from market.adl import Eligibility, get_policy
 from market.exchange import BackstopConfig, Exchange
@@ -231,6 +231,7 @@ def test_run_writes_four_files_and_is_deterministic(tmp_path):
         "ltv_lost_per_deficit_dollar",
     ):
         assert key in sa
+    assert set(HEADLINE_METRICS) <= set(sa)  # what experiments summarise is in every summary
     assert sa["conservation_error"] < 1e-9
     assert sa["overshoot_by_horizon"]["0"] == pytest.approx(sa["overshoot"])
     for name in ("timeseries", "agents", "adl_events", "waves", "bankruptcies", "two_pass"):
