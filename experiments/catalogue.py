@@ -11,7 +11,10 @@ its results folder:
 * ``runs.parquet`` -- one row per run: parameters, seed, every headline metric, status;
 * ``summary.csv`` -- mean and 95 % interval per policy (or per cell), paired differences
   against the baseline policy where it applies;
-* ``report.md`` -- the tables a reader needs, with seeds, scenario and sizes.
+* ``report.md`` -- the tables a reader needs, with seeds, scenario and sizes;
+* with a figure writer (``figures=``, e.g. ``viz.figures.write_figures``): its PNG and SVG
+  files, linked from a ``## Figures`` section of the report.  This package never imports
+  ``viz``: the writer is handed in (:data:`FigureWriter`, :class:`FigureRef`).
 
 Common random numbers: every policy runs on seeds ``1..N``, and a game's randomness (traders,
 prices, crises) depends only on its scenario and seed, so the runs of two policies on one seed
@@ -40,6 +43,34 @@ from experiments.scenario import Scenario, load_scenario, to_dict
 from market.adl import POLICIES, SEVERITIES
 from market.errors import InputError, require
 
+__all__ = [
+    "CATALOGUE",
+    "LEVEL",
+    "SCALES",
+    "TINY_OVERRIDES",
+    "Attrition",
+    "Audit",
+    "Bounds",
+    "Compare",
+    "Experiment",
+    "FigureRef",
+    "FigureWriter",
+    "Frontier",
+    "MoralHazard",
+    "Oct10",
+    "base_scenario",
+    "describe",
+    "figure_context",
+    "figure_section",
+    "game_policies",
+    "get_experiment",
+    "interval_table",
+    "list_lines",
+    "ok_rows",
+    "pareto_efficient",
+    "run_experiment",
+]
+
 #: Size presets: ``default`` is the built-in default scenario; ``tiny`` is for tests and
 #: smoke runs (a hidden ``--scale`` option of the command line).
 SCALES = ("default", "tiny")
@@ -54,6 +85,39 @@ TINY_OVERRIDES = {
 
 #: Confidence level of every interval in the catalogue.
 LEVEL = 0.95
+
+
+@dataclass(frozen=True)
+class FigureRef:
+    """One figure a figure writer drew into a results folder.
+
+    Attributes:
+        stem: file name without suffix; ``<stem>.png`` and ``<stem>.svg`` exist in the folder.
+        title: the figure's title (the image's alt text in the report).
+        caption: one line: what it shows, the seeds and the configuration.
+    """
+
+    stem: str
+    title: str
+    caption: str
+
+
+#: ``writer(experiment, out, rows, summary, context) -> [FigureRef, ...]``: draws an
+#: experiment's figures into ``out`` (see :func:`figure_context` for ``context``).
+FigureWriter = Callable[[str, Path, pd.DataFrame, pd.DataFrame, dict], list[FigureRef]]
+
+
+def figure_section(refs: Sequence[FigureRef], heading: str = "## Figures") -> list[str]:
+    """Markdown lines of a report's figure section (empty when there are no figures).
+
+    For each figure: ``![title](stem.png)``, then its caption and a link to ``stem.svg``.
+    """
+    if not refs:
+        return []
+    lines = ["", heading, ""]
+    for r in refs:
+        lines += [f"![{r.title}]({r.stem}.png)", "", f"{r.caption} ([SVG]({r.stem}.svg))", ""]
+    return lines
 
 
 def game_policies() -> list[str]:
@@ -406,6 +470,7 @@ class Experiment:
         workers: int | None = None,
         quiet: bool = False,
         scale: str = "default",
+        figures: FigureWriter | None = None,
     ) -> tuple[pd.DataFrame, pd.DataFrame, str, dict[str, Any]]:
         """Run the specs through the runner; returns (rows, summary, report, info)."""
         from experiments.runner import run_specs
@@ -700,6 +765,7 @@ class Bounds(Experiment):
         workers: int | None = None,
         quiet: bool = False,
         scale: str = "default",
+        figures: FigureWriter | None = None,
     ) -> tuple[pd.DataFrame, pd.DataFrame, str, dict[str, Any]]:
         """Check every policy on instances of seeds ``1..seeds``."""
         from experiments.catalogue_bounds import run_bounds, summarise_bounds
@@ -744,6 +810,7 @@ class Audit(Experiment):
         workers: int | None = None,
         quiet: bool = False,
         scale: str = "default",
+        figures: FigureWriter | None = None,
     ) -> tuple[pd.DataFrame, pd.DataFrame, str, dict[str, Any]]:
         """Run the audit, write its own files, and return its records and table."""
         from experiments import audit as au
@@ -809,15 +876,26 @@ class Oct10(Experiment):
         workers: int | None = None,
         quiet: bool = False,
         scale: str = "default",
+        figures: FigureWriter | None = None,
     ) -> tuple[pd.DataFrame, pd.DataFrame, str, dict[str, Any]]:
-        """Replay and write oct10's files; rows are the per (wave, seed, policy) replay rows."""
+        """Replay and write oct10's files; rows are the per (wave, seed, policy) replay rows.
+
+        ``figures`` is handed to :func:`experiments.oct10.write_report`, which links them.
+        """
         from experiments import oct10
 
         n = _check_seeds(seeds)
         cfg = None if scale == "default" else oct10.ReplayConfig(ilp_rows=20, max_accounts=200)
         bar, progress = _progress_bar(quiet, "wave", f"adlgame experiment {self.name}")
         try:
-            info = oct10.run_experiment(out, n, cfg=cfg, progress=progress)
+            info = oct10.run_experiment(
+                out,
+                n,
+                cfg=cfg,
+                progress=progress,
+                figures=figures,
+                context=figure_context(self, n, base, scale),
+            )
         finally:
             if bar is not None:
                 bar.close()
@@ -905,6 +983,42 @@ def _parquet_ready(rows: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
+def figure_context(
+    exp: Experiment, seeds: int, base: Scenario, scale: str, rows: pd.DataFrame | None = None
+) -> dict[str, Any]:
+    """What a figure writer needs to caption an experiment's figures.
+
+    Keys: ``experiment``, ``seeds`` (count), ``seed_list``, ``scale``, ``scenario`` (name,
+    with the scale when not default), ``traders``, ``crises``, ``calm_steps``,
+    ``crisis_steps`` (an int, or the sorted list of values when the cells vary it),
+    ``policies``, ``severities``, ``baseline``, ``cells`` (scenario overrides per cell) and,
+    for the frontier, ``objectives`` ((metric, maximise) pairs).
+    """
+    cells = exp.cells(base) if exp.game else [{}]
+    ctx: dict[str, Any] = {
+        "experiment": exp.name,
+        "seeds": int(seeds),
+        "seed_list": list(range(1, int(seeds) + 1)),
+        "scale": scale,
+        "scenario": base.name + ("" if scale == "default" else f" ({scale})"),
+        "baseline": exp.baseline,
+        "cells": [dict(c) for c in cells],
+    }
+    for key in ("traders", "crises", "calm_steps", "crisis_steps"):
+        vals = sorted({int(c.get(f"run.{key}", getattr(base.run, key))) for c in cells})
+        ctx[key] = vals[0] if len(vals) == 1 else vals
+    if rows is not None and "policy" in rows.columns and len(rows):
+        ctx["policies"] = list(dict.fromkeys(str(p) for p in rows["policy"]))
+    elif exp.game or exp.policies is not None:
+        ctx["policies"] = exp.policy_names()
+    else:
+        ctx["policies"] = []
+    ctx["severities"] = exp.severities(base) if exp.game else []
+    if isinstance(exp, Frontier):
+        ctx["objectives"] = [list(o) for o in exp.OBJECTIVES]
+    return ctx
+
+
 def run_experiment(
     name: str | Experiment,
     seeds: int,
@@ -915,6 +1029,7 @@ def run_experiment(
     *,
     base: Scenario | None = None,
     scale: str = "default",
+    figures: FigureWriter | None = None,
 ) -> pd.DataFrame:
     """Run one experiment and write ``runs.parquet``, ``summary.csv`` and ``report.md``.
 
@@ -924,6 +1039,11 @@ def run_experiment(
     folder reuses finished runs.  Returns the summary table; ``summary.attrs["info"]`` holds
     the paths written, the wall time and experiment-specific figures (what the command line
     prints as JSON).
+
+    ``figures`` (e.g. ``viz.figures.write_figures``) is called after the runs with (name,
+    out, rows, summary, :func:`figure_context`); the figures it returns are linked from a
+    ``## Figures`` section of ``report.md`` and listed in ``info["figures"]``.  Without it the
+    report has no figure section and no image is written.
 
     Raises:
         InputError: for an unknown experiment, a bad seed count or scale.
@@ -938,11 +1058,23 @@ def run_experiment(
     path = Path(out)
     path.mkdir(parents=True, exist_ok=True)
     rows, summary, report, info = exp.run(
-        n, path, base=base, executor=executor, workers=workers, quiet=quiet, scale=scale
+        n,
+        path,
+        base=base,
+        executor=executor,
+        workers=workers,
+        quiet=quiet,
+        scale=scale,
+        figures=figures,
     )
     _parquet_ready(rows).to_parquet(path / "runs.parquet", index=False)
     summary.to_csv(path / "summary.csv", index=False)
-    if exp.name != "oct10":  # oct10 writes its own report.md
+    if exp.name != "oct10":  # oct10 writes its own report.md (and its own figure section)
+        if figures is not None:
+            ctx = figure_context(exp, n, base, scale, rows)
+            refs = list(figures(exp.name, path, rows, summary, ctx))
+            report = report.rstrip("\n") + "\n" + "\n".join(figure_section(refs))
+            info = {**info, "figures": [r.stem for r in refs]}
         (path / "report.md").write_text(report)
     seconds = time.perf_counter() - t0
     summary.attrs["info"] = json_safe(

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -40,8 +41,19 @@ def _fraction(text: str) -> float:
     return value
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of every sub-command."""
+#: Adds sub-commands of an outer layer (viz) to the sub-parsers action.
+ParserExtension = Callable[[Any], None]
+#: A sub-command handler: parsed arguments in, exit status out.
+Handler = Callable[[argparse.Namespace], int]
+
+
+def build_parser(extend: ParserExtension | None = None) -> argparse.ArgumentParser:
+    """The argument parser of every sub-command.
+
+    ``extend(subparsers)`` may add sub-commands of an outer layer: the ``adlgame`` console
+    script (:mod:`viz.cli`) adds ``graph`` and ``dashboard`` this way, so this module never
+    imports viz.
+    """
     p = _Parser(
         prog="adlgame", description="An agent-based market game for auto-deleveraging research."
     )
@@ -144,6 +156,8 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--workers", type=_positive_int, default=None, help="processes (default: CPUs)")
     sw.add_argument("--retry-failed", action="store_true", help="rerun runs that failed before")
     sw.add_argument("--quiet", action="store_true", help="no progress bar")
+    if extend is not None:
+        extend(sub)
     return p
 
 
@@ -373,6 +387,7 @@ def _cmd_experiment(args: argparse.Namespace) -> int:
             workers=args.workers,
             quiet=args.quiet,
             scale=args.scale,
+            **({"figures": args.figures} if args.figures is not None else {}),
         )
     except Interrupted as exc:  # finished runs are kept in OUT/runs; --force resumes
         print(f"adlgame experiment: {exc} (with --force)", file=sys.stderr)
@@ -403,11 +418,24 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``adlgame`` console script."""
-    parser = build_parser()
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    extend: ParserExtension | None = None,
+    commands: Mapping[str, Handler] | None = None,
+    figures: Any = None,
+) -> int:
+    """Run one ``adlgame`` sub-command; returns the exit status.
+
+    ``extend`` and ``commands`` add sub-commands (see :func:`build_parser`); ``figures`` is a
+    :data:`experiments.catalogue.FigureWriter` that experiment reports call to draw their
+    figures (None: reports without figures).  The console script is :func:`viz.cli.main`,
+    which passes all three; ``python -m experiments.cli`` runs without them.
+    """
+    parser = build_parser(extend)
     args = parser.parse_args(argv)
-    handlers = {
+    args.figures = figures
+    handlers: dict[str, Handler] = {
         "crash": _cmd_crash,
         "run": _cmd_run,
         "policies": _cmd_policies,
@@ -416,6 +444,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "audit": _cmd_audit,
         "experiment": _cmd_experiment,
         "sweep": _cmd_sweep,
+        **(commands or {}),
     }
     try:
         return handlers[args.command](args)

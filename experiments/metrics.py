@@ -213,6 +213,29 @@ def gini(x: Any, size: int | None = None) -> float:
     return float(max(2.0 * float(pos @ xv) / (n * total) - (n + 1) / n, 0.0))
 
 
+
+def lorenz_points(x: Any, size: int | None = None, points: int = 21) -> np.ndarray:
+    """Lorenz curve of non-negative values at population shares ``linspace(0, 1, points)``.
+
+    ``size - len(x)`` implicit zeros are the poorest rows (as in
+    :func:`experiments.metrics.gini`).  With values sorted ascending at positions i = 1..n and
+    S = sum x, the curve passes through (i/n, sum_{j<=i} x_(j) / S) and is interpolated
+    linearly between them; it is the diagonal when S = 0 (nothing taken: nobody is singled
+    out) and all NaN when n = 0.
+    """
+    xv = np.sort(np.asarray(x, dtype=np.float64))
+    m = xv.size
+    n = m if size is None else max(int(size), m)
+    grid = np.linspace(0.0, 1.0, points)
+    if n == 0:
+        return np.full(points, np.nan)
+    total = float(xv.sum())
+    if total <= 0:
+        return grid.copy()
+    px = np.concatenate(([0.0], np.arange(n - m, n + 1, dtype=np.float64) / n))
+    py = np.concatenate(([0.0, 0.0], np.cumsum(xv) / total))
+    return np.clip(np.interp(grid, px, py), 0.0, 1.0)
+
 def ptsr(max_survivor: Any, raised: Any) -> float:
     """Peak-to-socialised-loss ratio, ``PTSR = E[upsilon^pi / D^pi]`` (C3 §3).
 
@@ -288,7 +311,7 @@ def inversion_rate(h: Any, c: Any) -> float:
 
 
 # --------------------------------------------------------------------------- across waves
-def _wave_rows(events: Any) -> pd.DataFrame:
+def wave_rows(events: Any) -> pd.DataFrame:
     """Events summed per (market, wave, account): dollars, capacity, burden = dollars/capacity."""
     ev = _table(events, "events", EVENT_COLUMNS)
     agg = (
@@ -314,7 +337,7 @@ def rank_instability(events: Any) -> pd.DataFrame:
     burden).  Source: OL's adjacent-round rank correlation of normalised burden and
     monotonicity violations.
     """
-    agg = _wave_rows(events).dropna(subset=["burden"])
+    agg = wave_rows(events).dropna(subset=["burden"])
     keys = ["market", "wave"]
     out = agg.groupby(keys).size().rename("touched").reset_index()
     out["inversion_rate"] = [
@@ -353,7 +376,7 @@ def wave_gini(events: Any, waves: Any | None = None) -> pd.Series:
     the touched rows count.  Wave numbers are unique across markets (as the exchange numbers
     them).  Computed for all waves at once by group sums.  Source: this project.
     """
-    agg = _wave_rows(events)
+    agg = wave_rows(events)
     agg["frac"] = agg["burden"].fillna(0.0)
     n_touched = agg.groupby("wave").size()
     size = n_touched.astype(np.float64)
@@ -373,7 +396,7 @@ def wave_gini(events: Any, waves: Any | None = None) -> pd.Series:
 
 
 # --------------------------------------------------------------------------- moral hazard
-def _crisis_of(steps: np.ndarray, agents: pd.DataFrame) -> np.ndarray:
+def crisis_of(steps: np.ndarray, agents: pd.DataFrame) -> np.ndarray:
     """Crisis index for each step: the first crisis boundary at or after it (-1 if none)."""
     ends = agents.groupby("crisis")["step"].max().sort_values()
     idx = np.searchsorted(ends.to_numpy(), steps, side="left")
@@ -398,7 +421,7 @@ def externality_ratio(bankruptcies: Any, agents: Any | None = None) -> float:
     if agents is not None and len(b):
         a = _table(agents, "agents", AGENT_COLUMNS)
         keys = pd.DataFrame(
-            {"crisis": _crisis_of(b["step"].to_numpy(), a), "account": b["account"].to_numpy()}
+            {"crisis": crisis_of(b["step"].to_numpy(), a), "account": b["account"].to_numpy()}
         ).drop_duplicates()
         single = a.loc[a["accounts"] == 1, ["crisis", "account", "equity_at_crisis_start"]]
         own = keys.merge(single.drop_duplicates(["crisis", "account"]), on=["crisis", "account"])

@@ -845,115 +845,6 @@ def _md_table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(out)
 
 
-def _figures(out: Path, data: Oct10Data, runs: pd.DataFrame) -> list[str]:
-    """Overshoot per wave by policy, cumulative overshoot and the horizon curve (PNG)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    w = data.waves
-    pol = data.policies
-    mean = runs.groupby(["policy", "wave"])["overshoot"].mean().unstack("wave")
-    mean = mean[w["wave"].to_list()]
-    x = np.arange(len(w))
-    names = [p for p in mean.index if p not in ("min_max_ilp", HL_AT_PROD)]
-    files = []
-
-    fig, ax = plt.subplots(figsize=(11, 7))
-    ax.plot(x, w["overshoot_prod_usd"], "k-o", lw=2.5, label="production, published (real)")
-    for suffix, style in (("pr", "s--"), ("vector", "^--"), ("contract_pr", "v--")):
-        ax.plot(
-            x,
-            pol[f"overshoot_{suffix}"],
-            style,
-            color="grey",
-            alpha=0.8,
-            label=f"{PUBLISHED_POLICIES[suffix]}, published (real)",
-        )
-    for p in names:
-        ax.plot(x, mean.loc[p].to_numpy(), ".-", lw=1, alpha=0.85, label=f"{p} (synthetic)")
-    ax.set_yscale("symlog", linthresh=1.0)
-    ax.set_xticks(x, [str(v) for v in w["wave"]])
-    ax.set_xlabel("wave")
-    ax.set_ylabel("overshoot vs budget needed, $ (symlog)")
-    ax.set_title(
-        "Overshoot per wave: published production vs the game's policies (mean over seeds)"
-    )
-    ax.legend(fontsize=7, ncol=4, loc="upper center", bbox_to_anchor=(0.5, -0.12))
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(out / "overshoot_per_wave.png", dpi=120)
-    plt.close(fig)
-    files.append("overshoot_per_wave.png")
-
-    fig, ax = plt.subplots(figsize=(11, 7))
-    ax.plot(
-        x, np.cumsum(w["overshoot_prod_usd"]), "k-o", lw=2.5, label="production, published (real)"
-    )
-    for suffix, style in (
-        ("pr", "s--"),
-        ("vector", "^--"),
-        ("contract_pr", "v--"),
-        ("fixed_point_ilp_integer", "d--"),
-    ):
-        ax.plot(
-            x,
-            np.cumsum(pol[f"overshoot_{suffix}"]),
-            style,
-            color="grey",
-            alpha=0.8,
-            label=f"{PUBLISHED_POLICIES[suffix]}, published (real)",
-        )
-    for p in names:
-        ax.plot(
-            x, np.cumsum(mean.loc[p].to_numpy()), ".-", lw=1, alpha=0.85, label=f"{p} (synthetic)"
-        )
-    ax.set_yscale("symlog", linthresh=1.0)
-    ax.set_xticks(x, [str(v) for v in w["wave"]])
-    ax.set_xlabel("wave")
-    ax.set_ylabel("cumulative overshoot, $ (symlog)")
-    ax.set_title("Cumulative overshoot over the 16 waves")
-    ax.legend(fontsize=7, ncol=4, loc="upper center", bbox_to_anchor=(0.5, -0.12))
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(out / "cumulative_overshoot.png", dpi=120)
-    plt.close(fig)
-    files.append("cumulative_overshoot.png")
-
-    h = data.horizons
-    tot = runs.groupby(["policy", "seed"])["overshoot"].sum().groupby("policy").mean()
-    fig, ax = plt.subplots(figsize=(8, 5))
-    secs = h["eval_horizon_ms"] / 1000.0
-    ax.plot(
-        secs,
-        h["total_overshoot_prod_minus_needed_usd"] / 1e6,
-        "k-o",
-        lw=2.5,
-        label="production O(horizon), published (real)",
-    )
-    replayed = tot.drop([HL_AT_PROD, "min_max_ilp"], errors="ignore")
-    if len(replayed):
-        worst = replayed.abs().idxmax()
-        ax.axhline(
-            float(replayed[worst]) / 1e6,
-            color="tab:blue",
-            ls="--",
-            label=f"every replayed policy at B needed (largest: {worst}, {_usd(replayed[worst])}; "
-            "synthetic, no price path)",
-        )
-    ax.set_xlabel("evaluation horizon after the wave, s")
-    ax.set_ylabel("total overshoot vs needed, $M")
-    ax.set_title("Horizon curve: production's two-pass overshoot vs the replay")
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(out / "horizon_curve.png", dpi=120)
-    plt.close(fig)
-    files.append("horizon_curve.png")
-    return files
-
-
 def _difference_notes(data: Oct10Data, table: pd.DataFrame, cfg: ReplayConfig) -> list[str]:
     """One paragraph per published counterpart: by how much the game differs and why."""
     tot = table[table["wave"] == "total"].set_index("policy")
@@ -1023,9 +914,33 @@ def write_report(
     seeds: int,
     cfg: ReplayConfig,
     elapsed: float,
+    figures: Callable[..., list] | None = None,
+    context: dict[str, Any] | None = None,
 ) -> Path:
-    """Write ``report.md`` and its figures into ``out``; returns the report's path."""
-    figs = _figures(out, data, runs)
+    """Write ``report.md`` into ``out``; returns the report's path.
+
+    ``figures`` (an :data:`experiments.catalogue.FigureWriter`, e.g.
+    ``viz.figures.write_figures``) is called as ``figures("oct10", out, runs, table, ctx)``
+    with ``ctx`` = ``context`` plus ``data`` (the :class:`Oct10Data`), ``cfg``, ``seeds``,
+    ``seed_list`` and ``policies``; the figures it returns are linked from the report's
+    figure section.  Without it the report has no figure section and no image is written.
+    """
+    refs: list = []
+    if figures is not None:
+        ctx = {
+            "experiment": "oct10",
+            "scenario": "oct10 replay",
+            **(context or {}),
+            "seeds": int(seeds),
+            "seed_list": sorted(int(x) for x in runs["seed"].unique()),
+            "policies": list(dict.fromkeys(runs["policy"])),
+            "data": data,
+            "cfg": cfg,
+            "hl_at_prod": HL_AT_PROD,
+            "published_policies": dict(PUBLISHED_POLICIES),
+            "counterparts": dict(COUNTERPARTS),
+        }
+        refs = list(figures("oct10", out, runs, table, ctx))
     w = data.waves
     q = data.ratio_quantiles
     fit = RatioFit.from_quantiles(q["median"], q["p10"], q["p90"])
@@ -1251,14 +1166,14 @@ def write_report(
     lines += [
         "Full per-wave figures with intervals: `waves.csv` (columns prefixed real_, "
         "derived_, synthetic_).",
-        "",
-        "## 5. Figures",
-        "",
     ]
-    lines += [f"![{f[:-4]}]({f})" for f in figs]
+    if refs:
+        from experiments.catalogue import figure_section
+
+        lines += figure_section(refs, "## 5. Figures")[:-1]
     lines += [
         "",
-        "## 6. How the synthetic winners are drawn",
+        f"## {6 if refs else 5}. How the synthetic winners are drawn",
         "",
         f"- Winners per wave: {int(cfg.accounts_total or q['n_users']):,} (headlines n_users) "
         f"spread in proportion to the wave's PnL, clipped to [{cfg.min_accounts}, "
@@ -1283,7 +1198,7 @@ def write_report(
         "- Drift is replayed on the winners only (its eligible set is every open position, "
         "whose losers are not in the files).",
         "",
-        "## 7. Synthesis settings",
+        f"## {7 if refs else 6}. Synthesis settings",
         "",
         "```json",
         json.dumps(asdict(cfg), indent=2),
@@ -1301,11 +1216,14 @@ def run_experiment(
     cfg: ReplayConfig | None = None,
     data: Oct10Data | None = None,
     progress: Callable[[int, int], None] | None = None,
+    figures: Callable[..., list] | None = None,
+    context: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Replay, then write ``report.md``, ``waves.csv``, ``runs.csv`` and figures into ``out``.
+    """Replay, then write ``report.md``, ``waves.csv`` and ``runs.csv`` into ``out``.
 
-    Returns a small summary: paths written, wall time, total overshoot per policy (synthetic
-    mean) and the published production overshoot.
+    ``figures`` and ``context``: see :func:`write_report` (figures are drawn only with a
+    writer).  Returns a small summary: paths written, wall time, total overshoot per policy
+    (synthetic mean), the published production overshoot and the figure stems drawn.
     """
     require(
         isinstance(seeds, int) and not isinstance(seeds, bool) and seeds >= 1,
@@ -1323,7 +1241,18 @@ def run_experiment(
     table.to_csv(path / "waves.csv", index=False)
     runs.to_csv(path / "runs.csv", index=False)
     elapsed = time.perf_counter() - t0
-    report = write_report(path, data, runs, draws, table, seeds=seeds, cfg=cfg, elapsed=elapsed)
+    report = write_report(
+        path,
+        data,
+        runs,
+        draws,
+        table,
+        seeds=seeds,
+        cfg=cfg,
+        elapsed=elapsed,
+        figures=figures,
+        context=context,
+    )
     totals = run_totals(runs).groupby("policy", sort=False)["overshoot"].mean()
     return {
         "report": str(report),
@@ -1331,4 +1260,5 @@ def run_experiment(
         "seconds": time.perf_counter() - t0,
         "overshoot_total": {k: float(v) for k, v in totals.items()},
         "published_prod_overshoot": data.prod_overshoot,
+        "figures": [p.stem for p in sorted(path.glob("*.svg"))] if figures is not None else [],
     }

@@ -15,6 +15,7 @@ import pandas as pd
 from agents import TYPE_NAMES
 from experiments.game import ADLGame
 from experiments.scenario import Scenario, to_dict
+from market.accounts import BOOK, VAULT
 from market.errors import InputError
 
 OUTPUT_FILES = ("timeseries.parquet", "agents.parquet", "adl_events.parquet", "summary.json")
@@ -45,7 +46,7 @@ HEADLINE_METRICS = (
 )
 
 #: Further files written beside them, so every metric can be recomputed from the folder.
-EXTRA_FILES = ("waves.parquet", "bankruptcies.parquet", "two_pass.parquet")
+EXTRA_FILES = ("waves.parquet", "bankruptcies.parquet", "two_pass.parquet", "accounts.parquet")
 
 
 def package_version() -> str:
@@ -88,6 +89,41 @@ def adl_events_frame(game: ADLGame) -> pd.DataFrame:
     return df
 
 
+def accounts_frame(game: ADLGame) -> pd.DataFrame:
+    """One row per account ever opened: agent type name, owner group, owner uid and flags.
+
+    ``agent_type`` is :data:`agents.TYPE_NAMES` of the account's ``kind`` label ("book" and
+    "vault" for the exchange's own rows, "other" for an unlabelled row); ``owner`` is the uid
+    of the agent holding the account at the end of the run (-1 for none); ``flags`` the
+    account's final flag bits (:mod:`market.accounts`).
+    """
+    acc = game.exchange.acc
+    kinds = acc.kind.astype(np.int64)
+    codes = np.array(sorted(TYPE_NAMES), dtype=np.int64)
+    names = np.array([TYPE_NAMES[c] for c in codes] + ["other"], dtype=object)
+    pos = np.searchsorted(codes, kinds)
+    hit = (pos < codes.size) & (codes[np.minimum(pos, codes.size - 1)] == kinds)
+    agent_type = names[np.where(hit, pos, codes.size)]
+    agent_type[(acc.flags & BOOK) != 0] = "book"
+    agent_type[(acc.flags & VAULT) != 0] = "vault"
+    owner = np.full(acc.n, -1, dtype=np.int64)
+    owners = game._account_agent
+    if owners:
+        rows = np.fromiter(owners.keys(), dtype=np.int64, count=len(owners))
+        uids = np.fromiter((a.uid for a in owners.values()), dtype=np.int64, count=len(owners))
+        ok = rows < acc.n
+        owner[rows[ok]] = uids[ok]
+    return pd.DataFrame(
+        {
+            "account": np.arange(acc.n, dtype=np.int64),
+            "agent_type": agent_type.astype(str),
+            "group": acc.group.astype(np.int64),
+            "owner": owner,
+            "flags": acc.flags.astype(np.uint8),
+        }
+    )
+
+
 def run_frames(game: ADLGame) -> dict[str, pd.DataFrame]:
     """Every table of a finished run, as data frames (what :func:`write_results` writes)."""
     log = game.exchange.log
@@ -101,6 +137,7 @@ def run_frames(game: ADLGame) -> dict[str, pd.DataFrame]:
         "waves": pd.DataFrame(log.waves.to_array()),
         "bankruptcies": pd.DataFrame(log.bankruptcies.to_array()),
         "two_pass": game.two_pass.frame() if game.two_pass is not None else pd.DataFrame(),
+        "accounts": accounts_frame(game),
     }
 
 

@@ -48,6 +48,10 @@ Columns, in this order:
   ``overshoot``, ``accounts_touched``, ``gini_haircut``, ``retention``, …) and the two-pass
   overshoot curve flattened as ``overshoot_h0``, ``overshoot_h1``, … (one per horizon);
   NaN in failed runs;
+- small per-run curves as JSON text (lists of floats, ``"[]"`` in failed runs; see
+  :data:`VECTOR_COLUMNS` and :func:`run_vectors`): ``lorenz_haircut``,
+  ``retention_by_crisis``, ``revenue_by_crisis``, ``leverage_drift_by_crisis``,
+  ``externality_by_crisis`` (read one with ``json.loads``);
 - ``status`` (``"ok"`` or ``"error"``), ``error`` (one line, ``""`` when ok),
   ``traceback`` (``""`` when ok), ``seconds`` (wall time of the run: the only column that
   differs between two executions of the same run).
@@ -96,6 +100,16 @@ STATUS_COLUMNS = ("status", "error", "traceback", "seconds")
 _SKIP_SUMMARY = frozenset(
     ("scenario", "scenario_config", "seed", "policy", "severity", "package_version", "crises")
 )
+#: Per-run curves stored as JSON text columns (after the scalar metrics), in this order.
+VECTOR_COLUMNS = (
+    "lorenz_haircut",
+    "retention_by_crisis",
+    "revenue_by_crisis",
+    "leverage_drift_by_crisis",
+    "externality_by_crisis",
+)
+#: Points of the stored Lorenz curve: population shares 0, 0.05, ..., 1.
+LORENZ_POINTS = 21
 _SHARD = re.compile(r"^[0-9a-f]{64}\.parquet$")
 
 
@@ -229,6 +243,65 @@ def summary_metrics(summary: dict) -> dict[str, float]:
     return out
 
 
+def run_vectors(frames: dict[str, pd.DataFrame]) -> dict[str, str]:
+    """The run's small curves (:data:`VECTOR_COLUMNS`) as JSON lists, from its frames.
+
+    - ``lorenz_haircut``: :func:`experiments.metrics.lorenz_points` of the haircut fractions
+      h/c of every (wave, eligible account) pair of the run, pooled over waves; untouched
+      eligible rows count as zeros (the wave log's ``eligible``), as in ``gini_haircut``;
+    - ``retention_by_crisis``: :func:`experiments.metrics.retention_curve` ``["all"]``, one
+      value per crisis boundary;
+    - ``revenue_by_crisis``: fees earned per cycle (the calm period before crisis k plus
+      crisis k; the last entry is the calm after the last crisis), from
+      :func:`experiments.metrics.fee_revenue_per_period`, in dollars;
+    - ``leverage_drift_by_crisis``: whales' mean target leverage at each crisis boundary minus
+      the first (:func:`experiments.metrics.leverage_by_crisis`);
+    - ``externality_by_crisis``: :func:`experiments.metrics.externality_ratio` of the
+      bankruptcies of each crisis cycle (a bankruptcy belongs to the first crisis boundary at
+      or after its step).
+
+    NaN entries are written as ``null``.
+    """
+    from experiments import metrics as mx
+    from experiments.run import json_safe
+
+    ts, agents = frames["timeseries"], frames["agents"]
+    events, waves, bank = frames["adl_events"], frames["waves"], frames["bankruptcies"]
+    out: dict[str, Any] = {}
+    if len(events) and len(waves):
+        rows = mx.wave_rows(events)
+        frac = rows["burden"].fillna(0.0).to_numpy(dtype=np.float64)
+        touched = rows.groupby("wave").size()
+        eligible = waves.set_index("wave")["eligible"].reindex(touched.index).fillna(0.0)
+        size = int(np.maximum(eligible.to_numpy(), touched.to_numpy()).sum())
+        out["lorenz_haircut"] = mx.lorenz_points(frac, size, LORENZ_POINTS)
+    else:
+        out["lorenz_haircut"] = []
+    ret = mx.retention_curve(agents) if len(agents) else pd.DataFrame()
+    out["retention_by_crisis"] = ret["all"].to_numpy() if "all" in ret else []
+    per = mx.fee_revenue_per_period(ts)
+    out["revenue_by_crisis"] = per.groupby("crisis")["fees"].sum().to_numpy()
+    if len(agents):
+        lev = mx.leverage_by_crisis(agents, "whale")
+        first = lev.dropna()
+        out["leverage_drift_by_crisis"] = (
+            (lev - first.iloc[0]).to_numpy() if len(first) else lev.to_numpy()
+        )
+        crises = np.sort(agents["crisis"].unique())
+        of = mx.crisis_of(bank["step"].to_numpy(), agents) if len(bank) else np.array([])
+        out["externality_by_crisis"] = [
+            mx.externality_ratio(bank[of == c], agents) if (of == c).any() else np.nan
+            for c in crises  # one call per crisis (a handful), vectorised inside
+        ]
+    else:
+        out["leverage_drift_by_crisis"] = []
+        out["externality_by_crisis"] = []
+    return {
+        k: json.dumps(json_safe(np.asarray(out[k], dtype=np.float64).tolist()))
+        for k in VECTOR_COLUMNS
+    }
+
+
 @functools.cache
 def metric_columns() -> tuple[str, ...]:
     """Names of the metric columns of an ok row, in order (from one tiny reference game).
@@ -267,7 +340,7 @@ def run_one(spec: RunSpec) -> dict[str, Any]:
     row = _head(spec)
     try:
         from experiments.game import ADLGame
-        from experiments.run import run_summary
+        from experiments.run import run_frames, run_summary
         from experiments.scenario import from_dict
 
         scenario = from_dict(spec.scenario)
@@ -275,7 +348,9 @@ def run_one(spec: RunSpec) -> dict[str, Any]:
         policy = None if scenario.adl.policy == spec.policy else spec.policy
         game = ADLGame(scenario, seed=int(spec.seed), policy=policy, severity=spec.severity)
         game.run()
-        row.update(summary_metrics(run_summary(game)))
+        frames = run_frames(game)
+        row.update(summary_metrics(run_summary(game, frames)))
+        row.update(run_vectors(frames))
         row.update(status="ok", error="", traceback="")
     except Exception as exc:
         row.update(status="error", error=_error_text(exc), traceback=traceback.format_exc())
@@ -300,11 +375,15 @@ def _normalise(row: dict[str, Any]) -> dict[str, Any]:
     metrics = {
         k: float(v)
         for k, v in row.items()
-        if k not in ID_COLUMNS and k not in STATUS_COLUMNS and "." not in k
+        if k not in ID_COLUMNS
+        and k not in STATUS_COLUMNS
+        and k not in VECTOR_COLUMNS
+        and "." not in k
     }
+    vectors = {k: str(row.get(k, "[]")) for k in VECTOR_COLUMNS}
     if status["status"] != "ok":
         metrics = {name: metrics.get(name, math.nan) for name in metric_columns()} | metrics
-    return {**head, **labels, **metrics, **status}
+    return {**head, **labels, **metrics, **vectors, **status}
 
 
 def shard_path(out: str | Path, key: str) -> Path:

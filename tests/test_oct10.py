@@ -291,18 +291,21 @@ def test_wave_metrics_by_hand():
 
 def test_experiment_writes_report_with_every_policy_and_published_columns(tmp_path, data):
     cfg = oct10.ReplayConfig(ilp_rows=20, max_accounts=300)
-    out = oct10.run_experiment(tmp_path / "exp", 2, cfg=cfg, data=data)
+    from viz.figures import write_figures
+
+    out = oct10.run_experiment(tmp_path / "exp", 2, cfg=cfg, data=data, figures=write_figures)
     folder = tmp_path / "exp"
-    for f in (
-        "report.md",
-        "waves.csv",
-        "runs.csv",
-        "overshoot_per_wave.png",
-        "cumulative_overshoot.png",
-        "horizon_curve.png",
-    ):
+    figs = ("overshoot_per_wave", "cumulative_overshoot", "horizon_curve", "game_vs_published")
+    for f in ("report.md", "waves.csv", "runs.csv"):
         assert (folder / f).is_file(), f
+    for stem in figs:
+        for suffix in (".png", ".svg"):
+            assert (folder / f"{stem}{suffix}").is_file(), stem + suffix
     report = (folder / "report.md").read_text()
+    assert "## 5. Figures" in report and "## 7. Synthesis settings" in report
+    for stem in figs:
+        assert f"]({stem}.png)" in report and f"[SVG]({stem}.svg)" in report, stem
+    assert sorted(out["figures"]) == sorted(figs)
     for name in oct10.replay_policies():
         assert f"`{name}`" in report, name
     assert "$45.03M" in report and "(real)" in report and "(synthetic)" in report
@@ -339,6 +342,11 @@ def test_cli_runs_the_experiment(capsys, tmp_path, monkeypatch):
     out = json.loads(capsys.readouterr().out)
     assert Path(out["report"]).is_file()
     assert set(out["overshoot_total"]) >= set(oct10.replay_policies())
+    # experiments.cli alone has no figure writer: no figure section, no image files
+    folder = tmp_path / "e"
+    assert "Figures" not in (folder / "report.md").read_text()
+    assert not list(folder.glob("*.png")) and not list(folder.glob("*.svg"))
+    assert out["figures"] == []
 
 
 def test_oct10_scenario_loads_and_runs(tmp_path, capsys):

@@ -1,0 +1,362 @@
+"""The live dashboard behind ``adlgame dashboard``: the model it drives, its series, its server.
+
+The page itself (Solara components over Mesa's :func:`mesa.visualization.SolaraViz`) lives in
+:mod:`viz.dashboard_app`, the module ``solara run`` imports; this module stays light (no
+solara import) so the command line loads fast:
+
+* :class:`DashboardModel` -- the Mesa model the page drives: a thin wrapper whose keyword
+  arguments are the controls on the page (policy, severity, agent mix, passive leverage,
+  crisis size, traders, crises, seed).  It builds ``load_scenario("default").replace(...)`` at
+  a small size and plays an :class:`experiments.game.ADLGame` on it (one pass, no
+  counterfactual, so a step takes milliseconds).  A refused value never raises: the model is
+  built in an *error state* (``error`` holds the one-line :class:`market.errors.InputError`
+  message naming the field, ``game`` is None) that the page shows instead of a traceback,
+  while it keeps the last good game.
+* :func:`series` -- the game's DataCollector table plus the derived columns the page plots
+  (cumulative deficit and ADL, flipper share, retention);
+* :func:`haircut_shares` -- haircut as a share of equity per account hit, over the run so
+  far or the latest crisis (the histogram);
+* :func:`command` -- ``adlgame dashboard`` (its ``--port`` / ``--host`` options are declared
+  in :mod:`viz.cli`): the blocking server (Solara's ``run`` command on
+  :mod:`viz.dashboard_app`, production mode, no browser opened, no version check or
+  telemetry: it works offline).
+
+The dashboard reads the game; it writes nothing into results (design.md section 6).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import errno
+import os
+import socket
+import warnings
+from typing import Any, ClassVar
+
+import mesa
+import numpy as np
+import pandas as pd
+
+from experiments.catalogue import game_policies
+from experiments.game import ADLGame
+from experiments.scenario import Scenario, load_scenario
+from market.adl import SEVERITIES
+from market.errors import InputError, require
+
+__all__ = [
+    "APP_MODULE",
+    "DEFAULTS",
+    "DEFAULT_HOST",
+    "DEFAULT_PORT",
+    "DashboardModel",
+    "command",
+    "haircut_shares",
+    "series",
+    "solara_args",
+]
+
+#: Port the dashboard serves on unless ``--port`` says otherwise.
+DEFAULT_PORT = 8765
+#: Address the dashboard binds unless ``--host`` says otherwise (this machine only).
+DEFAULT_HOST = "127.0.0.1"
+#: The module ``solara run`` serves (its import defines ``Page``).
+APP_MODULE = "viz.dashboard_app"
+
+#: The page's starting values: the default scenario at a size that steps in milliseconds.
+DEFAULTS: dict[str, Any] = {
+    "policy": "hyperliquid",
+    "severity": "full",
+    "whale": 0.03,
+    "flipper": 0.04,
+    "sybil": 0.02,
+    "leverage_median": 3.0,
+    "drop_median": 0.12,
+    "traders": 600,
+    "crises": 4,
+    "seed": 1,
+}
+
+
+def _number(value: Any) -> Any:
+    """A number typed on the page (a string) as an int or float; anything else unchanged.
+
+    Text that is not a number is passed on as it is, so the scenario validator refuses it
+    with a message naming the field.
+    """
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            continue
+    return value
+
+
+def _seed(value: Any) -> int:
+    """The seed as an int (the page's text box gives a string); InputError otherwise."""
+    text = str(value).strip()
+    ok = not isinstance(value, bool) and (
+        (isinstance(value, int | np.integer) and value >= 0) or text.isdigit()
+    )
+    require(ok, "seed", "an integer >= 0", value)
+    return int(text)
+
+
+class DashboardModel(mesa.Model):
+    """The model the dashboard drives: one :class:`~experiments.game.ADLGame` built from the
+    page's controls, or an error state naming the refused field.
+
+    Args:
+        policy: ADL policy, one of :func:`experiments.catalogue.game_policies`.
+        severity: severity controller, one of :data:`market.adl.SEVERITIES`.
+        whale: share of leveraged whales among the starting traders.  Every number may also
+            be given as text (the page's input boxes), e.g. ``"0.05"``.
+        flipper: share of flippers.
+        sybil: share of Sybil owners (passive traders get the rest).
+        leverage_median: median leverage of passive traders.
+        drop_median: median crash size (fraction of the mark).
+        traders: starting traders.
+        crises: crises in the run.
+        seed: the run's root seed (an integer >= 0; digits in a string are accepted).
+
+    Attributes:
+        params: the keyword arguments as given.
+        error: None, or the one-line message of the refused value (the game is then None).
+        game: the game being played (None in the error state).
+        scenario: the validated scenario (None in the error state).
+    """
+
+    #: Scenario keys (dotted) set from the keyword arguments of the same role.
+    OVERRIDES: ClassVar[dict[str, str]] = {
+        "whale": "mix.whale",
+        "flipper": "mix.flipper",
+        "sybil": "mix.sybil",
+        "leverage_median": "passive.leverage_median",
+        "drop_median": "crisis.drop_median",
+        "traders": "run.traders",
+        "crises": "run.crises",
+    }
+
+    def __init__(
+        self,
+        *,
+        policy: str = DEFAULTS["policy"],
+        severity: str = DEFAULTS["severity"],
+        whale: float = DEFAULTS["whale"],
+        flipper: float = DEFAULTS["flipper"],
+        sybil: float = DEFAULTS["sybil"],
+        leverage_median: float = DEFAULTS["leverage_median"],
+        drop_median: float = DEFAULTS["drop_median"],
+        traders: int = DEFAULTS["traders"],
+        crises: int = DEFAULTS["crises"],
+        seed: int | str = DEFAULTS["seed"],
+    ) -> None:
+        super().__init__(rng=np.random.default_rng(0))
+        self.params: dict[str, Any] = {
+            "policy": policy,
+            "severity": severity,
+            "whale": whale,
+            "flipper": flipper,
+            "sybil": sybil,
+            "leverage_median": leverage_median,
+            "drop_median": drop_median,
+            "traders": traders,
+            "crises": crises,
+            "seed": seed,
+        }
+        self.error: str | None = None
+        self.game: ADLGame | None = None
+        self.scenario: Scenario | None = None
+        try:
+            self.scenario = self.build_scenario(self.params)
+            self.game = ADLGame(
+                self.scenario,
+                seed=_seed(seed),
+                policy=str(policy),
+                severity=str(severity),
+                two_pass=False,
+            )
+        except InputError as exc:
+            self.error = str(exc)
+            self.scenario = None
+            self.running = False
+
+    @classmethod
+    def build_scenario(cls, params: dict[str, Any]) -> Scenario:
+        """The validated scenario of ``params`` (policy and severity checked too).
+
+        Raises:
+            InputError: a value the game or the scenario validator refuses, naming the field.
+        """
+        policies = game_policies()
+        policy = params.get("policy", DEFAULTS["policy"])
+        require(policy in policies, "policy", f"one of {', '.join(policies)}", policy)
+        severity = params.get("severity", DEFAULTS["severity"])
+        require(severity in SEVERITIES, "severity", f"one of {', '.join(SEVERITIES)}", severity)
+        _seed(params.get("seed", DEFAULTS["seed"]))
+        base = load_scenario("default")
+        dotted = {
+            key: _number(params.get(name, DEFAULTS[name])) for name, key in cls.OVERRIDES.items()
+        }
+        drop = dotted["crisis.drop_median"]
+        if isinstance(drop, int | float) and not isinstance(drop, bool) and 0 < drop < 0.95:
+            # a bigger median crash lifts the cap on crash sizes with it (up to its own limit)
+            dotted["crisis.drop_max"] = min(max(base.crisis.drop_max, float(drop)), 0.95)
+        return base.replace(
+            **dotted, **{"adl.policy": policy, "adl.severity": severity, "adl.params": {}}
+        )
+
+    @property
+    def datacollector(self) -> mesa.DataCollector | None:
+        """The game's DataCollector (what Mesa's plot components read); None in error state."""
+        return None if self.game is None else self.game.datacollector
+
+    @property
+    def total_steps(self) -> int:
+        """Steps in the whole run (0 in the error state)."""
+        return 0 if self.game is None else self.game.total_steps
+
+    def step(self) -> None:
+        """One step of the game (does nothing in the error state or past the end)."""
+        if self.game is None:
+            self.running = False
+            return
+        self.game.step()
+        self.running = bool(self.game.running)
+
+
+def series(model: DashboardModel | ADLGame) -> pd.DataFrame:
+    """The DataCollector table with the derived columns the dashboard plots.
+
+    Added columns: ``cum_deficit``, ``cum_backstop``, ``cum_adl`` (running sums, dollars),
+    ``flipper_share`` (flippers / traders active, NaN when nobody is left) and ``retention``
+    (traders active / traders active at step 0).  Empty in the error state.
+    """
+    game = model.game if isinstance(model, DashboardModel) else model
+    if game is None:
+        return pd.DataFrame()
+    df = game.datacollector.get_model_vars_dataframe().copy()
+    active = df["traders_active"].to_numpy(dtype=np.float64)
+    flippers = df["flippers_active"].to_numpy(dtype=np.float64)
+    df["cum_deficit"] = df["deficit"].astype(float).cumsum()
+    df["cum_backstop"] = df["backstop_used"].astype(float).cumsum()
+    df["cum_adl"] = df["adl_raised"].astype(float).cumsum()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        df["flipper_share"] = np.where(active > 0, flippers / active, np.nan)
+        df["retention"] = active / active[0] if active.size and active[0] > 0 else np.nan
+    return df
+
+
+def latest_crisis_start(game: ADLGame) -> int | None:
+    """First step of the crisis in progress or, in a calm period, of the last one; None
+    before the first crisis.  Read from the DataCollector's ``phase`` and ``crisis`` columns.
+    """
+    df = game.datacollector.get_model_vars_dataframe()
+    crisis_rows = df[df["phase"] == "crisis"]
+    if crisis_rows.empty:
+        return None
+    last = crisis_rows["crisis"].iloc[-1]
+    return int(crisis_rows.loc[crisis_rows["crisis"] == last, "step"].min())
+
+
+def haircut_shares(model: DashboardModel | ADLGame, scope: str = "run") -> np.ndarray:
+    """Haircut as a share of equity, one value per account ADL has hit (sorted by account).
+
+    An account's share is the sum of its haircuts in the scope over its equity before its
+    first haircut in the scope (accounts with no positive equity then are left out).
+
+    Args:
+        model: the dashboard model or a game.
+        scope: ``"run"`` (every ADL fill so far) or ``"crisis"`` (fills since the latest
+            crisis began: the one in progress, or the last one during a calm period).
+    """
+    require(scope in ("run", "crisis"), "scope", "run or crisis", scope)
+    game = model.game if isinstance(model, DashboardModel) else model
+    if game is None:
+        return np.zeros(0)
+    adl = game.exchange.log.adl.to_array()
+    if scope == "crisis":
+        start = latest_crisis_start(game)
+        if start is None:
+            return np.zeros(0)
+        adl = adl[adl["step"] >= start]
+    if adl.size == 0:
+        return np.zeros(0)
+    # np.unique's first index is the account's first fill: the log is in time order
+    _, first, inverse = np.unique(adl["account"], return_index=True, return_inverse=True)
+    taken = np.bincount(inverse, weights=adl["haircut"])
+    equity = adl["equity"][first]
+    keep = equity > 0
+    return taken[keep] / equity[keep]
+
+
+# ---------------------------------------------------------------------- command line
+def _check_port_free(host: str, port: int) -> None:
+    """Raise InputError unless ``host:port`` can be bound now (bad host or port in use)."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError):
+        raise InputError("--host", "an address or name of this machine", host) from None
+    family, kind, proto, _, address = infos[0]
+    with contextlib.closing(socket.socket(family, kind, proto)) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise InputError("--port", "a port no other program is using", port) from None
+            if exc.errno == errno.EACCES:
+                raise InputError("--port", "a port this user may bind (>= 1024)", port) from None
+            raise InputError("--host", "an address of this machine", host) from None
+
+
+def solara_args(host: str, port: int) -> list[str]:
+    """Arguments of ``solara run`` that serve the dashboard: production mode, no browser
+    opened, no version check (it would go online), quiet server log."""
+    return [
+        APP_MODULE,
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--production",
+        "--no-open",
+        "--no-check-version",
+        "--log-level-uvicorn",
+        "warning",
+    ]
+
+
+def command(args: argparse.Namespace) -> int:
+    """Serve the dashboard until Ctrl-C; returns the exit status (0).
+
+    Prints the URL first.  Raises :class:`InputError` (one line naming ``--port`` or
+    ``--host``) for a port outside 1..65535, a port in use or an address that cannot be bound.
+    """
+    port = getattr(args, "port", DEFAULT_PORT)
+    host = getattr(args, "host", DEFAULT_HOST)
+    require(
+        isinstance(port, int) and not isinstance(port, bool) and 0 < port < 65536,
+        "--port",
+        "an integer in 1..65535",
+        port,
+    )
+    require(isinstance(host, str) and host.strip() != "", "--host", "an address", host)
+    _check_port_free(host, port)
+    # offline: no telemetry and no hook-rule warnings from Mesa's components on the console
+    os.environ.setdefault("SOLARA_TELEMETRY_MIXPANEL_ENABLE", "false")
+    os.environ.setdefault("SOLARA_CHECK_HOOKS", "off")
+    # plain-http on localhost: solara warns on every page load that it falls back to lax cookies
+    warnings.filterwarnings("ignore", message="Cookies with samesite=none require https")
+    from solara.__main__ import run as solara_run
+
+    shown = f"[{host}]" if ":" in host else host
+    print(f"adlgame dashboard: serving http://{shown}:{port}/ (Ctrl-C stops)", flush=True)
+    from click.exceptions import Abort  # click turns Ctrl-C into Abort
+
+    with contextlib.suppress(KeyboardInterrupt, Abort):
+        solara_run.main(args=solara_args(host, port), standalone_mode=False)
+    return 0

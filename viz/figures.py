@@ -1,0 +1,1064 @@
+"""Report figures of the experiment catalogue (PNG and SVG, greyscale-safe, captioned).
+
+:func:`write_figures` is the :data:`experiments.catalogue.FigureWriter` the ``adlgame``
+console script hands to :func:`experiments.catalogue.run_experiment`: it draws an
+experiment's figures from its rows and summary into the results folder and returns one
+:class:`experiments.catalogue.FigureRef` per figure (the report links them, with a caption
+naming the seeds and the configuration).  It reads results and writes nothing back into them.
+
+Each ``draw_*`` function takes plain frames and returns a matplotlib Figure (``None`` when the
+data cannot support it) whose every Axes has a title and axis labels with units; nothing is
+saved until :func:`viz.style.save`.  Series are told apart by marker, line style and fill
+(:func:`viz.style.series_style`), heat maps use a grey-safe map with each cell's number
+printed on it.
+
+Per experiment (what each draws when its data is there):
+
+* ``compare``: policy intervals per headline metric, Lorenz curves of haircut fractions,
+  retention and revenue across crises, overshoot against the two-pass horizon;
+* ``attrition``: retention and revenue across crises, attrition metrics' intervals;
+* ``frontier``: the solvency-fairness-revenue frontier, Pareto-efficient pairs marked;
+* ``moral-hazard``: leverage drift and externality ratio across crises, PTSR/PMR against
+  participation n on log-log axes with the fitted lines;
+* ``audit``: the gameability heat map (policy x action, G and its interval printed);
+* ``bounds``: the pass-rate heat map (policy x check);
+* ``oct10``: overshoot per wave, cumulative overshoot, the horizon curve, and the game
+  beside the published totals per policy.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from scipy import stats
+
+from experiments.catalogue import FigureRef, ok_rows
+from viz.style import annotate_cells, new_figure, save, series_style, styled
+
+__all__ = [
+    "ATTRITION_METRICS",
+    "COMPARE_METRICS",
+    "DRAWERS",
+    "EXTERNALITY",
+    "LEVERAGE",
+    "METRIC_LABELS",
+    "RETENTION",
+    "REVENUE",
+    "caption",
+    "draw_crisis_curves",
+    "draw_frontier",
+    "draw_gameability",
+    "draw_loglog",
+    "draw_lorenz",
+    "draw_oct10_cumulative",
+    "draw_oct10_horizon",
+    "draw_oct10_per_wave",
+    "draw_oct10_vs_published",
+    "draw_overshoot_horizon",
+    "draw_pass_rates",
+    "draw_policy_intervals",
+    "write_figures",
+]
+
+#: metric -> (axis label with its unit, factor applied to the values before plotting).
+METRIC_LABELS: dict[str, tuple[str, float]] = {
+    "total_deficit": ("deficit D, $", 1.0),
+    "backstop_used": ("backstop used, $", 1.0),
+    "adl_raised": ("ADL raised, $", 1.0),
+    "residual_bad_debt": ("residual bad debt, $", 1.0),
+    "overshoot": ("overshoot (two-pass, h = 0), $", 1.0),
+    "accounts_touched": ("accounts touched, accounts", 1.0),
+    "max_haircut_frac": ("largest haircut, % of capacity", 100.0),
+    "max_haircut_equity_frac": ("largest haircut, % of equity", 100.0),
+    "gini_haircut": ("Gini of haircut fractions, index (0-1)", 1.0),
+    "ptsr": ("PTSR, ratio", 1.0),
+    "pmr": ("PMR, ratio", 1.0),
+    "externality_ratio": ("externality ratio, share of losses", 1.0),
+    "leverage_drift": ("whale leverage drift, x", 1.0),
+    "retention": ("retention, % of first-crisis traders", 100.0),
+    "ltv_lost_per_deficit_dollar": ("LTV lost per deficit dollar, $/$", 1.0),
+    "traders_churned": ("traders churned, traders", 1.0),
+    "traders_active_end": ("traders active at the end, traders", 1.0),
+    "fee_revenue": ("fee revenue, $", 1.0),
+    "recovery_steps": ("revenue recovery, steps", 1.0),
+    "refill_steps": ("backstop refill, steps", 1.0),
+}
+#: Headline metrics of the compare experiment's interval panels.
+COMPARE_METRICS = (
+    "adl_raised",
+    "overshoot",
+    "max_haircut_frac",
+    "gini_haircut",
+    "retention",
+    "fee_revenue",
+)
+#: Interval panels of the attrition experiment.
+ATTRITION_METRICS = (
+    "retention",
+    "traders_churned",
+    "fee_revenue",
+    "ltv_lost_per_deficit_dollar",
+)
+
+#: (column, axis label with unit, factor) of the per-crisis curves in runs.parquet.
+RETENTION = ("retention_by_crisis", "retention, % of first-crisis traders", 100.0)
+REVENUE = ("revenue_by_crisis", "fee revenue per crisis cycle, $", 1.0)
+LEVERAGE = ("leverage_drift_by_crisis", "whale mean target leverage - first crisis, x", 1.0)
+EXTERNALITY = ("externality_by_crisis", "externality ratio, share of losses", 1.0)
+
+Draw = tuple[str, str, str, Figure | None]
+
+
+# =========================================================================== helpers
+def _label(metric: str) -> tuple[str, float]:
+    return METRIC_LABELS.get(metric, (f"{metric.replace('_', ' ')}, value", 1.0))
+
+
+def _seed_text(seeds: Sequence[int]) -> str:
+    s = sorted(int(x) for x in seeds)
+    if not s:
+        return "-"
+    if s == list(range(s[0], s[-1] + 1)):
+        return f"{s[0]}..{s[-1]}" if len(s) > 1 else str(s[0])
+    return ", ".join(map(str, s))
+
+
+def _sizes(ctx: dict) -> str:
+    parts = []
+    for key, unit in (("traders", "traders"), ("crises", "crises")):
+        v = ctx.get(key)
+        if v is None:
+            continue
+        parts.append(f"{'/'.join(map(str, v)) if isinstance(v, list) else v} {unit}")
+    if ctx.get("calm_steps") is not None and ctx.get("crisis_steps") is not None:
+        parts.append(f"{ctx['calm_steps']} calm + {ctx['crisis_steps']} crisis steps per cycle")
+    return ", ".join(parts)
+
+
+def caption(ctx: dict, what: str, *, policies: Iterable[str] | None = None) -> str:
+    """One caption line: ``what``, then the seeds, scenario, sizes, policies and severities."""
+    pols = list(policies) if policies is not None else list(ctx.get("policies") or [])
+    sev = list(ctx.get("severities") or [])
+    parts = [
+        what.rstrip("."),
+        f"seeds {_seed_text(ctx.get('seed_list') or range(1, int(ctx.get('seeds', 0)) + 1))}",
+    ]
+    scen = f"scenario {ctx.get('scenario', '-')}"
+    size = _sizes(ctx)
+    parts.append(f"{scen} ({size})" if size else scen)
+    if pols:
+        parts.append(f"policies {', '.join(pols)}")
+    if sev:
+        parts.append(f"severity {', '.join(sev)}")
+    return "; ".join(parts) + "."
+
+
+def _vectors(rows: pd.DataFrame, column: str) -> np.ndarray:
+    """The JSON-list column of ``rows`` as a 2-D array (rows x longest list), NaN-padded."""
+    lists = [json.loads(v) if isinstance(v, str) and v else [] for v in rows[column]]
+    width = max((len(v) for v in lists), default=0)
+    out = np.full((len(lists), width), np.nan)
+    for i, v in enumerate(lists):  # one row per run (tens)
+        out[i, : len(v)] = np.array([np.nan if x is None else x for x in v], dtype=np.float64)
+    return out
+
+
+def _mean_ci(values: np.ndarray, level: float = 0.95) -> tuple[np.ndarray, ...]:
+    """Column means of a (seeds x points) array and their Student-t interval (NaN-skipping)."""
+    v = np.asarray(values, dtype=np.float64)
+    n = np.sum(np.isfinite(v), axis=0)
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns give NaN, quietly
+        mean = np.nanmean(np.where(np.isfinite(v), v, np.nan), axis=0) if v.size else v
+        sd = np.nanstd(v, axis=0, ddof=1) if v.shape[0] > 1 else np.full(v.shape[1], np.nan)
+        t = stats.t.ppf(0.5 + level / 2, np.maximum(n - 1, 1))
+        half = np.where(n > 1, t * sd / np.sqrt(np.maximum(n, 1)), np.nan)
+    return mean, mean - half, mean + half
+
+
+def _policies(rows: pd.DataFrame) -> list[str]:
+    return list(dict.fromkeys(str(p) for p in rows["policy"])) if "policy" in rows else []
+
+
+def _legend_right(fig: Figure, ax: Any, ncol: int = 1) -> None:
+    handles, labels = ax.get_legend_handles_labels()
+    if handles:
+        fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), ncol=ncol)
+
+
+def _symlog(ax: Any, values: np.ndarray, axis: str = "y", linthresh: float | None = None) -> None:
+    """Symlog scale on ``axis`` with at most ~8 labelled decades (every other one if wider)."""
+    from matplotlib.ticker import SymmetricalLogLocator
+
+    v = np.abs(np.asarray(values, dtype=np.float64))
+    v = v[np.isfinite(v) & (v > 0)]
+    t = linthresh if linthresh is not None else max(float(np.quantile(v, 0.1)), 1e-9)
+    raw = np.asarray(values, dtype=np.float64)
+    sides = 1 + int(bool((raw[np.isfinite(raw)] < 0).any()))
+    decades = sides * max(np.log10(max(float(v.max()) if v.size else t, t) / t), 1.0)
+    (ax.set_yscale if axis == "y" else ax.set_xscale)("symlog", linthresh=t)
+    target = ax.yaxis if axis == "y" else ax.xaxis
+    target.set_major_locator(
+        SymmetricalLogLocator(linthresh=t, base=10 if decades <= 8 else 100, subs=[1.0])
+    )
+
+
+def _symlog_if_wide(ax: Any, values: np.ndarray, axis: str = "y") -> bool:
+    """Symlog scale (linear within max(1, 10 % quantile of |v|)) when |values| span > 3 decades.
+
+    Values below 1e-6 of the largest count as zero (float noise of sums that are zero).
+    """
+    v = np.abs(np.asarray(values, dtype=np.float64))
+    v = v[np.isfinite(v)]
+    v = v[v > 1e-6 * v.max(initial=0.0)]  # float noise around 0 is 0, not a decade
+    if v.size < 2 or v.max() / max(v.min(), 1e-12) < 1e3:
+        return False
+    _symlog(ax, values, axis, linthresh=max(float(np.quantile(v, 0.1)), 1.0))
+    return True
+
+
+# =========================================================================== drawings
+@styled
+def draw_policy_intervals(
+    summary: pd.DataFrame, metrics: Sequence[str], *, title: str, ncols: int = 3
+) -> Figure | None:
+    """Dot and 95 % interval per policy, one panel per metric (a long summary table).
+
+    ``summary`` has columns policy, metric, mean, ci_low, ci_high (the catalogue's
+    ``summary.csv``); groups other than policy must already be filtered out.
+    """
+    if summary is None or summary.empty or "metric" not in summary:
+        return None
+    metrics = [m for m in metrics if m in set(summary["metric"])]
+    if not metrics:
+        return None
+    pols = list(dict.fromkeys(summary["policy"]))
+    nrows = int(np.ceil(len(metrics) / ncols))
+    ncol = min(ncols, len(metrics))
+    size = (3.6 * ncol, 0.25 * len(pols) * nrows + 1.2 * nrows + 0.6)
+    fig, axes = new_figure(nrows, ncol, size=size, sharey=True)
+    y = np.arange(len(pols))
+    for k, m in enumerate(metrics):
+        ax = axes.flat[k]
+        label, f = _label(m)
+        s = summary[summary["metric"] == m].set_index("policy").reindex(pols)
+        mean = s["mean"].to_numpy(float) * f
+        lo, hi = s["ci_low"].to_numpy(float) * f, s["ci_high"].to_numpy(float) * f
+        err = np.vstack([mean - lo, hi - mean])
+        err = np.where(np.isfinite(err), np.maximum(err, 0.0), 0.0)
+        for i in range(len(pols)):
+            st = series_style(i, len(pols))
+            ax.errorbar(
+                mean[i],
+                y[i],
+                xerr=err[:, i : i + 1],
+                marker=st["marker"],
+                fillstyle=st["fillstyle"],
+                color="black",
+                ecolor="0.35",
+                capsize=2,
+                linestyle="none",
+            )
+        ax.set_yticks(y, pols)
+        ax.set_xlabel(label)
+        ax.set_ylabel("policy")
+        ax.set_title(m.replace("_", " "))
+    axes[0, 0].invert_yaxis()  # shared: the first policy on top in every panel
+    for ax in list(axes.flat)[len(metrics) :]:
+        ax.remove()
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+@styled
+def draw_lorenz(rows: pd.DataFrame, *, title: str = "Lorenz curves of haircuts") -> Figure | None:
+    """Mean Lorenz curve of haircut fractions per policy (runs' ``lorenz_haircut`` column).
+
+    x: share of (wave, eligible account) pairs, poorest first; y: their share of the summed
+    haircut fractions.  The diagonal is equal fractions (pure pro-rata within a wave).
+    """
+    if "lorenz_haircut" not in rows or rows.empty:
+        return None
+    pols = _policies(rows)
+    fig, axes = new_figure(size=(7.5, 5.0))
+    ax = axes[0, 0]
+    ax.plot([0, 100], [0, 100], color="0.6", linestyle="-", lw=0.8, label="equal fractions")
+    drawn = 0
+    for i, p in enumerate(pols):
+        v = _vectors(rows[rows["policy"] == p], "lorenz_haircut")
+        if v.shape[1] < 2 or not np.isfinite(v).any():
+            continue
+        mean, _, _ = _mean_ci(v)
+        x = np.linspace(0, 100, v.shape[1])
+        ax.plot(x, 100 * mean, markevery=2, lw=1.2, label=p, **series_style(i, len(pols)))
+        drawn += 1
+    if not drawn:
+        return None
+    ax.set_xlim(0, 100)
+    ax.set_ylim(0, 100)
+    ax.set_xlabel("eligible (wave, account) pairs, poorest first, %")
+    ax.set_ylabel("cumulative share of haircut fractions h/c, %")
+    ax.set_title(title)
+    _legend_right(fig, ax)
+    fig.tight_layout()
+    return fig
+
+
+@styled
+def draw_crisis_curves(
+    rows: pd.DataFrame,
+    panels: Sequence[tuple[str, str, float]] = (RETENTION, REVENUE),
+    *,
+    title: str = "Across crises",
+) -> Figure | None:
+    """Mean over seeds of per-crisis curves (runs' JSON columns), one panel per column."""
+    panels = [p for p in panels if p[0] in rows]
+    if rows.empty or not panels:
+        return None
+    pols = _policies(rows)
+    fig, axes = new_figure(1, len(panels), size=(5.0 * len(panels) + 1.5, 4.2))
+    drawn = 0
+    for k, (col, label, f) in enumerate(panels):
+        ax = axes[0, k]
+        for i, p in enumerate(pols):
+            v = _vectors(rows[rows["policy"] == p], col)
+            if not v.size or not np.isfinite(v).any():
+                continue
+            mean, _, _ = _mean_ci(v)
+            x = np.arange(v.shape[1])
+            ax.plot(x, f * mean, lw=1.1, label=p, **series_style(i, len(pols)))
+            drawn += 1
+        ax.set_xlabel("crisis, index (0 = first)")
+        ax.set_ylabel(label)
+        ax.set_title(label.split(",")[0])
+        ax.xaxis.get_major_locator().set_params(integer=True)
+    if not drawn:
+        return None
+    _legend_right(fig, axes[0, 0])
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+@styled
+def draw_overshoot_horizon(
+    rows: pd.DataFrame, *, title: str = "Overshoot against the two-pass horizon"
+) -> Figure | None:
+    """Mean two-pass overshoot (``overshoot_h<h>`` columns) per policy against the horizon h."""
+    cols = sorted(
+        (c for c in rows.columns if c.startswith("overshoot_h") and c[11:].isdigit()),
+        key=lambda c: int(c[11:]),
+    )
+    if rows.empty or not cols:
+        return None
+    hs = np.array([int(c[11:]) for c in cols], dtype=float)
+    pols = _policies(rows)
+    fig, axes = new_figure(size=(7.5, 4.8))
+    ax = axes[0, 0]
+    width = 0.5 * (np.diff(hs).min() if len(hs) > 1 else 1.0)
+    allv = []
+    for i, p in enumerate(pols):
+        v = rows.loc[rows["policy"] == p, cols].to_numpy(dtype=float)
+        mean, lo, hi = _mean_ci(v)
+        shift = width * ((i + 0.5) / len(pols) - 0.5)
+        err = np.where(np.isfinite(lo), np.vstack([mean - lo, hi - mean]), 0.0)
+        ax.errorbar(
+            hs + shift, mean, yerr=err, capsize=2, lw=1, label=p, **series_style(i, len(pols))
+        )
+        allv.append(mean)
+    _symlog_if_wide(ax, np.concatenate(allv))
+    ax.set_xticks(hs, [str(int(h)) for h in hs])
+    ax.set_xlabel("horizon after the wave, steps")
+    ax.set_ylabel("overshoot (ADL taken - budget needed), $")
+    ax.set_title(title)
+    _legend_right(fig, ax)
+    fig.tight_layout()
+    return fig
+
+
+@styled
+def draw_frontier(
+    summary: pd.DataFrame,
+    objectives: Sequence[Sequence[Any]] = (
+        ("residual_bad_debt", False),
+        ("max_haircut_frac", False),
+        ("fee_revenue", True),
+    ),
+    *,
+    title: str = "Trilemma frontier",
+) -> Figure | None:
+    """Scatter of (policy, severity) means on two objective planes; Pareto pairs filled.
+
+    ``summary`` is the frontier summary (policy, severity, metric, mean, pareto).  Marker =
+    severity controller; filled black = Pareto-efficient on all three objectives (labelled
+    with the policy), hollow grey = dominated.
+    """
+    need = {"policy", "severity", "metric", "mean"}
+    if summary is None or summary.empty or not need <= set(summary.columns):
+        return None
+    names = [str(m) for m, _ in objectives]
+    piv = summary[summary["metric"].isin(names)].pivot_table(
+        index=["policy", "severity"], columns="metric", values="mean", aggfunc="first"
+    )
+    if piv.empty or not set(names) <= set(piv.columns):
+        return None
+    if "pareto" in summary:
+        eff = summary.drop_duplicates(["policy", "severity"]).set_index(["policy", "severity"])
+        piv["pareto"] = eff["pareto"].reindex(piv.index).fillna(False).astype(bool)
+    else:
+        piv["pareto"] = False
+    sevs = list(dict.fromkeys(summary["severity"]))
+    planes = [(names[0], names[1]), (names[1], names[2])]
+    fig, axes = new_figure(1, 2, size=(12.0, 5.0))
+    for k, (mx, my) in enumerate(planes):
+        ax = axes[0, k]
+        (lx, fx), (ly, fy) = _label(mx), _label(my)
+        for j, s in enumerate(sevs):
+            sub = piv.xs(s, level="severity")
+            mk = series_style(j)["marker"]
+            good = sub["pareto"].to_numpy(bool)
+            x, y = sub[mx].to_numpy(float) * fx, sub[my].to_numpy(float) * fy
+            ax.scatter(
+                x[~good],
+                y[~good],
+                marker=mk,
+                facecolors="none",
+                edgecolors="0.5",
+                label=f"{s} (dominated)",
+            )
+            ax.scatter(x[good], y[good], marker=mk, color="black", label=f"{s} (Pareto-efficient)")
+            for pol, xi, yi in zip(sub.index[good], x[good], y[good], strict=True):
+                ax.annotate(pol, (xi, yi), textcoords="offset points", xytext=(4, 3), fontsize=6)
+        _symlog_if_wide(ax, piv[mx].to_numpy(float) * fx, "x")
+        ax.set_xlabel(lx + (" (lower is better)" if mx != "fee_revenue" else " (higher is better)"))
+        ax.set_ylabel(ly + (" (lower is better)" if my != "fee_revenue" else " (higher is better)"))
+        ax.set_title(f"{mx.replace('_', ' ')} vs {my.replace('_', ' ')}")
+    _legend_right(fig, axes[0, 0])
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+@styled
+def _heatmap(
+    values: pd.DataFrame,
+    texts: Sequence[Sequence[str]],
+    *,
+    xlabel: str,
+    ylabel: str,
+    cbar: str,
+    title: str,
+    vmin: float | None = None,
+    vmax: float | None = None,
+) -> Figure:
+    """A grey-safe heat map of ``values`` (rows x columns) with ``texts`` printed in the cells."""
+    from viz.style import HEATMAP_CMAP
+
+    v = values.to_numpy(dtype=np.float64)
+    h, w = v.shape
+    fig, axes = new_figure(size=(1.9 * w + 3.0, 0.42 * h + 1.8))
+    ax = axes[0, 0]
+    img = ax.imshow(np.ma.masked_invalid(v), cmap=HEATMAP_CMAP, aspect="auto", vmin=vmin, vmax=vmax)
+    annotate_cells(ax, v, texts, img)
+    ax.set_xticks(np.arange(w), [str(c) for c in values.columns])
+    ax.set_yticks(np.arange(h), [str(i) for i in values.index])
+    ax.grid(False)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    fig.colorbar(img, ax=ax, label=cbar)
+    fig.tight_layout()
+    return fig
+
+
+def draw_gameability(summary: pd.DataFrame, *, title: str = "Gameability G") -> Figure | None:
+    """Heat map policy x action of the audit's G, each cell printed ``G [low, high]``."""
+    need = {"policy", "action", "G"}
+    if summary is None or summary.empty or not need <= set(summary.columns):
+        return None
+    g = summary.pivot_table(index="policy", columns="action", values="G", aggfunc="first")
+    g = g.reindex(index=list(dict.fromkeys(summary["policy"])))
+    g = g[[a for a in dict.fromkeys(summary["action"]) if a in g.columns]]
+    lo = summary.pivot_table(index="policy", columns="action", values="ci_low", aggfunc="first")
+    hi = summary.pivot_table(index="policy", columns="action", values="ci_high", aggfunc="first")
+    lo, hi = lo.reindex_like(g), hi.reindex_like(g)
+
+    def cell(p: str, a: str) -> str:
+        m = g.loc[p, a]
+        if not np.isfinite(m):
+            return "n/a"
+        if np.isfinite(lo.loc[p, a]):
+            return f"{m:.2f}\n[{lo.loc[p, a]:.2f}, {hi.loc[p, a]:.2f}]"
+        return f"{m:.2f}"
+
+    texts = [[cell(p, a) for a in g.columns] for p in g.index]
+    return _heatmap(
+        g,
+        texts,
+        xlabel="cosmetic action",
+        ylabel="policy",
+        cbar="G, share of honest ADL burden shed (1 = all)",
+        title=title,
+    )
+
+
+def draw_pass_rates(summary: pd.DataFrame, *, title: str = "Bound checks") -> Figure | None:
+    """Heat map policy x check of the bounds experiment's pass rates, in % (printed)."""
+    need = {"policy", "check", "pass_rate"}
+    if summary is None or summary.empty or not need <= set(summary.columns):
+        return None
+    r = summary.pivot_table(index="policy", columns="check", values="pass_rate", aggfunc="first")
+    r = 100.0 * r.reindex(index=list(dict.fromkeys(summary["policy"])))
+    r = r[[c for c in dict.fromkeys(summary["check"]) if c in r.columns]]
+    texts = [[("n/a" if not np.isfinite(x) else f"{x:.0f}%") for x in row] for row in r.to_numpy()]
+    return _heatmap(
+        r,
+        texts,
+        xlabel="check (design.md §1)",
+        ylabel="policy",
+        cbar="instances passing, %",
+        title=title,
+        vmin=0.0,
+        vmax=100.0,
+    )
+
+
+@styled
+def draw_loglog(
+    rows: pd.DataFrame, summary: pd.DataFrame, *, title: str = "PTSR and PMR against n"
+) -> Figure | None:
+    """PTSR and PMR means per (policy, n) on log-log axes with each policy's fitted line.
+
+    The lines are ``exp(intercept) n^slope`` from the summary rows ``<m>_loglog_slope``
+    (moral-hazard's least-squares fit over every run); the legend gives the slope.
+    """
+    if rows.empty or "run.traders" not in rows:
+        return None
+    pols = _policies(rows)
+    fig, axes = new_figure(1, 2, size=(12.0, 4.8))
+    drawn = 0
+    for k, m in enumerate(("ptsr", "pmr")):
+        ax = axes[0, k]
+        if m not in rows:
+            continue
+        for i, p in enumerate(pols):
+            g = rows[rows["policy"] == p]
+            n = pd.to_numeric(g["run.traders"], errors="coerce")
+            y = pd.to_numeric(g[m], errors="coerce").where(lambda s: s > 0)
+            mean = y.groupby(n).mean().dropna()
+            if mean.empty:
+                continue
+            st = series_style(i, len(pols))
+            fit = summary[(summary["policy"] == p) & (summary["metric"] == f"{m}_loglog_slope")]
+            lab = p
+            if len(fit) and np.isfinite(fit["mean"].iloc[0]) and "intercept" in fit:
+                b, a = float(fit["mean"].iloc[0]), float(fit["intercept"].iloc[0])
+                xs = np.geomspace(mean.index.min(), mean.index.max(), 20)
+                ax.plot(xs, np.exp(a) * xs**b, linestyle=st["linestyle"], color=st["color"], lw=1)
+                lab = f"{p} (slope {b:.2f})"
+            ax.plot(
+                mean.index,
+                mean.to_numpy(),
+                linestyle="none",
+                marker=st["marker"],
+                fillstyle=st["fillstyle"],
+                color=st["color"],
+                label=lab,
+            )
+            drawn += 1
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("participation n, traders (log)")
+        ax.set_ylabel(f"{m.upper()}, ratio (log)")
+        ax.set_title(f"{m.upper()} against n, fitted log-log line")
+        ax.legend(fontsize=6)
+    if not drawn:
+        return None
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+# --------------------------------------------------------------------------- oct10
+def _oct10_mean(runs: pd.DataFrame, waves: pd.DataFrame) -> pd.DataFrame:
+    mean = runs.groupby(["policy", "wave"])["overshoot"].mean().unstack("wave")
+    return mean[[w for w in waves["wave"].to_list() if w in mean.columns]]
+
+
+_PUB_STYLES = (("pr", "s"), ("vector", "^"), ("contract_pr", "v"), ("fixed_point_ilp_integer", "d"))
+
+
+@styled
+def _oct10_waves(
+    runs: pd.DataFrame,
+    data: Any,
+    published: dict[str, str],
+    hidden: Sequence[str],
+    *,
+    cumulative: bool,
+    title: str,
+) -> Figure:
+    w, pol = data.waves, data.policies
+    mean = _oct10_mean(runs, w)
+    names = [p for p in mean.index if p not in hidden]
+    acc = np.cumsum if cumulative else np.asarray
+    x = np.arange(len(w))
+    fig, axes = new_figure(size=(11.0, 6.0))
+    ax = axes[0, 0]
+    ax.plot(
+        x,
+        acc(w["overshoot_prod_usd"]),
+        color="black",
+        marker="o",
+        lw=2.5,
+        label="production, published (real)",
+    )
+    for suffix, mk in _PUB_STYLES[: 4 if cumulative else 3]:
+        ax.plot(
+            x,
+            acc(pol[f"overshoot_{suffix}"]),
+            color="0.45",
+            marker=mk,
+            linestyle="--",
+            fillstyle="none",
+            label=f"{published[suffix]}, published (real)",
+        )
+    for i, p in enumerate(names):
+        ax.plot(
+            x,
+            acc(mean.loc[p].to_numpy()),
+            lw=1,
+            ms=4,
+            label=f"{p} (synthetic)",
+            **series_style(i + 1, len(names) + 1),
+        )
+    ax.set_yscale("symlog", linthresh=1.0)
+    ax.set_xticks(x, [str(v) for v in w["wave"]])
+    ax.set_xlabel("wave, index")
+    ax.set_ylabel(
+        ("cumulative overshoot" if cumulative else "overshoot vs budget needed") + ", $ (symlog)"
+    )
+    ax.set_title(title)
+    ax.legend(fontsize=6.5, ncol=4, loc="upper center", bbox_to_anchor=(0.5, -0.12))
+    fig.tight_layout()
+    return fig
+
+
+def draw_oct10_per_wave(
+    runs: pd.DataFrame, data: Any, published: dict[str, str], hidden: Sequence[str] = ()
+) -> Figure:
+    """Overshoot per wave: the published production and benchmarks beside the game's policies
+    (mean over seeds), symlog dollars.  ``data`` is :class:`experiments.oct10.Oct10Data`."""
+    return _oct10_waves(
+        runs,
+        data,
+        published,
+        hidden,
+        cumulative=False,
+        title="Overshoot per wave: published production vs the game's policies",
+    )
+
+
+def draw_oct10_cumulative(
+    runs: pd.DataFrame, data: Any, published: dict[str, str], hidden: Sequence[str] = ()
+) -> Figure:
+    """Cumulative overshoot over the waves, published and replayed (symlog dollars)."""
+    return _oct10_waves(
+        runs,
+        data,
+        published,
+        hidden,
+        cumulative=True,
+        title="Cumulative overshoot over the waves",
+    )
+
+
+@styled
+def draw_oct10_horizon(runs: pd.DataFrame, data: Any, hidden: Sequence[str] = ()) -> Figure:
+    """Production's published two-pass overshoot against the evaluation horizon, beside the
+    largest total overshoot of any replayed policy (the replay has no price path)."""
+    h = data.horizons
+    tot = runs.groupby(["policy", "seed"])["overshoot"].sum().groupby("policy").mean()
+    fig, axes = new_figure(size=(8.0, 5.0))
+    ax = axes[0, 0]
+    secs = h["eval_horizon_ms"] / 1000.0
+    ax.plot(
+        secs,
+        h["total_overshoot_prod_minus_needed_usd"] / 1e6,
+        color="black",
+        marker="o",
+        lw=2.5,
+        label="production O(horizon), published (real)",
+    )
+    replayed = tot.drop(list(hidden), errors="ignore")
+    if len(replayed):
+        worst = replayed.abs().idxmax()
+        ax.axhline(
+            float(replayed[worst]) / 1e6,
+            color="0.4",
+            ls="--",
+            label=f"every replayed policy at B needed (largest: {worst}, "
+            f"${float(replayed[worst]) / 1e6:.3g}M; synthetic, no price path)",
+        )
+    ax.set_xlabel("evaluation horizon after the wave, s")
+    ax.set_ylabel("total overshoot vs needed, $M")
+    ax.set_title("Horizon curve: production's two-pass overshoot vs the replay")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+@styled
+def draw_oct10_vs_published(
+    table: pd.DataFrame, counterparts: dict[str, str], published: dict[str, str]
+) -> Figure | None:
+    """The game beside the published totals, per policy with a published counterpart.
+
+    ``table`` is oct10's ``waves.csv`` table; its ``total`` rows give the game's mean and
+    interval over seeds (``synthetic_*``) and the published totals (``derived_published_*``).
+    One row per game policy, filled dot = game (95 % interval), hollow square = published.
+    """
+    if table is None or table.empty or "wave" not in table:
+        return None
+    tot = table[table["wave"].astype(str) == "total"].set_index("policy")
+    pols = [p for p in tot.index if p in counterparts]
+    if not pols:
+        return None
+    panels = (
+        ("overshoot", "overshoot", "total overshoot vs needed, $ (symlog)", 1.0),
+        ("max_pct_equity", "max_pct", "largest haircut, % of equity", 100.0),
+        ("ptsr_pubdef", "ptsr", "PTSR (published definition), ratio (symlog if wide)", 1.0),
+    )
+    fig, axes = new_figure(1, 3, size=(14.0, 0.38 * len(pols) + 2.2), sharey=True)
+    y = np.arange(len(pols))
+    for k, (gm, pm, label, f) in enumerate(panels):
+        ax = axes[0, k]
+        mean = tot.loc[pols, f"synthetic_{gm}_mean"].to_numpy(float) * f
+        lo = tot.loc[pols, f"synthetic_{gm}_low"].to_numpy(float) * f
+        hi = tot.loc[pols, f"synthetic_{gm}_high"].to_numpy(float) * f
+        err = np.where(np.isfinite(lo), np.vstack([mean - lo, hi - mean]), 0.0)
+        ax.errorbar(
+            mean,
+            y,
+            xerr=np.maximum(err, 0.0),
+            marker="o",
+            color="black",
+            linestyle="none",
+            capsize=2,
+            label="game (synthetic, 95 % interval)",
+        )
+        col = f"derived_published_{pm}"
+        pub = tot.loc[pols, col].to_numpy(float) * f if col in tot else np.full(len(pols), np.nan)
+        ax.plot(
+            pub,
+            y,
+            marker="s",
+            fillstyle="none",
+            color="0.35",
+            linestyle="none",
+            ms=8,
+            label="published counterpart (real/derived)",
+        )
+        both = np.concatenate([lo, hi, mean, pub])
+        if gm == "overshoot":
+            _symlog(ax, both, "x", linthresh=1.0)
+        else:
+            _symlog_if_wide(ax, both, "x")
+        ax.set_yticks(y, [f"{p} vs {counterparts[p]}" for p in pols])
+        ax.set_xlabel(label)
+        ax.set_ylabel("game policy vs published rule")
+        ax.set_title(label.split(",")[0])
+    axes[0, 0].invert_yaxis()
+    _legend_right(fig, axes[0, 0])
+    fig.suptitle("Game vs published totals over the 16 waves, per policy")
+    fig.tight_layout()
+    return fig
+
+
+# =========================================================================== per experiment
+def _only(summary: pd.DataFrame, **cell: Any) -> pd.DataFrame:
+    s = summary
+    for k, v in cell.items():
+        if k in s:
+            s = s[s[k].astype(str) == str(v)]
+    return s
+
+
+def _compare(rows: pd.DataFrame, summary: pd.DataFrame, ctx: dict) -> list[Draw]:
+    ok = ok_rows(rows)
+    base = ctx.get("baseline")
+    ci = "mean over seeds with 95 % Student-t intervals"
+    return [
+        (
+            "policy_intervals",
+            "Headline metrics per policy",
+            caption(
+                ctx, f"Headline metrics per policy, {ci} (paired against {base} in the tables)"
+            ),
+            draw_policy_intervals(summary, COMPARE_METRICS, title="Headline metrics per policy"),
+        ),
+        (
+            "lorenz_haircuts",
+            "Lorenz curves of haircut fractions",
+            caption(
+                ctx,
+                "Lorenz curves of haircut fractions h/c over every (wave, eligible "
+                "account) pair, untouched accounts as zeros, mean over seeds",
+            ),
+            draw_lorenz(ok, title="Lorenz curves of haircut fractions per policy"),
+        ),
+        (
+            "retention_revenue",
+            "Retention and fee revenue across crises",
+            caption(
+                ctx,
+                "Retention of the first crisis' traders and fee revenue per crisis "
+                "cycle (calm period + crisis; last = calm after the last crisis), "
+                "mean over seeds",
+            ),
+            draw_crisis_curves(
+                ok, (RETENTION, REVENUE), title="Retention and fee revenue across crises"
+            ),
+        ),
+        (
+            "overshoot_horizon",
+            "Overshoot against the horizon",
+            caption(ctx, f"Two-pass overshoot at horizons h = 0, 1, 2, 5 steps, {ci}"),
+            draw_overshoot_horizon(ok),
+        ),
+    ]
+
+
+def _attrition(rows: pd.DataFrame, summary: pd.DataFrame, ctx: dict) -> list[Draw]:
+    ok = ok_rows(rows)
+    return [
+        (
+            "retention_revenue",
+            "Retention and fee revenue across crises",
+            caption(
+                ctx,
+                "Retention of the first crisis' traders and fee revenue per crisis "
+                "cycle (calm period + crisis; last = calm after the last crisis), "
+                "mean over seeds",
+            ),
+            draw_crisis_curves(
+                ok, (RETENTION, REVENUE), title="Retention and fee revenue across crises"
+            ),
+        ),
+        (
+            "attrition_intervals",
+            "Attrition metrics per policy",
+            caption(
+                ctx,
+                "Retention, churn, fee revenue and LTV lost per deficit dollar per "
+                "policy, mean over seeds with 95 % Student-t intervals",
+            ),
+            draw_policy_intervals(
+                summary, ATTRITION_METRICS, ncols=2, title="Attrition metrics per policy"
+            ),
+        ),
+    ]
+
+
+def _frontier(rows: pd.DataFrame, summary: pd.DataFrame, ctx: dict) -> list[Draw]:
+    obj = ctx.get("objectives") or [
+        ("residual_bad_debt", False),
+        ("max_haircut_frac", False),
+        ("fee_revenue", True),
+    ]
+    return [
+        (
+            "frontier",
+            "Solvency-fairness-revenue frontier",
+            caption(
+                ctx,
+                "Means over seeds per (policy, severity): residual bad debt vs "
+                "largest haircut fraction, and largest haircut fraction vs fee "
+                "revenue; filled = Pareto-efficient on all three",
+            ),
+            draw_frontier(summary, obj, title="Trilemma frontier: policies x severity controllers"),
+        )
+    ]
+
+
+def _moral_hazard(rows: pd.DataFrame, summary: pd.DataFrame, ctx: dict) -> list[Draw]:
+    ok = ok_rows(rows)
+    refs: list[Draw] = []
+    if "run.traders" in ok and len(ok):
+        n_max = pd.to_numeric(ok["run.traders"], errors="coerce").max()
+        big = ok[pd.to_numeric(ok["run.traders"], errors="coerce") == n_max]
+        refs.append(
+            (
+                "leverage_externality",
+                "Leverage drift and externality ratio across crises",
+                caption(
+                    {**ctx, "traders": int(n_max)},
+                    "Whales' mean target leverage minus the first crisis', and the share "
+                    "of bankrupt accounts' losses paid by others, per crisis, mean over "
+                    f"seeds at n = {int(n_max)}",
+                ),
+                draw_crisis_curves(
+                    big,
+                    (LEVERAGE, EXTERNALITY),
+                    title=f"Moral hazard across crises (n = {int(n_max)})",
+                ),
+            )
+        )
+    refs.append(
+        (
+            "ptsr_pmr_loglog",
+            "PTSR and PMR against participation n",
+            caption(
+                ctx,
+                "PTSR and PMR means per (policy, n) on log-log axes with the "
+                "least-squares line of log(metric) on log(n) over every run",
+            ),
+            draw_loglog(ok, summary, title="PTSR and PMR against participation n"),
+        )
+    )
+    return refs
+
+
+def _audit(rows: pd.DataFrame, summary: pd.DataFrame, ctx: dict) -> list[Draw]:
+    pols = list(dict.fromkeys(summary["policy"])) if "policy" in summary else None
+    return [
+        (
+            "gameability",
+            "Gameability heat map",
+            caption(
+                {**ctx, "traders": None, "crises": None},
+                "Gameability G per policy and cosmetic action (burden-weighted share of "
+                "the honest twin's ADL burden shed; mean over seeds [95 % interval]), "
+                "paired honest and gaming worlds",
+                policies=pols,
+            ),
+            draw_gameability(summary, title="Gameability G: policy x cosmetic action"),
+        )
+    ]
+
+
+def _bounds(rows: pd.DataFrame, summary: pd.DataFrame, ctx: dict) -> list[Draw]:
+    pols = list(dict.fromkeys(summary["policy"])) if "policy" in summary else None
+    return [
+        (
+            "pass_rates",
+            "Bound checks pass rate",
+            caption(
+                {
+                    **ctx,
+                    "scenario": "generated instances (no game)",
+                    "traders": None,
+                    "crises": None,
+                    "calm_steps": None,
+                },
+                "Share of generated instances on which each policy meets each bound of "
+                "design.md §1",
+                policies=pols,
+            ),
+            draw_pass_rates(summary, title="Bound checks: pass rate per policy and check"),
+        )
+    ]
+
+
+def _oct10(rows: pd.DataFrame, summary: pd.DataFrame, ctx: dict) -> list[Draw]:
+    data = ctx.get("data")
+    if data is None:
+        from experiments.oct10 import load_oct10
+
+        data = load_oct10()
+    published = ctx.get("published_policies") or {}
+    counterparts = ctx.get("counterparts") or {}
+    hl_prod = ctx.get("hl_at_prod", "hyperliquid@prod_budget")
+    hidden = ("min_max_ilp", hl_prod)
+    base = {
+        **ctx,
+        "scenario": "oct10 replay of the 16 published waves (synthetic winners)",
+        "traders": None,
+        "crises": None,
+        "calm_steps": None,
+    }
+    return [
+        (
+            "overshoot_per_wave",
+            "Overshoot per wave",
+            caption(
+                base,
+                "Overshoot vs budget needed per wave: published production and "
+                "benchmarks (real) beside the game's policies (synthetic, mean over "
+                "seeds)",
+            ),
+            draw_oct10_per_wave(rows, data, published, hidden),
+        ),
+        (
+            "cumulative_overshoot",
+            "Cumulative overshoot",
+            caption(
+                base,
+                "Cumulative overshoot over the 16 waves, published (real) and "
+                "replayed (synthetic, mean over seeds)",
+            ),
+            draw_oct10_cumulative(rows, data, published, hidden),
+        ),
+        (
+            "horizon_curve",
+            "Horizon curve",
+            caption(
+                base,
+                "Production's published two-pass overshoot against the evaluation "
+                "horizon (real) beside the largest replayed total (synthetic)",
+            ),
+            draw_oct10_horizon(rows, data, hidden),
+        ),
+        (
+            "game_vs_published",
+            "Game vs published, per policy",
+            caption(
+                base,
+                "Totals over the 16 waves per game policy (mean over seeds, 95 % "
+                "interval) beside its published counterpart: overshoot, largest "
+                "haircut, PTSR (published definition)",
+            ),
+            draw_oct10_vs_published(summary, counterparts, published),
+        ),
+    ]
+
+
+#: experiment name -> function (rows, summary, context) -> [(stem, title, caption, Figure)].
+DRAWERS: dict[str, Callable[[pd.DataFrame, pd.DataFrame, dict], list[Draw]]] = {
+    "compare": _compare,
+    "attrition": _attrition,
+    "frontier": _frontier,
+    "moral-hazard": _moral_hazard,
+    "audit": _audit,
+    "bounds": _bounds,
+    "oct10": _oct10,
+}
+
+
+def write_figures(
+    experiment: str, out: Path, rows: pd.DataFrame, summary: pd.DataFrame, info: dict
+) -> list[FigureRef]:
+    """Draw ``experiment``'s figures into ``out`` (PNG + SVG each) and return their refs.
+
+    ``info`` is the context of :func:`experiments.catalogue.figure_context` (seeds, scenario,
+    sizes, policies, severities; oct10 adds its published data).  Figures the data cannot
+    support are skipped; an unknown experiment gives ``[]``.
+    """
+    draw = DRAWERS.get(str(experiment))
+    if draw is None:
+        return []
+    refs = []
+    for stem, title, cap, fig in draw(rows, summary, dict(info or {})):
+        if fig is None:
+            continue
+        save(fig, out, stem)
+        refs.append(FigureRef(stem=stem, title=title, caption=cap))
+    return refs
