@@ -11,13 +11,35 @@
 At the reference size (N = 1e5, or the largest N below it) the queues and the pro-rata family
 are also timed against the plain-Python definitions in :mod:`market.adl.reference`, and
 ``speedup_vs_reference`` is the reference time over the kernel time.
+
+:func:`run_benchmarks` is the whole suite behind ``adlgame bench [--json]``, in sections:
+
+* ``kernels``: :func:`bench_kernels`, the table above at N = 1e3 … 1e6;
+* ``wave``: :func:`bench_wave`, one crisis wave over 1,000,000 accounts and 4 markets (mark to
+  market, liquidation scan, book liquidation, backstop, ADL) under every game policy, each in a
+  forked child process so that its peak memory is its own;
+* ``game``: the fast game against the naive plain-Mesa game
+  (``experiments.naive_mesa.bench_game``, skipped with a note when it is not importable);
+* ``sweep``: :func:`bench_sweep`, the same 16 game runs with 1 then 2 worker processes.
+
+:func:`format_report` prints one line per figure with its N, the figure, the ratio or target and
+the core count.  Timings are wall-clock and depend on what else the machine runs at the time:
+``machine.load_average`` records the load before and after.
 """
 
 from __future__ import annotations
 
+import multiprocessing
 import os
+import platform
+import resource
+import tempfile
 import time
+import tracemalloc
 from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -25,17 +47,46 @@ from market.adl import POLICIES, get_policy
 from market.adl.base import ADLPolicy, Snapshot
 from market.adl.reference import reference_pro_rata, reference_queue
 from market.adl.strategies import large_snapshot
+from market.errors import InputError, require
+from market.exchange import BackstopConfig, Exchange
+from market.population import PopulationSpec, seed_population
+from market.prices import crash_path
+from market.spec import MarketSpec
 
 __all__ = [
     "BUDGET_SHARE",
+    "GAME_SIZE",
+    "KERNEL_SIZES",
     "PRO_RATA_LIKE",
     "QUEUE_LIKE",
+    "QUICK_GAME_SIZE",
+    "QUICK_KERNEL_SIZES",
+    "QUICK_SWEEP_RUNS",
+    "QUICK_WAVE_ACCOUNTS",
     "REFERENCE_N",
+    "SECTIONS",
     "SMALL_ONLY_N",
+    "SWEEP_POLICY",
+    "SWEEP_RUNS",
+    "TARGETS",
+    "WAVE_ACCOUNTS",
+    "WAVE_QUEUES",
+    "WaveConfig",
+    "bench_game_section",
+    "bench_kernels",
     "bench_policies",
+    "bench_sweep",
+    "bench_wave",
+    "build_wave",
+    "check_sections",
+    "evaluate_targets",
     "format_policy_table",
+    "format_report",
     "reference_call",
     "reference_n",
+    "run_benchmarks",
+    "sweep_specs",
+    "wave_once",
 ]
 
 #: Policies compared against the plain-Python queue reference, run on the policy's own scores.
@@ -181,7 +232,7 @@ def format_policy_table(rows: list[dict]) -> str:
     sizes = sorted({r["n"] for r in rows})
     names = list(dict.fromkeys(r["policy"] for r in rows))
     cell = {(r["policy"], r["n"]): r for r in rows}
-    cores = rows[0]["cores"] if rows else os.cpu_count()
+    cores = rows[0].get("cores", os.cpu_count()) if rows else os.cpu_count()
     width = 16
     head = (
         f"{'policy':<18}"
@@ -213,4 +264,693 @@ def format_policy_table(rows: list[dict]) -> str:
     at = format(ref_sizes[-1], ".0e").replace("e+0", "e") if ref_sizes else "1e5"
     lines.append("kernel: allocate_wealth alone; full: policy(snap, B) with lot execution.")
     lines.append(f"'vs ref': plain-Python reference time / kernel time at N={at}.")
+    return "\n".join(lines)
+
+
+# =========================================================================== the suite
+#: Sections of :func:`run_benchmarks`, in the order they run.
+SECTIONS = ("kernels", "wave", "game", "sweep")
+#: Policy-kernel sizes (number of eligible accounts) of the full suite and of ``quick=True``.
+KERNEL_SIZES = (1_000, 10_000, 100_000, 1_000_000)
+QUICK_KERNEL_SIZES = (1_000, 10_000)
+#: Accounts of the crisis wave (full suite) and of ``quick=True``.
+WAVE_ACCOUNTS = 1_000_000
+QUICK_WAVE_ACCOUNTS = 20_000
+#: Rules that walk a ranked queue (the wave target for them is 2 s, 1 s for the smooth rules).
+WAVE_QUEUES = (*QUEUE_LIKE, "hybrid")
+#: ``experiments.naive_mesa.bench_game`` arguments, full suite and ``quick=True``.
+GAME_SIZE = {"traders": 100_000, "crises": 10, "naive_crises": 1}
+QUICK_GAME_SIZE = {"traders": 2_000, "crises": 1, "naive_crises": 1}
+#: Runs of the sweep section (seeds 1..runs), full suite and ``quick=True``.
+SWEEP_RUNS = 16
+QUICK_SWEEP_RUNS = 4
+#: The one policy every sweep run plays (the default scenario's own).
+SWEEP_POLICY = "hyperliquid"
+#: Targets on a 2-core machine: wave seconds per kind of rule, wave peak memory (MiB, whole
+#: child process), the sweep's 2-worker speed-up and the fast game's speed-up over naive Mesa.
+TARGETS = {
+    "wave_smooth_seconds": 1.0,
+    "wave_queue_seconds": 2.0,
+    "wave_peak_mb": 2048.0,
+    "sweep_speedup_2_vs_1": 1.6,
+    "game_speedup_vs_naive": 20.0,
+}
+
+
+def check_sections(sections: str | Sequence[str]) -> tuple[str, ...]:
+    """The requested sections in :data:`SECTIONS` order (one name may be given as a str).
+
+    Raises:
+        InputError: naming ``--section`` and the allowed values, for an unknown or missing name.
+    """
+    allowed = f"one or more of {', '.join(SECTIONS)}"
+    try:
+        names = [sections] if isinstance(sections, str) else list(sections)
+    except TypeError:
+        raise InputError("--section", allowed, sections) from None
+    require(len(names) > 0, "--section", allowed, "none")
+    for name in names:
+        require(isinstance(name, str) and name in SECTIONS, "--section", allowed, name)
+    return tuple(s for s in SECTIONS if s in names)
+
+
+def _cores() -> dict[str, int]:
+    """Logical CPUs (``os.cpu_count()``) and those this process may run on."""
+    total = os.cpu_count() or 1
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        usable = total
+    return {"cpu_count": int(total), "usable": int(usable)}
+
+
+def _load() -> list[float] | None:
+    """1, 5 and 15 minute load averages (None where the platform has none)."""
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except (AttributeError, OSError):
+        return None
+
+
+def _machine() -> dict[str, Any]:
+    """Platform, Python and numpy versions, and the load average now."""
+    return {
+        "platform": platform.platform(),
+        "processor": platform.machine(),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "load_average_start": _load(),
+    }
+
+
+def bench_kernels(
+    sizes: Sequence[int] = KERNEL_SIZES, repeat: int = 3, seed: int = 0
+) -> list[dict[str, Any]]:
+    """Every registered policy at each N, as :func:`bench_policies` times it (JSON records).
+
+    One record per (policy, N): ``policy``, ``n``, ``seconds`` (the full call with lot
+    execution), ``kernel_seconds`` (``allocate_wealth`` alone), ``reference_seconds`` and
+    ``speedup_vs_reference`` (plain-Python reference time / kernel time at the reference size,
+    None elsewhere), ``exact_small_only`` (such rules are timed at N = :data:`SMALL_ONLY_N`
+    only).
+    """
+    rows = bench_policies(sizes, repeat=repeat, seed=seed)
+    return [
+        {
+            "policy": r["policy"],
+            "n": int(r["n"]),
+            "seconds": float(r["seconds"]),
+            "kernel_seconds": float(r["kernel_seconds"]),
+            "reference_seconds": r["reference_seconds"],
+            "speedup_vs_reference": r["speedup_vs_reference"],
+            "exact_small_only": bool(POLICIES[r["policy"]].exact_small_only),
+        }
+        for r in rows
+    ]
+
+
+# --------------------------------------------------------------------------- the wave
+@dataclass(frozen=True)
+class WaveConfig:
+    """The crisis wave of :func:`bench_wave`, built as ``adlgame crash`` builds its exchange.
+
+    Attributes:
+        accounts: trader accounts (one position each, in one market drawn uniformly).
+        markets: markets, all falling together (correlation 1).
+        drop: the fall of every mark in the one step, in (0, 1).
+        fund: insurance fund capital; None: $1 per account (small beside the deficit, so the
+            backstop runs dry and ADL raises the rest).
+        seed: root seed (population and price streams spawned from it, as in the crash).
+        lot_size, depth, mark: market parameters, as ``adlgame crash`` sets them.
+    """
+
+    accounts: int = WAVE_ACCOUNTS
+    markets: int = 4
+    drop: float = 0.1
+    fund: float | None = None
+    seed: int = 1
+    lot_size: float = 0.1
+    depth: float = 5e6
+    mark: float = 100.0
+
+    def __post_init__(self) -> None:
+        require(
+            isinstance(self.accounts, int | np.integer) and self.accounts >= 1,
+            "wave.accounts",
+            "an integer >= 1",
+            self.accounts,
+        )
+        require(
+            isinstance(self.markets, int | np.integer) and self.markets >= 1,
+            "wave.markets",
+            "an integer >= 1",
+            self.markets,
+        )
+        require(0 < self.drop < 1, "wave.drop", "in (0, 1)", self.drop)
+        require(
+            self.fund is None or (np.isfinite(self.fund) and self.fund >= 0),
+            "wave.fund",
+            "None or a finite number >= 0",
+            self.fund,
+        )
+
+    @property
+    def fund_capital(self) -> float:
+        """The fund's capital: ``fund``, or $1 per account when it is None."""
+        return float(self.accounts) if self.fund is None else float(self.fund)
+
+
+def build_wave(policy: str | ADLPolicy, cfg: WaveConfig) -> tuple[Exchange, np.ndarray]:
+    """The exchange of the wave (population seeded, marks at the start) and the crash marks.
+
+    As :func:`experiments.crash.run_crash` does: one :class:`numpy.random.SeedSequence` from
+    ``cfg.seed`` spawns the population stream and the price stream; the marks are row 1 of a
+    one-step :func:`market.prices.crash_path` falling by ``cfg.drop`` in every market.
+    """
+    pol = get_policy(policy)
+    pop_ss, price_ss = np.random.SeedSequence(int(cfg.seed)).spawn(2)
+    specs = tuple(
+        MarketSpec(name=f"M{k}", lot_size=cfg.lot_size, depth=cfg.depth)
+        for k in range(int(cfg.markets))
+    )
+    ex = Exchange(
+        specs,
+        cfg.mark,
+        policy=pol,
+        backstop=BackstopConfig(kind="fund", capital=cfg.fund_capital),
+        capacity=int(cfg.accounts) + 8,
+    )
+    seed_population(ex, PopulationSpec(accounts=int(cfg.accounts)), np.random.default_rng(pop_ss))
+    path = crash_path(
+        np.full(ex.K, cfg.mark),
+        1,
+        drop=cfg.drop,
+        start=0,
+        duration=1,
+        correlation=1.0,
+        rng=np.random.default_rng(price_ss),
+    )
+    return ex, path[1]
+
+
+def _cpu_with_children() -> float:
+    """CPU seconds (user + system) of this process and of its finished child processes."""
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def _maxrss_mb() -> float:
+    """Peak resident memory of this process so far, MiB (``ru_maxrss`` is KiB on Linux)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def wave_once(name: str, cfg: WaveConfig, repeat: int) -> dict[str, Any]:
+    """Build the wave for policy ``name`` and time ``exchange.step(marks)`` (this process).
+
+    Setup (population, genesis fills) is timed apart.  Each of the ``repeat`` timed steps runs
+    on a fresh ``Exchange.clone(with_log=False)`` of the set-up exchange; ``seconds`` is the
+    best wall time and ``cpu_seconds`` the process CPU time of that same step (less sensitive
+    to other processes on the machine; the step is almost all single-threaded numpy).  A
+    last, untimed step runs on the set-up exchange itself under :mod:`tracemalloc`
+    (``step_alloc_mb``: peak of the memory allocated during the step alone).  Memory figures
+    (MiB): ``baseline_mb`` (peak RSS when called), ``setup_mb`` (after setup), ``peak_mb``
+    (the process's peak RSS at the end: interpreter and imports, setup, one clone, the step).
+    The ADL figures (``deficit``, ``backstop_used``, ``adl_budget``, ``adl_raised``,
+    ``touched``, ...) are those of the first timed step; ``deterministic`` is True when every
+    step reported the same figures.
+    """
+    base_mb = _maxrss_mb()
+    t0 = time.perf_counter()
+    ex, marks = build_wave(name, cfg)
+    setup_s = time.perf_counter() - t0
+    setup_mb = _maxrss_mb()
+    times: list[float] = []
+    cpu: list[float] = []
+    reports = []
+    for _ in range(max(int(repeat), 1)):
+        copy = ex.clone(with_log=False)
+        t, c = time.perf_counter(), time.process_time()
+        reports.append(copy.step(marks))
+        times.append(time.perf_counter() - t)
+        cpu.append(time.process_time() - c)
+        del copy
+    tracemalloc.start()
+    try:
+        reports.append(ex.step(marks))
+        step_alloc = tracemalloc.get_traced_memory()[1] / 2**20
+    finally:
+        tracemalloc.stop()
+    keys = ("liquidated", "deficit", "backstop_used", "adl_budget", "adl_raised", "touched")
+    first = {k: getattr(reports[0], k) for k in keys}
+    same = all({k: getattr(r, k) for k in keys} == first for r in reports)
+    kind = "queue" if name in WAVE_QUEUES else "smooth"
+    return {
+        "seconds": float(min(times)),
+        "times": [float(x) for x in times],
+        "cpu_seconds": float(cpu[int(np.argmin(times))]),
+        "setup_seconds": float(setup_s),
+        "peak_mb": float(_maxrss_mb()),
+        "baseline_mb": float(base_mb),
+        "setup_mb": float(setup_mb),
+        "step_alloc_mb": float(step_alloc),
+        "liquidated": int(first["liquidated"]),
+        "deficit": float(first["deficit"]),
+        "backstop_used": float(first["backstop_used"]),
+        "adl_budget": float(first["adl_budget"]),
+        "adl_raised": float(first["adl_raised"]),
+        "residual": float(reports[0].residual),
+        "touched": int(first["touched"]),
+        "deterministic": bool(same),
+        "accounts": int(cfg.accounts),
+        "markets": int(cfg.markets),
+        "kind": kind,
+        "target_seconds": TARGETS[f"wave_{kind}_seconds"],
+    }
+
+
+def _wave_child(conn: Any, name: str, cfg: WaveConfig, repeat: int) -> None:
+    """Child-process body: run :func:`wave_once` and send its record (or the error) back."""
+    try:
+        conn.send(wave_once(name, cfg, repeat))
+    except Exception as exc:  # reported in the record, the suite goes on
+        conn.send({"error": f"{type(exc).__name__}: {exc}"})
+    finally:
+        conn.close()
+
+
+def bench_wave(
+    cfg: WaveConfig | None = None,
+    policies: Sequence[str] | None = None,
+    repeat: int = 3,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, dict[str, Any]]:
+    """One crisis wave per game policy, each in its own forked child (:func:`wave_once`).
+
+    A fresh child per policy makes ``peak_mb`` that policy's own (a forked child's peak RSS
+    starts at what it actually touches, not at the parent's peak).  ``policies`` defaults to
+    :func:`experiments.catalogue.game_policies` (``min_max_ilp`` is exact on small instances
+    only and is left out).  Returns policy -> record; a child that fails or dies gives
+    ``{"error": ...}``.
+
+    Raises:
+        InputError: an unknown policy, an exact-small-only one, or ``repeat`` < 1.
+    """
+    cfg = cfg or WaveConfig()
+    require(
+        isinstance(repeat, int | np.integer) and repeat >= 1, "repeat", "an integer >= 1", repeat
+    )
+    if policies is None:
+        from experiments.catalogue import game_policies
+
+        names = game_policies()
+    else:
+        names = list(policies)
+    for name in names:
+        require(name in POLICIES, "policy", f"one of {', '.join(POLICIES)}", name)
+        require(
+            not POLICIES[name].exact_small_only,
+            "policy",
+            "a policy that runs at scale (not exact_small_only)",
+            name,
+        )
+    ctx = multiprocessing.get_context("fork")
+    out: dict[str, dict[str, Any]] = {}
+    for name in names:
+        recv, send = ctx.Pipe(duplex=False)
+        proc = ctx.Process(target=_wave_child, args=(send, name, cfg, int(repeat)), daemon=True)
+        proc.start()
+        send.close()
+        try:
+            rec = recv.recv()
+        except EOFError:
+            rec = None
+        finally:
+            recv.close()
+        proc.join()
+        if rec is None:
+            rec = {"error": f"child process ended with exit code {proc.exitcode}"}
+        out[name] = rec
+        if progress is not None:
+            progress(_wave_line(name, rec, _cores()["usable"]))
+    return out
+
+
+# --------------------------------------------------------------------------- game, sweep
+def bench_game_section(quick: bool = False) -> dict[str, Any]:
+    """``experiments.naive_mesa.bench_game`` at :data:`GAME_SIZE` (or the quick size).
+
+    Returns its record, or ``{"skipped": reason}`` when it cannot be imported.
+    """
+    try:
+        from experiments.naive_mesa import bench_game
+    except ImportError as exc:
+        return {"skipped": f"experiments.naive_mesa.bench_game is not importable ({exc})"}
+    size = QUICK_GAME_SIZE if quick else GAME_SIZE
+    return dict(bench_game(**size))
+
+
+def sweep_specs(runs: int, policy: str = SWEEP_POLICY, scale: str = "default") -> list[Any]:
+    """``runs`` game runs of the ``scale`` scenario (seeds 1..runs), one policy, as RunSpecs."""
+    from experiments.catalogue import base_scenario
+    from experiments.runner import RunSpec
+    from experiments.scenario import to_dict
+
+    require(isinstance(runs, int | np.integer) and runs >= 1, "sweep.runs", "an integer >= 1", runs)
+    require(policy in POLICIES, "policy", f"one of {', '.join(POLICIES)}", policy)
+    data = to_dict(base_scenario(scale))
+    data = {**data, "adl": {**data["adl"], "policy": policy}}
+    return [
+        RunSpec(scenario=data, policy=policy, seed=seed, tags={"bench": "sweep"})
+        for seed in range(1, int(runs) + 1)
+    ]
+
+
+def bench_sweep(
+    runs: int = SWEEP_RUNS, policy: str = SWEEP_POLICY, scale: str = "default"
+) -> dict[str, Any]:
+    """The same runs with the local executor, 1 worker then 2, into fresh temporary folders.
+
+    Returns ``runs``, ``policy``, ``scale``, ``traders``, ``crises``, ``sweep_seconds_1``,
+    ``sweep_seconds_2`` (wall time of :func:`experiments.runner.run_specs`, pool start
+    included), ``sweep_speedup_2_vs_1``, ``failed`` (runs whose status is not ``ok``),
+    ``cpu_seconds_1`` / ``cpu_seconds_2`` (CPU time of this process and its finished worker
+    processes during each leg: about equal when the pool adds little work, so a low speed-up
+    with equal CPU means the second core was busy elsewhere) and the load average before each
+    leg (``load_average_before_1``, ``load_average_before_2``: a 1-min
+    load well above 0 means other processes shared the cores).
+    """
+    from experiments.runner import run_specs
+
+    specs = sweep_specs(runs, policy, scale)
+    seconds: dict[int, float] = {}
+    load: dict[str, list[float] | None] = {}
+    cpu: dict[str, float] = {}
+    failed = 0
+    for workers in (1, 2):
+        with tempfile.TemporaryDirectory(prefix="adlgame-bench-") as tmp:
+            load[f"load_average_before_{workers}"] = _load()
+            c0 = _cpu_with_children()
+            t0 = time.perf_counter()
+            rows = run_specs(
+                specs, Path(tmp) / "runs", executor="local", workers=workers, quiet=True
+            )
+            seconds[workers] = time.perf_counter() - t0
+            cpu[f"cpu_seconds_{workers}"] = _cpu_with_children() - c0
+            failed = max(failed, int((rows["status"] != "ok").sum()))
+    run = specs[0].scenario["run"]
+    return {
+        "runs": int(runs),
+        "policy": policy,
+        "scale": scale,
+        "traders": int(run["traders"]),
+        "crises": int(run["crises"]),
+        "sweep_seconds_1": seconds[1],
+        "sweep_seconds_2": seconds[2],
+        "sweep_speedup_2_vs_1": seconds[1] / seconds[2] if seconds[2] > 0 else None,
+        "failed": failed,
+        **cpu,
+        **load,
+    }
+
+
+# --------------------------------------------------------------------------- targets, report
+def _target(value: Any, target: float, op: str, unit: str, what: str) -> dict[str, Any]:
+    """One target record: value, target, comparison and pass (None when there is no value)."""
+    ok = None
+    if isinstance(value, int | float) and np.isfinite(value):
+        ok = bool(value <= target) if op == "<=" else bool(value >= target)
+    return {"value": value, "target": target, "op": op, "unit": unit, "what": what, "pass": ok}
+
+
+def evaluate_targets(result: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Each target of :data:`TARGETS` met or not, for the sections present in ``result``.
+
+    Keys: ``wave.<policy>.seconds`` and ``wave.<policy>.peak_mb`` per policy of the wave,
+    ``sweep_speedup_2_vs_1``, ``game_speedup_vs_naive``.  Each record holds ``value``,
+    ``target``, ``op`` (``"<="`` or ``">="``), ``unit``, ``what`` and ``pass`` (bool, or None
+    when the figure is missing, e.g. a failed child).
+    """
+    out: dict[str, dict[str, Any]] = {}
+    for name, rec in (result.get("wave_1m") or {}).items():
+        kind = "queue" if name in WAVE_QUEUES else "smooth"
+        size = f"{rec.get('accounts', 0):,} accounts x {rec.get('markets', 0)} markets"
+        out[f"wave.{name}.seconds"] = _target(
+            rec.get("seconds"),
+            TARGETS[f"wave_{kind}_seconds"],
+            "<=",
+            "s",
+            f"exchange.step, {kind} rule, {size}",
+        )
+        out[f"wave.{name}.peak_mb"] = _target(
+            rec.get("peak_mb"), TARGETS["wave_peak_mb"], "<=", "MB", f"peak RSS of the wave, {size}"
+        )
+    sweep = result.get("sweep")
+    if sweep and "sweep_speedup_2_vs_1" in sweep:
+        out["sweep_speedup_2_vs_1"] = _target(
+            sweep["sweep_speedup_2_vs_1"],
+            TARGETS["sweep_speedup_2_vs_1"],
+            ">=",
+            "x",
+            f"{sweep['runs']} runs, 2 workers vs 1",
+        )
+    game = result.get("game")
+    if game and "game_speedup_vs_naive" in game:
+        out["game_speedup_vs_naive"] = _target(
+            game["game_speedup_vs_naive"],
+            TARGETS["game_speedup_vs_naive"],
+            ">=",
+            "x",
+            f"agent-steps/s, fast game vs naive Mesa, {game.get('traders', 0):,} traders",
+        )
+    return out
+
+
+def run_benchmarks(
+    sections: str | Sequence[str] = SECTIONS,
+    quick: bool = False,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Run the benchmark sections and return one JSON-safe record.
+
+    Args:
+        sections: any of :data:`SECTIONS` (run in that order).
+        quick: shrink every size for tests: N up to 1e4, the wave at 20,000 accounts (one
+            timed step), the game at 2,000 traders and 1 crisis, the sweep at 4 runs of the
+            ``tiny`` scale.
+        progress: called with a line of text as each figure is ready (None: silent).
+
+    Returns:
+        ``cores`` (``cpu_count``, ``usable``), ``machine`` (platform, versions, load average at
+        the start and end), ``policy_kernels`` (:func:`bench_kernels`), ``wave_1m``
+        (:func:`bench_wave`) and ``wave_config``, ``game`` and its headline rates
+        (``game_agent_steps_per_s``, ``naive_mesa_agent_steps_per_s``,
+        ``game_speedup_vs_naive``), ``sweep`` and ``sweep_speedup_2_vs_1``, ``targets``
+        (:func:`evaluate_targets`), ``notes`` and ``seconds`` (wall time of the bench).
+        Sections not run are None.
+
+    Raises:
+        InputError: an unknown section name (naming ``--section`` and the allowed values).
+    """
+    from experiments.run import json_safe
+
+    chosen = check_sections(sections)
+    say = progress or (lambda _line: None)
+    t0 = time.perf_counter()
+    cores = _cores()
+    result: dict[str, Any] = {
+        "quick": bool(quick),
+        "sections": list(chosen),
+        "cores": cores,
+        "machine": _machine(),
+        "policy_kernels": None,
+        "wave_1m": None,
+        "wave_config": None,
+        "game": None,
+        "game_agent_steps_per_s": None,
+        "naive_mesa_agent_steps_per_s": None,
+        "game_speedup_vs_naive": None,
+        "sweep": None,
+        "sweep_seconds_1": None,
+        "sweep_seconds_2": None,
+        "sweep_speedup_2_vs_1": None,
+        "notes": [],
+    }
+    notes: list[str] = result["notes"]
+    if "kernels" in chosen:
+        sizes = QUICK_KERNEL_SIZES if quick else KERNEL_SIZES
+        say(f"policy kernels at N = {', '.join(f'{n:,}' for n in sizes)} ...")
+        result["policy_kernels"] = bench_kernels(sizes, repeat=1 if quick else 3)
+        small = [n for n, c in POLICIES.items() if c.exact_small_only]
+        if small:
+            notes.append(
+                f"{', '.join(small)}: exact on small instances only, "
+                f"timed at N={SMALL_ONLY_N} only."
+            )
+        say(
+            format_policy_table([{**r, "cores": cores["usable"]} for r in result["policy_kernels"]])
+        )
+    if "wave" in chosen:
+        cfg = WaveConfig(accounts=QUICK_WAVE_ACCOUNTS if quick else WAVE_ACCOUNTS)
+        left_out = [n for n, c in POLICIES.items() if c.exact_small_only]
+        result["wave_config"] = {
+            **asdict(cfg),
+            "fund": cfg.fund_capital,
+            "repeat": 1 if quick else 3,
+            "left_out": left_out,
+            "peak_mb_covers": (
+                "peak RSS of the policy's own forked child: interpreter and imports, setup "
+                "(population, genesis fills), one clone used to reset state between timed "
+                "steps, and the step; step_alloc_mb is the step's own allocations "
+                "(tracemalloc), so setup_mb + step_alloc_mb estimates one wave without the "
+                "clone"
+            ),
+        }
+        say(f"crisis wave, {cfg.accounts:,} accounts x {cfg.markets} markets, one child each ...")
+        result["wave_1m"] = bench_wave(cfg, repeat=1 if quick else 3, progress=say)
+        if left_out:
+            notes.append(f"wave: {', '.join(left_out)} left out (exact on small instances only).")
+    if "game" in chosen:
+        size = QUICK_GAME_SIZE if quick else GAME_SIZE
+        say(f"game vs naive Mesa, {size['traders']:,} traders x {size['crises']} crises ...")
+        game = bench_game_section(quick)
+        result["game"] = game
+        if "skipped" in game:
+            notes.append(f"game: skipped, {game['skipped']}.")
+        else:
+            for key in (
+                "game_agent_steps_per_s",
+                "naive_mesa_agent_steps_per_s",
+                "game_speedup_vs_naive",
+            ):
+                result[key] = game.get(key)
+            say(_game_line(game, cores["usable"]))
+    if "sweep" in chosen:
+        runs, scale = (QUICK_SWEEP_RUNS, "tiny") if quick else (SWEEP_RUNS, "default")
+        say(f"sweep of {runs} runs ({scale} scenario), 1 then 2 workers ...")
+        sweep = bench_sweep(runs, SWEEP_POLICY, scale)
+        result["sweep"] = sweep
+        for key in ("sweep_seconds_1", "sweep_seconds_2", "sweep_speedup_2_vs_1"):
+            result[key] = sweep[key]
+        if cores["usable"] < 2:
+            notes.append("sweep: fewer than 2 usable cores, so 2 workers cannot run in parallel.")
+        say(_sweep_line(sweep, cores["usable"]))
+    result["targets"] = evaluate_targets(result)
+    result["machine"]["load_average_end"] = _load()
+    result["seconds"] = time.perf_counter() - t0
+    return json_safe(result)  # type: ignore[return-value]
+
+
+def _money(x: float | None) -> str:
+    """Dollars in a short form: ``$71.6M``, ``$12.3k``, ``$950``."""
+    if x is None:
+        return "-"
+    a = abs(x)
+    for scale, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if a >= scale:
+            return f"${x / scale:.1f}{suffix}"
+    return f"${x:.0f}"
+
+
+def _ok(flag: bool | None) -> str:
+    return "ok" if flag else ("MISSED" if flag is False else "n/a")
+
+
+def _wave_line(name: str, rec: dict[str, Any], cores: int) -> str:
+    """One line of the wave: size, policy, seconds, peak, target, ADL figures, cores."""
+    if "error" in rec:
+        return f"wave  {name:<18} failed: {rec['error']}"
+    kind = "queue" if name in WAVE_QUEUES else "smooth"
+    target = TARGETS[f"wave_{kind}_seconds"]
+    ok = rec["seconds"] <= target and rec["peak_mb"] <= TARGETS["wave_peak_mb"]
+    cpu = f" (cpu {rec['cpu_seconds']:.2f})" if "cpu_seconds" in rec else ""
+    adl = ""
+    if "adl_raised" in rec:
+        adl = (
+            f"ADL {_money(rec['adl_raised'])} of deficit {_money(rec.get('deficit'))},"
+            f" {rec.get('touched', 0):,} touched; "
+        )
+    return (
+        f"wave {rec.get('accounts', 0):,} accounts x {rec.get('markets', 0)} markets  {name:<18}"
+        f"{rec['seconds']:6.2f} s{cpu}  peak {rec['peak_mb']:,.0f} MB  target <= {target:g} s"
+        f"  {_ok(ok)}  ({adl}{cores} cores)"
+    )
+
+
+def _game_line(game: dict[str, Any], cores: int) -> str:
+    """The game line: traders, both rates, the speed-up and its target, cores."""
+    sp = game.get("game_speedup_vs_naive")
+    target = TARGETS["game_speedup_vs_naive"]
+    ok = None if sp is None else sp >= target
+    rate = game.get("game_agent_steps_per_s") or 0.0
+    naive = game.get("naive_mesa_agent_steps_per_s") or 0.0
+    return (
+        f"game {game.get('traders', 0):,} traders x {game.get('crises', '?')} crises"
+        f"  fast {rate:,.0f} agent-steps/s  "
+        f"naive Mesa {naive:,.0f} agent-steps/s  {sp or 0:.1f}x  target >= {target:g}x"
+        f"  {_ok(ok)}  ({cores} cores)"
+    )
+
+
+def _sweep_line(sweep: dict[str, Any], cores: int) -> str:
+    """The sweep line: runs, both wall times, the speed-up and its target, cores."""
+    sp = sweep.get("sweep_speedup_2_vs_1")
+    target = TARGETS["sweep_speedup_2_vs_1"]
+    ok = None if sp is None else sp >= target
+    extra = ""
+    if "cpu_seconds_1" in sweep:
+        extra = f"; CPU {sweep['cpu_seconds_1']:.1f} s vs {sweep['cpu_seconds_2']:.1f} s"
+    before = [sweep.get(f"load_average_before_{w}") for w in (1, 2)]
+    if all(before):
+        extra += f"; load {before[0][0]:.1f} / {before[1][0]:.1f}"
+    return (
+        f"sweep {sweep['runs']} runs ({sweep['scale']} scenario, {sweep['traders']:,} traders,"
+        f" {sweep['policy']})  1 worker {sweep['sweep_seconds_1']:.1f} s  2 workers"
+        f" {sweep['sweep_seconds_2']:.1f} s  {sp or 0:.2f}x  target >= {target:g}x  {_ok(ok)}"
+        f"  ({cores} cores{extra})"
+    )
+
+
+def format_report(result: dict[str, Any]) -> str:
+    """Human-readable lines for a :func:`run_benchmarks` record.
+
+    A header (cores, versions, load), the policy-kernel table, one line per wave policy, the
+    game and sweep lines, the tally of targets met, and the notes.
+    """
+    cores = result.get("cores") or {}
+    usable = cores.get("usable", os.cpu_count())
+    mach = result.get("machine") or {}
+    load = mach.get("load_average_start")
+    load_end = mach.get("load_average_end")
+    lines = [
+        f"adlgame bench{' (quick sizes)' if result.get('quick') else ''}: "
+        f"{usable} usable cores of {cores.get('cpu_count', '?')}, python {mach.get('python')},"
+        f" numpy {mach.get('numpy')}, load {load[0] if load else '?'} -> "
+        f"{load_end[0] if load_end else '?'}"
+    ]
+    kernels = result.get("policy_kernels")
+    if kernels:
+        rows = [{**r, "cores": usable} for r in kernels]
+        lines += ["", format_policy_table(rows)]
+    wave = result.get("wave_1m")
+    if wave:
+        lines.append("")
+        lines += [_wave_line(name, rec, usable) for name, rec in wave.items()]
+    game = result.get("game")
+    if game and "skipped" not in game:
+        lines += ["", _game_line(game, usable)]
+    sweep = result.get("sweep")
+    if sweep:
+        lines += ["", _sweep_line(sweep, usable)]
+    targets = result.get("targets") or {}
+    if targets:
+        met = sum(1 for t in targets.values() if t.get("pass"))
+        missed = [k for k, t in targets.items() if t.get("pass") is False]
+        lines += ["", f"targets met: {met} of {len(targets)}"]
+        if missed:
+            lines.append(f"missed: {', '.join(missed)}")
+    for note in result.get("notes") or []:
+        lines.append(f"note: {note}")
+    if "seconds" in result:
+        lines.append(f"bench wall time {result['seconds']:.1f} s")
     return "\n".join(lines)

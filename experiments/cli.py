@@ -109,17 +109,36 @@ def build_parser(extend: ParserExtension | None = None) -> argparse.ArgumentPars
     pol = sub.add_parser("policies", help="list the ADL policies, their claims and sources")
     pol.add_argument("--json", action="store_true", help="print JSON")
 
-    b = sub.add_parser("bench", help="benchmarks that print figures")
-    b.add_argument(
-        "what", nargs="?", default="policies", choices=("policies",), help="which benchmark"
+    b = sub.add_parser(
+        "bench",
+        help="benchmarks that print figures (kernels, a 1M-account wave, the game, sweeps)",
     )
     b.add_argument(
-        "--sizes", default="1e3,1e4,1e5,1e6", help="comma-separated N (default 1e3,1e4,1e5,1e6)"
+        "what",
+        nargs="?",
+        default="suite",
+        choices=("suite", "policies"),
+        help="suite: every section below (default); policies: the kernel table alone",
     )
     b.add_argument(
-        "--repeat", type=_positive_int, default=3, help="timing repeats, best kept (default 3)"
+        "--section",
+        action="append",
+        default=None,
+        help="kernels, wave, game or sweep (repeat or comma-separate; default: all four)",
     )
-    b.add_argument("--json", action="store_true", help="print JSON")
+    b.add_argument("--quick", action="store_true", help="small sizes (a smoke check in seconds)")
+    b.add_argument(
+        "--sizes",
+        default="1e3,1e4,1e5,1e6",
+        help="`bench policies`: comma-separated N (default 1e3,1e4,1e5,1e6)",
+    )
+    b.add_argument(
+        "--repeat",
+        type=_positive_int,
+        default=3,
+        help="`bench policies`: timing repeats, best kept (default 3)",
+    )
+    b.add_argument("--json", action="store_true", help="print one JSON object")
 
     d = sub.add_parser("demo", help="the default scenario under a queue and a smooth rule")
     d.add_argument("--seed", type=int, default=1, help="root seed (default 1)")
@@ -281,17 +300,25 @@ def _cmd_policies(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    from experiments.bench import bench_policies, format_policy_table
+    from experiments import bench
 
-    try:
-        sizes = [int(float(s)) for s in args.sizes.split(",") if s.strip()]
-    except ValueError:
-        raise InputError("--sizes", "comma-separated numbers such as 1e3,1e4", args.sizes) from None
-    rows = bench_policies(sizes, repeat=args.repeat)
-    if args.json:
-        print(json.dumps(rows, indent=2))
-    else:
-        print(format_policy_table(rows))
+    if args.what == "policies":
+        try:
+            sizes = [int(float(x)) for x in args.sizes.split(",") if x.strip()]
+        except ValueError:
+            raise InputError(
+                "--sizes", "comma-separated numbers such as 1e3,1e4", args.sizes
+            ) from None
+        rows = bench.bench_policies(sizes, repeat=args.repeat)
+        print(json.dumps(rows, indent=2) if args.json else bench.format_policy_table(rows))
+        return 0
+    sections: Sequence[str] = bench.SECTIONS
+    if args.section:
+        sections = [x.strip() for item in args.section for x in item.split(",") if x.strip()]
+    chosen = bench.check_sections(sections)
+    progress = None if args.json else (lambda line: print(line, file=sys.stderr, flush=True))
+    result = bench.run_benchmarks(chosen, quick=args.quick, progress=progress)
+    print(json.dumps(result, indent=2) if args.json else bench.format_report(result))
     return 0
 
 

@@ -213,7 +213,6 @@ def gini(x: Any, size: int | None = None) -> float:
     return float(max(2.0 * float(pos @ xv) / (n * total) - (n + 1) / n, 0.0))
 
 
-
 def lorenz_points(x: Any, size: int | None = None, points: int = 21) -> np.ndarray:
     """Lorenz curve of non-negative values at population shares ``linspace(0, 1, points)``.
 
@@ -235,6 +234,7 @@ def lorenz_points(x: Any, size: int | None = None, points: int = 21) -> np.ndarr
     px = np.concatenate(([0.0], np.arange(n - m, n + 1, dtype=np.float64) / n))
     py = np.concatenate(([0.0, 0.0], np.cumsum(xv) / total))
     return np.clip(np.interp(grid, px, py), 0.0, 1.0)
+
 
 def ptsr(max_survivor: Any, raised: Any) -> float:
     """Peak-to-socialised-loss ratio, ``PTSR = E[upsilon^pi / D^pi]`` (C3 §3).

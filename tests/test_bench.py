@@ -5,20 +5,37 @@ No timing is asserted: speed is what `adlgame bench` prints, not what tests chec
 
 from __future__ import annotations
 
+import json
+import sys
+import types
+
 import numpy as np
 import pytest
 
 from experiments.bench import (
     PRO_RATA_LIKE,
     QUEUE_LIKE,
+    QUICK_WAVE_ACCOUNTS,
+    SECTIONS,
+    TARGETS,
+    WAVE_QUEUES,
+    WaveConfig,
     bench_policies,
+    bench_wave,
+    check_sections,
+    evaluate_targets,
     format_policy_table,
+    format_report,
     reference_call,
     reference_n,
+    run_benchmarks,
+    wave_once,
 )
+from experiments.catalogue import game_policies
 from market.adl import POLICIES, get_policy
 from market.adl.base import Snapshot
 from market.adl.strategies import large_snapshot
+from market.errors import InputError
 
 
 def test_reference_n_is_the_largest_size_up_to_1e5():
@@ -108,3 +125,226 @@ def test_format_policy_table_hand_rows():
     assert lines[5].split() == ["old", "-", "50.0", "-", "-"]  # a record without a kernel time
     assert "reference time / kernel time at N=1e5" in lines[-1]
     assert max(len(line) for line in lines) <= 100
+
+
+# =========================================================================== the suite
+@pytest.fixture(scope="module")
+def quick():
+    """One quick run of the kernels, wave and sweep sections, with its progress lines."""
+    lines: list[str] = []
+    result = run_benchmarks(("sweep", "wave", "kernels"), quick=True, progress=lines.append)
+    return result, lines
+
+
+def test_quick_result_top_level(quick):
+    r, lines = quick
+    json.dumps(r, allow_nan=False)  # JSON-safe as it is
+    assert r["sections"] == ["kernels", "wave", "sweep"]  # run in SECTIONS order
+    assert r["quick"] is True
+    assert r["cores"]["cpu_count"] >= r["cores"]["usable"] >= 1
+    assert set(r["machine"]) >= {"platform", "python", "numpy", "load_average_start"}
+    assert r["machine"]["numpy"] == np.__version__
+    assert r["game"] is None and r["game_speedup_vs_naive"] is None  # not requested
+    assert r["seconds"] > 0
+    assert any("min_max_ilp" in note for note in r["notes"])
+    assert len(lines) >= len(game_policies()) + 3  # a line per wave policy at least
+
+
+def test_quick_policy_kernels(quick):
+    rows = quick[0]["policy_kernels"]
+    assert {r["policy"] for r in rows} == set(POLICIES)
+    for r in rows:
+        assert set(r) >= {"policy", "n", "seconds", "kernel_seconds", "speedup_vs_reference"}
+        assert r["seconds"] > 0 and r["kernel_seconds"] > 0
+        if r["exact_small_only"]:
+            assert r["n"] == 200
+        else:
+            assert r["n"] in (1_000, 10_000)
+        sp = r["speedup_vs_reference"]
+        assert sp is None or sp > 0
+        if r["policy"] in QUEUE_LIKE + PRO_RATA_LIKE and r["n"] == 10_000:
+            assert sp == pytest.approx(r["reference_seconds"] / r["kernel_seconds"])
+
+
+def test_quick_wave_adl_ran_under_every_game_policy(quick):
+    wave = quick[0]["wave_1m"]
+    assert list(wave) == game_policies()
+    assert "min_max_ilp" not in wave
+    first = wave[game_policies()[0]]
+    for name, rec in wave.items():
+        assert "error" not in rec, rec
+        assert rec["accounts"] == QUICK_WAVE_ACCOUNTS and rec["markets"] == 4
+        assert rec["kind"] == ("queue" if name in WAVE_QUEUES else "smooth")
+        # the waterfall before ADL does not depend on the rule
+        assert rec["deficit"] == first["deficit"]
+        assert rec["liquidated"] == first["liquidated"]
+        assert rec["backstop_used"] == first["backstop_used"]
+        # a real deficit, larger than the backstop, so ADL runs and covers the rest
+        assert rec["deficit"] > rec["backstop_used"] > 0
+        assert rec["adl_budget"] == pytest.approx(rec["deficit"] - rec["backstop_used"])
+        assert 0 < rec["adl_raised"] <= rec["deficit"]
+        assert rec["adl_raised"] >= rec["adl_budget"] * (1 - 1e-9)
+        assert rec["residual"] == pytest.approx(0.0, abs=1e-6 * rec["deficit"])
+        assert rec["touched"] > 0
+        assert rec["deterministic"] is True
+        assert rec["seconds"] > 0 and rec["setup_seconds"] > 0
+        assert rec["peak_mb"] >= rec["setup_mb"] >= rec["baseline_mb"] > 0
+        assert rec["step_alloc_mb"] > 0
+
+
+def test_quick_sweep(quick):
+    r = quick[0]
+    sw = r["sweep"]
+    assert sw["runs"] == 4 and sw["failed"] == 0 and sw["scale"] == "tiny"
+    assert sw["cpu_seconds_1"] > 0 and sw["cpu_seconds_2"] > 0  # workers' CPU is counted
+    assert r["sweep_seconds_1"] == sw["sweep_seconds_1"] > 0
+    assert r["sweep_seconds_2"] == sw["sweep_seconds_2"] > 0
+    assert r["sweep_speedup_2_vs_1"] == pytest.approx(sw["sweep_seconds_1"] / sw["sweep_seconds_2"])
+
+
+def test_quick_targets_well_formed(quick):
+    r = quick[0]
+    targets = r["targets"]
+    want = {f"wave.{p}.{f}" for p in game_policies() for f in ("seconds", "peak_mb")}
+    assert set(targets) == want | {"sweep_speedup_2_vs_1"}
+    for key, t in targets.items():
+        assert set(t) == {"value", "target", "op", "unit", "what", "pass"}
+        assert isinstance(t["pass"], bool)
+        cmp = t["value"] <= t["target"] if t["op"] == "<=" else t["value"] >= t["target"]
+        assert t["pass"] == cmp, key
+    assert targets["wave.pro_rata.seconds"]["target"] == TARGETS["wave_smooth_seconds"] == 1.0
+    assert targets["wave.hyperliquid.seconds"]["target"] == TARGETS["wave_queue_seconds"] == 2.0
+    assert targets["sweep_speedup_2_vs_1"]["op"] == ">="
+
+
+def test_format_report_names_size_figure_and_cores(quick):
+    r = quick[0]
+    text = format_report(r)
+    cores = r["cores"]["usable"]
+    wave_lines = [ln for ln in text.splitlines() if ln.startswith("wave 20,000 accounts x 4")]
+    assert len(wave_lines) == len(game_policies())
+    for ln in wave_lines:
+        assert " s (cpu " in ln and ")  peak " in ln and " MB  target <= " in ln
+        assert ln.endswith(f"touched; {cores} cores)")
+    assert any(ln.startswith("sweep 4 runs (tiny scenario") for ln in text.splitlines())
+    assert f"targets met: {sum(t['pass'] for t in r['targets'].values())} of " in text
+    assert "N=1e+03" in text and "N=1e+04" in text  # the kernel table
+
+
+def test_sections_validated():
+    assert check_sections(("sweep", "kernels", "sweep")) == ("kernels", "sweep")
+    assert check_sections("wave") == ("wave",)
+    assert check_sections(SECTIONS) == SECTIONS
+    for bad in (("kernels", "waves"), (), [3], None):
+        with pytest.raises(InputError) as err:
+            check_sections(bad)
+        assert err.value.field == "--section"
+        assert "kernels, wave, game, sweep" in str(err.value)
+    with pytest.raises(InputError, match="--section"):
+        run_benchmarks(("nope",), quick=True)
+
+
+def test_game_section_uses_naive_mesa_or_skips(monkeypatch):
+    fake = types.ModuleType("experiments.naive_mesa")
+    calls = []
+
+    def bench_game(traders, crises, naive_crises):
+        calls.append((traders, crises, naive_crises))
+        return {
+            "traders": traders,
+            "crises": crises,
+            "steps": 30,
+            "game_agent_steps_per_s": 3000.0,
+            "naive_mesa_agent_steps_per_s": 100.0,
+            "game_speedup_vs_naive": 30.0,
+            "game_seconds": 1.0,
+            "naive_seconds": 2.0,
+        }
+
+    fake.bench_game = bench_game
+    monkeypatch.setitem(sys.modules, "experiments.naive_mesa", fake)
+    r = run_benchmarks("game", quick=True)
+    assert calls == [(2_000, 1, 1)]
+    assert r["game_speedup_vs_naive"] == 30.0 and r["naive_mesa_agent_steps_per_s"] == 100.0
+    assert r["targets"]["game_speedup_vs_naive"]["pass"] is True  # 30 >= 20
+    assert "game 2,000 traders x 1 crises  fast 3,000 agent-steps/s" in format_report(r)
+    monkeypatch.setitem(sys.modules, "experiments.naive_mesa", None)  # import fails
+    r = run_benchmarks("game", quick=True)
+    assert "skipped" in r["game"] and r["game_speedup_vs_naive"] is None
+    assert r["targets"] == {}
+    assert any(note.startswith("game: skipped") for note in r["notes"])
+
+
+def test_evaluate_targets_by_hand():
+    result = {
+        "wave_1m": {
+            "pro_rata": {"seconds": 1.25, "peak_mb": 900.0, "accounts": 10, "markets": 4},
+            "dydx": {"seconds": 1.25, "peak_mb": 2100.0, "accounts": 10, "markets": 4},
+            "hybrid": {"error": "child process ended with exit code -9"},
+        },
+        "sweep": {
+            "runs": 16,
+            "scale": "default",
+            "traders": 2000,
+            "policy": "hyperliquid",
+            "sweep_seconds_1": 17.0,
+            "sweep_seconds_2": 10.0,
+            "sweep_speedup_2_vs_1": 1.7,
+        },
+    }
+    t = evaluate_targets(result)
+    assert t["wave.pro_rata.seconds"]["pass"] is False  # smooth rule: 1.25 > 1
+    assert t["wave.dydx.seconds"]["pass"] is True  # queue: 1.25 <= 2
+    assert t["wave.pro_rata.peak_mb"]["pass"] is True
+    assert t["wave.dydx.peak_mb"]["pass"] is False  # 2100 > 2048
+    assert t["wave.hybrid.seconds"]["pass"] is None and t["wave.hybrid.peak_mb"]["value"] is None
+    assert t["sweep_speedup_2_vs_1"]["pass"] is True
+    assert "game_speedup_vs_naive" not in t
+    text = format_report({**result, "targets": t, "cores": {"cpu_count": 4, "usable": 2}})
+    assert "wave  hybrid             failed: child process ended with exit code -9" in text
+    assert "targets met: 3 of 7" in text  # dydx seconds, pro_rata peak, sweep
+    assert "missed: wave.pro_rata.seconds, wave.dydx.peak_mb" in text
+    assert "1 worker 17.0 s  2 workers 10.0 s  1.70x  target >= 1.6x  ok  (2 cores)" in text
+
+
+def test_wave_once_in_process_small():
+    cfg = WaveConfig(accounts=3_000, markets=2, drop=0.15)
+    assert cfg.fund_capital == 3_000.0  # $1 per account by default
+    rec = wave_once("pro_rata", cfg, repeat=2)
+    assert len(rec["times"]) == 2 and rec["seconds"] == min(rec["times"])
+    assert rec["deterministic"] is True
+    assert rec["backstop_used"] >= 3_000.0  # the whole fund (plus liquidation fees paid in)
+    assert 0 < rec["adl_raised"] <= rec["deficit"]
+
+
+def test_wave_inputs_refused():
+    with pytest.raises(InputError, match=r"wave\.drop"):
+        WaveConfig(drop=1.5)
+    with pytest.raises(InputError, match=r"wave\.accounts"):
+        WaveConfig(accounts=0)
+    with pytest.raises(InputError, match="policy"):
+        bench_wave(WaveConfig(accounts=100), policies=["min_max_ilp"])
+    with pytest.raises(InputError, match="policy"):
+        bench_wave(WaveConfig(accounts=100), policies=["nope"])
+    with pytest.raises(InputError, match="repeat"):
+        bench_wave(WaveConfig(accounts=100), policies=["pro_rata"], repeat=0)
+
+
+def test_cli_bench_prints_one_json_object(capsys):
+    from viz.cli import main
+
+    assert main(["bench", "--section", "kernels", "--quick", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["sections"] == ["kernels"]
+    assert out["cores"]["usable"] >= 1
+    names = {r["policy"] for r in out["policy_kernels"]}
+    assert set(game_policies()) <= names
+    assert out["wave_1m"] is None and out["sweep_speedup_2_vs_1"] is None
+
+
+def test_cli_bench_refuses_an_unknown_section(capsys):
+    from viz.cli import main
+
+    assert main(["bench", "--section", "kernels,bogus", "--quick"]) == 2
+    err = capsys.readouterr().err
+    assert "--section" in err and "kernels, wave, game, sweep" in err
