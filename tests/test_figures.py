@@ -347,3 +347,19 @@ def test_experiments_never_import_viz():
             if "matplotlib" in {n.split(".")[0] for n in names} and path.name == "oct10.py":
                 bad.append(f"{path.name}: matplotlib")
     assert bad == []
+
+
+def test_adlgame_experiment_command_writes_linked_figures(tmp_path, capsys):
+    """The console script's path: `adlgame experiment compare --seeds 2 --out DIR`."""
+    from viz.cli import main
+
+    out = tmp_path / "cli_cmp"
+    argv = ["experiment", "compare", "--seeds", "2", "--scale", "tiny", "--out", str(out)]
+    assert main([*argv, "--quiet", "--workers", "2"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    report = (out / "report.md").read_text()
+    images = re.findall(r"!\[[^\]]+\]\(([^)]+)\)", report)
+    assert images and info["figures"] == [Path(i).stem for i in images]
+    for link in images:
+        assert (out / link).stat().st_size > 0
+        assert (out / link.replace(".png", ".svg")).stat().st_size > 0
