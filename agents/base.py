@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import compress
+from operator import attrgetter
 from typing import TYPE_CHECKING, ClassVar
 
 import mesa
@@ -59,9 +61,19 @@ class Trader(mesa.Agent):
         self.joined_step = model.steps
 
     @property
+    def accounts(self) -> np.ndarray:
+        """Exchange account indices (one, or several for a Sybil owner)."""
+        return self._accounts
+
+    @accounts.setter
+    def accounts(self, value: np.ndarray) -> None:
+        self._accounts = np.asarray(value, dtype=np.int64)
+        self._account = int(self._accounts[0]) if self._accounts.size else -1
+
+    @property
     def account(self) -> int:
         """The main account."""
-        return int(self.accounts[0])
+        return self._account
 
     @property
     def type_name(self) -> str:
@@ -81,25 +93,79 @@ class Trader(mesa.Agent):
         """Adaptation after a crisis (learning, re-arranging)."""
 
 
+_MEMBER_COLUMNS = attrgetter("uid", "_account", "market", "side", "leverage", "unique_id")
+_ACCOUNTS = attrgetter("_accounts")
+
+
 class Members:
     """The members of one agent type as arrays (rebuilt when membership or targets change).
 
     Attributes:
         agents: the agent objects, in creation order.
-        uid, account, market, side, leverage: one entry per member.
+        uid, account, market, side, leverage, unique_id: one entry per member.
     """
 
     def __init__(self, agents: list[Trader]) -> None:
         self.agents = agents
         n = len(agents)
-        self.uid = np.fromiter((a.uid for a in agents), dtype=np.int64, count=n)
-        self.account = np.fromiter((a.account for a in agents), dtype=np.int64, count=n)
-        self.market = np.fromiter((a.market for a in agents), dtype=np.int64, count=n)
-        self.side = np.fromiter((a.side for a in agents), dtype=np.int64, count=n)
-        self.leverage = np.fromiter((a.leverage for a in agents), dtype=np.float64, count=n)
+        # one C-level pass over the agents; integers below 2**53 survive float64 exactly
+        cols = np.array(list(map(_MEMBER_COLUMNS, agents)), dtype=np.float64).reshape(n, 6)
+        self.uid = cols[:, 0].astype(np.int64)
+        self.account = cols[:, 1].astype(np.int64)
+        self.market = cols[:, 2].astype(np.int64)
+        self.side = cols[:, 3].astype(np.int64)
+        self.leverage = cols[:, 4].copy()
+        self.unique_id = cols[:, 5].astype(np.int64)
+        self._layout: tuple[np.ndarray, np.ndarray] | None = None
 
     def __len__(self) -> int:
         return len(self.agents)
+
+    def layout(self) -> tuple[np.ndarray, np.ndarray]:
+        """(accounts per member, every account member by member), computed once per table."""
+        if self._layout is None:
+            lists = list(map(_ACCOUNTS, self.agents))
+            lengths = np.fromiter(map(len, lists), dtype=np.int64, count=len(lists))
+            if lengths.size and bool((lengths == 1).all()):
+                flat = self.account.copy()  # one account each: the main account
+            elif lengths.size:
+                flat = np.concatenate(lists).astype(np.int64, copy=False)
+            else:
+                flat = np.zeros(0, dtype=np.int64)
+            self._layout = (lengths, flat)
+        return self._layout
+
+    def without(self, leave: np.ndarray) -> Members:
+        """The table with the members where ``leave`` is True dropped (same order otherwise).
+
+        Equal to rebuilding the table from the remaining agents (Mesa keeps an agent set in
+        insertion order, and removing agents does not reorder the others).
+        """
+        keep = ~np.asarray(leave, dtype=bool)
+        out = Members.__new__(Members)
+        out.agents = list(compress(self.agents, keep.tolist()))
+        for name in ("uid", "account", "market", "side", "leverage", "unique_id"):
+            setattr(out, name, getattr(self, name)[keep])
+        out._layout = None
+        if self._layout is not None:
+            lengths, flat = self._layout
+            out._layout = (lengths[keep], flat[np.repeat(keep, lengths)])
+        return out
+
+
+    def plus(self, other: Members) -> Members:
+        """This table with ``other``'s members appended (agents that joined the type after)."""
+        out = Members.__new__(Members)
+        out.agents = self.agents + other.agents
+        for name in ("uid", "account", "market", "side", "leverage", "unique_id"):
+            setattr(out, name, np.concatenate([getattr(self, name), getattr(other, name)]))
+        out._layout = None
+        if self._layout is not None and other._layout is not None:
+            out._layout = (
+                np.concatenate([self._layout[0], other._layout[0]]),
+                np.concatenate([self._layout[1], other._layout[1]]),
+            )
+        return out
 
 
 def target_orders(
@@ -111,7 +177,7 @@ def target_orders(
     exchange and change nothing.
     """
     ex = model.exchange
-    eq = ex.equity()[accounts]
+    eq = ex.equity(accounts)  # the rows only: equal to equity()[accounts], bit for bit
     for k in np.unique(market):
         m = market == k
         acc = accounts[m]

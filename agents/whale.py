@@ -50,12 +50,31 @@ class Whale(Trader):
         u_side = model.draw("whale_side", members.uid)
         u_lev = model.draw("whale_leverage", members.uid)
         eq = model.exchange.equity()
-        for agent, us, ul in zip(members.agents, u_side, u_lev, strict=True):
-            p = agent.probabilities()
-            agent.choice = int(min(np.searchsorted(np.cumsum(p), ul), p.size - 1))
-            agent.leverage = float(agent.grid[agent.choice])
-            agent.side = 1 if us < 0.5 else -1
-            agent.period_equity = float(eq[agent.account])
+        agents = members.agents
+        sizes = {a.grid.size for a in agents}
+        if len(sizes) == 1 and 0 < (g := sizes.pop()) < 8:
+            # every whale at once: a row sum of fewer than 8 terms and a cumsum run left to
+            # right as in the per-whale code, and searchsorted on a sorted row counts the
+            # entries below the draw
+            w = np.array([a.weights for a in agents]).reshape(len(agents), g)
+            w = w / w.sum(axis=1, keepdims=True)
+            p = (1.0 - EXPLORE) * w + EXPLORE / g
+            below = (np.cumsum(p, axis=1) < u_lev[:, None]).sum(axis=1)
+            choice = np.minimum(below, g - 1).tolist()
+            side = np.where(u_side < 0.5, 1, -1).tolist()
+            period_eq = eq[members.account].tolist()
+            for agent, c, sd, pe in zip(agents, choice, side, period_eq, strict=True):
+                agent.choice = c
+                agent.leverage = agent.grid.item(c)
+                agent.side = sd
+                agent.period_equity = pe
+        else:
+            for agent, us, ul in zip(agents, u_side, u_lev, strict=True):
+                p = agent.probabilities()
+                agent.choice = int(min(np.searchsorted(np.cumsum(p), ul), p.size - 1))
+                agent.leverage = float(agent.grid[agent.choice])
+                agent.side = 1 if us < 0.5 else -1
+                agent.period_equity = float(eq[agent.account])
         model.invalidate(cls)
         m = model.members(cls)
         target_orders(model, m.account, m.market, m.side, m.leverage)

@@ -57,6 +57,7 @@ __all__ = [
     "BUDGET_SHARE",
     "GAME_SIZE",
     "KERNEL_SIZES",
+    "PROFILE_TARGETS",
     "PRO_RATA_LIKE",
     "QUEUE_LIKE",
     "QUICK_GAME_SIZE",
@@ -82,6 +83,7 @@ __all__ = [
     "evaluate_targets",
     "format_policy_table",
     "format_report",
+    "profile",
     "reference_call",
     "reference_n",
     "run_benchmarks",
@@ -278,9 +280,10 @@ WAVE_ACCOUNTS = 1_000_000
 QUICK_WAVE_ACCOUNTS = 20_000
 #: Rules that walk a ranked queue (the wave target for them is 2 s, 1 s for the smooth rules).
 WAVE_QUEUES = (*QUEUE_LIKE, "hybrid")
-#: ``experiments.naive_mesa.bench_game`` arguments, full suite and ``quick=True``.
-GAME_SIZE = {"traders": 100_000, "crises": 10, "naive_crises": 1}
-QUICK_GAME_SIZE = {"traders": 2_000, "crises": 1, "naive_crises": 1}
+#: ``experiments.naive_mesa.bench_game`` arguments, full suite and ``quick=True``; both games
+#: play every crisis (``naive_crises=None``), side by side in the same process.
+GAME_SIZE = {"traders": 100_000, "crises": 10, "naive_crises": None}
+QUICK_GAME_SIZE = {"traders": 2_000, "crises": 1, "naive_crises": None}
 #: Runs of the sweep section (seeds 1..runs), full suite and ``quick=True``.
 SWEEP_RUNS = 16
 QUICK_SWEEP_RUNS = 4
@@ -946,7 +949,8 @@ def format_report(result: dict[str, Any]) -> str:
     if targets:
         met = sum(1 for t in targets.values() if t.get("pass"))
         missed = [k for k, t in targets.items() if t.get("pass") is False]
-        lines += ["", f"targets met: {met} of {len(targets)}"]
+        scope = " (quick sizes; the targets are for the full suite)" if result.get("quick") else ""
+        lines += ["", f"targets met: {met} of {len(targets)}{scope}"]
         if missed:
             lines.append(f"missed: {', '.join(missed)}")
     for note in result.get("notes") or []:
@@ -954,3 +958,60 @@ def format_report(result: dict[str, Any]) -> str:
     if "seconds" in result:
         lines.append(f"bench wall time {result['seconds']:.1f} s")
     return "\n".join(lines)
+
+
+#: What ``adlgame bench --profile`` can profile.
+PROFILE_TARGETS = ("game", "wave")
+
+
+def profile(target: str, top: int = 15, quick: bool = False, policy: str = "pro_rata") -> str:
+    """cProfile table (``top`` rows by cumulative time) of the game or of one wave.
+
+    ``game``: building and playing the fast game at :data:`GAME_SIZE` (100,000 traders,
+    10 crises; 2,000 x 1 when ``quick``), two-pass off as in the game benchmark.  ``wave``:
+    one :meth:`market.exchange.Exchange.step` of :func:`build_wave` at 1,000,000 accounts x 4
+    markets (20,000 when ``quick``) under ``policy``, setup excluded.  This is the profile the
+    README's performance section quotes (``adlgame bench --profile game``).
+
+    Raises:
+        InputError: an unknown target.
+    """
+    import cProfile
+    import io
+    import pstats
+
+    require(target in PROFILE_TARGETS, "--profile", f"one of {', '.join(PROFILE_TARGETS)}", target)
+    prof = cProfile.Profile()
+    if target == "game":
+        from experiments.game import ADLGame
+        from experiments.scenario import load_scenario
+
+        size = QUICK_GAME_SIZE if quick else GAME_SIZE
+        sc = load_scenario("default").replace(
+            **{"run.traders": size["traders"], "run.crises": size["crises"]}
+        )
+        t0 = time.perf_counter()
+        prof.enable()
+        game = ADLGame(sc, seed=1, two_pass=False)
+        game.run()
+        prof.disable()
+        head = (
+            f"profile: the game, {size['traders']:,} traders x {size['crises']} crises "
+            f"({game.total_steps} steps), {time.perf_counter() - t0:.2f} s under cProfile"
+        )
+    else:
+        cfg = WaveConfig(accounts=QUICK_WAVE_ACCOUNTS if quick else WAVE_ACCOUNTS)
+        ex, marks = build_wave(policy, cfg)
+        t0 = time.perf_counter()
+        prof.enable()
+        ex.step(marks)
+        prof.disable()
+        head = (
+            f"profile: one wave, {cfg.accounts:,} accounts x {cfg.markets} markets, {policy}, "
+            f"{time.perf_counter() - t0:.2f} s under cProfile"
+        )
+    buf = io.StringIO()
+    pstats.Stats(prof, stream=buf).sort_stats("cumulative").print_stats(int(top))
+    body = buf.getvalue()
+    start = body.find("   ncalls")
+    return head + "\n" + (body[start:] if start >= 0 else body).rstrip()

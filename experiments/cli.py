@@ -139,6 +139,12 @@ def build_parser(extend: ParserExtension | None = None) -> argparse.ArgumentPars
         help="`bench policies`: timing repeats, best kept (default 3)",
     )
     b.add_argument("--json", action="store_true", help="print one JSON object")
+    b.add_argument(
+        "--profile",
+        default=None,
+        metavar="game|wave",
+        help="print a cProfile table of the game (100k traders x 10 crises) or one wave instead",
+    )
 
     d = sub.add_parser("demo", help="the default scenario under a queue and a smooth rule")
     d.add_argument("--seed", type=int, default=1, help="root seed (default 1)")
@@ -302,6 +308,9 @@ def _cmd_policies(args: argparse.Namespace) -> int:
 def _cmd_bench(args: argparse.Namespace) -> int:
     from experiments import bench
 
+    if args.profile is not None:
+        print(bench.profile(args.profile, quick=args.quick))
+        return 0
     if args.what == "policies":
         try:
             sizes = [int(float(x)) for x in args.sizes.split(",") if x.strip()]

@@ -71,6 +71,76 @@ class CrisisRecord:
     haircut_by_type: dict[str, float] = field(default_factory=dict)
 
 
+class OwnerAccounts:
+    """The accounts of a list of traders, laid out for per-trader sums without a Python loop.
+
+    ``sum(values)[i]`` equals ``values[accounts_i].sum()`` bit for bit: single-account traders
+    read their one value, and owners with ``L > 1`` accounts are summed as rows of an
+    ``(n_L, L)`` array (numpy sums a row of a 2-d array in the same order as the 1-d array).
+
+    Attributes:
+        first: each trader's main account, (n,).
+        lengths: accounts per trader, (n,).
+        flat: every account, trader by trader (``np.concatenate`` of the lists).
+    """
+
+    def __init__(self, acc_lists: list[np.ndarray]) -> None:
+        n = len(acc_lists)
+        self._setup(
+            np.fromiter(map(len, acc_lists), dtype=np.int64, count=n),
+            np.concatenate(acc_lists).astype(np.int64, copy=False)
+            if n
+            else np.zeros(0, dtype=np.int64),
+        )
+
+    @classmethod
+    def from_layout(cls, lengths: np.ndarray, flat: np.ndarray) -> OwnerAccounts:
+        """The same object from accounts per trader and every account trader by trader."""
+        out = cls.__new__(cls)
+        out._setup(np.asarray(lengths, dtype=np.int64), np.asarray(flat, dtype=np.int64))
+        return out
+
+    def _setup(self, lengths: np.ndarray, flat: np.ndarray) -> None:
+        n = lengths.size
+        self.lengths = lengths
+        self.flat = flat
+        starts = np.zeros(n, dtype=np.int64)
+        if n > 1:
+            np.cumsum(self.lengths[:-1], out=starts[1:])
+        self.first = self.flat[starts] if n else np.zeros(0, dtype=np.int64)
+        self.groups: list[tuple[np.ndarray, np.ndarray]] = []
+        for length in np.unique(self.lengths[self.lengths > 1]):
+            rows = np.flatnonzero(self.lengths == length)
+            cols = starts[rows, None] + np.arange(int(length))
+            self.groups.append((rows, self.flat[cols]))
+
+    def sum(self, values: np.ndarray) -> np.ndarray:
+        """Per-trader sum of ``values`` over the trader's accounts."""
+        out = values[self.first].astype(np.float64)
+        for rows, acc in self.groups:
+            out[rows] = values[acc].sum(axis=1)
+        return out
+
+    def any(self, mask: np.ndarray) -> np.ndarray:
+        """Per-trader: does any of the trader's accounts have ``mask`` set."""
+        out = mask[self.first].astype(bool)
+        for rows, acc in self.groups:
+            out[rows] = mask[acc].any(axis=1)
+        return out
+
+    def subset_sum(self, values: np.ndarray, size: int) -> np.ndarray:
+        """Per-trader sum of ``values`` over the trader's accounts below ``size`` only."""
+        inside = self.flat < size
+        if inside.all():
+            return self.sum(values)
+        out = np.zeros(self.lengths.size)
+        starts = np.concatenate([[0], np.cumsum(self.lengths)[:-1]]).astype(np.int64)
+        for i in range(self.lengths.size):  # rare: accounts opened after the reference point
+            acc = self.flat[starts[i] : starts[i] + self.lengths[i]]
+            out[i] = float(values[acc[acc < size]].sum())
+        return out
+
+
 class ADLGame(mesa.Model):
     """The game.
 
@@ -149,6 +219,7 @@ class ADLGame(mesa.Model):
         self.entrants_left = entrant_cap
         self.published_lights = np.zeros(self.exchange.acc._cap, dtype=np.int64)
         self._account_agent: dict[int, Trader] = {}
+        self._churn_rows: tuple[list, list[Trader]] | None = None
         self.maker = MarketMaker(self, sc.maker.withdraw, sc.maker.recover)
         self.lp = BackstopLP(self, sc.backstop.capital, sc.backstop.lp_topup)
         self._populate(np.random.default_rng(children["population"]), n_sybil_accounts)
@@ -186,8 +257,9 @@ class ADLGame(mesa.Model):
 
     def _stream_at(self, stream: str, *key: int) -> np.random.Generator:
         ss = self._streams[stream]
-        return np.random.default_rng(
-            np.random.SeedSequence(ss.entropy, spawn_key=(*ss.spawn_key, *key))
+        # what default_rng(seed_sequence) builds, without its argument dispatch (per entrant)
+        return np.random.Generator(
+            np.random.PCG64(np.random.SeedSequence(ss.entropy, spawn_key=(*ss.spawn_key, *key)))
         )
 
     # ------------------------------------------------------------------ schedule and prices
@@ -293,50 +365,69 @@ class ADLGame(mesa.Model):
         max_lev = 0.9 / sc.market.initial_margin
         lev = np.clip(p.leverage_median * np.exp(p.leverage_sigma * z_lev), 1.0, max_lev)
         whale_grid = tuple(sc.whale.leverage_grid)
-        for i in range(n):
-            kind = kinds[i]
+        k = int(sybil_accounts)
+        # every owner's deposit, in the order the traders are created
+        stake = notional * sc.whale.size_mult / 10.0
+        cash = np.select(
+            [kinds == 1, kinds == 2, kinds == 3],
+            [stake, notional / sc.flipper.leverage, notional / sc.sybil.leverage],
+            notional / lev,
+        )
+        counts = np.where(kinds == 3, k, 1)
+        per_account = np.repeat(np.where(kinds == 3, cash / k, cash), counts)
+        ex = self.exchange
+        idx = ex.open_accounts_by_owner(counts, per_account)
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        ex.acc.group[idx] = np.repeat(idx[starts], counts)
+        classes = (PassiveTrader, Whale, Flipper, SybilOwner)
+        codes = np.array([c.type_code for c in classes])
+        ex.acc.kind[idx] = np.repeat(codes[kinds], counts)
+        target = np.select(
+            [kinds == 1, kinds == 2, kinds == 3],
+            [whale_grid[len(whale_grid) // 2], sc.flipper.leverage, sc.sybil.leverage],
+            lev,
+        )
+        uid0 = self.next_uid
+        made: list[Trader] = []
+        rows = zip(
+            kinds.tolist(),
+            starts.tolist(),
+            counts.tolist(),
+            market.tolist(),
+            side.tolist(),
+            target.tolist(),
+            stake.tolist(),
+            strict=True,
+        )
+        for i, (kind, s0, c, mk, sd, tl, st) in enumerate(rows):
+            accounts = idx[s0 : s0 + c]
             if kind == 1:
-                stake = notional[i] * sc.whale.size_mult / 10.0
-                acc = self.exchange.open_accounts(1, stake)
-                agent = self._new_agent(
-                    Whale,
-                    acc,
-                    market[i],
-                    side[i],
-                    whale_grid[len(whale_grid) // 2],
-                    stake=stake,
-                    grid=whale_grid,
-                )
-            elif kind == 2:
-                cash = notional[i] / sc.flipper.leverage
-                acc = self.exchange.open_accounts(1, cash)
-                agent = self._new_agent(Flipper, acc, market[i], side[i], sc.flipper.leverage)
-            elif kind == 3:
-                cash = notional[i] / sc.sybil.leverage
-                acc = self.exchange.open_accounts(sybil_accounts, cash / sybil_accounts)
-                self.exchange.acc.group[acc] = acc[0]
-                agent = self._new_agent(SybilOwner, acc, market[i], side[i], sc.sybil.leverage)
+                agent = Whale(self, uid0 + i, accounts, mk, sd, tl, stake=st, grid=whale_grid)
             else:
-                cash = notional[i] / lev[i]
-                acc = self.exchange.open_accounts(1, cash)
-                agent = self._new_agent(PassiveTrader, acc, market[i], side[i], lev[i])
-            del agent
+                agent = classes[kind](self, uid0 + i, accounts, mk, sd, tl)
+            made.append(agent)
+        self.next_uid = uid0 + n
+        owner = np.repeat(np.arange(n), counts).tolist()
+        self._account_agent.update(zip(idx.tolist(), [made[o] for o in owner], strict=True))
+        self._tables.clear()
+        del made
         self.published_lights = np.zeros(self.exchange.acc._cap, dtype=np.int64)
         # opening positions: every type trades to its target (Sybils arrange their split)
         for cls in (PassiveTrader, Whale, Flipper):
             mem = self.members(cls)
             if len(mem):
                 target_orders(self, mem.account, mem.market, mem.side, mem.leverage)
-        for agent in self.members(SybilOwner).agents:
-            SybilOwner.arrange(self, agent)
+        SybilOwner.arrange_all(self, self.members(SybilOwner).agents)
+        eq = self.exchange.equity()
         for w in self.members(Whale).agents:
-            w.period_equity = float(self.exchange.equity()[w.account])
+            w.period_equity = float(eq[w.account])
 
     def members(self, cls: type[Trader]) -> Members:
         """The live members of one agent type, as arrays (cached until invalidated)."""
         table = self._tables.get(cls)
         if table is None:
-            table = Members([a for a in self.agents_by_type.get(cls, []) if type(a) is cls])
+            # agents_by_type is keyed by the exact class, so no subclass slips in
+            table = Members(list(self.agents_by_type.get(cls, [])))
             self._tables[cls] = table
         return table
 
@@ -379,10 +470,7 @@ class ADLGame(mesa.Model):
             c.liquidated += rep.liquidated
         if phase == "crisis":
             self._publish_lights(crisis)
-        for cls in TRADER_TYPES:
-            mem = self.members(cls)
-            if len(mem):
-                cls.act(self, mem, phase)
+        self._agents_act(phase)
         if phase == "calm":
             self.exchange.apply_funding(self.scenario.market.funding_rate)
         self._record(rep.__dict__)
@@ -390,6 +478,30 @@ class ADLGame(mesa.Model):
             self._end_crisis()
         if self.t >= self.total_steps:
             self.running = False
+
+    def _agents_act(self, phase: str) -> None:
+        """The traders' turn in a step: each type's vectorised ``act``, in ``TRADER_TYPES`` order.
+
+        The hook a per-agent version of the game overrides (the step order around it stays).
+        """
+        for cls in TRADER_TYPES:
+            mem = self.members(cls)
+            if len(mem):
+                cls.act(self, mem, phase)
+
+    def _agents_after_crisis(self) -> None:
+        """The traders' adaptation at a crisis end: each type's ``after_crisis``, in order.
+
+        Member tables of the types whose ``after_crisis`` does something are forgotten after
+        it (it may change targets or accounts); the hook a per-agent version overrides.
+        """
+        for cls in TRADER_TYPES:
+            mem = self.members(cls)
+            if len(mem):
+                cls.after_crisis(self, mem)
+        for cls in TRADER_TYPES:
+            if cls.after_crisis.__func__ is not Trader.after_crisis.__func__:
+                self.invalidate(cls)
 
     def run(self, progress: Callable[[int, int], None] | None = None) -> None:
         """Run every step of the schedule, calling ``progress(done, total)`` after each."""
@@ -447,13 +559,8 @@ class ADLGame(mesa.Model):
         churned = self._churn(haircut, liquidated_now)
         c.churned = len(churned)
         self._panel_record(c.index, haircut, liquidated_now, churned)
-        for cls in TRADER_TYPES:
-            mem = self.members(cls)
-            if len(mem):
-                cls.after_crisis(self, mem)
-        self.invalidate()
+        self._agents_after_crisis()
         c.switched = self._imitate(c.index)
-        self.invalidate()
         c.entrants = self._entry(c)
         self.lp.refill()
         ex.age_gains()
@@ -464,40 +571,62 @@ class ADLGame(mesa.Model):
         """Traders who leave after this crisis; their accounts are settled."""
         sc = self.scenario
         ex = self.exchange
+        self._churn_rows = None
         w = np.maximum(self._eq_at_crisis[: haircut.size], 0.0)
         w = np.pad(w, (0, haircut.size - w.size))
-        traders = self.traders()
-        if not traders:
+        mems = [(cls, self.members(cls)) for cls in TRADER_TYPES]
+        if not any(len(m) for _, m in mems):
             return []
-        acc_lists = [a.accounts for a in traders]
-        uid = np.array([a.uid for a in traders])
-        owner_x = np.array(
-            [
-                float(haircut[acc].sum() / max(w[acc].sum(), 1e-12))
-                if haircut[acc].sum() > 0
-                else 0.0
-                for acc in acc_lists
-            ]
+        layouts = [m.layout() for _, m in mems]
+        own = OwnerAccounts.from_layout(
+            np.concatenate([lay[0] for lay in layouts]), np.concatenate([lay[1] for lay in layouts])
         )
-        total_w = float(w[np.concatenate(acc_lists)].sum())
+        uid = np.concatenate([m.uid for _, m in mems])
+        h_sum = own.sum(haircut)
+        w_sum = own.sum(w)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            owner_x = np.where(h_sum > 0, h_sum / np.maximum(w_sum, 1e-12), 0.0)
+        total_w = float(w[own.flat].sum())
         mean_x = float(haircut.sum() / total_w) if total_w > 0 else 0.0
         hazard = sc.churn.beta * owner_x + sc.churn.surprise * np.abs(owner_x - mean_x) * (
             owner_x > 0
         )
         p = 1.0 - np.exp(-hazard)
-        liq = np.array([bool(liquidated[acc].any()) for acc in acc_lists])
-        passive = np.array([isinstance(a, PassiveTrader) for a in traders])
+        liq = own.any(liquidated)
+        passive = np.concatenate([np.full(len(m), issubclass(c, PassiveTrader)) for c, m in mems])
         p = np.where(liq & passive, 1.0 - (1.0 - p) * (1.0 - sc.passive.liquidation_churn), p)
         u = self._stream_at("churn", len(self.crises)).random(self.uid_capacity)[uid]
-        leave = [a for a, go in zip(traders, u < p, strict=True) if go]
+        go = u < p
+        leave: list[Trader] = []
+        masks: list[tuple[type[Trader], Members, np.ndarray]] = []
+        start = 0
+        for cls, mem in mems:
+            sel = go[start : start + len(mem)]
+            start += len(mem)
+            if sel.any():
+                agents = mem.agents
+                leave.extend(agents[i] for i in np.flatnonzero(sel).tolist())
+                masks.append((cls, mem, sel))
         if leave:
-            accounts = np.concatenate([a.accounts for a in leave])
-            ex.deactivate(accounts)
-            for a in leave:
-                a.remove()
+            ex.deactivate(own.flat[np.repeat(go, own.lengths)])
+            for a in leave:  # Mesa's documented deregistration (what Agent.remove calls)
+                self.deregister_agent(a)
             self.churned_total += len(leave)
-            self.invalidate()
+            for cls, mem, sel in masks:  # the same tables a rebuild would give, filtered
+                self._tables[cls] = mem.without(sel)
+        self._churn_rows = (masks, leave)
         return leave
+
+    def _trader_array(self, what: str) -> np.ndarray:
+        """A per-trader column in :meth:`traders` order, from the member tables."""
+        parts = []
+        for cls in TRADER_TYPES:
+            mem = self.members(cls)
+            if what == "passive":
+                parts.append(np.full(len(mem), issubclass(cls, PassiveTrader)))
+            else:
+                parts.append(getattr(mem, what))
+        return np.concatenate(parts)
 
     def _imitate(self, crisis: int) -> int:
         """Passive traders and flippers copy the strategy that paid better this crisis.
@@ -513,29 +642,31 @@ class ADLGame(mesa.Model):
             return 0
         eq = self.exchange.equity()
         start = self._eq_at_crisis
-        ret = np.array(
-            [
-                float(eq[a.account]) / max(float(start[a.account]), 1e-9) - 1.0
-                if a.account < start.size and start[a.account] > 0
-                else 0.0
-                for a in pool
-            ]
-        )
-        uid = np.array([a.uid for a in pool])
+        pas, fl = self.members(PassiveTrader), self.members(Flipper)
+        acc = np.concatenate([pas.account, fl.account])
+        known = acc < start.size
+        s0 = np.where(known, start[np.where(known, acc, 0)], 0.0)
+        ok = known & (s0 > 0)
+        ret = np.where(ok, eq[acc] / np.maximum(s0, 1e-9) - 1.0, 0.0)
+        uid = np.concatenate([pas.uid, fl.uid])
         rng_u = self._stream_at("imitation", crisis)
         meet_u = rng_u.random(self.uid_capacity)[uid]
         switch_u = rng_u.random(self.uid_capacity)[uid]
         other = np.minimum((meet_u * len(pool)).astype(np.int64), len(pool) - 1)
         gap = ret[other] - ret
         p = np.clip(imi.rate * gap / imi.scale, 0.0, 1.0)
-        kinds = np.array([isinstance(a, Flipper) for a in pool])
+        kinds = np.concatenate([np.zeros(len(pas), dtype=bool), np.ones(len(fl), dtype=bool)])
         go = (switch_u < p) & (kinds[other] != kinds)
-        switched = 0
-        for i in np.flatnonzero(go):
-            a = pool[i]
+        made: dict[type[Trader], list[Trader]] = {PassiveTrader: [], Flipper: []}
+        for i in np.flatnonzero(go).tolist():
             new_cls = Flipper if not kinds[i] else PassiveTrader
-            self._convert(a, new_cls)
-            switched += 1
+            made[new_cls].append(self._convert(pool[i], new_cls))
+        switched = len(made[PassiveTrader]) + len(made[Flipper])
+        if switched:  # the tables a rebuild would give: leavers dropped, newcomers appended
+            self._tables[PassiveTrader] = pas.without(go[: len(pas)]).plus(
+                Members(made[PassiveTrader])
+            )
+            self._tables[Flipper] = fl.without(go[len(pas) :]).plus(Members(made[Flipper]))
         return switched
 
     def _convert(self, agent: Trader, cls: type[Trader]) -> Trader:
@@ -547,6 +678,8 @@ class ADLGame(mesa.Model):
             self._account_agent[int(acc)] = new
         self.exchange.acc.kind[agent.accounts] = cls.type_code
         agent.remove()
+        self.invalidate(type(agent))
+        self.invalidate(cls)
         return new
 
     def _entry(self, c: CrisisRecord) -> int:
@@ -564,26 +697,32 @@ class ADLGame(mesa.Model):
             return 0
         p = sc.passive
         max_lev = 0.9 / sc.market.initial_margin
-        new = []
-        for _ in range(count):
-            rng = self._stream_at("population", 1, self.next_uid)
+        draws = []
+        for j in range(count):  # each entrant's draws come from its own uid's stream
+            rng = self._stream_at("population", 1, self.next_uid + j)
             notional = min(
                 p.min_notional * (1.0 - rng.random()) ** (-1.0 / p.size_alpha), p.min_notional * 1e4
             )
-            lev = float(
-                np.clip(
-                    p.leverage_median * np.exp(p.leverage_sigma * rng.standard_normal()),
-                    1.0,
-                    max_lev,
-                )
-            )
+            lev = p.leverage_median * np.exp(p.leverage_sigma * rng.standard_normal())
+            lev = float(min(max(lev, 1.0), max_lev))  # np.clip's value, without its overhead
             side = 1 if rng.random() < 0.5 else -1
             market = int(rng.integers(0, sc.market.markets))
-            acc = ex.open_accounts(1, notional / lev)
-            new.append(self._new_agent(Entrant, acc, market, side, lev))
+            draws.append((notional / lev, market, side, lev))
+        acc = ex.open_accounts_by_owner(np.ones(count, dtype=np.int64), [d[0] for d in draws])
+        ex.acc.kind[acc] = Entrant.type_code
+        uid0 = self.next_uid
+        new = [
+            Entrant(self, uid0 + j, acc[j : j + 1], market, side, lev)
+            for j, (_, market, side, lev) in enumerate(draws)
+        ]
+        self.next_uid = uid0 + count
+        self._account_agent.update(zip(acc.tolist(), new, strict=True))
+        old = self._tables.get(Entrant)
+        if old is not None:  # Mesa appends new agents to the type's set: so does the table
+            self._tables[Entrant] = old.plus(Members(new))
         self.entrants_left -= count
         mem = self.members(Entrant)
-        fresh = np.isin(mem.uid, [a.uid for a in new])
+        fresh = slice(len(mem) - count, len(mem))  # the newcomers are the table's tail
         target_orders(
             self, mem.account[fresh], mem.market[fresh], mem.side[fresh], mem.leverage[fresh]
         )
@@ -642,39 +781,81 @@ class ADLGame(mesa.Model):
     def _panel_record(
         self, crisis: int, haircut: np.ndarray, liquidated: np.ndarray, churned: list[Trader]
     ) -> None:
-        """One row per trader (alive at the crisis start) at this crisis boundary."""
+        """One row per trader (alive at the crisis start) at this crisis boundary.
+
+        Live traders come first (type by type, from the member tables), then the churned ones
+        (they have left the model already), in the order :meth:`_churn` returned them.
+        """
         ex = self.exchange
-        gone = {a.unique_id for a in churned}
-        rows = self.traders() + list(churned)  # churned agents have left the model already
+        cached, self._churn_rows = self._churn_rows, None
+        segments: list[tuple[type[Trader], Members, np.ndarray | None]] = [
+            (cls, self.members(cls), None) for cls in TRADER_TYPES
+        ]
+        if cached is not None and cached[1] is churned:
+            segments += cached[0]
+            generic: list[Trader] = []
+        else:
+            generic = list(churned)
+        segments = [seg for seg in segments if len(seg[1]) and (seg[2] is None or seg[2].any())]
+        n_rows = sum(len(m) if sel is None else int(sel.sum()) for _, m, sel in segments)
+        n_rows += len(generic)
+        cols: dict[str, list[np.ndarray]] = {
+            k: [] for k in ("lengths", "flat", "uid", "agent_id", "type", "lev", "flips")
+        }
+        for cls, mem, sel in segments:
+            lengths, flat = mem.layout()
+            uid, agent_id, target, agents = mem.uid, mem.unique_id, mem.leverage, mem.agents
+            if sel is not None:
+                flat = flat[np.repeat(sel, lengths)]
+                lengths, uid, agent_id, target = lengths[sel], uid[sel], agent_id[sel], target[sel]
+                agents = [agents[i] for i in np.flatnonzero(sel).tolist()]
+            cols["lengths"].append(lengths)
+            cols["flat"].append(flat)
+            cols["uid"].append(uid)
+            cols["agent_id"].append(agent_id)
+            cols["type"].append(np.full(len(agents), TYPE_NAMES[cls.type_code]))
+            cols["lev"].append(target)
+            cols["flips"].append(
+                np.fromiter((a.flips for a in agents), dtype=np.int64, count=len(agents))
+                if issubclass(cls, Flipper)
+                else np.zeros(len(agents), dtype=np.int64)
+            )
+        if generic or n_rows == 0:  # churned agents without their tables: read one by one
+            gen = OwnerAccounts([a.accounts for a in generic])
+            cols["lengths"].append(gen.lengths)
+            cols["flat"].append(gen.flat)
+            cols["uid"].append(np.array([a.uid for a in generic], dtype=np.int64))
+            cols["agent_id"].append(np.array([a.unique_id for a in generic]))
+            cols["type"].append(np.array([a.type_name for a in generic]))
+            cols["lev"].append(np.array([a.leverage for a in generic]))
+            cols["flips"].append(np.array([getattr(a, "flips", 0) for a in generic]))
+        col = {k: np.concatenate(v) for k, v in cols.items()}
+        n_churned = n_rows - sum(len(m) for _, m, sel in segments if sel is None)
         eq = ex.equity()
         lev = ex.leverage()
-        acc0 = np.array([a.account for a in rows], dtype=np.int64)
+        own = OwnerAccounts.from_layout(col["lengths"], col["flat"])
+        acc0 = own.first
+        churn_flag = np.zeros(n_rows, dtype=bool)
+        churn_flag[n_rows - n_churned :] = True
         self.panel.append(
             {
-                "crisis": np.full(len(rows), crisis),
-                "step": np.full(len(rows), self.t),
-                "agent_id": np.array([a.unique_id for a in rows]),
-                "uid": np.array([a.uid for a in rows]),
+                "crisis": np.full(n_rows, crisis),
+                "step": np.full(n_rows, self.t),
+                "agent_id": col["agent_id"],
+                "uid": col["uid"],
                 "account": acc0,
-                "type": np.array([a.type_name for a in rows]),
-                "accounts": np.array([a.accounts.size for a in rows]),
-                "equity": np.array([float(eq[a.accounts].sum()) for a in rows]),
-                "equity_at_crisis_start": np.array(
-                    [
-                        float(
-                            self._eq_at_crisis[
-                                a.accounts[a.accounts < self._eq_at_crisis.size]
-                            ].sum()
-                        )
-                        for a in rows
-                    ]
+                "type": col["type"],
+                "accounts": own.lengths,
+                "equity": own.sum(eq),
+                "equity_at_crisis_start": own.subset_sum(
+                    self._eq_at_crisis, self._eq_at_crisis.size
                 ),
                 "leverage": np.where(np.isfinite(lev[acc0]), lev[acc0], np.nan),
-                "target_leverage": np.array([a.leverage for a in rows]),
-                "haircut": np.array([float(haircut[a.accounts].sum()) for a in rows]),
-                "liquidated": np.array([bool(liquidated[a.accounts].any()) for a in rows]),
-                "churned": np.array([a.unique_id in gone for a in rows]),
-                "flips": np.array([getattr(a, "flips", 0) for a in rows]),
+                "target_leverage": col["lev"],
+                "haircut": own.sum(haircut),
+                "liquidated": own.any(liquidated),
+                "churned": churn_flag,
+                "flips": col["flips"],
             }
         )
 

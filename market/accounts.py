@@ -136,19 +136,51 @@ def book_gain(gains: np.ndarray, idx: np.ndarray, amount: np.ndarray) -> None:
     """Update the gains ledger of rows ``idx`` (unique) by signed ``amount``.
 
     Positive amounts fill the most junior layer; negative amounts drain layers from the most
-    junior up, never below zero (a loss beyond the ledger comes out of principal).
+    junior up, never below zero (a loss beyond the ledger comes out of principal).  The
+    draining rows are gathered once, drained layer by layer and written back.
     """
     if idx.size == 0:
         return
     amt = np.asarray(amount, dtype=np.float64)
+    n = gains.shape[0]
+    if idx.size >= 4096 and idx.size * 3 >= n and not np.signbit(gains).any():
+        _book_gain_dense(gains, idx, amt)
+        return
     pos = amt > 0
     if pos.any():
-        gains[idx[pos], 0] += amt[pos]
+        if gains.flags.c_contiguous:  # flat indices into the junior column: cheaper, same sums
+            flat = gains.reshape(-1)
+            flat[idx[pos] * gains.shape[1]] += amt[pos]
+        else:
+            gains[idx[pos], 0] += amt[pos]
     neg = ~pos & (amt < 0)
     if neg.any():
         rows = idx[neg]
         left = -amt[neg]
+        sub = np.take(gains, rows, axis=0)
         for layer in range(gains.shape[1]):
-            take = np.minimum(gains[rows, layer], left)
-            gains[rows, layer] -= take
+            col = sub[:, layer]
+            take = np.minimum(col, left)
+            col -= take
             left = left - take
+        gains[rows] = sub
+
+
+def _book_gain_dense(gains: np.ndarray, idx: np.ndarray, amt: np.ndarray) -> None:
+    """:func:`book_gain` over whole columns, for updates touching most rows (funding).
+
+    Rows outside ``idx`` get amount 0: they add +0.0 and drain min(g, 0) = 0, which leaves a
+    ledger value unchanged as long as no value has its sign bit set (the caller checks it:
+    the ledger is never below zero and never -0.0).  Rows inside get the same operations,
+    in the same order, as in :func:`book_gain`.
+    """
+    full = np.zeros(gains.shape[0])
+    full[idx] = amt
+    col = gains[:, 0]
+    col += np.maximum(full, 0.0)
+    left = np.maximum(np.negative(full), 0.0)
+    for layer in range(gains.shape[1]):
+        col = gains[:, layer]
+        take = np.minimum(col, left)
+        col -= take
+        left -= take

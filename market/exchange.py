@@ -53,6 +53,28 @@ BACKSTOP_KINDS = ("fund", "vault", "none")
 _KIND = {name: i for i, name in enumerate(TRADE_KINDS)}
 
 
+def fill_arithmetic(
+    q0: np.ndarray, e0: np.ndarray, dq: np.ndarray, price: np.ndarray, lot: float | np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Position, average entry and realised PnL after filling ``dq`` lots at ``price``.
+
+    Elementwise over rows (``lot`` may be one number or one per row): the single place where
+    a fill's arithmetic is written, so batched callers get the same bits as the exchange.
+
+    Returns:
+        (new position, new average entry (0 where flat), realised PnL).
+    """
+    q1 = q0 + dq
+    same = (q0 == 0) | (np.sign(q0) == np.sign(dq))
+    closed = np.where(same, 0, np.minimum(np.abs(dq), np.abs(q0)))
+    realised = closed * np.sign(q0) * lot * (price - e0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        grown = (q0 * e0 + dq * price) / np.where(q1 == 0, 1, q1)
+    flipped = ~same & (np.abs(dq) > np.abs(q0))
+    new_e = np.where(q1 == 0, 0.0, np.where(same, grown, np.where(flipped, price, e0)))
+    return q1, new_e, realised
+
+
 @dataclass(frozen=True)
 class BackstopConfig:
     """The backstop layer of the waterfall.
@@ -198,21 +220,23 @@ class Exchange:
     def _check_accounts(self, accounts: object, *, traders: bool = True) -> np.ndarray:
         idx = np.atleast_1d(np.asarray(accounts))
         require(idx.dtype.kind in "iu", "account", "integer account indices", idx.dtype)
-        idx = idx.astype(np.int64)
-        require(
-            bool(np.all((idx >= 0) & (idx < self.acc.n))),
-            "account",
-            f"indices in [0, {self.acc.n - 1}]",
-            idx[(idx < 0) | (idx >= self.acc.n)][:3].tolist(),
-        )
+        idx = idx.astype(np.int64, copy=False)
+        if idx.size and (int(idx.min()) < 0 or int(idx.max()) >= self.acc.n):
+            require(
+                False,
+                "account",
+                f"indices in [0, {self.acc.n - 1}]",
+                idx[(idx < 0) | (idx >= self.acc.n)][:3].tolist(),
+            )
         if traders:
             special = (self.acc.flags[idx] & (BOOK | VAULT)) != 0
-            require(
-                not special.any(),
-                "account",
-                "a trader account (not the book or vault)",
-                idx[special][:3].tolist(),
-            )
+            if special.any():
+                require(
+                    False,
+                    "account",
+                    "a trader account (not the book or vault)",
+                    idx[special][:3].tolist(),
+                )
         return idx
 
     @staticmethod
@@ -232,9 +256,17 @@ class Exchange:
         """Unrealised PnL per account and market at the marks, (N, K)."""
         return mg.upnl(self.acc.pos, self.acc.entry, self.marks, self.lot)
 
-    def equity(self) -> np.ndarray:
-        """Equity per account at the marks, (N,)."""
-        return mg.equity(self.acc.cash, self.acc.pos, self.acc.entry, self.marks, self.lot)
+    def equity(self, accounts: np.ndarray | None = None) -> np.ndarray:
+        """Equity per account at the marks: (N,), or the rows ``accounts`` only.
+
+        ``equity(idx)`` equals ``equity()[idx]`` bit for bit (the same arithmetic per row) at
+        a cost of O(len(idx)) instead of O(N).  ``accounts`` are trusted row indices.
+        """
+        a = self.acc
+        if accounts is None:
+            return mg.equity(a.cash, a.pos, a.entry, self.marks, self.lot)
+        idx = np.asarray(accounts)
+        return mg.equity(a.cash[idx], a.pos[idx], a.entry[idx], self.marks, self.lot)
 
     def maintenance(self) -> np.ndarray:
         """Maintenance requirement per account, (N,)."""
@@ -258,7 +290,9 @@ class Exchange:
     def open_interest(self) -> np.ndarray:
         """(long lots, short lots) per market, shape (2, K)."""
         p = self.acc.pos
-        return np.stack([np.where(p > 0, p, 0).sum(axis=0), -np.where(p < 0, p, 0).sum(axis=0)])
+        gross = np.abs(p).sum(axis=0)
+        net = p.sum(axis=0)
+        return np.stack([(gross + net) // 2, (gross - net) // 2])  # integers: exact
 
     # ------------------------------------------------------------------ accounts and money
     def open_accounts(
@@ -289,6 +323,43 @@ class Exchange:
         self.external += float(c.sum())
         return idx
 
+    def open_accounts_by_owner(self, counts: object, cash: object) -> np.ndarray:
+        """Open accounts for many owners at once: ``counts[i]`` accounts for owner i.
+
+        ``cash`` holds one amount per account (owner by owner).  The result equals calling
+        ``open_accounts(counts[i], cash_of_owner_i)`` owner after owner, bit for bit: the
+        deposits are credited to ``external`` owner by owner, each owner's total summed as
+        one call would sum it.  Returns every new account index, owner by owner.
+        """
+        cnt = np.atleast_1d(np.asarray(counts))
+        require(cnt.dtype.kind in "iu", "counts", "integer account counts", cnt.dtype)
+        require(bool(np.all(cnt >= 0)), "counts", "integers >= 0", cnt.min(initial=0))
+        total = int(cnt.sum())
+        c = np.broadcast_to(np.asarray(cash, dtype=np.float64), (total,))
+        require(
+            bool(np.all(np.isfinite(c))) and bool(np.all(c >= 0)),
+            "cash",
+            "finite and >= 0",
+            "bad value",
+        )
+        cnt = cnt.astype(np.int64)
+        starts = np.zeros(cnt.size, dtype=np.int64)
+        np.cumsum(cnt[:-1], out=starts[1:])
+        per_owner = np.zeros(cnt.size)
+        for length in np.unique(cnt[cnt > 0]):
+            rows = np.flatnonzero(cnt == length)
+            per_owner[rows] = c[starts[rows, None] + np.arange(int(length))].sum(axis=1)
+        # grow the arrays as owner-by-owner calls would (the capacity is visible to callers)
+        cap, ends = self.acc._cap, self.acc.n + np.cumsum(cnt)
+        while ends.size and ends[-1] > cap:
+            cap = max(cap * 2, int(ends[np.argmax(ends > cap)]))
+        if cap != self.acc._cap:
+            self.acc._alloc(cap)
+        idx = self.acc.add(total, c, 0)
+        # the owners' deposits, added one after another as separate calls would
+        self.external = float(np.cumsum(np.concatenate([[self.external], per_owner]))[-1])
+        return idx
+
     def deposit(self, account: object, amount: object) -> None:
         """Add collateral to accounts; negative or non-finite amounts are refused."""
         idx = self._check_accounts(account)
@@ -299,7 +370,7 @@ class Exchange:
 
     def free_collateral(self, idx: np.ndarray) -> np.ndarray:
         """What an account may withdraw: min(cash, equity - initial margin), floored at 0."""
-        eq = self.equity()[idx]
+        eq = self.equity(idx)
         im = mg.initial(self.acc.pos[idx], self.marks, self.specs)
         return np.maximum(np.minimum(self.acc.cash[idx], eq - im), 0.0)
 
@@ -343,16 +414,7 @@ class Exchange:
         if idx.size == 0:
             return np.zeros(0)
         pos, entry = self.acc.pos, self.acc.entry
-        q0 = pos[idx, k]
-        e0 = entry[idx, k]
-        q1 = q0 + dq
-        same = (q0 == 0) | (np.sign(q0) == np.sign(dq))
-        closed = np.where(same, 0, np.minimum(np.abs(dq), np.abs(q0)))
-        realised = closed * np.sign(q0) * self.lot[k] * (price - e0)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            grown = (q0 * e0 + dq * price) / np.where(q1 == 0, 1, q1)
-        flipped = ~same & (np.abs(dq) > np.abs(q0))
-        new_e = np.where(q1 == 0, 0.0, np.where(same, grown, np.where(flipped, price, e0)))
+        q1, new_e, realised = fill_arithmetic(pos[idx, k], entry[idx, k], dq, price, self.lot[k])
         pos[idx, k] = q1
         entry[idx, k] = new_e
         self.acc.cash[idx] += realised
@@ -535,7 +597,7 @@ class Exchange:
         increases = np.abs(pos[:, k]) > np.abs(old)
         cost = q * self.lot[k] * (px - self.marks[k])  # value given up vs the mark
         fees = np.abs(q) * self.lot[k] * px * self.specs[k].taker_fee if fee else 0.0
-        eq_after = self.equity()[idx] - cost - fees
+        eq_after = self.equity(idx) - cost - fees
         im_after = mg.initial(pos, self.marks, self.specs)
         return ~increases | (eq_after >= im_after)
 
@@ -562,7 +624,7 @@ class Exchange:
         )
         pay = -(self.acc.pos * self.lot * self.marks * r).sum(axis=1)
         self.acc.cash[:] += pay
-        nz = np.flatnonzero(pay)
+        nz = np.flatnonzero(pay != 0)  # = flatnonzero(pay), faster on a boolean mask
         book_gain(self.acc.gains, nz, pay[nz])
         return pay
 
@@ -609,7 +671,7 @@ class Exchange:
         )
         self._apply_fills(np.array([s]), k, np.array([-dq]), np.array([price]))
         self._apply_fills(np.array([d]), k, np.array([dq]), np.array([price]))
-        eq = self.equity()[[s, d]]
+        eq = self.equity(np.array([s, d]))
         im = mg.initial(self.acc.pos[[s, d]], self.marks, self.specs)
         if np.any(eq < im):
             (
@@ -657,7 +719,7 @@ class Exchange:
     def backstop_capital(self) -> float:
         """Capital the backstop has now (fund, or the vault's equity)."""
         if self.backstop.kind == "vault":
-            return float(self.equity()[self.vault])
+            return float(self.equity(np.array([self.vault]))[0])
         return float(self.fund)
 
     def ranking_snapshot(self, market: int, liq_side: int) -> Snapshot:
@@ -697,9 +759,8 @@ class Exchange:
         acc.flags[:] &= ~BANKRUPT  # a hole is filled or written off within the step it opened
         if self.vault >= 0:
             self._vault_unwind()
-        eq = self.equity()
-        mm = self.maintenance()
-        has_pos = (acc.pos != 0).any(axis=1)
+        usum, mm, ntsum, has_pos = self._account_sums()
+        eq = acc.cash + usum  # equity(), bit for bit
         trader = (acc.flags & (BOOK | VAULT)) == 0
         under = trader & has_pos & (eq < mm)
         liq = np.flatnonzero(under)
@@ -724,7 +785,7 @@ class Exchange:
         hole_lots = liq_lots[flat & (acc.cash[liq] < 0)]
         hole = -acc.cash[hole_rows]
         if self.vault >= 0:
-            v_eq = float(self.equity()[self.vault])
+            v_eq = float(self.equity(np.array([self.vault]))[0])
             if v_eq < 0:
                 hole_rows = np.append(hole_rows, self.vault)
                 hole = np.append(hole, -v_eq)
@@ -744,7 +805,12 @@ class Exchange:
         # ADL
         adl_paid = np.zeros_like(left)
         if self.policy is not None and left.sum() > 0:
-            adl_paid, rep = self._run_adl(hole_rows, left, hole_w, hole_lots, rep)
+            sums = None
+            if self.K < 8:  # reuse the scan's sums (see _account_sums), liquidated rows anew
+                if liq.size:
+                    usum[liq], mm[liq], ntsum[liq], _ = self._account_sums(liq)
+                sums = (usum, mm, ntsum)
+            adl_paid, rep = self._run_adl(hole_rows, left, hole_w, hole_lots, rep, sums=sums)
         left = left - adl_paid
         # whatever is still missing is written off
         self._fill_holes(hole_rows, left)
@@ -788,7 +854,7 @@ class Exchange:
             sent_lots[has, k] = -dq  # signed position that was liquidated
             fee_due[has] += sent_notional[has, k] * spec.liquidation_fee
         # clearance fee out of whatever equity is left, to the backstop
-        eq_after = self.equity()[rows]
+        eq_after = acc.cash[rows] + self._account_sums(rows, upnl_only=True)[0]  # equity(rows)
         fee = np.minimum(fee_due, np.maximum(eq_after, 0.0))
         nz = fee > 0
         if nz.any():
@@ -844,7 +910,7 @@ class Exchange:
         if self.backstop.kind == "fund":
             avail = self.fund
         elif self.backstop.kind == "vault":
-            avail = max(float(self.equity()[self.vault]), 0.0)
+            avail = max(float(self.equity(np.array([self.vault]))[0]), 0.0)
             avail = min(avail, max(float(self.acc.cash[self.vault]), 0.0))
         else:
             avail = 0.0
@@ -867,29 +933,42 @@ class Exchange:
 
     # ------------------------------------------------------------------ ADL
     def _run_adl(
-        self, rows: np.ndarray, left: np.ndarray, w: np.ndarray, lots: np.ndarray, rep: StepReport
+        self,
+        rows: np.ndarray,
+        left: np.ndarray,
+        w: np.ndarray,
+        lots: np.ndarray,
+        rep: StepReport,
+        *,
+        sums: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
     ) -> tuple[np.ndarray, StepReport]:
-        """Raise the remaining deficit from winners, market by market."""
+        """Raise the remaining deficit from winners, market by market.
+
+        ``sums``: per-account (upnl sum, maintenance, notional sum) over every row, valid at
+        the current state (see :meth:`_account_sums`), which the snapshots then gather.
+        """
         total_left = float(left.sum())
         wsum = w.sum(axis=1, keepdims=True)
-        oi = self.notional().sum(axis=0)
-        fallback_w = oi / oi.sum() if oi.sum() > 0 else np.full(self.K, 1.0 / self.K)
+        if (wsum > 0).all():
+            fallback_w = np.zeros(self.K)  # not used: every hole has liquidated notional
+        else:
+            oi = self.notional().sum(axis=0)
+            fallback_w = oi / oi.sum() if oi.sum() > 0 else np.full(self.K, 1.0 / self.K)
         share = np.where(wsum > 0, w / np.where(wsum > 0, wsum, 1.0), fallback_w[None, :])
         need_k = (left[:, None] * share).sum(axis=0)
         side_k = np.sign((np.sign(lots) * np.abs(w)).sum(axis=0)).astype(np.int64)
         lots_k = np.abs(lots).sum(axis=0)
         snaps: dict[int, Snapshot] = {}
         for k in np.flatnonzero(need_k > 0):
-            snaps[int(k)] = self._snapshot(int(k), side_k[k], need_k[k], lots_k[k])
+            snaps[int(k)] = self._snapshot(int(k), side_k[k], need_k[k], lots_k[k], sums=sums)
         cap_total = float(sum(float(s.capacity.sum()) for s in snaps.values()))
-        eqs = self.equity()
         wave = WaveState(
             index=self.step_no,
             deficit=total_left,
             capacity=cap_total,
             backstop=self.fund
             if self.backstop.kind == "fund"
-            else max(float(eqs[self.vault]), 0.0)
+            else max(float(self.equity(np.array([self.vault]))[0]), 0.0)
             if self.vault >= 0
             else 0.0,
             max_shortfall=float(left.max()),
@@ -960,15 +1039,27 @@ class Exchange:
             self._backstop_income(surplus)
         return paid, rep
 
-    def _snapshot(self, k: int, liq_side: int, need: float, liq_lots: int) -> Snapshot:
-        """The eligible positions of market k for an ADL wave raising ``need`` dollars."""
+    def _snapshot(
+        self,
+        k: int,
+        liq_side: int,
+        need: float,
+        liq_lots: int,
+        *,
+        sums: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+    ) -> Snapshot:
+        """The eligible positions of market k for an ADL wave raising ``need`` dollars.
+
+        ``sums`` (optional): per-account (upnl sum, maintenance, notional sum) over every row
+        at the current state, from :meth:`_account_sums`; gathered instead of recomputed.
+        """
         acc = self.acc
         pos_k = acc.pos[:, k]
         ok = ((acc.flags & (BOOK | VAULT | BANKRUPT)) == 0) & ((acc.flags & ACTIVE) != 0)
         if (self.policy is not None and self.policy.sides == "all") or liq_side == 0:
             ok &= pos_k != 0
         else:
-            ok &= pos_k * liq_side < 0
+            ok &= (pos_k < 0) if liq_side > 0 else (pos_k > 0)  # pos_k * liq_side < 0
         rows = np.flatnonzero(ok)
         lot = self.lot[k]
         mark = self.marks[k]
@@ -986,12 +1077,19 @@ class Exchange:
             gap = gap_bk
         q = pos_k[rows]
         lots = np.abs(q)
-        up_all = self.upnl()[rows]
-        up = up_all[:, k]
         cash = acc.cash[rows]
-        eq = cash + up_all.sum(axis=1)
-        mm = mg.maintenance(acc.pos[rows], self.marks, self.specs)
-        nt = mg.notional(acc.pos[rows], self.marks, self.lot).sum(axis=1)
+        entry_k = acc.entry[rows, k]
+        if sums is not None and rows.size >= 2:  # one row: maintenance() takes another path
+            usum, mm, nt = sums[0][rows], sums[1][rows], sums[2][rows]
+            up = q * lot * (mark - entry_k)  # upnl()[rows, k], bit for bit
+        else:
+            pos_rows = acc.pos[rows]
+            up_all = mg.upnl(pos_rows, acc.entry[rows], self.marks, self.lot)
+            up = up_all[:, k]
+            usum = up_all.sum(axis=1)
+            mm = mg.maintenance(pos_rows, self.marks, self.specs)
+            nt = mg.notional(pos_rows, self.marks, self.lot).sum(axis=1)
+        eq = cash + usum
         with np.errstate(divide="ignore", invalid="ignore"):
             lev = np.where(eq > 0, nt / np.where(eq > 0, eq, 1.0), np.inf)
         lot_value = np.full(rows.size, gap)
@@ -1011,11 +1109,11 @@ class Exchange:
             lots=lots,
             lot_value=lot_value if rule != "none" else np.zeros(rows.size),
             side=np.sign(q),
-            entry=acc.entry[rows, k],
+            entry=entry_k,
             upnl=up,
             cash=cash,
             equity=eq,
-            account_upnl=up_all.sum(axis=1),
+            account_upnl=usum,
             leverage=lev,
             maintenance=mm,
             gains=gains,
@@ -1027,6 +1125,34 @@ class Exchange:
             lot_size=lot,
             market=k,
         )
+
+    def _account_sums(
+        self, rows: np.ndarray | None = None, *, upnl_only: bool = False
+    ) -> tuple[np.ndarray, ...]:
+        """Per-account sums the waterfall reads, over every row or over the rows ``rows``.
+
+        Returns (upnl summed over markets, maintenance, notional summed over markets, has an
+        open position): bit for bit ``upnl().sum(axis=1)``, ``maintenance()``,
+        ``notional().sum(axis=1)`` and ``(pos != 0).any(axis=1)`` on those rows, computed
+        market by market (maintenance as a call over two or more rows gives it, see
+        :func:`market.margin._matvec_rows`).  None of them reads cash, so they stay valid
+        for a row until its position or entry changes.  ``upnl_only``: the first one only.
+        """
+        acc = self.acc
+        pos = acc.pos if rows is None else acc.pos[rows]
+        entry = acc.entry if rows is None else acc.entry[rows]
+        ups = [pos[:, k] * self.lot[k] * (self.marks[k] - entry[:, k]) for k in range(self.K)]
+        if upnl_only:
+            return (mg._row_sum(ups),)
+        lotmark = self.lot * self.marks
+        nt = np.empty((pos.shape[0], self.K))
+        has = np.zeros(pos.shape[0], dtype=bool)
+        for k in range(self.K):
+            pk = pos[:, k]
+            np.multiply(np.abs(pk), lotmark[k], out=nt[:, k])
+            has |= pk != 0
+        ntsum = mg._row_sum([nt[:, k] for k in range(self.K)])
+        return mg._row_sum(ups), mg._maintenance_from_notional(nt, self.specs), ntsum, has
 
     def _execute_adl(self, k: int, snap: Snapshot, alloc) -> None:
         """Close the allocated lots at the mark against the book and debit the haircuts."""

@@ -264,7 +264,7 @@ def test_game_section_uses_naive_mesa_or_skips(monkeypatch):
     fake.bench_game = bench_game
     monkeypatch.setitem(sys.modules, "experiments.naive_mesa", fake)
     r = run_benchmarks("game", quick=True)
-    assert calls == [(2_000, 1, 1)]
+    assert calls == [(2_000, 1, None)]
     assert r["game_speedup_vs_naive"] == 30.0 and r["naive_mesa_agent_steps_per_s"] == 100.0
     assert r["targets"]["game_speedup_vs_naive"]["pass"] is True  # 30 >= 20
     assert "game 2,000 traders x 1 crises  fast 3,000 agent-steps/s" in format_report(r)
@@ -348,3 +348,15 @@ def test_cli_bench_refuses_an_unknown_section(capsys):
     assert main(["bench", "--section", "kernels,bogus", "--quick"]) == 2
     err = capsys.readouterr().err
     assert "--section" in err and "kernels, wave, game, sweep" in err
+
+
+def test_profile_tables_name_the_hot_functions():
+    from experiments.bench import profile
+
+    text = profile("game", top=8, quick=True)
+    assert text.startswith("profile: the game, 2,000 traders x 1 crises")
+    assert "ncalls" in text and "game.py" in text and "(step)" in text
+    text = profile("wave", top=8, quick=True, policy="hyperliquid")
+    assert "20,000 accounts x 4 markets, hyperliquid" in text and "exchange.py" in text
+    with pytest.raises(InputError, match=r"^--profile: must be one of game, wave"):
+        profile("sweep")

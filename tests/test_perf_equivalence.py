@@ -1,0 +1,185 @@
+"""Batched fast paths give the same bits as the one-at-a-time code they replace."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from agents import SybilOwner
+from experiments.game import ADLGame, OwnerAccounts
+from experiments.scenario import load_scenario
+from market.exchange import Exchange
+
+
+def _busy_exchange(seed: int = 0, n: int = 40) -> Exchange:
+    rng = np.random.default_rng(seed)
+    ex = Exchange(2, [100.0, 50.0])
+    acc = ex.open_accounts(n, rng.uniform(100.0, 5_000.0, n))
+    for k in range(2):
+        lots = rng.integers(-20, 21, n)
+        lots[lots == 0] = 1
+        ex.trade_genesis(acc, k, lots, rng.uniform(40.0, 120.0, n))
+    ex.step([97.3, 51.2])
+    return ex
+
+
+def test_equity_of_a_subset_equals_rows_of_the_full_array():
+    ex = _busy_exchange()
+    full = ex.equity()
+    idx = np.array([5, 1, 33, 5, 0, 12])
+    assert np.array_equal(ex.equity(idx), full[idx])
+    assert ex.equity(np.array([], dtype=np.int64)).shape == (0,)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    st.lists(st.integers(0, 9), min_size=1, max_size=30),
+    st.integers(0, 2**32 - 1),
+)
+def test_opening_accounts_by_owner_equals_one_call_per_owner(counts, seed):
+    rng = np.random.default_rng(seed)
+    cash = rng.uniform(0.0, 1e6, sum(counts)) * 10.0 ** rng.integers(-6, 3, sum(counts))
+    a = Exchange(1, 100.0, capacity=16)
+    b = Exchange(1, 100.0, capacity=16)
+    a.external = b.external = 0.1  # a non-round start makes the summation order visible
+    idx = a.open_accounts_by_owner(np.array(counts), cash)
+    parts, start = [], 0
+    for c in counts:
+        parts.append(b.open_accounts(c, cash[start : start + c]))
+        start += c
+    assert np.array_equal(idx, np.concatenate(parts))
+    assert a.external == b.external
+    assert a.acc._cap == b.acc._cap
+    assert np.array_equal(a.acc.cash, b.acc.cash)
+    assert np.array_equal(a.acc.group, b.acc.group)
+
+
+def test_open_accounts_by_owner_rejects_negative_counts():
+    ex = Exchange(1, 100.0)
+    with pytest.raises(ValueError, match="counts"):
+        ex.open_accounts_by_owner(np.array([1, -1]), [1.0])
+
+
+def test_owner_sums_equal_per_owner_numpy_sums():
+    rng = np.random.default_rng(3)
+    lists = [np.array(x) for x in ([0], [1, 2, 3, 4], [5], [6, 7, 8, 9, 10, 11, 12, 13, 14], [15])]
+    values = rng.standard_normal(16) * 10.0 ** rng.integers(-8, 8, 16)
+    own = OwnerAccounts(lists)
+    assert own.sum(values).tolist() == [float(values[a].sum()) for a in lists]
+    mask = np.zeros(16, dtype=bool)
+    mask[[2, 15]] = True
+    assert own.any(mask).tolist() == [False, True, False, False, True]
+    assert own.first.tolist() == [0, 1, 5, 6, 15]
+    assert own.subset_sum(values, 9).tolist() == [float(values[a[a < 9]].sum()) for a in lists]
+
+
+def _game(accounts: int) -> ADLGame:
+    sc = load_scenario().replace(
+        **{
+            "run.traders": 400,
+            "run.crises": 1,
+            "run.calm_steps": 4,
+            "run.crisis_steps": 4,
+            "mix.sybil": 0.1,
+            "market.markets": 2,
+            "sybil.accounts": accounts,
+        }
+    )
+    game = ADLGame(sc, seed=8, two_pass=False)
+    for _ in range(7):  # into the crisis: positions, losses and a thinned book
+        game.step()
+    return game
+
+
+@pytest.mark.parametrize("accounts", [2, 4, 7])
+def test_batched_sybil_arrangement_equals_owner_by_owner(accounts):
+    a, b = _game(accounts), _game(accounts)
+    owners_a = a.members(SybilOwner).agents
+    owners_b = b.members(SybilOwner).agents
+    assert len(owners_a) >= 20
+    SybilOwner.arrange_all(a, owners_a)
+    for owner in owners_b:
+        SybilOwner.arrange(b, owner)
+    ea, eb = a.exchange, b.exchange
+    for name in ("cash", "pos", "entry", "gains", "fees_paid", "flags"):
+        assert np.array_equal(getattr(ea.acc, name), getattr(eb.acc, name)), name
+    assert (ea.fund, ea.fee_revenue, ea.external) == (eb.fund, eb.fee_revenue, eb.external)
+    assert np.array_equal(ea._consumed, eb._consumed)
+    ta, tb = ea.log.trades.to_array(), eb.log.trades.to_array()
+    assert ta.tobytes() == tb.tobytes()
+    assert (ta["step"] == ea.step_no).sum() > 0
+
+
+def _book_gain_reference(gains: np.ndarray, idx: np.ndarray, amount: np.ndarray) -> None:
+    """The ledger update row subset by row subset, as first written (the reference)."""
+    pos = amount > 0
+    gains[idx[pos], 0] += amount[pos]
+    neg = ~pos & (amount < 0)
+    rows, left = idx[neg], -amount[neg]
+    for layer in range(gains.shape[1]):
+        take = np.minimum(gains[rows, layer], left)
+        gains[rows, layer] -= take
+        left = left - take
+
+
+@pytest.mark.parametrize("share", [0.05, 0.4, 0.9, 1.0])
+def test_book_gain_equals_the_reference_bit_for_bit(share):
+    from market.accounts import book_gain
+
+    rng = np.random.default_rng(11)
+    n = 12_000
+    gains = np.zeros((n, 3))
+    gains[:, 0] = np.maximum(rng.normal(0.0, 5.0, n), 0.0)
+    gains[::3, 1] = rng.uniform(0.0, 9.0, n)[::3]
+    gains[::7, 2] = rng.uniform(0.0, 9.0, n)[::7]
+    idx = rng.permutation(n)[: int(share * n)]
+    amount = rng.normal(0.0, 6.0, idx.size)
+    amount[::11] = 0.0
+    fast, ref = gains.copy(), gains.copy()
+    book_gain(fast, idx, amount)
+    _book_gain_reference(ref, idx, amount)
+    assert np.array_equal(fast.view(np.int64), ref.view(np.int64))
+    assert (fast >= 0).all()
+    # a hand case: 10 of gains over two layers, a loss of 7 drains layer 0 then layer 1
+    g = np.zeros((5000, 3))
+    g[:, 0], g[:, 1] = 4.0, 6.0
+    book_gain(g, np.arange(5000), np.full(5000, -7.0))
+    assert g[0].tolist() == [0.0, 3.0, 0.0]
+
+
+def test_member_tables_filtered_and_appended_equal_rebuilt_ones():
+    from agents import Flipper, Members, PassiveTrader
+
+    sc = load_scenario().replace(
+        **{"run.traders": 300, "mix.sybil": 0.1, "mix.flipper": 0.2, "sybil.accounts": 3}
+    )
+    game = ADLGame(sc, seed=4, two_pass=False)
+    for cls in (PassiveTrader, SybilOwner, Flipper):
+        mem = game.members(cls)
+        lengths, flat = mem.layout()
+        want = [a.accounts for a in mem.agents]
+        assert lengths.tolist() == [len(a) for a in want]
+        assert flat.tolist() == np.concatenate(want).tolist()
+        assert mem.unique_id.tolist() == [a.unique_id for a in mem.agents]
+        leave = np.zeros(len(mem), dtype=bool)
+        leave[::4] = True
+        cut = mem.without(leave)
+        rebuilt = Members([a for a, x in zip(mem.agents, leave, strict=True) if not x])
+        both = cut.plus(Members(mem.agents[:3]))
+        again = Members(rebuilt.agents + mem.agents[:3])
+        for got, ref in ((cut, rebuilt), (both, again)):
+            assert got.agents == ref.agents
+            for name in ("uid", "account", "market", "side", "leverage", "unique_id"):
+                assert np.array_equal(getattr(got, name), getattr(ref, name))
+            assert [x.tolist() for x in got.layout()] == [x.tolist() for x in ref.layout()]
+
+
+def test_owner_accounts_from_a_layout_equal_the_lists():
+    lists = [np.array([3]), np.array([7, 1, 2]), np.array([0]), np.array([5, 4])]
+    a = OwnerAccounts(lists)
+    b = OwnerAccounts.from_layout(np.array([1, 3, 1, 2]), np.array([3, 7, 1, 2, 0, 5, 4]))
+    values = np.array([0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0])
+    assert b.sum(values).tolist() == a.sum(values).tolist() == [4.0, 67.0, 0.5, 24.0]
+    assert b.first.tolist() == a.first.tolist() == [3, 7, 0, 5]

@@ -1,0 +1,220 @@
+"""The waterfall's fast paths give the same bits as the formulas they replace."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from market import margin as mg
+from market.adl.base import Snapshot
+from market.exchange import BackstopConfig, Exchange
+from market.spec import MarketSpec
+
+SNAPSHOT_ARRAYS = (
+    "account",
+    "side",
+    "lots",
+    "entry",
+    "upnl",
+    "cash",
+    "equity",
+    "account_upnl",
+    "leverage",
+    "maintenance",
+    "gains",
+    "lot_value",
+    "capacity",
+    "group",
+)
+
+
+def _wild(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    """Values over many magnitudes, both signs, with exact and negative zeros."""
+    a = rng.standard_normal(shape) * 10.0 ** rng.integers(-9, 10, shape)
+    a[rng.random(shape) < 0.15] = 0.0
+    a[rng.random(shape) < 0.05] = -0.0
+    return a
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 11), st.integers(0, 300), st.integers(0, 2**32 - 1))
+def test_row_sum_equals_the_stacked_sum(k, n, seed):
+    a = _wild(np.random.default_rng(seed), (n, k))
+    got = mg._row_sum([a[:, j].copy() for j in range(k)])
+    want = a.sum(axis=1)
+    assert got.shape == want.shape
+    assert np.array_equal(got, want)
+    assert np.array_equal(np.signbit(got), np.signbit(want))
+
+
+def test_row_sum_of_a_hand_example():
+    cols = [np.array([1e16, -0.0]), np.array([1.0, -0.0]), np.array([1.0, 0.0])]
+    # left to right: (1e16 + 1) + 1 == 1e16 (each 1 is lost), -0 + -0 + 0 == +0
+    assert mg._row_sum(cols).tolist() == [1e16, 0.0]
+    assert not np.signbit(mg._row_sum(cols)[1])
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 9), st.integers(1, 80), st.integers(2, 40), st.integers(0, 2**32 - 1))
+def test_blocked_matvec_gives_the_bits_of_a_multi_row_call(k, n, cells, seed):
+    rng = np.random.default_rng(seed)
+    a = np.abs(_wild(rng, (n, k)))
+    v = rng.random(k) * 0.2
+    saved = mg._MATVEC_CELLS
+    mg._MATVEC_CELLS = cells  # tiny blocks, so a few rows already run blocked
+    try:
+        got = mg._matvec_rows(a, v)
+    finally:
+        mg._MATVEC_CELLS = saved
+    if k >= 8:
+        assert np.array_equal(got, a @ v)  # one plain call there
+    else:
+        pre = rng.random((3, k))  # the same rows inside a larger call
+        assert np.array_equal(got, (np.concatenate([pre, a]) @ v)[3:])
+        if n >= 2:
+            assert np.array_equal(got, a @ v)
+
+
+def test_blocked_matvec_at_a_million_rows_equals_one_call():
+    rng = np.random.default_rng(3)
+    a = np.abs(_wild(rng, (1_000_003, 4)))
+    v = np.array([0.005, 0.01, 0.02, 0.03])
+    assert np.array_equal(mg._matvec_rows(a, v), a @ v)
+
+
+def test_blocked_matvec_of_one_row_by_hand():
+    a = np.array([[2.0, 4.0, 8.0]])
+    assert mg._matvec_rows(a, np.array([0.5, 0.25, 0.125])).tolist() == [3.0]
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 9), st.integers(2, 120), st.booleans(), st.integers(0, 2**32 - 1))
+def test_maintenance_from_notional_equals_maintenance(k, n, tiers, seed):
+    rng = np.random.default_rng(seed)
+    specs = tuple(
+        MarketSpec(
+            name=f"M{j}",
+            lot_size=float(rng.choice([0.01, 0.1, 1.0])),
+            maintenance_margin=float(rng.uniform(0.002, 0.05)),
+            initial_margin=0.1,
+            tiers=((1e3, 0.06), (1e5, 0.08)) if tiers else (),
+        )
+        for j in range(k)
+    )
+    pos = rng.integers(-50, 51, (n, k)) * (rng.random((n, k)) < 0.6)
+    marks = rng.uniform(0.5, 500.0, k)
+    lot = np.array([s.lot_size for s in specs])
+    got = mg._maintenance_from_notional(mg.notional(pos, marks, lot), specs)
+    assert np.array_equal(got, mg.maintenance(pos, marks, specs))
+
+
+def _busy_exchange(seed: int, k: int, n: int, backstop: str = "fund") -> Exchange:
+    rng = np.random.default_rng(seed)
+    ex = Exchange(
+        k,
+        rng.uniform(20.0, 200.0, k),
+        backstop=BackstopConfig(kind=backstop, capital=1e3),
+        policy=None,
+    )
+    acc = ex.open_accounts(n, rng.uniform(10.0, 5_000.0, n))
+    for j in range(k):
+        lots = rng.integers(-30, 31, n)
+        some = acc[lots != 0]
+        ex.trade_genesis(some, j, lots[lots != 0], rng.uniform(0.5, 1.5, some.size) * ex.marks[j])
+    ex.step(ex.marks * rng.uniform(0.8, 1.2, k))
+    return ex
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(1, 9), st.integers(2, 60), st.integers(0, 2**32 - 1))
+def test_account_sums_equal_the_full_formulas(k, n, seed):
+    ex = _busy_exchange(seed, k, n)
+    usum, mm, ntsum, has = ex._account_sums()
+    assert np.array_equal(usum, ex.upnl().sum(axis=1))
+    assert np.array_equal(ex.acc.cash + usum, ex.equity())
+    assert np.array_equal(mm, ex.maintenance())
+    assert np.array_equal(ntsum, ex.notional().sum(axis=1))
+    assert np.array_equal(has, (ex.acc.pos != 0).any(axis=1))
+    rows = np.flatnonzero(np.random.default_rng(seed).random(ex.n_accounts) < 0.5)
+    sub = ex._account_sums(rows)
+    assert np.array_equal(sub[0], usum[rows])
+    assert np.array_equal(sub[2], ntsum[rows])
+    assert np.array_equal(ex._account_sums(rows, upnl_only=True)[0], usum[rows])
+    if k < 8:  # a row's maintenance bits do not depend on its company below 8 markets
+        assert np.array_equal(sub[1], mm[rows])
+
+
+def test_account_sums_by_hand():
+    ex = Exchange(2, [100.0, 10.0])
+    a = ex.open_accounts(1, 1_000.0)
+    ex.trade_genesis(a, 0, np.array([3]), np.array([90.0]))
+    ex.trade_genesis(a, 1, np.array([-2]), np.array([12.0]))
+    usum, mm, ntsum, has = ex._account_sums(a)
+    # lot 1: upnl 3 * (100 - 90) + -2 * (10 - 12) = 34; notional 300 + 20
+    assert usum.tolist() == [34.0]
+    assert ntsum.tolist() == [320.0]
+    assert has.tolist() == [True]
+    assert mm[0] == pytest.approx(320.0 * ex.specs[0].maintenance_margin)
+
+
+def _same_snapshot(a: Snapshot, b: Snapshot) -> None:
+    for name in SNAPSHOT_ARRAYS:
+        x, y = getattr(a, name), getattr(b, name)
+        assert x.dtype == y.dtype, name
+        assert np.array_equal(x, y, equal_nan=True), name
+    for name in ("mark", "prev_mark", "bankruptcy_price", "lot_size", "market"):
+        assert getattr(a, name) == getattr(b, name), name
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(1, 7), st.integers(2, 60), st.integers(0, 2**32 - 1), st.sampled_from([-1, 1]))
+def test_snapshot_from_the_step_sums_equals_the_direct_one(k, n, seed, side):
+    ex = _busy_exchange(seed, k, n)
+    usum, mm, ntsum, _ = ex._account_sums()
+    for market in range(k):
+        direct = ex._snapshot(market, side, 123.4, 7)
+        fast = ex._snapshot(market, side, 123.4, 7, sums=(usum, mm, ntsum))
+        _same_snapshot(direct, fast)
+
+
+@pytest.mark.parametrize("backstop", ["fund", "vault", "none"])
+@pytest.mark.parametrize("k", [1, 3, 8])
+def test_a_crash_step_with_and_without_the_step_sums_agrees(backstop, k):
+    """The whole waterfall, with the snapshots fed by the scan's sums or built directly."""
+    from market.adl.registry import get_policy
+
+    runs = []
+    for use_sums in (True, False):
+        rng = np.random.default_rng(11)
+        ex = Exchange(
+            k,
+            100.0,
+            policy=get_policy("pro_rata"),
+            backstop=BackstopConfig(kind=backstop, capital=50.0),
+        )
+        n = 400
+        acc = ex.open_accounts(n, rng.uniform(50.0, 400.0, n))
+        for j in range(k):
+            lots = rng.integers(-20, 21, n)
+            some = acc[lots != 0]
+            ex.trade_genesis(some, j, lots[lots != 0], np.full(some.size, 100.0))
+        if not use_sums:
+            plain = Exchange._snapshot
+
+            def direct(self, *args, sums=None, _plain=plain):
+                return _plain(self, *args)
+
+            ex._snapshot = direct.__get__(ex)  # type: ignore[method-assign]
+        reps = [ex.step(np.full(k, p)) for p in (92.0, 85.0, 88.0, 95.0)]
+        runs.append((ex, reps))
+    (a, ra), (b, rb) = runs
+    assert sum(r.adl_raised for r in ra) > 0
+    assert [vars(r) for r in ra] == [vars(r) for r in rb]
+    for name in ("cash", "pos", "entry", "gains", "flags"):
+        assert np.array_equal(getattr(a.acc, name), getattr(b.acc, name)), name
+    for table in ("trades", "adl", "waves", "bankruptcies"):
+        x = getattr(a.log, table).to_array()
+        y = getattr(b.log, table).to_array()
+        assert x.tobytes() == y.tobytes(), table
