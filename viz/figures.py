@@ -815,19 +815,7 @@ def _compare(rows: pd.DataFrame, summary: pd.DataFrame, ctx: dict) -> list[Draw]
             ),
             draw_lorenz(ok, title="Lorenz curves of haircut fractions per policy"),
         ),
-        (
-            "retention_revenue",
-            "Retention and fee revenue across crises",
-            caption(
-                ctx,
-                "Retention of the first crisis' traders and fee revenue per crisis "
-                "cycle (calm period + crisis; last = calm after the last crisis), "
-                "mean over seeds",
-            ),
-            draw_crisis_curves(
-                ok, (RETENTION, REVENUE), title="Retention and fee revenue across crises"
-            ),
-        ),
+        _retention_revenue(ok, ctx),
         (
             "overshoot_horizon",
             "Overshoot against the horizon",
@@ -837,22 +825,27 @@ def _compare(rows: pd.DataFrame, summary: pd.DataFrame, ctx: dict) -> list[Draw]
     ]
 
 
+def _retention_revenue(ok: pd.DataFrame, ctx: dict) -> Draw:
+    """Retention and fee revenue per crisis cycle (compare and attrition draw the same)."""
+    return (
+        "retention_revenue",
+        "Retention and fee revenue across crises",
+        caption(
+            ctx,
+            "Retention of the first crisis' traders and fee revenue per crisis "
+            "cycle (calm period + crisis; last = calm after the last crisis), "
+            "mean over seeds",
+        ),
+        draw_crisis_curves(
+            ok, (RETENTION, REVENUE), title="Retention and fee revenue across crises"
+        ),
+    )
+
+
 def _attrition(rows: pd.DataFrame, summary: pd.DataFrame, ctx: dict) -> list[Draw]:
     ok = ok_rows(rows)
     return [
-        (
-            "retention_revenue",
-            "Retention and fee revenue across crises",
-            caption(
-                ctx,
-                "Retention of the first crisis' traders and fee revenue per crisis "
-                "cycle (calm period + crisis; last = calm after the last crisis), "
-                "mean over seeds",
-            ),
-            draw_crisis_curves(
-                ok, (RETENTION, REVENUE), title="Retention and fee revenue across crises"
-            ),
-        ),
+        _retention_revenue(ok, ctx),
         (
             "attrition_intervals",
             "Attrition metrics per policy",
