@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 import mesa
 import numpy as np
+from numpy.random.bit_generator import ISeedSequence
 from scipy import stats
 
 from agents import (
@@ -45,6 +46,97 @@ from market.adl import Eligibility, get_policy, get_severity
 from market.adl.queues import quantile_indicator
 from market.exchange import BackstopConfig, Exchange
 from market.spec import MarketSpec
+
+# SeedSequence's hashing constants (numpy's documented algorithm, O'Neill's seed_seq_fe)
+_M32 = 0xFFFFFFFF
+_INIT_A, _MULT_A = 0x43B0D7E5, 0x931E8875
+_INIT_B, _MULT_B = 0x8B51F9DD, 0x58F38DED
+_MIX_L, _MIX_R = 0xCA01F9DD, 0x4973F715
+_XSHIFT = np.uint32(16)
+
+
+def _uint32_words(value: int | tuple) -> list[int]:
+    """An int (or a tuple of them) as SeedSequence sees it: little-endian 32-bit words."""
+    if isinstance(value, tuple | list):
+        return [w for v in value for w in _uint32_words(v)]
+    x = int(value)
+    out = [x & _M32]
+    x >>= 32
+    while x:
+        out.append(x & _M32)
+        x >>= 32
+    return out
+
+
+def child_seed_states(ss: np.random.SeedSequence, prefix: tuple, last: np.ndarray) -> np.ndarray:
+    """``SeedSequence(ss.entropy, spawn_key=(*ss.spawn_key, *prefix, u)).generate_state(4,
+    uint64)`` for every ``u`` in ``last`` (ints < 2**32), as one (n, 4) uint64 array.
+
+    The per-key seeding of many child streams at once: the same mixing hash over uint32
+    words as :class:`numpy.random.SeedSequence`, vectorised over the last spawn-key word
+    (tests compare it with numpy's own, key by key).  Row ``i`` seeds ``PCG64`` exactly as
+    that SeedSequence would (see :class:`FixedSeed`).
+    """
+    last = np.asarray(last, dtype=np.int64)
+    if last.size and (int(last.min()) < 0 or int(last.max()) > _M32):
+        raise ValueError("last spawn-key words must be in [0, 2**32)")
+    n = last.size
+    pool_size = int(ss.pool_size)
+    run = _uint32_words(ss.entropy)
+    if len(run) < pool_size:  # SeedSequence pads the run entropy when a spawn key follows
+        run += [0] * (pool_size - len(run))
+    words = [*run, *_uint32_words((*ss.spawn_key, *prefix))]
+    ent = [np.full(n, w, dtype=np.uint32) for w in words] + [last.astype(np.uint32)]
+    hash_const = _INIT_A
+
+    def hashmix(v: np.ndarray) -> np.ndarray:
+        nonlocal hash_const
+        v = v ^ np.uint32(hash_const)
+        hash_const = (hash_const * _MULT_A) & _M32
+        v = v * np.uint32(hash_const)
+        return v ^ (v >> _XSHIFT)
+
+    def mix(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        r = np.uint32(_MIX_L) * x - np.uint32(_MIX_R) * y
+        return r ^ (r >> _XSHIFT)
+
+    zero = np.zeros(n, dtype=np.uint32)
+    pool = [hashmix(ent[i] if i < len(ent) else zero) for i in range(pool_size)]
+    for i_src in range(pool_size):
+        for i_dst in range(pool_size):
+            if i_src != i_dst:
+                pool[i_dst] = mix(pool[i_dst], hashmix(pool[i_src]))
+    for i_src in range(pool_size, len(ent)):
+        for i_dst in range(pool_size):
+            pool[i_dst] = mix(pool[i_dst], hashmix(ent[i_src]))
+    out = np.empty((n, 8), dtype=np.uint32)
+    hash_const = _INIT_B
+    for i in range(8):
+        v = pool[i % pool_size] ^ np.uint32(hash_const)
+        hash_const = (hash_const * _MULT_B) & _M32
+        v = v * np.uint32(hash_const)
+        out[:, i] = v ^ (v >> _XSHIFT)
+    return out.astype("<u4").view("<u8").astype(np.uint64)
+
+
+class FixedSeed(ISeedSequence):
+    """A seed sequence whose state is already known (a row of :func:`child_seed_states`).
+
+    ``np.random.PCG64(FixedSeed(row))`` is the bit generator ``PCG64(SeedSequence(...))``
+    builds, without hashing the key again.
+    """
+
+    __slots__ = ("_state",)
+
+    def __init__(self, state: np.ndarray) -> None:
+        self._state = state
+
+    def generate_state(self, n_words: int, dtype: type = np.uint32) -> np.ndarray:
+        """The stored four uint64 words (the only request ``PCG64`` makes)."""
+        if n_words != 4 or np.dtype(dtype) != np.uint64:
+            raise ValueError("FixedSeed holds PCG64's four uint64 seed words only")
+        return self._state
+
 
 STREAMS = ("population", "prices", "crises", "behaviour", "churn", "entry", "mesa", "imitation")
 TRADER_TYPES: tuple[type[Trader], ...] = (PassiveTrader, Whale, Flipper, SybilOwner, Entrant)
@@ -238,18 +330,20 @@ class ADLGame(mesa.Model):
     def draw(self, name: str, uid: np.ndarray) -> np.ndarray:
         """Uniform [0, 1) draws of decision ``name`` at the current step for traders ``uid``.
 
-        Drawn once per (name, step) for every uid the run can have, from a child seed keyed by
-        the name and the step, so the value a trader gets does not depend on who else exists.
+        Drawn once per (name, step) from a child seed keyed by the name and the step, one value
+        per uid in creation order, so the value a trader gets does not depend on who else
+        exists (only the uids made so far are drawn: the table's prefix, the same values).
         """
         key = (name, self.t)
         table = self._draw_cache.get(key)
-        if table is None:
+        if table is None or table.size < self.next_uid:
+            # only the uids made so far: random(n) is the first n values of random(capacity)
             tag = int.from_bytes(hashlib.sha256(name.encode()).digest()[:4], "little")
             ss = np.random.SeedSequence(
                 self._streams["behaviour"].entropy,
                 spawn_key=(*self._streams["behaviour"].spawn_key, tag, self.t),
             )
-            table = np.random.default_rng(ss).random(self.uid_capacity)
+            table = np.random.default_rng(ss).random(self.next_uid)
             if len(self._draw_cache) > 64:
                 self._draw_cache.clear()
             self._draw_cache[key] = table
@@ -595,7 +689,7 @@ class ADLGame(mesa.Model):
         liq = own.any(liquidated)
         passive = np.concatenate([np.full(len(m), issubclass(c, PassiveTrader)) for c, m in mems])
         p = np.where(liq & passive, 1.0 - (1.0 - p) * (1.0 - sc.passive.liquidation_churn), p)
-        u = self._stream_at("churn", len(self.crises)).random(self.uid_capacity)[uid]
+        u = self._stream_at("churn", len(self.crises)).random(self.next_uid)[uid]
         go = u < p
         leave: list[Trader] = []
         masks: list[tuple[type[Trader], Members, np.ndarray]] = []
@@ -650,8 +744,10 @@ class ADLGame(mesa.Model):
         ret = np.where(ok, eq[acc] / np.maximum(s0, 1e-9) - 1.0, 0.0)
         uid = np.concatenate([pas.uid, fl.uid])
         rng_u = self._stream_at("imitation", crisis)
-        meet_u = rng_u.random(self.uid_capacity)[uid]
-        switch_u = rng_u.random(self.uid_capacity)[uid]
+        # the first next_uid values of two uid_capacity-long tables (one uint64 per double)
+        meet_u = rng_u.random(self.next_uid)[uid]
+        rng_u.bit_generator.advance(self.uid_capacity - self.next_uid)
+        switch_u = rng_u.random(self.next_uid)[uid]
         other = np.minimum((meet_u * len(pool)).astype(np.int64), len(pool) - 1)
         gap = ret[other] - ret
         p = np.clip(imi.rate * gap / imi.scale, 0.0, 1.0)
@@ -698,15 +794,18 @@ class ADLGame(mesa.Model):
         p = sc.passive
         max_lev = 0.9 / sc.market.initial_margin
         draws = []
+        ss = self._streams["population"]
+        seeds = child_seed_states(ss, (1,), np.arange(self.next_uid, self.next_uid + count))
+        one_market = sc.market.markets == 1
         for j in range(count):  # each entrant's draws come from its own uid's stream
-            rng = self._stream_at("population", 1, self.next_uid + j)
+            rng = np.random.Generator(np.random.PCG64(FixedSeed(seeds[j])))
             notional = min(
                 p.min_notional * (1.0 - rng.random()) ** (-1.0 / p.size_alpha), p.min_notional * 1e4
             )
             lev = p.leverage_median * np.exp(p.leverage_sigma * rng.standard_normal())
             lev = float(min(max(lev, 1.0), max_lev))  # np.clip's value, without its overhead
             side = 1 if rng.random() < 0.5 else -1
-            market = int(rng.integers(0, sc.market.markets))
+            market = 0 if one_market else int(rng.integers(0, sc.market.markets))
             draws.append((notional / lev, market, side, lev))
         acc = ex.open_accounts_by_owner(np.ones(count, dtype=np.int64), [d[0] for d in draws])
         ex.acc.kind[acc] = Entrant.type_code

@@ -142,21 +142,27 @@ def book_gain(gains: np.ndarray, idx: np.ndarray, amount: np.ndarray) -> None:
     if idx.size == 0:
         return
     amt = np.asarray(amount, dtype=np.float64)
+    if amt.ndim == 0:  # one amount for every row
+        amt = np.full(idx.shape, amt)
     n = gains.shape[0]
     if idx.size >= 4096 and idx.size * 3 >= n and not np.signbit(gains).any():
         _book_gain_dense(gains, idx, amt)
         return
+    # selections by position lists (flatnonzero + take): the same elements in the same
+    # order as boolean-mask indexing, several times cheaper on scattered masks
     pos = amt > 0
     if pos.any():
+        sel = np.flatnonzero(pos)
         if gains.flags.c_contiguous:  # flat indices into the junior column: cheaper, same sums
             flat = gains.reshape(-1)
-            flat[idx[pos] * gains.shape[1]] += amt[pos]
+            flat[idx.take(sel) * gains.shape[1]] += amt.take(sel)
         else:
-            gains[idx[pos], 0] += amt[pos]
+            gains[idx.take(sel), 0] += amt.take(sel)
     neg = ~pos & (amt < 0)
     if neg.any():
-        rows = idx[neg]
-        left = -amt[neg]
+        sel = np.flatnonzero(neg)
+        rows = idx.take(sel)
+        left = -amt.take(sel)
         sub = np.take(gains, rows, axis=0)
         for layer in range(gains.shape[1]):
             col = sub[:, layer]

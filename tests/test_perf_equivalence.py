@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from agents import SybilOwner
-from experiments.game import ADLGame, OwnerAccounts
+from experiments.game import ADLGame, FixedSeed, OwnerAccounts, child_seed_states
 from experiments.scenario import load_scenario
 from market.exchange import Exchange
 
@@ -183,3 +185,67 @@ def test_owner_accounts_from_a_layout_equal_the_lists():
     values = np.array([0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0])
     assert b.sum(values).tolist() == a.sum(values).tolist() == [4.0, 67.0, 0.5, 24.0]
     assert b.first.tolist() == a.first.tolist() == [3, 7, 0, 5]
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    st.one_of(st.integers(0, 2**32 - 1), st.integers(2**32, 2**130)),
+    st.integers(0, 7),
+    st.lists(st.integers(0, 2**32 - 1), min_size=0, max_size=12),
+)
+def test_child_seed_states_equal_numpy_seed_sequences(seed, child, uids):
+    """The vectorised seeding hash gives numpy's own state for every key."""
+    ss = np.random.SeedSequence(seed).spawn(8)[child]
+    got = child_seed_states(ss, (1,), np.array(uids, dtype=np.int64))
+    assert got.shape == (len(uids), 4)
+    assert got.dtype == np.uint64
+    for row, u in zip(got, uids, strict=True):
+        want = np.random.SeedSequence(ss.entropy, spawn_key=(*ss.spawn_key, 1, u))
+        assert np.array_equal(row, want.generate_state(4, np.uint64))
+
+
+def test_fixed_seed_streams_equal_default_rng_streams():
+    """A PCG64 fed a precomputed state draws what default_rng(SeedSequence) draws."""
+    ss = np.random.SeedSequence(12345).spawn(3)[2]
+    uids = np.array([0, 1, 2, 99_999, 2**32 - 1])
+    states = child_seed_states(ss, (1, 7), uids)
+    for row, u in zip(states, uids.tolist(), strict=True):
+        ref = np.random.default_rng(
+            np.random.SeedSequence(ss.entropy, spawn_key=(*ss.spawn_key, 1, 7, u))
+        )
+        fast = np.random.Generator(np.random.PCG64(FixedSeed(row)))
+        assert fast.random() == ref.random()
+        assert fast.standard_normal() == ref.standard_normal()
+        assert np.array_equal(fast.integers(0, 5, 9), ref.integers(0, 5, 9))
+    with pytest.raises(ValueError):
+        child_seed_states(ss, (1,), np.array([2**32]))
+    with pytest.raises(ValueError):
+        FixedSeed(states[0]).generate_state(8, np.uint32)
+
+
+def test_draw_tables_are_prefixes_of_the_full_capacity_table():
+    """draw() makes only the uids so far; the values are those of the full-capacity table."""
+    sc = load_scenario("default").replace(**{"run.traders": 50, "run.crises": 1})
+    g = ADLGame(sc, seed=4, two_pass=False)
+    uid = np.array([0, 7, g.next_uid - 1])
+    got = g.draw("rebalance", uid)
+    tag = int.from_bytes(hashlib.sha256(b"rebalance").digest()[:4], "little")
+    beh = g._streams["behaviour"]
+    full = np.random.default_rng(
+        np.random.SeedSequence(beh.entropy, spawn_key=(*beh.spawn_key, tag, g.t))
+    ).random(g.uid_capacity)
+    assert np.array_equal(got, full[uid])
+    g.next_uid += 3  # a table made before new uids exist is redrawn longer, same prefix
+    longer = g.draw("rebalance", np.array([g.next_uid - 1, 0]))
+    assert np.array_equal(longer, full[[g.next_uid - 1, 0]])
+
+
+def test_book_gain_with_one_amount_for_every_row():
+    """A scalar amount is booked on every row, as the same amount repeated would be."""
+    from market.accounts import book_gain
+
+    g = np.array([[4.0, 6.0, 0.0], [1.0, 0.0, 2.0], [0.0, 0.0, 0.0]])
+    book_gain(g, np.array([0, 1]), np.float64(-5.0))
+    assert g.tolist() == [[0.0, 5.0, 0.0], [0.0, 0.0, 0.0], [0.0, 0.0, 0.0]]
+    book_gain(g, np.array([2, 0]), 1.5)
+    assert g.tolist() == [[1.5, 5.0, 0.0], [0.0, 0.0, 0.0], [1.5, 0.0, 0.0]]
