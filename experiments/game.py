@@ -778,8 +778,9 @@ class ADLGame(mesa.Model):
         self.invalidate(cls)
         return new
 
-    def _entry(self, c: CrisisRecord) -> int:
-        """New traders, fewer after a bad record (haircuts and bad debt relative to equity)."""
+    def _entrant_count(self, c: CrisisRecord) -> int:
+        """How many traders arrive after crisis ``c``: a Poisson draw whose rate falls with
+        the venue's record (ADL haircuts and bad debt relative to active equity)."""
         sc = self.scenario
         ex = self.exchange
         eq = ex.equity()
@@ -788,7 +789,13 @@ class ADLGame(mesa.Model):
         badness = (c.adl_raised + c.residual) / total_eq
         lam = sc.entry.rate * sc.run.traders * np.exp(-sc.entry.sensitivity * badness)
         u = self._stream_at("entry", c.index).random()
-        count = int(min(stats.poisson.ppf(u, lam) if lam > 0 else 0, self.entrants_left))
+        return int(min(stats.poisson.ppf(u, lam) if lam > 0 else 0, self.entrants_left))
+
+    def _entry(self, c: CrisisRecord) -> int:
+        """New traders, fewer after a bad record (haircuts and bad debt relative to equity)."""
+        sc = self.scenario
+        ex = self.exchange
+        count = self._entrant_count(c)
         if count <= 0:
             return 0
         p = sc.passive

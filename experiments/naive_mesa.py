@@ -64,13 +64,11 @@ import time
 from collections.abc import Callable
 
 import numpy as np
-from scipy import stats
 
 from agents import Entrant, Flipper, PassiveTrader, SybilOwner, Trader, Whale
 from agents.whale import EXPLORE, UTILITY_FLOOR
 from experiments.game import TRADER_TYPES, ADLGame, CrisisRecord
 from experiments.scenario import Scenario, load_scenario
-from market.accounts import ACTIVE
 from market.errors import require
 from market.spec import MarketSpec
 
@@ -460,13 +458,7 @@ class NaiveADLGame(ADLGame):
         """Entrants arrive (the rate falls with the venue's record); each opens its position."""
         sc = self.scenario
         ex = self.exchange
-        eq = ex.equity()
-        active = (ex.acc.flags & ACTIVE) != 0
-        total_eq = float(np.maximum(eq[active], 0).sum()) or 1.0
-        badness = (c.adl_raised + c.residual) / total_eq
-        lam = sc.entry.rate * sc.run.traders * np.exp(-sc.entry.sensitivity * badness)
-        u = self._stream_at("entry", c.index).random()
-        count = int(min(stats.poisson.ppf(u, lam) if lam > 0 else 0, self.entrants_left))
+        count = self._entrant_count(c)  # venue-level, the same draw as the game's
         if count <= 0:
             return 0
         p = sc.passive
