@@ -678,11 +678,16 @@ def bench_sweep(
 
 
 # --------------------------------------------------------------------------- targets, report
+def _meets(value: Any, target: float, op: str) -> bool | None:
+    """``value <= target`` or ``value >= target`` (``op``); None when there is no value."""
+    if not (isinstance(value, int | float) and np.isfinite(value)):
+        return None
+    return bool(value <= target) if op == "<=" else bool(value >= target)
+
+
 def _target(value: Any, target: float, op: str, unit: str, what: str) -> dict[str, Any]:
     """One target record: value, target, comparison and pass (None when there is no value)."""
-    ok = None
-    if isinstance(value, int | float) and np.isfinite(value):
-        ok = bool(value <= target) if op == "<=" else bool(value >= target)
+    ok = _meets(value, target, op)
     return {"value": value, "target": target, "op": op, "unit": unit, "what": what, "pass": ok}
 
 
@@ -865,7 +870,9 @@ def _wave_line(name: str, rec: dict[str, Any], cores: int) -> str:
         return f"wave  {name:<18} failed: {rec['error']}"
     kind = "queue" if name in WAVE_QUEUES else "smooth"
     target = TARGETS[f"wave_{kind}_seconds"]
-    ok = rec["seconds"] <= target and rec["peak_mb"] <= TARGETS["wave_peak_mb"]
+    ok = _meets(rec["seconds"], target, "<=") and _meets(
+        rec["peak_mb"], TARGETS["wave_peak_mb"], "<="
+    )
     cpu = f" (cpu {rec['cpu_seconds']:.2f})" if "cpu_seconds" in rec else ""
     adl = ""
     if "adl_raised" in rec:
@@ -884,7 +891,7 @@ def _game_line(game: dict[str, Any], cores: int) -> str:
     """The game line: traders, both rates, the speed-up and its target, cores."""
     sp = game.get("game_speedup_vs_naive")
     target = TARGETS["game_speedup_vs_naive"]
-    ok = None if sp is None else sp >= target
+    ok = _meets(sp, target, ">=")
     rate = game.get("game_agent_steps_per_s") or 0.0
     naive = game.get("naive_mesa_agent_steps_per_s") or 0.0
     return (
@@ -899,7 +906,7 @@ def _sweep_line(sweep: dict[str, Any], cores: int) -> str:
     """The sweep line: runs, both wall times, the speed-up and its target, cores."""
     sp = sweep.get("sweep_speedup_2_vs_1")
     target = TARGETS["sweep_speedup_2_vs_1"]
-    ok = None if sp is None else sp >= target
+    ok = _meets(sp, target, ">=")
     extra = ""
     if "cpu_seconds_1" in sweep:
         extra = f"; CPU {sweep['cpu_seconds_1']:.1f} s vs {sweep['cpu_seconds_2']:.1f} s"

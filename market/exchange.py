@@ -222,21 +222,13 @@ class Exchange:
         require(idx.dtype.kind in "iu", "account", "integer account indices", idx.dtype)
         idx = idx.astype(np.int64, copy=False)
         if idx.size and (int(idx.min()) < 0 or int(idx.max()) >= self.acc.n):
-            require(
-                False,
-                "account",
-                f"indices in [0, {self.acc.n - 1}]",
-                idx[(idx < 0) | (idx >= self.acc.n)][:3].tolist(),
-            )
+            bad = idx[(idx < 0) | (idx >= self.acc.n)][:3].tolist()
+            raise InputError("account", f"indices in [0, {self.acc.n - 1}]", bad)
         if traders:
             special = (self.acc.flags[idx] & (BOOK | VAULT)) != 0
             if special.any():
-                require(
-                    False,
-                    "account",
-                    "a trader account (not the book or vault)",
-                    idx[special][:3].tolist(),
-                )
+                bad = idx[special][:3].tolist()
+                raise InputError("account", "a trader account (not the book or vault)", bad)
         return idx
 
     @staticmethod
@@ -716,10 +708,14 @@ class Exchange:
             raise InputError("fund_deposit", "a backstop of kind fund or vault", self.backstop.kind)
         self.external += a
 
+    def _vault_equity(self) -> float:
+        """The vault account's equity at the marks (``equity()[vault]``, one row's cost)."""
+        return float(self.equity(np.array([self.vault]))[0])
+
     def backstop_capital(self) -> float:
         """Capital the backstop has now (fund, or the vault's equity)."""
         if self.backstop.kind == "vault":
-            return float(self.equity(np.array([self.vault]))[0])
+            return self._vault_equity()
         return float(self.fund)
 
     def ranking_snapshot(self, market: int, liq_side: int) -> Snapshot:
@@ -785,7 +781,7 @@ class Exchange:
         hole_lots = liq_lots[flat & (acc.cash[liq] < 0)]
         hole = -acc.cash[hole_rows]
         if self.vault >= 0:
-            v_eq = float(self.equity(np.array([self.vault]))[0])
+            v_eq = self._vault_equity()
             if v_eq < 0:
                 hole_rows = np.append(hole_rows, self.vault)
                 hole = np.append(hole, -v_eq)
@@ -910,7 +906,7 @@ class Exchange:
         if self.backstop.kind == "fund":
             avail = self.fund
         elif self.backstop.kind == "vault":
-            avail = max(float(self.equity(np.array([self.vault]))[0]), 0.0)
+            avail = max(self._vault_equity(), 0.0)
             avail = min(avail, max(float(self.acc.cash[self.vault]), 0.0))
         else:
             avail = 0.0
@@ -968,7 +964,7 @@ class Exchange:
             capacity=cap_total,
             backstop=self.fund
             if self.backstop.kind == "fund"
-            else max(float(self.equity(np.array([self.vault]))[0]), 0.0)
+            else max(self._vault_equity(), 0.0)
             if self.vault >= 0
             else 0.0,
             max_shortfall=float(left.max()),
@@ -1143,7 +1139,7 @@ class Exchange:
         entry = acc.entry if rows is None else acc.entry[rows]
         ups = [pos[:, k] * self.lot[k] * (self.marks[k] - entry[:, k]) for k in range(self.K)]
         if upnl_only:
-            return (mg._row_sum(ups),)
+            return (mg.row_sum(ups),)
         lotmark = self.lot * self.marks
         nt = np.empty((pos.shape[0], self.K))
         has = np.zeros(pos.shape[0], dtype=bool)
@@ -1151,8 +1147,8 @@ class Exchange:
             pk = pos[:, k]
             np.multiply(np.abs(pk), lotmark[k], out=nt[:, k])
             has |= pk != 0
-        ntsum = mg._row_sum([nt[:, k] for k in range(self.K)])
-        return mg._row_sum(ups), mg._maintenance_from_notional(nt, self.specs), ntsum, has
+        ntsum = mg.row_sum([nt[:, k] for k in range(self.K)])
+        return mg.row_sum(ups), mg.maintenance_from_notional(nt, self.specs), ntsum, has
 
     def _execute_adl(self, k: int, snap: Snapshot, alloc) -> None:
         """Close the allocated lots at the mark against the book and debit the haircuts."""

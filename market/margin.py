@@ -38,14 +38,7 @@ def tiered_requirement(notional_k: np.ndarray, spec: MarketSpec) -> np.ndarray:
 def maintenance(pos: np.ndarray, marks: np.ndarray, specs: tuple[MarketSpec, ...]) -> np.ndarray:
     """Cross-margin maintenance requirement per account (sum over markets), (N,)."""
     lot = np.array([s.lot_size for s in specs])
-    nt = notional(pos, marks, lot)
-    if not any(s.tiers for s in specs):
-        rates = np.array([s.maintenance_margin for s in specs])
-        return nt @ rates
-    out = np.zeros(pos.shape[0])
-    for k, spec in enumerate(specs):
-        out += tiered_requirement(nt[:, k], spec)
-    return out
+    return maintenance_from_notional(notional(pos, marks, lot), specs, blocked=False)
 
 
 def initial(pos: np.ndarray, marks: np.ndarray, specs: tuple[MarketSpec, ...]) -> np.ndarray:
@@ -95,7 +88,7 @@ def liquidation_price(
 _MATVEC_CELLS = 8192
 
 
-def _row_sum(cols: list[np.ndarray]) -> np.ndarray:
+def row_sum(cols: list[np.ndarray]) -> np.ndarray:
     """``np.stack(cols, axis=1).sum(axis=1)``, bit for bit, without the (n, K) temporary.
 
     numpy sums a row of fewer than 8 values left to right from +0.0 (its pairwise sum unrolls
@@ -139,14 +132,19 @@ def _matvec_rows(a: np.ndarray, v: np.ndarray) -> np.ndarray:
     return out
 
 
-def _maintenance_from_notional(nt: np.ndarray, specs: tuple[MarketSpec, ...]) -> np.ndarray:
-    """:func:`maintenance` from the (n, K) notional, with the multi-row bits of ``nt @ rates``.
+def maintenance_from_notional(
+    nt: np.ndarray, specs: tuple[MarketSpec, ...], *, blocked: bool = True
+) -> np.ndarray:
+    """Maintenance requirement per account from the (n, K) notional.
 
-    Equals ``maintenance(pos, ...)`` bit for bit wherever that call covers two or more rows.
+    ``blocked`` (default): the flat-rate product through :func:`_matvec_rows` (one OpenBLAS
+    thread, the multi-row bits of ``nt @ rates``), so it equals ``maintenance(pos, ...)`` bit
+    for bit wherever that call covers two or more rows; ``blocked=False`` is the plain
+    ``nt @ rates`` that :func:`maintenance` uses.
     """
     if not any(s.tiers for s in specs):
         rates = np.array([s.maintenance_margin for s in specs])
-        return _matvec_rows(nt, rates)
+        return _matvec_rows(nt, rates) if blocked else nt @ rates
     out = np.zeros(nt.shape[0])
     for k, spec in enumerate(specs):
         out += tiered_requirement(nt[:, k], spec)

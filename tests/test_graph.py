@@ -376,8 +376,10 @@ def _args(run_dir, wave=None, out=None) -> argparse.Namespace:
 
 
 def test_command_writes_one_pair_per_wave_and_all(hand_run, capsys):
+    before = sorted(p.name for p in hand_run.iterdir())
     assert vg.command(_args(hand_run)) == 0
-    names = sorted(p.name for p in (hand_run / "graphs").iterdir())
+    assert sorted(p.name for p in hand_run.iterdir()) == before  # the run folder is untouched
+    names = sorted(p.name for p in vg.default_out(hand_run).iterdir())
     assert names == [
         "all.graphml",
         "all.png",
@@ -430,7 +432,7 @@ def test_command_bad_input_names_the_field(tmp_path, make, wave, field, needle):
     assert needle in str(err.value)
     assert "\n" not in str(err.value)
     if run_dir.is_dir():
-        assert not (run_dir / "graphs").exists()
+        assert not vg.default_out(run_dir).exists()
 
 
 def test_command_out_must_not_be_a_file(hand_run, tmp_path):

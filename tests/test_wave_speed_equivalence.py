@@ -8,26 +8,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from market import margin as mg
-from market.adl.base import Snapshot
+from market.adl.base import SNAPSHOT_ARRAYS, Snapshot
 from market.exchange import BackstopConfig, Exchange
 from market.spec import MarketSpec
-
-SNAPSHOT_ARRAYS = (
-    "account",
-    "side",
-    "lots",
-    "entry",
-    "upnl",
-    "cash",
-    "equity",
-    "account_upnl",
-    "leverage",
-    "maintenance",
-    "gains",
-    "lot_value",
-    "capacity",
-    "group",
-)
 
 
 def _wild(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
@@ -42,7 +25,7 @@ def _wild(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
 @given(st.integers(1, 11), st.integers(0, 300), st.integers(0, 2**32 - 1))
 def test_row_sum_equals_the_stacked_sum(k, n, seed):
     a = _wild(np.random.default_rng(seed), (n, k))
-    got = mg._row_sum([a[:, j].copy() for j in range(k)])
+    got = mg.row_sum([a[:, j].copy() for j in range(k)])
     want = a.sum(axis=1)
     assert got.shape == want.shape
     assert np.array_equal(got, want)
@@ -52,8 +35,8 @@ def test_row_sum_equals_the_stacked_sum(k, n, seed):
 def test_row_sum_of_a_hand_example():
     cols = [np.array([1e16, -0.0]), np.array([1.0, -0.0]), np.array([1.0, 0.0])]
     # left to right: (1e16 + 1) + 1 == 1e16 (each 1 is lost), -0 + -0 + 0 == +0
-    assert mg._row_sum(cols).tolist() == [1e16, 0.0]
-    assert not np.signbit(mg._row_sum(cols)[1])
+    assert mg.row_sum(cols).tolist() == [1e16, 0.0]
+    assert not np.signbit(mg.row_sum(cols)[1])
 
 
 @settings(max_examples=60, deadline=None)
@@ -106,7 +89,7 @@ def test_maintenance_from_notional_equals_maintenance(k, n, tiers, seed):
     pos = rng.integers(-50, 51, (n, k)) * (rng.random((n, k)) < 0.6)
     marks = rng.uniform(0.5, 500.0, k)
     lot = np.array([s.lot_size for s in specs])
-    got = mg._maintenance_from_notional(mg.notional(pos, marks, lot), specs)
+    got = mg.maintenance_from_notional(mg.notional(pos, marks, lot), specs)
     assert np.array_equal(got, mg.maintenance(pos, marks, specs))
 
 

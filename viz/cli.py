@@ -50,7 +50,9 @@ def add_viz_commands(sub: Any) -> None:
     g.add_argument(
         "--wave", type=int, default=None, help="one ADL wave (default: every wave and the total)"
     )
-    g.add_argument("--out", default=None, help="where to write (default: RUN_DIR/graphs)")
+    g.add_argument(
+        "--out", default=None, help="where to write (default: RUN_DIR-graphs, beside the run)"
+    )
 
     d = sub.add_parser("dashboard", help="serve the live dashboard (Mesa + Solara) on a port")
     d.add_argument("--port", type=_port, default=8765, help="TCP port (default 8765)")

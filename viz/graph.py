@@ -645,6 +645,12 @@ def export_graphml(G: nx.DiGraph, path: str | Path) -> Path:
 
 
 # ---------------------------------------------------------------------- command
+def default_out(run_dir: str | Path) -> Path:
+    """Where ``adlgame graph`` writes without ``--out``: ``<RUN_DIR>-graphs`` beside the run."""
+    path = Path(run_dir)
+    return path.parent / f"{path.name}-graphs"
+
+
 def command(args: argparse.Namespace) -> int:
     """``adlgame graph``: PNG + GraphML per wave (or one wave) of a run folder; exit status.
 
@@ -666,7 +672,8 @@ def command(args: argparse.Namespace) -> int:
             _allowed_waves(ids),
             wave,
         )
-    out = Path(args.out) if getattr(args, "out", None) else run.path / "graphs"
+    # default beside the run folder, not inside it: viz writes nothing into results it reads
+    out = Path(args.out) if getattr(args, "out", None) else default_out(run.path)
     require(not out.exists() or out.is_dir(), "--out", "a folder path (not a file)", str(out))
     if wave is not None:
         chosen: list[int | None] = [int(wave)]

@@ -52,6 +52,25 @@ def _readonly(a: Any, dtype: Any, n: int | None = None, name: str = "") -> np.nd
     return arr
 
 
+#: The per-row array fields of a :class:`Snapshot` (one entry per eligible position).
+SNAPSHOT_ARRAYS = (
+    "account",
+    "side",
+    "lots",
+    "entry",
+    "upnl",
+    "cash",
+    "equity",
+    "account_upnl",
+    "leverage",
+    "maintenance",
+    "gains",
+    "lot_value",
+    "capacity",
+    "group",
+)
+
+
 @dataclass(frozen=True)
 class Snapshot:
     """A read-only view of the eligible positions in one market at one ADL wave.
@@ -231,25 +250,7 @@ class Snapshot:
 
     def take(self, idx: np.ndarray) -> Snapshot:
         """A snapshot of the rows ``idx`` (in that order)."""
-        kw = {
-            name: getattr(self, name)[idx]
-            for name in (
-                "account",
-                "side",
-                "lots",
-                "entry",
-                "upnl",
-                "cash",
-                "equity",
-                "account_upnl",
-                "leverage",
-                "maintenance",
-                "gains",
-                "lot_value",
-                "capacity",
-                "group",
-            )
-        }
+        kw = {name: getattr(self, name)[idx] for name in SNAPSHOT_ARRAYS}
         for arr in kw.values():
             arr.setflags(write=False)
         return Snapshot(

@@ -47,6 +47,7 @@ from market.adl.base import (
     KNOWN_PROPERTIES,
     PRICE_RULES,
     SIDE_RULES,
+    SNAPSHOT_ARRAYS,
     ADLPolicy,
     Allocation,
     Snapshot,
@@ -86,22 +87,6 @@ _PROPERTY_CHECKS = ("principal_protect", "relabeling", "sybil", "scale", "monoto
 
 #: Snapshot fields measured in dollars (split by a Sybil split, scaled by a currency change).
 _DOLLAR_FIELDS = ("upnl", "cash", "equity", "account_upnl", "maintenance", "gains", "capacity")
-_ARRAY_FIELDS = (
-    "account",
-    "side",
-    "lots",
-    "entry",
-    "upnl",
-    "cash",
-    "equity",
-    "account_upnl",
-    "leverage",
-    "maintenance",
-    "gains",
-    "lot_value",
-    "capacity",
-    "group",
-)
 _SCALAR_FIELDS = ("mark", "prev_mark", "bankruptcy_price", "lot_size", "market")
 _SMALL_ONLY_MAX_N = 25
 _DEFAULT_MAX_N = 60
@@ -361,14 +346,14 @@ def _params(policy: ADLPolicy) -> dict[str, Any]:
 
 
 def _freeze(snap: Snapshot) -> dict[str, Any]:
-    out: dict[str, Any] = {f: np.array(getattr(snap, f), copy=True) for f in _ARRAY_FIELDS}
+    out: dict[str, Any] = {f: np.array(getattr(snap, f), copy=True) for f in SNAPSHOT_ARRAYS}
     out.update({f: getattr(snap, f) for f in _SCALAR_FIELDS})
     return out
 
 
 def _mutated(snap: Snapshot, frozen: dict[str, Any]) -> list[str]:
     changed = []
-    for f in _ARRAY_FIELDS:
+    for f in SNAPSHOT_ARRAYS:
         arr = getattr(snap, f)
         if (
             not isinstance(arr, np.ndarray)
@@ -685,7 +670,7 @@ def _split(snap: Snapshot, row: int, parts: np.ndarray) -> Snapshot:
     share[row] = frac[0]
     share[n:] = frac[1:]
     changes: dict[str, Any] = {}
-    for f in _ARRAY_FIELDS:
+    for f in SNAPSHOT_ARRAYS:
         arr = np.array(getattr(snap, f))[idx]
         if f in _DOLLAR_FIELDS:
             arr = arr * (share[:, None] if arr.ndim == 2 else share)
