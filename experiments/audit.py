@@ -148,9 +148,8 @@ class AuditConfig:
         abstain: the adversary may also do nothing, and does unless acting lowers its
             burden on the same rehearsals (a gaming account does not take an action it expects
             to raise its burden); the always-act measure is reported as ``G_forced``.
-        cap: eligibility cap rule, or ``"auto"``: the policy's ``default_cap`` when it names
-            one, else ``"gains"`` for the seniority ledger (the rule is defined on the ledger)
-            and ``"pnl"`` (profits only) for every other rule.
+        cap: eligibility cap rule, or ``"auto"``: the policy's declared ``default_cap``
+            (``"gains"`` for the seniority ledger, ``"pnl"`` profits only for most rules).
         level: confidence level of the interval over seeds.
         threshold: materiality threshold of :func:`reading` (share of the honest burden).
         first_seed: seeds are ``first_seed, first_seed + 1, ...``.
@@ -263,12 +262,7 @@ def default_policies() -> list[str]:
 
 def eligibility_for(policy: ADLPolicy, cap: str = "auto") -> Eligibility:
     """The eligibility a policy is audited under (see :attr:`AuditConfig.cap`)."""
-    if cap != "auto":
-        return Eligibility(cap=cap)
-    named = getattr(policy, "default_cap", None)
-    if isinstance(named, str) and named in CAP_RULES:
-        return Eligibility(cap=named)
-    return Eligibility(cap="gains" if policy.name == "seniority" else "pnl")
+    return Eligibility(cap=policy.default_cap if cap == "auto" else cap)
 
 
 def parse_names(text: str, allowed: Sequence[str], flag: str, every: Sequence[str]) -> list[str]:

@@ -198,7 +198,7 @@ class ADLGame(mesa.Model):
             policy=self.policy,
             severity=get_severity(self.severity_name),
             eligibility=Eligibility(
-                cap=getattr(self.policy, "default_cap", "pnl")
+                cap=self.policy.default_cap
                 if sc.adl.cap == "auto"
                 else sc.adl.cap,
                 account_fraction=sc.adl.account_fraction,

@@ -178,8 +178,8 @@ class Exchange:
         self.severity = severity or FullSeverity()
         self.severity_state = self.severity.init_state()
         if eligibility is None:
-            # a rule may name the cap it is defined on (the seniority ledger: gains + PnL)
-            eligibility = Eligibility(cap=getattr(policy, "default_cap", "pnl"))
+            # the cap the rule is defined on (the seniority ledger: gains + PnL)
+            eligibility = Eligibility(cap=policy.default_cap if policy is not None else "pnl")
         self.eligibility = eligibility
         require(book_capital > 0, "book_capital", "> 0", book_capital)
         self.book_capital = float(book_capital)

@@ -9,6 +9,8 @@ from hypothesis import strategies as st
 
 from market import margin as mg
 from market.accounts import ADLED, BANKRUPT, LIQUIDATED
+from market.adl import POLICIES, get_policy
+from market.adl.eligibility import CAP_RULES
 from market.errors import InputError
 from market.exchange import BackstopConfig, Exchange
 from market.invariants import check_invariants
@@ -421,3 +423,12 @@ def test_flags_set_by_the_waterfall():
     ex.step(94.0)
     assert ex.acc.flags[whale] & BANKRUPT
     assert not ex.acc.flags[winner] & ADLED  # no policy configured
+
+
+@pytest.mark.parametrize("name", list(POLICIES))
+def test_exchange_applies_the_cap_each_policy_declares(name):
+    """No fallback: the exchange's eligibility cap is the rule's own declaration."""
+    pol = get_policy(name)
+    assert pol.default_cap in CAP_RULES
+    assert Exchange(1, 100.0, policy=pol).eligibility.cap == pol.default_cap
+    assert get_policy("seniority").default_cap == "gains"

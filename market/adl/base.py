@@ -43,6 +43,12 @@ PRICE_RULES = ("bankruptcy", "prev_mark", "none")
 #: Which positions are eligible: the side opposite the liquidated flow, or every open position.
 SIDE_RULES = ("opposite", "all")
 
+#: How an ADL wave is sized (design.md §1): ``"budget"`` closes just enough lots to raise the
+#: budget (the research idealisation); ``"position"`` matches the bankrupt position's lots
+#: against the ranked counterparties at the rule's price, so what winners lose is whatever
+#: those lots are worth there, above or below the deficit (what production queues do).
+EXECUTIONS = ("budget", "position")
+
 
 def _readonly(a: Any, dtype: Any, n: int | None = None, name: str = "") -> np.ndarray:
     arr = np.array(a, dtype=dtype, copy=True)
@@ -357,6 +363,13 @@ class ADLPolicy:
             (a cash debit without closing positions, e.g. Drift's funding adjustment).
         sides: ``"opposite"`` (winners facing the liquidated flow) or ``"all"`` open positions.
         exact_small_only: True for rules that are only tractable on small instances.
+        default_cap: the eligibility cap the rule is defined on (one of
+            :data:`market.adl.eligibility.CAP_RULES`): ``"pnl"`` (profits only) for the
+            research rules, ``"gains"`` for the seniority ledger, ``"equity"`` (whatever the
+            account holds) for venues that close positions without a profit cap.  The exchange,
+            the game and every experiment apply it unless the configuration names another.
+        default_execution: ``"budget"`` or ``"position"`` (:data:`EXECUTIONS`): how the venue
+            the rule comes from sizes a wave; overridable per exchange or scenario.
     """
 
     name: ClassVar[str] = "base"
@@ -366,6 +379,8 @@ class ADLPolicy:
     price_rule: ClassVar[str] = "bankruptcy"
     sides: ClassVar[str] = "opposite"
     exact_small_only: ClassVar[bool] = False
+    default_cap: ClassVar[str] = "pnl"
+    default_execution: ClassVar[str] = "budget"
 
     # -- scikit-learn style parameters -------------------------------------------------
     @classmethod

@@ -113,6 +113,8 @@ class Seniority(ADLPolicy):
         "exhaust gains layers (recent, older, settled) before principal; inner rule per layer"
     )
     source = "Beyond Queues (thogiti, Jan 2026) §16-17; design.md §2"
+    #: the ledger is defined on realised gains plus positive unrealised PnL
+    default_cap = "gains"
     properties = PerInstance(  # type: ignore[assignment]
         frozenset({"principal_protect"}),
         lambda self: (
