@@ -104,6 +104,8 @@ class Snapshot:
         bankruptcy_price: the liquidated order's bankruptcy(-equivalent) price.
         lot_size: base units per lot.
         market: market index.
+        wave: the exchange's wave counter (0 outside an exchange); rules that draw a fresh
+            pseudo-random start every wave (dYdX) read it.
     """
 
     account: np.ndarray
@@ -125,6 +127,7 @@ class Snapshot:
     bankruptcy_price: float = 1.0
     lot_size: float = 1.0
     market: int = 0
+    wave: int = 0
 
     @property
     def n(self) -> int:
@@ -165,6 +168,7 @@ class Snapshot:
         bankruptcy_price: float | None = None,
         lot_size: float = 1.0,
         market: int = 0,
+        wave: int = 0,
     ) -> Snapshot:
         """Build a snapshot from arrays, filling sensible defaults for what is not given.
 
@@ -252,6 +256,7 @@ class Snapshot:
             bankruptcy_price=float(mark if bankruptcy_price is None else bankruptcy_price),
             lot_size=float(lot_size),
             market=int(market),
+            wave=int(wave),
         )
 
     def take(self, idx: np.ndarray) -> Snapshot:
@@ -266,6 +271,7 @@ class Snapshot:
             bankruptcy_price=self.bankruptcy_price,
             lot_size=self.lot_size,
             market=self.market,
+            wave=self.wave,
         )
 
     def with_capacity(self, capacity: np.ndarray) -> Snapshot:

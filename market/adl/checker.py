@@ -87,7 +87,7 @@ _PROPERTY_CHECKS = ("principal_protect", "relabeling", "sybil", "scale", "monoto
 
 #: Snapshot fields measured in dollars (split by a Sybil split, scaled by a currency change).
 _DOLLAR_FIELDS = ("upnl", "cash", "equity", "account_upnl", "maintenance", "gains", "capacity")
-_SCALAR_FIELDS = ("mark", "prev_mark", "bankruptcy_price", "lot_size", "market")
+_SCALAR_FIELDS = ("mark", "prev_mark", "bankruptcy_price", "lot_size", "market", "wave")
 _SMALL_ONLY_MAX_N = 25
 _DEFAULT_MAX_N = 60
 _PROPERTY_RTOL = 1e-7

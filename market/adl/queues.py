@@ -331,6 +331,8 @@ class RankedQueue(ADLPolicy):
     """
 
     properties: ClassVar[frozenset[str]] = frozenset({"relabeling"})
+    #: a wave is sized by the bankrupt position, not the budget (production queues)
+    default_execution: ClassVar[str] = "position"
 
     def score(self, snap: Snapshot) -> np.ndarray:
         """The venue's ranking score per row (higher pays first); ``-inf`` for empty rows."""
@@ -580,6 +582,7 @@ class DydxQueue(ADLPolicy):
         "(https://github.com/dydxprotocol/v4-chain)"
     )
     price_rule: ClassVar[str] = "bankruptcy"
+    default_execution: ClassVar[str] = "position"
 
     def __init__(self, seed: int = 0) -> None:
         self.seed = seed
