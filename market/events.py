@@ -44,6 +44,7 @@ ADL_DTYPE = np.dtype(
         ("mark", np.float64),
         ("haircut", np.float64),  # dollars taken
         ("capacity", np.float64),  # the account's cap in this wave
+        ("base", np.float64),  # the eligibility base (before the lot and fairness caps)
         ("equity", np.float64),  # equity before the haircut
         ("from_gains", np.float64),
         ("from_principal", np.float64),

@@ -1180,6 +1180,12 @@ class Exchange:
             mark=self.marks[k],
             haircut=h,
             capacity=snap.capacity[touched],
+            base=self.eligibility.base(
+                upnl=snap.upnl[touched],
+                gains_total=snap.gains[touched],
+                equity=snap.equity[touched],
+                maintenance=snap.maintenance[touched],
+            ),
             equity=snap.equity[touched],
             from_gains=alloc.from_gains[touched],
             from_principal=alloc.from_principal[touched],
