@@ -985,8 +985,15 @@ class Exchange:
             rep.adl_budget += budget
             rep.overshoot += alloc.overshoot
             rep.touched += alloc.touched
+            base = self.eligibility.base(
+                upnl=snap.upnl,
+                gains_total=snap.gains,
+                equity=snap.equity,
+                maintenance=snap.maintenance,
+            )
             with np.errstate(divide="ignore", invalid="ignore"):
                 fr = np.where(snap.capacity > 0, alloc.haircut / snap.capacity, 0.0)
+                fr_base = np.where(base > 0, alloc.haircut / np.where(base > 0, base, 1.0), 0.0)
             max_frac = max(max_frac, float(fr.max(initial=0.0)))
             self.log.waves.append(
                 step=self.step_no,
@@ -1015,6 +1022,10 @@ class Exchange:
                         0.0,
                     ).max(initial=0.0)
                 ),
+                positive=int(np.count_nonzero(snap.capacity > 0)),
+                base_total=float(base.sum()),
+                max_base_survivor=float(np.maximum(base - alloc.haircut, 0.0).max(initial=0.0)),
+                max_haircut_base_frac=float(fr_base.max(initial=0.0)),
             )
         rep.adl_raised = raised_total
         self.severity_state = self.severity.update(
