@@ -792,8 +792,9 @@ def gamed_run(
     """The gaming world of ``target`` on the realised marks, with the adversary's choice.
 
     Every variant of the action is applied on its own copy of ``world.pre``.  The adversary
-    keeps the variant with the lowest group burden and, when ``cfg.abstain``, does nothing
-    unless that variant lowers its burden; it judges on ``cfg.rehearsals`` rehearsal paths
+    keeps the variant with the lowest group burden plus what the action costs it (fees,
+    spread), and, when ``cfg.abstain``, does nothing unless that variant lowers its burden by
+    more than its cost; it judges on ``cfg.rehearsals`` rehearsal paths
     (the crash script with fresh noise), or on the realised path when ``rehearsals == 0`` or
     there is nothing to choose.  Ties go to abstaining, then to the earlier variant.  Returns
     None when the exchange refused every variant.
@@ -830,6 +831,7 @@ def gamed_run(
     best: tuple[float, int, RunOutcome | None] | None = None
     for v, (params, ex, cost) in enumerate(acted):
         b, real = judge(ex, _after_hook(action, target, params), cost)
+        b += cost  # what acting loses: the burden and the action's own cost
         if best is None or b < best[0] - tol(best[0]):
             best = (b, v, real)
     assert best is not None

@@ -504,7 +504,16 @@ def wave_once(name: str, cfg: WaveConfig, repeat: int) -> dict[str, Any]:
         step_alloc = tracemalloc.get_traced_memory()[1] / 2**20
     finally:
         tracemalloc.stop()
-    keys = ("liquidated", "deficit", "backstop_used", "adl_budget", "adl_raised", "touched")
+    keys = (
+        "liquidated",
+        "deficit",
+        "backstop_used",
+        "adl_budget",
+        "adl_raised",
+        "overshoot",
+        "undershoot",
+        "touched",
+    )
     first = {k: getattr(reports[0], k) for k in keys}
     same = all({k: getattr(r, k) for k in keys} == first for r in reports)
     kind = "queue" if name in WAVE_QUEUES else "smooth"
@@ -522,6 +531,9 @@ def wave_once(name: str, cfg: WaveConfig, repeat: int) -> dict[str, Any]:
         "backstop_used": float(first["backstop_used"]),
         "adl_budget": float(first["adl_budget"]),
         "adl_raised": float(first["adl_raised"]),
+        "overshoot": float(first["overshoot"]),
+        "undershoot": float(first["undershoot"]),
+        "execution": str(ex.execution),
         "residual": float(reports[0].residual),
         "touched": int(first["touched"]),
         "deterministic": bool(same),

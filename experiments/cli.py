@@ -10,7 +10,9 @@ from typing import Any
 
 import numpy as np
 
+from market.adl.base import EXECUTIONS
 from market.errors import InputError
+from market.exchange import SHORTFALL_BEARERS
 
 
 class _Parser(argparse.ArgumentParser):
@@ -87,6 +89,18 @@ def build_parser(extend: ParserExtension | None = None) -> argparse.ArgumentPars
     c.add_argument(
         "--policy", default=None, help="ADL policy name (see `adlgame policies`); none by default"
     )
+    c.add_argument(
+        "--execution",
+        choices=EXECUTIONS,
+        default=None,
+        help="wave sizing: budget or position (default: the policy's own)",
+    )
+    c.add_argument(
+        "--shortfall",
+        choices=SHORTFALL_BEARERS,
+        default="written_off",
+        help="who carries what backstop and ADL leave (default written_off: bad debt)",
+    )
     c.add_argument("--json", action="store_true", help="print one JSON object")
 
     r = sub.add_parser("run", help="run the market game once and write its results")
@@ -101,6 +115,18 @@ def build_parser(extend: ParserExtension | None = None) -> argparse.ArgumentPars
     )
     r.add_argument(
         "--traders", type=_positive_int, default=None, help="starting traders (overrides)"
+    )
+    r.add_argument(
+        "--execution",
+        choices=EXECUTIONS,
+        default=None,
+        help="wave sizing: budget or position (overrides the scenario's adl.execution)",
+    )
+    r.add_argument(
+        "--shortfall",
+        choices=SHORTFALL_BEARERS,
+        default=None,
+        help="who carries the uncovered deficit (overrides the scenario's adl.shortfall)",
     )
     r.add_argument("--out", required=True, help="results folder (must be new or empty)")
     r.add_argument("--force", action="store_true", help="overwrite a non-empty --out")
@@ -203,6 +229,8 @@ def _cmd_crash(args: argparse.Namespace) -> int:
         fund=args.fund,
         backstop=args.backstop,
         correlation=args.correlation,
+        execution=args.execution,
+        shortfall=args.shortfall,
     )
     out = run_crash(cfg, policy)
     if args.json:
@@ -219,7 +247,14 @@ def _cmd_crash(args: argparse.Namespace) -> int:
         f"  backstop used        ${out['backstop_used']:,.2f}   "
         f"(fund left ${out['fund_left']:,.2f})"
     )
-    print(f"  ADL raised           ${out['adl_raised']:,.2f}   overshoot ${out['overshoot']:,.2f}")
+    print(
+        f"  ADL needed / raised  ${out['adl_budget']:,.2f} / ${out['adl_raised']:,.2f}   "
+        f"({out['execution']} execution)"
+    )
+    print(
+        f"  overshoot            ${out['overshoot']:,.2f}   "
+        f"undershoot ${out['undershoot']:,.2f}"
+    )
     if args.policy:
         print(
             f"  accounts touched     {out['accounts_touched']:,}   "
@@ -241,6 +276,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
         overrides["run.crises"] = args.crises
     if args.traders is not None:
         overrides["run.traders"] = args.traders
+    if args.execution is not None:
+        overrides["adl.execution"] = args.execution
+    if args.shortfall is not None:
+        overrides["adl.shortfall"] = args.shortfall
     if overrides:
         scenario = scenario.replace(**overrides)
     if args.policy is not None and args.policy not in POLICIES:

@@ -29,6 +29,8 @@ class CrashConfig:
     mark: float = 100.0
     lot_size: float = 0.1
     depth: float = 5e6
+    execution: str | None = None  # None: the policy's own
+    shortfall: str = "written_off"
 
 
 def run_crash(cfg: CrashConfig, policy: ADLPolicy | None = None) -> dict:
@@ -36,7 +38,9 @@ def run_crash(cfg: CrashConfig, policy: ADLPolicy | None = None) -> dict:
 
     Random streams: one :class:`numpy.random.SeedSequence` from ``cfg.seed`` spawns the
     population stream and the price stream, so the same seed gives the same numbers.
-    Returns the headline figures as a plain dict.
+    Returns the headline figures as a plain dict: ``adl_budget`` is what the deficit needed
+    after the backstop, ``adl_target`` what the policy was asked to close or raise,
+    ``overshoot`` / ``undershoot`` what ADL took above / below the need, wave by wave.
     """
     root = np.random.SeedSequence(cfg.seed)
     pop_ss, price_ss = root.spawn(2)
@@ -48,6 +52,8 @@ def run_crash(cfg: CrashConfig, policy: ADLPolicy | None = None) -> dict:
         cfg.mark,
         policy=policy,
         backstop=BackstopConfig(kind=cfg.backstop, capital=cfg.fund),
+        execution=cfg.execution,
+        shortfall=cfg.shortfall,
         capacity=cfg.accounts + 8,
     )
     seed_population(ex, PopulationSpec(accounts=cfg.accounts), np.random.default_rng(pop_ss))
@@ -66,7 +72,9 @@ def run_crash(cfg: CrashConfig, policy: ADLPolicy | None = None) -> dict:
         "backstop_used": 0.0,
         "adl_raised": 0.0,
         "adl_budget": 0.0,
+        "adl_target": 0.0,
         "overshoot": 0.0,
+        "undershoot": 0.0,
         "residual": 0.0,
     }
     for marks in path[1:]:
@@ -77,7 +85,9 @@ def run_crash(cfg: CrashConfig, policy: ADLPolicy | None = None) -> dict:
             "backstop_used",
             "adl_raised",
             "adl_budget",
+            "adl_target",
             "overshoot",
+            "undershoot",
             "residual",
         ):
             totals[key] += getattr(rep, key)
@@ -90,6 +100,11 @@ def run_crash(cfg: CrashConfig, policy: ADLPolicy | None = None) -> dict:
         "accounts_touched": int(np.unique(adl["account"]).size),
         "max_haircut_frac": float(frac.max(initial=0.0)),
         "fund_left": float(ex.fund),
+        "execution": ex.execution,
+        "shortfall": ex.shortfall,
+        "carried_debt": float(ex.debt),
+        "venue_paid": float(ex.venue_paid),
+        "written_off": float(ex.bad_debt),
         "conservation_error": inv.conservation_error,
         "oi_balanced": bool(not inv.oi_imbalance.any()),
         "policy": policy.name if policy is not None else None,

@@ -63,7 +63,11 @@ class CrisisRecord:
     backstop_used: float = 0.0
     adl_raised: float = 0.0
     overshoot: float = 0.0
+    undershoot: float = 0.0
     residual: float = 0.0
+    carried: float = 0.0
+    venue_paid: float = 0.0
+    socialised: float = 0.0
     liquidated: int = 0
     touched: int = 0
     churned: int = 0
@@ -203,6 +207,8 @@ class ADLGame(mesa.Model):
                 else sc.adl.cap,
                 account_fraction=sc.adl.account_fraction,
             ),
+            execution=None if sc.adl.execution == "auto" else sc.adl.execution,
+            shortfall=sc.adl.shortfall,
             capacity=int(sc.run.traders * 1.2) + 16,
         )
         self.t = 0
@@ -469,7 +475,10 @@ class ADLGame(mesa.Model):
             c.backstop_used += rep.backstop_used
             c.adl_raised += rep.adl_raised
             c.overshoot += rep.overshoot
+            c.undershoot += rep.undershoot
             c.residual += rep.residual
+            c.carried += rep.carried
+            c.venue_paid += rep.venue_paid
             c.liquidated += rep.liquidated
         if phase == "crisis":
             self._publish_lights(crisis)
@@ -551,12 +560,18 @@ class ADLGame(mesa.Model):
         assert c is not None
         ex = self.exchange
         c.end_step = self.t
+        n_social = len(ex.log.socialised)
+        c.socialised = ex.settle()  # a carried shortfall socialised at settlement
         adl = ex.log.adl.to_array()[self._adl_rows_at_crisis :]
         n = ex.n_accounts
         haircut = np.bincount(adl["account"], weights=adl["haircut"], minlength=n)[:n]
+        social = ex.log.socialised.to_array()[n_social:]
+        if social.size:  # what settlement charged counts as a haircut (churn, panel)
+            haircut += np.bincount(social["account"], weights=social["haircut"], minlength=n)[:n]
         c.touched = int(np.count_nonzero(haircut))
         kinds = ex.acc.kind
         c.haircut_by_type = {TYPE_NAMES[t]: float(haircut[kinds == t].sum()) for t in TYPE_NAMES}
+        c.haircut_by_type["book"] = float(haircut[ex.book])  # market makers are ADL'd too
         before = np.pad(self._liq_flags_before, (0, n - self._liq_flags_before.size))
         liquidated_now = ((ex.acc.flags & LIQUIDATED) != 0) & (before == 0)
         churned = self._churn(haircut, liquidated_now)
@@ -745,7 +760,10 @@ class ADLGame(mesa.Model):
             "backstop_used",
             "adl_raised",
             "overshoot",
+            "undershoot",
             "residual",
+            "carried_debt",
+            "venue_paid",
             "liquidated",
             "traders_active",
             "flippers_active",
@@ -771,7 +789,10 @@ class ADLGame(mesa.Model):
             "backstop_used": rep.get("backstop_used", 0.0),
             "adl_raised": rep.get("adl_raised", 0.0),
             "overshoot": rep.get("overshoot", 0.0),
+            "undershoot": rep.get("undershoot", 0.0),
             "residual": rep.get("residual", 0.0),
+            "carried_debt": ex.debt,
+            "venue_paid": ex.venue_paid,
             "liquidated": rep.get("liquidated", 0),
             "traders_active": int(sum(counts.values())),
             "flippers_active": counts[Flipper],
@@ -876,7 +897,13 @@ class ADLGame(mesa.Model):
             "backstop_used": float(sum(c.backstop_used for c in self.crises)),
             "adl_raised": float(sum(c.adl_raised for c in self.crises)),
             "overshoot": float(sum(c.overshoot for c in self.crises)),
+            "undershoot": float(sum(c.undershoot for c in self.crises)),
             "residual_bad_debt": float(sum(c.residual for c in self.crises)),
+            "shortfall_bearer": ex.shortfall,
+            "written_off": float(ex.bad_debt),
+            "carried_debt": float(ex.debt),
+            "venue_paid": float(ex.venue_paid),
+            "socialised": float(ex.socialised),
             "accounts_touched": int(np.unique(adl["account"]).size),
             "traders_active_end": len(self.traders()),
             "traders_churned": self.churned_total,

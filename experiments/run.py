@@ -17,6 +17,7 @@ from experiments.game import ADLGame
 from experiments.scenario import Scenario, to_dict
 from market.accounts import BOOK, VAULT
 from market.errors import InputError
+from market.exchange import Exchange
 
 OUTPUT_FILES = ("timeseries.parquet", "agents.parquet", "adl_events.parquet", "summary.json")
 #: Scalar headline metrics of :func:`run_summary` that experiments summarise over runs.
@@ -75,9 +76,8 @@ def adl_events_frame(game: ADLGame) -> pd.DataFrame:
     """Every ADL fill with the agent type of the account that paid and the layer it came from."""
     adl = game.exchange.log.adl.to_array()
     waves = game.exchange.log.waves.to_array()
-    kinds = game.exchange.acc.kind
     df = pd.DataFrame({name: adl[name] for name in adl.dtype.names})
-    df["agent_type"] = [TYPE_NAMES.get(int(k), "other") for k in kinds[adl["account"]]]
+    df["agent_type"] = account_types(game.exchange)[adl["account"]]
     df["group"] = game.exchange.acc.group[adl["account"]]
     layer = np.where(
         adl["from_principal"] > 0, np.where(adl["from_gains"] > 0, "mixed", "principal"), "gains"
@@ -89,6 +89,21 @@ def adl_events_frame(game: ADLGame) -> pd.DataFrame:
     return df
 
 
+def account_types(exchange: Exchange) -> np.ndarray:
+    """The agent type name of every account: :data:`agents.TYPE_NAMES` of its ``kind``
+    label, "book" and "vault" for the exchange's own rows, "other" for an unlabelled row."""
+    acc = exchange.acc
+    kinds = acc.kind.astype(np.int64)
+    codes = np.array(sorted(TYPE_NAMES), dtype=np.int64)
+    names = np.array([TYPE_NAMES[c] for c in codes] + ["other"], dtype=object)
+    pos = np.searchsorted(codes, kinds)
+    hit = (pos < codes.size) & (codes[np.minimum(pos, codes.size - 1)] == kinds)
+    agent_type = names[np.where(hit, pos, codes.size)]
+    agent_type[(acc.flags & BOOK) != 0] = "book"
+    agent_type[(acc.flags & VAULT) != 0] = "vault"
+    return agent_type.astype(str)
+
+
 def accounts_frame(game: ADLGame) -> pd.DataFrame:
     """One row per account ever opened: agent type name, owner group, owner uid and flags.
 
@@ -98,14 +113,7 @@ def accounts_frame(game: ADLGame) -> pd.DataFrame:
     account's final flag bits (:mod:`market.accounts`).
     """
     acc = game.exchange.acc
-    kinds = acc.kind.astype(np.int64)
-    codes = np.array(sorted(TYPE_NAMES), dtype=np.int64)
-    names = np.array([TYPE_NAMES[c] for c in codes] + ["other"], dtype=object)
-    pos = np.searchsorted(codes, kinds)
-    hit = (pos < codes.size) & (codes[np.minimum(pos, codes.size - 1)] == kinds)
-    agent_type = names[np.where(hit, pos, codes.size)]
-    agent_type[(acc.flags & BOOK) != 0] = "book"
-    agent_type[(acc.flags & VAULT) != 0] = "vault"
+    agent_type = account_types(game.exchange)
     owner = np.full(acc.n, -1, dtype=np.int64)
     owners = game._account_agent
     if owners:
@@ -116,7 +124,7 @@ def accounts_frame(game: ADLGame) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "account": np.arange(acc.n, dtype=np.int64),
-            "agent_type": agent_type.astype(str),
+            "agent_type": agent_type,
             "group": acc.group.astype(np.int64),
             "owner": owner,
             "flags": acc.flags.astype(np.uint8),
@@ -146,8 +154,9 @@ def run_summary(game: ADLGame, frames: dict[str, pd.DataFrame] | None = None) ->
 
     Totals come from the step series (calm-step liquidations included); fairness, moral
     hazard and attrition from :func:`experiments.metrics.headline`; ``overshoot`` is the
-    two-pass figure at horizon 0 (what ADL took minus the budget needed), with the
-    horizon curve in ``overshoot_by_horizon``.
+    two-pass figure at horizon 0 (what ADL took minus the deficit it needed after the
+    backstop), ``overshoot_over`` / ``overshoot_under`` its parts summed wave by wave, with
+    the horizon curves in ``overshoot_by_horizon``, ``over_by_horizon``, ``under_by_horizon``.
     """
     from experiments import metrics
 
@@ -160,12 +169,16 @@ def run_summary(game: ADLGame, frames: dict[str, pd.DataFrame] | None = None) ->
         frames["bankruptcies"],
     )
     tp = frames["two_pass"]
-    by_h = {}
+    curves: dict[str, dict[str, float]] = {"overshoot": {}, "over": {}, "under": {}}
     if len(tp):
         for col in tp.columns:
-            if col.startswith("overshoot_"):
-                by_h[col.removeprefix("overshoot_")] = float(tp[col].sum())
+            for name, curve in curves.items():
+                if col.startswith(f"{name}_"):
+                    curve[col.removeprefix(f"{name}_")] = float(tp[col].sum())
+    by_h = curves["overshoot"]
     head["overshoot"] = by_h.get("0", 0.0)
+    head["overshoot_over"] = curves["over"].get("0", 0.0)
+    head["overshoot_under"] = curves["under"].get("0", 0.0)
     head["overshoot_wave_log"] = (
         float(frames["waves"]["overshoot"].sum()) if len(frames["waves"]) else 0.0
     )
@@ -183,6 +196,8 @@ def run_summary(game: ADLGame, frames: dict[str, pd.DataFrame] | None = None) ->
         "adl_raised": head["adl_raised"],
         "residual_bad_debt": head["residual"],
         "overshoot_by_horizon": by_h,
+        "over_by_horizon": curves["over"],
+        "under_by_horizon": curves["under"],
         **{k: v for k, v in head.items() if k not in ("deficit", "residual")},
         "traders_active_end": inv["traders_active_end"],
         "traders_churned": inv["traders_churned"],

@@ -110,6 +110,16 @@ class AdlSpec:
         "eligibility cap (auto: the policy's own, e.g. gains for seniority)",
     )
     account_fraction: float = f(1.0, _num(0, 1), "per-account fairness cap alpha")
+    execution: str = f(
+        "auto",
+        _choice("auto", "budget", "position"),
+        "wave sizing (auto: the policy's own; position for production queues)",
+    )
+    shortfall: str = f(
+        "fund_debt",
+        _choice("written_off", "fund_debt", "venue", "socialised"),
+        "who carries what backstop and ADL leave uncovered",
+    )
     params: dict = f({}, {"kind": "table"}, "policy parameters by name")  # noqa: RUF009
 
 

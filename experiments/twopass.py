@@ -7,10 +7,20 @@ at the end of the wave and after a horizon of further steps:
 
     W      = accounts that paid ADL in pass A at step t (haircut > 0)
     H(h)   = sum over W of (equity_B - equity_A)_+ after h further steps
-    O(h)   = H(h) - B_needed,  B_needed = the ADL budget of step t in pass A
+    O(h)   = H(h) - B_needed,  B_needed = the deficit the backstop left at step t (the
+             deficit-based need, not the severity-scaled budget)
+
+As the online-learning paper does (Chitra et al., arXiv 2602.15182), over- and undershoot are
+reported apart: ``over(h) = (H(h) - B_needed)_+`` and ``under(h) = (B_needed - H(h))_+``; a
+game sums them over waves, so an overshoot in one wave never hides an undershoot in another.
 
 At h = 0, H is what ADL debited (the exchange closes lots at the mark and debits the haircut,
-so a winner's equity drops by exactly its haircut), and O(0) is the lot-rounding overshoot.
+so a winner's equity drops by exactly its haircut): O(0) is the lot-rounding overshoot under
+budget execution at full severity, the position-sized over- or under-deleveraging under
+position execution, and ``-(1 - theta) * need`` for a severity below 1.  At h > 0 allocations
+that close different positions part: a winner whose kept lots are liquidated later in pass B,
+or whose missed move turns its delta negative (clipped at 0 per winner), counts differently
+from one that is not.
 For h > 0 the winners of pass B still hold the lots pass A closed, so they keep those lots'
 later gains or losses: per winner, delta(h) = haircut + (lots closed) * lot size * (the later
 move in the winners' favour), clipped at 0 in H.  That is the horizon curve.
@@ -150,9 +160,11 @@ def two_pass_wave(
 
     Returns:
         A dict with
-        ``step`` (t); ``horizons``; ``H`` and ``overshoot`` (dicts horizon -> dollars);
+        ``step`` (t); ``horizons``; ``H``, ``overshoot`` (H - B_needed), ``over`` and
+        ``under`` (its positive and negative parts; dicts horizon -> dollars);
         ``reached`` (horizon -> further steps actually replayed, less than h at the end of the
-        path); ``B_needed`` (A's ADL budget at t); ``raised`` (A's ADL raised at t);
+        path); ``B_needed`` (the deficit left after the backstop at t, what ADL needed to
+        raise); ``target`` (what A's policies were asked to raise); ``raised`` (A's ADL at t);
         ``deficit`` and ``backstop_used`` (step t, the same in both passes); ``bad_debt_B``
         (what pass B wrote off at t); ``waves`` (ADL waves at t); ``winners`` (account ids
         W); ``haircut`` and ``lots_closed`` (per winner, pass A at t); ``delta`` (per winner,
@@ -206,14 +218,17 @@ def two_pass_wave(
             spill = float(np.abs(diff[bystanders]).sum())
     if 0 not in H:  # the h = 0 figures are always reported
         delta0 = np.zeros(winners.size)
-    budget = float(rep_a.adl_budget)
+    need = float(rep_a.adl_budget)
     return {
         "step": t,
         "horizons": hs,
         "H": H,
-        "overshoot": {h: H[h] - budget for h in hs},
+        "overshoot": {h: H[h] - need for h in hs},
+        "over": {h: max(H[h] - need, 0.0) for h in hs},
+        "under": {h: max(need - H[h], 0.0) for h in hs},
         "reached": reached,
-        "B_needed": budget,
+        "B_needed": need,
+        "target": float(rep_a.adl_target),
         "raised": float(rep_a.adl_raised),
         "deficit": float(rep_a.deficit),
         "backstop_used": float(rep_a.backstop_used),
@@ -302,6 +317,8 @@ class TwoPassRecorder:
             "raised",
             *(f"H_{h}" for h in self.horizons),
             *(f"overshoot_{h}" for h in self.horizons),
+            *(f"over_{h}" for h in self.horizons),
+            *(f"under_{h}" for h in self.horizons),
             "bad_debt_B",
             "max_reached",
             "replay_error",
@@ -361,6 +378,8 @@ class TwoPassRecorder:
         }
         row.update({f"H_{h}": res["H"][h] for h in self.horizons})
         row.update({f"overshoot_{h}": res["overshoot"][h] for h in self.horizons})
+        row.update({f"over_{h}": res["over"][h] for h in self.horizons})
+        row.update({f"under_{h}": res["under"][h] for h in self.horizons})
         row["bad_debt_B"] = res["bad_debt_B"]
         row["max_reached"] = max(res["reached"].values())
         row["replay_error"] = abs(res["raised"] - real["adl_raised"])

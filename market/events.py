@@ -51,18 +51,32 @@ ADL_DTYPE = np.dtype(
     ]
 )
 
+SOCIALISED_DTYPE = np.dtype(
+    [
+        ("step", np.int64),
+        ("account", np.int64),
+        ("haircut", np.float64),  # dollars charged at settlement
+        ("base", np.float64),  # what the account could give (its profit, at most its equity)
+        ("equity", np.float64),  # equity before the charge
+    ]
+)
+
 WAVE_DTYPE = np.dtype(
     [
         ("step", np.int64),
         ("wave", np.int64),
         ("market", np.int16),
-        ("deficit", np.float64),  # this market's share of the remaining deficit
+        ("deficit", np.float64),  # need: this market's share of the deficit after the backstop
         ("theta", np.float64),
-        ("budget", np.float64),
+        ("budget", np.float64),  # what the policy was asked to raise
         ("capacity", np.float64),
         ("raised", np.float64),
-        ("overshoot", np.float64),
-        ("residual", np.float64),
+        ("overshoot", np.float64),  # raised above the need (deficit), >= 0
+        ("undershoot", np.float64),  # raised below the need, >= 0
+        ("rounding", np.float64),  # lot rounding above the budget, >= 0
+        ("residual", np.float64),  # budget the policy could not raise (caps, capacity)
+        ("execution", np.int8),  # 0 budget-sized, 1 position-sized
+        ("lots_target", np.int64),  # position execution: uncovered liquidated lots to close
         ("granularity", np.float64),
         ("lot_value", np.float64),
         ("eligible", np.int64),
@@ -117,10 +131,12 @@ class EventTable:
 
 
 class EventLog:
-    """The exchange's log: ``trades``, ``bankruptcies``, ``adl`` fills and ``waves``."""
+    """The exchange's log: ``trades``, ``bankruptcies``, ``adl`` fills, ``waves`` and the
+    ``socialised`` charges made at settlement."""
 
     def __init__(self) -> None:
         self.trades = EventTable(TRADE_DTYPE)
         self.bankruptcies = EventTable(BANKRUPTCY_DTYPE)
         self.adl = EventTable(ADL_DTYPE)
         self.waves = EventTable(WAVE_DTYPE)
+        self.socialised = EventTable(SOCIALISED_DTYPE)

@@ -41,7 +41,7 @@ from market.accounts import (
     Accounts,
     book_gain,
 )
-from market.adl.base import ADLPolicy, Snapshot
+from market.adl.base import EXECUTIONS, ADLPolicy, Snapshot
 from market.adl.eligibility import Eligibility
 from market.adl.severity import FullSeverity, SeverityController, WaveOutcome, WaveState
 from market.errors import InputError, require
@@ -50,6 +50,15 @@ from market.liquidity import fill_prices
 from market.spec import MarketSpec
 
 BACKSTOP_KINDS = ("fund", "vault", "none")
+
+#: Who carries the part of a deficit that neither the backstop nor ADL covered (design.md §1,
+#: issue 13 item 5): ``"written_off"`` — bad debt, the exchange is insolvent by that amount;
+#: ``"fund_debt"`` — the backstop borrows it and repays it from its future income (fee share,
+#: liquidation fees, LP deposits, ADL surplus) before it grows again; ``"venue"`` — the venue's
+#: own equity pays it (money from outside, counted in ``venue_paid``); ``"socialised"`` — carried
+#: until :meth:`Exchange.settle`, then charged to the accounts in profit pro rata to their
+#: unrealised profit (Deribit-style socialisation at settlement).
+SHORTFALL_BEARERS = ("written_off", "fund_debt", "venue", "socialised")
 _KIND = {name: i for i, name in enumerate(TRADE_KINDS)}
 
 
@@ -115,7 +124,18 @@ class BackstopConfig:
 
 @dataclass
 class StepReport:
-    """What one step of the waterfall did (all dollars)."""
+    """What one step of the waterfall did (all dollars).
+
+    ``deficit`` is the holes' total before the backstop, ``adl_budget`` what was left for ADL
+    after the backstop (the deficit-based need), ``adl_target`` what the policies were asked to
+    raise (``theta`` times the need under budget execution; the worth of the uncovered
+    liquidated lots at the rule's price under position execution), ``adl_raised`` what ADL took.
+    ``overshoot`` / ``undershoot`` sum, over the step's waves, what ADL took above / below each
+    wave's need; ``rounding`` is the lot rounding above the targets.  ``residual`` is what
+    neither the backstop nor ADL covered; its bearer (:data:`SHORTFALL_BEARERS`) took it as
+    ``written_off`` bad debt, ``carried`` debt (fund debt or awaiting socialisation) or
+    ``venue_paid``.
+    """
 
     step: int
     liquidated: int = 0
@@ -125,9 +145,15 @@ class StepReport:
     backstop_used: float = 0.0
     theta: float = 1.0
     adl_budget: float = 0.0
+    adl_target: float = 0.0
     adl_raised: float = 0.0
     overshoot: float = 0.0
+    undershoot: float = 0.0
+    rounding: float = 0.0
     residual: float = 0.0
+    written_off: float = 0.0
+    carried: float = 0.0
+    venue_paid: float = 0.0
     touched: int = 0
     waves: list[int] = field(default_factory=list)
 
@@ -143,6 +169,11 @@ class Exchange:
         severity: severity controller choosing the share theta of the deficit raised now.
         eligibility: who may pay and how much (caps); default: the policy's ``default_cap``
             ("profits only" on the position, "pnl", unless the rule is defined on another).
+        execution: ``"budget"`` (close just enough lots to raise theta times the deficit) or
+            ``"position"`` (close the liquidated lots the backstop did not take, at the rule's
+            price, whatever they raise); default: the policy's ``default_execution``.
+        shortfall: who carries what the backstop and ADL leave uncovered, one of
+            :data:`SHORTFALL_BEARERS` (default ``"written_off"``: bad debt).
         book_capital: capital the liquidity providers hold behind the book account.  It stays
             outside the exchange (the book's cash starts at 0 and may go negative, as a
             credit line); :func:`market.invariants.check_invariants` reports the book insolvent
@@ -159,6 +190,8 @@ class Exchange:
         policy: ADLPolicy | None = None,
         severity: SeverityController | None = None,
         eligibility: Eligibility | None = None,
+        execution: str | None = None,
+        shortfall: str = "written_off",
         book_capital: float = 1e10,
         capacity: int = 1024,
     ) -> None:
@@ -181,6 +214,17 @@ class Exchange:
             # the cap the rule is defined on (the seniority ledger: gains + PnL)
             eligibility = Eligibility(cap=policy.default_cap if policy is not None else "pnl")
         self.eligibility = eligibility
+        if execution is None:
+            execution = policy.default_execution if policy is not None else "budget"
+        require(execution in EXECUTIONS, "execution", f"one of {', '.join(EXECUTIONS)}", execution)
+        self.execution = execution
+        require(
+            shortfall in SHORTFALL_BEARERS,
+            "shortfall",
+            f"one of {', '.join(SHORTFALL_BEARERS)}",
+            shortfall,
+        )
+        self.shortfall = shortfall
         require(book_capital > 0, "book_capital", "> 0", book_capital)
         self.book_capital = float(book_capital)
         self.acc = Accounts(self.K, capacity)
@@ -189,6 +233,9 @@ class Exchange:
         self.wave_no = 0
         self.fee_revenue = 0.0
         self.bad_debt = 0.0
+        self.debt = 0.0  # carried shortfall: fund debt, or awaiting socialisation
+        self.venue_paid = 0.0
+        self.socialised = 0.0
         self.fund = self.backstop.capital if self.backstop.kind == "fund" else 0.0
         self.external = self.fund
         self.depth_scale = np.ones(self.K)
@@ -465,8 +512,16 @@ class Exchange:
         book_gain(self.acc.gains, idx, -fee)
         total = float(fee.sum())
         to_fund = total * self.backstop.fee_share if self.backstop.kind == "fund" else 0.0
-        self.fund += to_fund
+        self.fund += self._repay(to_fund)
         self.fee_revenue += total - to_fund
+
+    def _repay(self, amount: float) -> float:
+        """Income for the backstop first repays carried fund debt; returns what is left."""
+        if self.shortfall != "fund_debt" or self.debt <= 0 or amount <= 0:
+            return amount
+        paid = min(amount, self.debt)
+        self.debt -= paid
+        return amount - paid
 
     def _depth_eff(self, k: int) -> float:
         s = self.specs[k]
@@ -700,13 +755,14 @@ class Exchange:
     def fund_deposit(self, amount: float) -> None:
         """New capital for the backstop (insurance fund, or the vault's account)."""
         a = float(self._check_amount(amount, "fund_deposit.amount")[0])
-        if self.backstop.kind == "vault":
-            self.acc.cash[self.vault] += a
-        elif self.backstop.kind == "fund":
-            self.fund += a
-        else:
+        if self.backstop.kind not in ("fund", "vault"):
             raise InputError("fund_deposit", "a backstop of kind fund or vault", self.backstop.kind)
         self.external += a
+        a = self._repay(a)  # the backstop's carried debt is repaid first
+        if self.backstop.kind == "vault":
+            self.acc.cash[self.vault] += a
+        else:
+            self.fund += a
 
     def _vault_equity(self) -> float:
         """The vault account's equity at the marks (``equity()[vault]``, one row's cost)."""
@@ -726,7 +782,7 @@ class Exchange:
         """
         k = self._check_market(market)
         require(liq_side in (-1, 1), "liq_side", "+1 (longs liquidated) or -1", liq_side)
-        return self._snapshot(k, int(liq_side), 0.0, 1)
+        return self._snapshot(k, int(liq_side), 0.0, 1)[0]
 
     def age_gains(self) -> None:
         """Move the gains ladder one rung up: recent → older → settled."""
@@ -802,16 +858,14 @@ class Exchange:
         adl_paid = np.zeros_like(left)
         if self.policy is not None and left.sum() > 0:
             sums = None
-            if self.K < 8:  # reuse the scan's sums (see _account_sums), liquidated rows anew
-                if liq.size:
-                    usum[liq], mm[liq], ntsum[liq], _ = self._account_sums(liq)
+            if self.K < 8:  # reuse the scan's sums (see _account_sums); rows whose positions
+                # moved since the scan (the liquidated, the book that absorbed them) anew
+                moved = np.append(liq, self.book)
+                usum[moved], mm[moved], ntsum[moved], _ = self._account_sums(moved)
                 sums = (usum, mm, ntsum)
-            adl_paid, rep = self._run_adl(hole_rows, left, hole_w, hole_lots, rep, sums=sums)
+            adl_paid, rep = self._run_adl(hole_rows, hole, left, hole_w, hole_lots, rep, sums=sums)
         left = left - adl_paid
-        # whatever is still missing is written off
-        self._fill_holes(hole_rows, left)
-        self.bad_debt += float(left.sum())
-        rep.residual = float(left.sum())
+        self._bear_shortfall(hole_rows, left, rep)
         self.log.bankruptcies.append(
             step=self.step_no,
             account=hole_rows,
@@ -821,6 +875,56 @@ class Exchange:
             residual=left,
         )
         return rep
+
+    def _bear_shortfall(self, rows: np.ndarray, left: np.ndarray, rep: StepReport) -> None:
+        """Fill what the backstop and ADL left uncovered and book it to its bearer."""
+        rest = float(left.sum())
+        rep.residual = rest
+        if rest <= 0:
+            return
+        self._fill_holes(rows, left)
+        if self.shortfall == "written_off":
+            self.bad_debt += rest
+            rep.written_off = rest
+        elif self.shortfall == "venue":
+            self.external += rest  # the venue's own money comes in
+            self.venue_paid += rest
+            rep.venue_paid = rest
+        else:  # fund_debt, socialised: carried
+            self.debt += rest
+            rep.carried = rest
+
+    def settle(self) -> float:
+        """Settlement (end of a crisis or trading day): socialise the carried shortfall.
+
+        Only under ``shortfall="socialised"``: the carried debt is charged to the trader
+        accounts in profit (positive unrealised PnL over their markets), pro rata to that
+        profit and at most their equity, as a cash debit (gains ledger first), logged in
+        ``log.socialised``; what they cannot cover stays carried.  Returns the dollars
+        charged (0 under the other bearers).
+        """
+        if self.shortfall != "socialised" or self.debt <= 0:
+            return 0.0
+        acc = self.acc
+        ups = self._account_sums(upnl_only=True)[0]
+        eq = acc.cash + ups
+        trader = ((acc.flags & (BOOK | VAULT)) == 0) & ((acc.flags & ACTIVE) != 0)
+        room = np.where(trader, np.minimum(np.maximum(ups, 0.0), np.maximum(eq, 0.0)), 0.0)
+        total = float(room.sum())
+        if total <= 0:
+            return 0.0
+        take = room * min(self.debt / total, 1.0)
+        rows = np.flatnonzero(take > 0)
+        h = take[rows]
+        acc.cash[rows] -= h
+        book_gain(acc.gains, rows, -h)
+        charged = float(h.sum())
+        self.debt = max(self.debt - charged, 0.0)
+        self.socialised += charged
+        self.log.socialised.append(
+            step=self.step_no, account=rows, haircut=h, base=room[rows], equity=eq[rows]
+        )
+        return charged
 
     def _fill_holes(self, rows: np.ndarray, amount: np.ndarray) -> None:
         """Credit money into holes (vault: into its cash)."""
@@ -861,6 +965,7 @@ class Exchange:
         return sent_notional, sent_lots
 
     def _backstop_income(self, amount: float) -> None:
+        amount = self._repay(amount)
         if self.backstop.kind == "fund":
             self.fund += amount
         elif self.backstop.kind == "vault":
@@ -931,6 +1036,7 @@ class Exchange:
     def _run_adl(
         self,
         rows: np.ndarray,
+        hole: np.ndarray,
         left: np.ndarray,
         w: np.ndarray,
         lots: np.ndarray,
@@ -939,6 +1045,13 @@ class Exchange:
         sums: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
     ) -> tuple[np.ndarray, StepReport]:
         """Raise the remaining deficit from winners, market by market.
+
+        Each hole's deficit is split over markets by its liquidated notional; ``need_k`` is
+        market k's share of what the backstop left.  Budget execution asks the policy for
+        ``theta * need_k``.  Position execution asks it to close the liquidated lots the
+        backstop did not take (``theta`` of them, whole lots) at the rule's price, so the
+        dollars taken are whatever those lots are worth there: above the need (the surplus
+        goes to the backstop) or below it (the rest stays with the shortfall's bearer).
 
         ``sums``: per-account (upnl sum, maintenance, notional sum) over every row, valid at
         the current state (see :meth:`_account_sums`), which the snapshots then gather.
@@ -952,12 +1065,24 @@ class Exchange:
             fallback_w = oi / oi.sum() if oi.sum() > 0 else np.full(self.K, 1.0 / self.K)
         share = np.where(wsum > 0, w / np.where(wsum > 0, wsum, 1.0), fallback_w[None, :])
         need_k = (left[:, None] * share).sum(axis=0)
+        deficit_k = (hole[:, None] * share).sum(axis=0)
         side_k = np.sign((np.sign(lots) * np.abs(w)).sum(axis=0)).astype(np.int64)
-        lots_k = np.abs(lots).sum(axis=0)
-        snaps: dict[int, Snapshot] = {}
+        abs_lots = np.abs(lots)
+        lots_k = abs_lots.sum(axis=0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            uncovered = np.where(hole > 0, left / np.where(hole > 0, hole, 1.0), 0.0)
+        open_k = (abs_lots * uncovered[:, None]).sum(axis=0)  # lots the backstop left
+        is_vault = rows == self.vault
+        vault_open_k = (abs_lots[is_vault] * uncovered[is_vault, None]).sum(axis=0)
+        position = self.execution == "position"
+        snaps: dict[int, tuple[Snapshot, bool]] = {}
         for k in np.flatnonzero(need_k > 0):
-            snaps[int(k)] = self._snapshot(int(k), side_k[k], need_k[k], lots_k[k], sums=sums)
-        cap_total = float(sum(float(s.capacity.sum()) for s in snaps.values()))
+            snaps[int(k)] = self._snapshot(
+                int(k), side_k[k], deficit_k[k], lots_k[k], sums=sums, wave=self.wave_no + 1
+            )
+            self.wave_no += 1
+        first_wave = self.wave_no - len(snaps)
+        cap_total = float(sum(float(sn.capacity.sum()) for sn, _ in snaps.values()))
         wave = WaveState(
             index=self.step_no,
             deficit=total_left,
@@ -973,17 +1098,32 @@ class Exchange:
         rep.theta = theta
         raised_total = 0.0
         max_frac = 0.0
-        for k, snap in snaps.items():
-            self.wave_no += 1
-            rep.waves.append(self.wave_no)
-            budget = theta * float(need_k[k])
+        rule = self.policy.price_rule
+        for i, (k, (snap, fallback)) in enumerate(snaps.items()):
+            wave_no = first_wave + i + 1
+            rep.waves.append(wave_no)
+            need = float(need_k[k])
+            target_lots = 0
+            if position and rule != "none":
+                target_lots = int(np.ceil(theta * float(open_k[k]) - 1e-9))
+                budget = target_lots * (float(snap.lot_value[0]) if snap.n else 0.0)
+            else:
+                budget = theta * need
             b_eff, cut = self.eligibility.budget(budget, snap.capacity)
             alloc = self.policy(snap, b_eff)
-            self._execute_adl(k, snap, alloc)
+            self._execute_adl(k, snap, alloc, wave_no)
             raised = alloc.raised
+            if position and target_lots and vault_open_k[k] > 0:
+                self._vault_hands_over(k, alloc, float(vault_open_k[k] / open_k[k]))
             raised_total += raised
-            rep.adl_budget += budget
-            rep.overshoot += alloc.overshoot
+            rep.adl_budget += need
+            rep.adl_target += budget
+            over, under = max(raised - need, 0.0), max(need - raised, 0.0)
+            tol = 1e-9 * max(need, 1.0)
+            over, under = (over if over > tol else 0.0), (under if under > tol else 0.0)
+            rep.overshoot += over
+            rep.undershoot += under
+            rep.rounding += alloc.overshoot
             rep.touched += alloc.touched
             base = self.eligibility.base(
                 upnl=snap.upnl,
@@ -994,34 +1134,34 @@ class Exchange:
             with np.errstate(divide="ignore", invalid="ignore"):
                 fr = np.where(snap.capacity > 0, alloc.haircut / snap.capacity, 0.0)
                 fr_base = np.where(base > 0, alloc.haircut / np.where(base > 0, base, 1.0), 0.0)
+                eq_pos = snap.equity > 0
+                fr_eq = np.where(eq_pos, alloc.haircut / np.where(eq_pos, snap.equity, 1.0), 0.0)
             max_frac = max(max_frac, float(fr.max(initial=0.0)))
             self.log.waves.append(
                 step=self.step_no,
-                wave=self.wave_no,
+                wave=wave_no,
                 market=k,
-                deficit=float(need_k[k]),
+                deficit=need,
                 theta=theta,
                 budget=budget,
                 capacity=float(snap.capacity.sum()),
                 raised=raised,
-                overshoot=alloc.overshoot,
+                overshoot=over,
+                undershoot=under,
+                rounding=alloc.overshoot,
                 residual=alloc.residual + cut,
+                execution=int(position),
+                lots_target=target_lots,
                 granularity=alloc.granularity,
                 lot_value=float(snap.lot_value[0]) if snap.n else 0.0,
                 eligible=snap.n,
                 touched=alloc.touched,
-                price_fallback=bool(getattr(self, "_fallback", False)),
+                price_fallback=fallback,
                 max_capacity=float(snap.capacity.max(initial=0.0)),
                 max_survivor=float((snap.capacity - alloc.haircut).max(initial=0.0)),
                 max_shortfall=float(left.max(initial=0.0)),
                 max_haircut_frac=float(fr.max(initial=0.0)),
-                max_haircut_equity_frac=float(
-                    np.where(
-                        snap.equity > 0,
-                        alloc.haircut / np.where(snap.equity > 0, snap.equity, 1.0),
-                        0.0,
-                    ).max(initial=0.0)
-                ),
+                max_haircut_equity_frac=float(fr_eq.max(initial=0.0)),
                 positive=int(np.count_nonzero(snap.capacity > 0)),
                 base_total=float(base.sum()),
                 max_base_survivor=float(np.maximum(base - alloc.haircut, 0.0).max(initial=0.0)),
@@ -1037,7 +1177,7 @@ class Exchange:
                 max_haircut_frac=max_frac,
             ),
         )
-        # raised money fills holes pro rata; surplus goes to the insurance fund
+        # raised money fills holes pro rata; surplus goes to the backstop
         to_holes = min(raised_total, total_left)
         paid = left * (to_holes / total_left) if total_left > 0 else np.zeros_like(left)
         self._fill_holes(rows, paid)
@@ -1046,23 +1186,50 @@ class Exchange:
             self._backstop_income(surplus)
         return paid, rep
 
+    def _vault_hands_over(self, k: int, alloc, vault_share: float) -> None:
+        """Position execution: the vault's part of the closed lots leaves the vault.
+
+        The winners' lots were closed against the book; the vault's share of them (the
+        vault's uncovered lots over all uncovered lots) moves from the vault to the book at
+        the mark, so the bankrupt vault position is what the winners absorbed.  No money moves.
+        """
+        v = self.vault
+        q = int(self.acc.pos[v, k])
+        n = min(round(float(alloc.lots.sum()) * vault_share), abs(q))
+        if n <= 0:
+            return
+        dq = np.array([-int(np.sign(q)) * n])
+        self._fill(np.array([v]), k, dq, np.array([self.marks[k]]), "adl_close")
+
     def _snapshot(
         self,
         k: int,
         liq_side: int,
-        need: float,
+        deficit: float,
         liq_lots: int,
         *,
         sums: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
-    ) -> Snapshot:
-        """The eligible positions of market k for an ADL wave raising ``need`` dollars.
+        wave: int = 0,
+    ) -> tuple[Snapshot, bool]:
+        """The eligible positions of market k for an ADL wave after ``deficit`` dollars of holes.
+
+        Eligible: every active account (the book included: market makers are ADL'd like any
+        account) on the side facing the liquidated flow (every open position for
+        ``sides="all"``), except the vault and bankrupt accounts.  The book's account value
+        counts the capital its liquidity providers hold behind it (``book_capital``).
+
+        Per lot force-closed, the rule's price raises ``lot_value`` dollars: the previous mark's
+        gap (``prev_mark``), or the liquidated order's bankruptcy price, at which closing the
+        ``liq_lots`` liquidated lots raises exactly the holes' ``deficit`` (``bankruptcy``, and
+        ``prev_mark`` when the mark did not move: the returned flag says so).
 
         ``sums`` (optional): per-account (upnl sum, maintenance, notional sum) over every row
         at the current state, from :meth:`_account_sums`; gathered instead of recomputed.
+        Returns the snapshot and the price-fallback flag.
         """
         acc = self.acc
         pos_k = acc.pos[:, k]
-        ok = ((acc.flags & (BOOK | VAULT | BANKRUPT)) == 0) & ((acc.flags & ACTIVE) != 0)
+        ok = ((acc.flags & (VAULT | BANKRUPT)) == 0) & ((acc.flags & ACTIVE) != 0)
         if (self.policy is not None and self.policy.sides == "all") or liq_side == 0:
             ok &= pos_k != 0
         else:
@@ -1070,14 +1237,13 @@ class Exchange:
         rows = np.flatnonzero(ok)
         lot = self.lot[k]
         mark = self.marks[k]
-        # dollars raised per lot force-closed at the rule's price
-        gap_bk = need / max(int(liq_lots), 1)
-        self._fallback = False
+        gap_bk = deficit / max(int(liq_lots), 1)
+        fallback = False
         rule = self.policy.price_rule if self.policy is not None else "bankruptcy"
         if rule == "prev_mark":
             gap = max(liq_side * (self.prev_marks[k] - mark) * lot, 0.0)
             if gap <= 0:
-                gap, self._fallback = gap_bk, True
+                gap, fallback = gap_bk, True
         elif rule == "none":
             gap = 0.0
         else:
@@ -1097,6 +1263,9 @@ class Exchange:
             mm = mg.maintenance(pos_rows, self.marks, self.specs)
             nt = mg.notional(pos_rows, self.marks, self.lot).sum(axis=1)
         eq = cash + usum
+        is_book = rows == self.book
+        if is_book.any():
+            eq = np.where(is_book, eq + self.book_capital, eq)
         with np.errstate(divide="ignore", invalid="ignore"):
             lev = np.where(eq > 0, nt / np.where(eq > 0, eq, 1.0), np.inf)
         lot_value = np.full(rows.size, gap)
@@ -1111,7 +1280,7 @@ class Exchange:
             closes_lots=rule != "none",
         )
         bk_price = mark + liq_side * gap / lot if rule != "none" else mark
-        return Snapshot.build(
+        snap = Snapshot.build(
             cap,
             lots=lots,
             lot_value=lot_value if rule != "none" else np.zeros(rows.size),
@@ -1131,7 +1300,9 @@ class Exchange:
             bankruptcy_price=bk_price,
             lot_size=lot,
             market=k,
+            wave=wave,
         )
+        return snap, fallback
 
     def _account_sums(
         self, rows: np.ndarray | None = None, *, upnl_only: bool = False
@@ -1161,14 +1332,19 @@ class Exchange:
         ntsum = mg.row_sum([nt[:, k] for k in range(self.K)])
         return mg.row_sum(ups), mg.maintenance_from_notional(nt, self.specs), ntsum, has
 
-    def _execute_adl(self, k: int, snap: Snapshot, alloc) -> None:
-        """Close the allocated lots at the mark against the book and debit the haircuts."""
+    def _execute_adl(self, k: int, snap: Snapshot, alloc, wave: int) -> None:
+        """Close the allocated lots at the mark against the book and debit the haircuts.
+
+        When the book itself is ADL'd, its closed lots would be matched against its own
+        inventory (the liquidated lots it absorbed), so its position stays and only the
+        haircut is debited.
+        """
         touched = np.flatnonzero((alloc.haircut > 0) | (alloc.lots > 0))
         if touched.size == 0:
             return
         rows = snap.account[touched]
         lots = alloc.lots[touched]
-        closing = lots > 0
+        closing = (lots > 0) & (rows != self.book)
         realised = np.zeros(rows.size)
         if closing.any():
             r = rows[closing]
@@ -1183,7 +1359,7 @@ class Exchange:
         self.acc.flags[rows] |= ADLED
         self.log.adl.append(
             step=self.step_no,
-            wave=self.wave_no,
+            wave=wave,
             market=k,
             account=rows,
             lots=lots,

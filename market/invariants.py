@@ -14,8 +14,9 @@ class InvariantReport:
     """The state of every invariant.
 
     Attributes:
-        conservation_error: ``|sum(cash) + sum(upnl) + fund + fee_revenue - bad_debt -
-            external|`` divided by ``max(external, 1)``: relative to the money traders and the
+        conservation_error: ``|sum(cash) + sum(upnl) + fund + fee_revenue - bad_debt - debt -
+            external|`` (``debt``: the shortfall the exchange carries) divided by
+            ``max(external, 1)``: relative to the money traders and the
             backstop brought in.
         oi_imbalance: long lots minus short lots per market (must be all zero).
         whole_lots: positions are integers.
@@ -41,11 +42,15 @@ class InvariantReport:
 
 
 def money_total(ex: Exchange) -> float:
-    """Money inside the exchange: cash + unrealised PnL + fund + fee revenue - bad debt."""
+    """Money inside the exchange: cash + unrealised PnL + fund + fee revenue - bad debt - debt.
+
+    ``debt`` is a carried shortfall (fund debt, or awaiting socialisation): the holes it filled
+    hold money the exchange owes, so it is subtracted like bad debt.
+    """
     up = ex.upnl()
     # sum in a fixed order with compensated summation for stability at 1e6 accounts
     parts = np.concatenate([ex.acc.cash, up.ravel()])
-    return float(np.sum(np.sort(parts))) + ex.fund + ex.fee_revenue - ex.bad_debt
+    return float(np.sum(np.sort(parts))) + ex.fund + ex.fee_revenue - ex.bad_debt - ex.debt
 
 
 def check_invariants(ex: Exchange) -> InvariantReport:

@@ -113,7 +113,7 @@ def test_seniority_principal_hand_example_through_execute():
     snap = Snapshot.build(
         [10.0, 10.0], gains=[[3.0, 0, 0], [0, 1.0, 0]], upnl=[0.0, 0.0], lot_value=0.25
     )
-    pol = Seniority(inner=ProRata())
+    pol = Seniority(inner=ProRata(), close_lots=True)
     np.testing.assert_allclose(pol.allocate_wealth(snap, 8.0), [4.75, 3.25])
     alloc = pol(snap, 8.0)
     np.testing.assert_allclose(alloc.haircut, [4.75, 3.25])
@@ -153,7 +153,7 @@ def test_seniority_capped_inner_leaves_residual_not_principal():
     # older [0, 1] gives 0.5; the gains layers are not exhausted, so principal stays untouched
     gains = [[3.0, 0, 0], [0, 1.0, 0]]
     snap = Snapshot.build([10.0, 10.0], gains=gains, upnl=[0.0, 0.0], lot_value=0.5)
-    pol = Seniority(inner=CappedProRata(max_fraction=0.5))
+    pol = Seniority(inner=CappedProRata(max_fraction=0.5), close_lots=True)
     np.testing.assert_allclose(pol.allocate_wealth(snap, 8.0), [1.5, 0.5])
     alloc = pol(snap, 8.0)
     np.testing.assert_array_equal(alloc.lots, [3, 1])
@@ -169,17 +169,17 @@ def test_seniority_capped_inner_leaves_residual_not_principal():
 def test_seniority_rounding_lots_stay_in_gains_when_gains_cover():
     # gains [2.5, 2.5] cover B = 4; h = [2, 2] in wealth; lots of 1 place exactly [2, 2]
     snap = Snapshot.build([10.0, 10.0], gains=[[2.5, 0, 0], [0, 0, 2.5]], upnl=[0.0, 0.0])
-    alloc = Seniority(inner=ProRata())(snap, 4.0)
+    alloc = Seniority(inner=ProRata(), close_lots=True)(snap, 4.0)
     np.testing.assert_array_equal(alloc.lots, [2, 2])
     # B = 4.6: wealth [2.3, 2.3]; one rounding lot within the gains rounded up to [3, 3]
-    alloc = Seniority(inner=ProRata())(snap, 4.6)
+    alloc = Seniority(inner=ProRata(), close_lots=True)(snap, 4.6)
     assert alloc.lots.sum() == 5 and alloc.lots.max() == 3
     assert alloc.from_principal.sum() == pytest.approx(0.5)  # granularity, under one lot
     # lots of 2: gains [2.5, 2.5] round up to room [4, 4]; B = 5 needs 3 lots, not a 4th
     snap2 = Snapshot.build(
         [10.0, 10.0], gains=[[2.5, 0, 0], [0, 0, 2.5]], upnl=[0.0, 0.0], lot_value=2.0
     )
-    alloc = Seniority(inner=ProRata())(snap2, 5.0)
+    alloc = Seniority(inner=ProRata(), close_lots=True)(snap2, 5.0)
     assert alloc.lots.sum() == 3 and alloc.raised == pytest.approx(6.0)
     assert alloc.residual == 0.0
 
@@ -223,8 +223,13 @@ def test_seniority_claims_follow_the_inner_rule():
     assert Seniority(inner=HyperliquidQueue()).properties == frozenset(
         {"principal_protect", "relabeling"}
     )
-    assert Seniority(inner=HyperliquidQueue()).price_rule == "prev_mark"
-    assert Seniority(inner=ProRata()).price_rule == ProRata.price_rule
+    # a cash claw-back of the ledger by default; the inner rule's price when closing lots
+    assert Seniority(inner=HyperliquidQueue()).price_rule == "none"
+    assert Seniority(inner=HyperliquidQueue(), close_lots=True).price_rule == "prev_mark"
+    assert Seniority(inner=ProRata(), close_lots=True).price_rule == ProRata.price_rule
+    alloc = Seniority()(Snapshot.build([4.0, 2.0], gains=[[3.0], [1.0]], upnl=[1.0, 1.0]), 3.0)
+    np.testing.assert_array_equal(alloc.lots, [0, 0])  # nothing force-closed
+    np.testing.assert_allclose(alloc.haircut, [2.0, 1.0])  # pro-rata in the recent layer
     params = Seniority(inner=CappedProRata(max_fraction=0.5), ladder=False).get_params()
     assert params["ladder"] is False and params["inner__max_fraction"] == 0.5
 

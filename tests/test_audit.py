@@ -231,8 +231,10 @@ def test_seniority_ledger_ignores_close_and_reopen_in_the_hand_world():
     got = au.gamed_run(world, pol, A, au.ACTIONS["close_reopen"], cfg, np.random.default_rng(0))
     out = au.pair_outcome(honest, got.outcome, A)
     assert out["b_honest"] > 0
-    assert out["G"] == pytest.approx(0.0, abs=1e-12)
-    assert out["cost"] > 0  # fees and spread were paid for nothing
+    assert out["cost"] > 0
+    # the ledger is short only by what the flip cost, and pro-rata takes the share B / U of
+    # that shortfall less: the burden shed is below the cost, so the action never pays
+    assert 0.0 <= out["G"] * out["b_honest"] < out["cost"]
     # allowed to abstain, the adversary sees no gain and keeps its fees
     got = au.gamed_run(
         world, pol, A, au.ACTIONS["close_reopen"], au.AuditConfig(), np.random.default_rng(0)

@@ -182,9 +182,14 @@ def test_quick_wave_adl_ran_under_every_game_policy(quick):
         # a real deficit, larger than the backstop, so ADL runs and covers the rest
         assert rec["deficit"] > rec["backstop_used"] > 0
         assert rec["adl_budget"] == pytest.approx(rec["deficit"] - rec["backstop_used"])
-        assert 0 < rec["adl_raised"] <= rec["deficit"]
-        assert rec["adl_raised"] >= rec["adl_budget"] * (1 - 1e-9)
-        assert rec["residual"] == pytest.approx(0.0, abs=1e-6 * rec["deficit"])
+        assert rec["adl_raised"] > 0
+        # what ADL took against what it needed: over- and undershoot are measured
+        assert rec["adl_raised"] - rec["adl_budget"] == pytest.approx(
+            rec["overshoot"] - rec["undershoot"], abs=1e-6 * rec["deficit"]
+        )
+        if rec["execution"] == "budget":  # budget-sized: the need, to lot rounding
+            assert rec["adl_budget"] * (1 - 1e-9) <= rec["adl_raised"] <= rec["deficit"]
+            assert rec["residual"] == pytest.approx(0.0, abs=1e-6 * rec["deficit"])
         assert rec["touched"] > 0
         assert rec["deterministic"] is True
         assert rec["seconds"] > 0 and rec["setup_seconds"] > 0

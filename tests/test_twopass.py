@@ -15,7 +15,8 @@ from experiments.twopass import (
     step_figures,
     two_pass_wave,
 )
-from market.adl import get_policy
+from market.adl import Eligibility, get_policy
+from market.adl.prorata import ProRata
 from market.errors import InputError
 from market.exchange import BackstopConfig, Exchange
 from market.spec import MarketSpec
@@ -43,12 +44,19 @@ def spec() -> MarketSpec:
     )
 
 
-def hand_exchange(policy="hyperliquid", second_loser: bool = False):
+def hand_exchange(policy="hyperliquid", second_loser: bool = False, execution="budget"):
     """loser: long 100 @ 100 with 1,000; winner: short 100 @ 100 with 20,000; bystander:
     short 10 @ 100 with 50,000 (low leverage, last in the queue); optional loser2: long 50 @
-    100 with 600 (safe at 94, liquidated at 90)."""
+    100 with 600 (safe at 94, liquidated at 90).  Budget execution unless said otherwise
+    (Hyperliquid's own is position execution)."""
     pol = get_policy(policy) if policy is not None else None
-    ex = Exchange([spec()], 100.0, backstop=BackstopConfig(kind="fund", capital=0.0), policy=pol)
+    ex = Exchange(
+        [spec()],
+        100.0,
+        backstop=BackstopConfig(kind="fund", capital=0.0),
+        policy=pol,
+        execution=execution if pol is not None else None,
+    )
     loser, winner, bystander = ex.open_accounts(3, [1_000.0, 20_000.0, 50_000.0])
     ex.trade_genesis([loser, winner, bystander], 0, [100, -100, -10], 100.0)
     acc = {"loser": int(loser), "winner": int(winner), "bystander": int(bystander)}
@@ -113,6 +121,39 @@ def test_hand_numbers_are_what_they_say():
     )
     assert ex.acc.pos[acc["winner"], 0] == -(100 - LOTS)
     assert ex.acc.pos[acc["bystander"], 0] == -10
+
+
+def test_position_execution_over_deleverages_by_a_known_amount():
+    # Hyperliquid's own execution: the liquidated position's 100 lots are matched against the
+    # queue at the previous mark, 6 dollars a lot: the winner gives 600 against a need of
+    # 483.6, an over-deleveraging of 116.4 that goes to the insurance fund.
+    ex, acc = hand_exchange(execution="position")
+    assert get_policy("hyperliquid").default_execution == "position"
+    rep = ex.step(94.0)
+    assert rep.adl_budget == pytest.approx(DEFICIT)  # what the deficit needed
+    assert rep.adl_target == pytest.approx(600.0)  # 100 uncovered lots at 6 dollars
+    assert rep.adl_raised == pytest.approx(600.0)
+    assert rep.overshoot == pytest.approx(600.0 - DEFICIT)
+    assert rep.undershoot == 0.0 and rep.residual == 0.0
+    assert ex.fund == pytest.approx(600.0 - DEFICIT)
+    assert ex.acc.pos[acc["winner"], 0] == 0
+    w = ex.log.waves.to_array()
+    assert w["execution"].tolist() == [1] and w["lots_target"].tolist() == [100]
+    assert w["overshoot"][0] == pytest.approx(116.4) and w["undershoot"][0] == 0.0
+    res = two_pass_wave(hand_exchange(execution="position")[0], PATH, 1, horizons=(0, 1))
+    assert res["B_needed"] == pytest.approx(DEFICIT)
+    assert res["over"][0] == pytest.approx(116.4) and res["under"][0] == 0.0
+    assert res["H"][1] == pytest.approx(600.0 + 100 * 4.0)
+
+
+def test_position_execution_at_the_bankruptcy_price_raises_the_need():
+    # BitMEX closes at the liquidated order's bankruptcy price, 4.836 dollars a lot beyond
+    # the mark: the 100 lots raise exactly the 483.6 the hole needs.
+    ex, acc = hand_exchange("bitmex", execution="position")
+    rep = ex.step(94.0)
+    assert rep.adl_raised == pytest.approx(DEFICIT)
+    assert rep.overshoot == 0.0 and rep.undershoot == 0.0
+    assert ex.acc.pos[acc["winner"], 0] == 0
 
 
 def test_wave_end_haircut_equals_what_adl_debited():
@@ -236,12 +277,18 @@ def test_light_clone_is_independent_and_starts_an_empty_log():
     move=st.floats(-0.1, 0.1),
 )
 def test_curve_is_haircut_plus_missed_move(policy, n_win, win_lots, crash, move):
-    """H(1) = sum over W of (haircut + lots closed * lot * favourable move)_+ on any wave."""
+    """H(1) = sum over W of (haircut + lots closed * lot * favourable move)_+ on any wave.
+
+    Profits-only caps and budget execution keep every winner solvent after the wave, so
+    nothing but the marks moves between the passes (under equity caps a winner may be taken
+    to zero equity and liquidated a step later, which the curve rightly counts too)."""
     ex = Exchange(
         [spec()],
         100.0,
         backstop=BackstopConfig(kind="fund", capital=0.0),
         policy=get_policy(policy),
+        eligibility=Eligibility(cap="pnl"),
+        execution="budget",
     )
     (loser,) = ex.open_accounts(1, 1_000.0)
     ex.trade_genesis([loser], 0, [100], 100.0)
@@ -304,11 +351,26 @@ def test_recorder_rows_match_the_real_waves():
         assert row.raised == pytest.approx(float(real["haircut"].sum()), rel=1e-12)
         assert row.winners == np.unique(real["account"][real["haircut"] > 0]).size
         assert row.crisis == game.crisis_of_step(row.step)
-    # wave end: H(0) is exactly what was debited, overshoot(0) the rounding overshoot
+    # wave end: H(0) is exactly what was debited; under position execution (Hyperliquid's
+    # own) the liquidated lots at the previous mark raise more or less than the need
     np.testing.assert_allclose(df["H_0"], df["raised"], rtol=1e-9)
     np.testing.assert_allclose(df["overshoot_0"], df["raised"] - df["B_needed"], atol=1e-6)
-    assert (df["overshoot_0"] >= -1e-6).all()
+    for h in (0, 1, 3):
+        np.testing.assert_allclose(df[f"over_{h}"] - df[f"under_{h}"], df[f"overshoot_{h}"])
+        assert (df[f"over_{h}"] >= 0).all() and (df[f"under_{h}"] >= 0).all()
+    assert (df["over_0"] > 0).any() and (df["under_0"] > 0).any()
     assert df["max_reached"].max() == 3
+
+
+def test_budget_execution_overshoot_is_lot_rounding_only():
+    game = ADLGame(small(**{"adl.execution": "budget"}), seed=5, policy="hyperliquid")
+    rec = TwoPassRecorder(horizons=(0,))
+    drive(game, rec)
+    df = rec.frame()
+    assert len(df) > 0
+    assert (df["overshoot_0"] >= -1e-6).all()
+    waves = game.exchange.log.waves.to_array()
+    assert (waves["overshoot"] <= waves["granularity"] + 1e-9).all()
 
 
 def test_recorder_does_not_disturb_the_real_run():
@@ -329,7 +391,7 @@ def test_recorder_without_policy_records_nothing():
     game.exchange.policy = None  # deficits become bad debt
     rec = TwoPassRecorder()
     drive(game, rec)
-    assert game.exchange.bad_debt > 0  # there were holes, and nobody paid them by ADL
+    assert game.exchange.debt > 0  # there were holes, nobody paid them by ADL: fund debt
     assert rec.rows == []
     df = rec.frame()
     assert df.empty and list(df.columns) == rec.columns()
@@ -349,3 +411,36 @@ def test_recorder_bad_horizons():
     with pytest.raises(InputError) as err:
         TwoPassRecorder(horizons=(-2,))
     assert err.value.field == "horizons"
+
+
+def test_horizon_curve_tells_apart_allocations_that_close_different_positions():
+    """Same price rule, same lots closed, same H(0); a thin winner that the queue drains and
+    pro-rata only trims is liquidated on the rebound in pass B, so H(1) parts the two."""
+
+    class ProRataAtPrevMark(ProRata):
+        price_rule = "prev_mark"
+
+    out = {}
+    for pol in (get_policy("hyperliquid"), ProRataAtPrevMark()):
+        ex = Exchange(
+            [spec()],
+            100.0,
+            backstop=BackstopConfig(kind="fund", capital=0.0),
+            policy=pol,
+            eligibility=Eligibility(cap="pnl"),
+            execution="budget",
+        )
+        # thin winner: short 100 @ 100 with 100 (leverage 13 at 94); thick one with 20,000
+        loser, thin, thick = ex.open_accounts(3, [1_000.0, 100.0, 20_000.0])
+        ex.trade_genesis([loser, thin, thick], 0, [100, -100, -100], 100.0)
+        out[pol.name] = two_pass_wave(ex, np.array([[100.0], [94.0], [97.0]]), 1, (0, 1))
+    hl, pr = out["hyperliquid"], out["pro_rata"]
+    # both close 81 lots at 6 dollars: 486 against the need of 483.6
+    assert hl["H"][0] == pytest.approx(486.0) and pr["H"][0] == pytest.approx(486.0)
+    assert hl["lots_closed"].sum() == pr["lots_closed"].sum() == 81
+    # at 97 the thin winner, holding all its lots in pass B, is liquidated into the book and
+    # ends below its pass-A self: clipped to 0.  The queue took everything from it (H = 0);
+    # pro-rata also took 40 lots from the thick winner, who keeps 40 * (6 - 3) = 120.
+    assert hl["H"][1] == pytest.approx(0.0)
+    assert pr["lots_closed"].tolist() == [41, 40]
+    assert pr["H"][1] == pytest.approx(120.0)

@@ -102,10 +102,16 @@ class Seniority(ADLPolicy):
     Parameters:
         inner: the rule used inside each layer, a registry name or an :class:`ADLPolicy`.
         ladder: split gains into recent / older / settled layers (True) or keep one layer.
+        close_lots: False (default): the ledger is clawed back in cash (price rule
+            ``"none"``), so realised gains pay as well as open profit, whatever the position
+            left to close; True: lots are force-closed at the inner rule's price, so no row
+            gives more than closing its position there raises (``lots * lot_value``), which
+            in a crash usually binds before the ledger does and makes the rule play close to
+            its inner rule.
 
     Claims ``principal_protect``, plus ``relabeling``, ``sybil`` and ``scale`` when the inner
-    rule claims them (per instance: read ``policy.properties``).  The price rule and the sides
-    follow the inner rule.
+    rule claims them (per instance: read ``policy.properties``).  The sides follow the inner
+    rule; the price rule too when ``close_lots`` is set.
     """
 
     name = "seniority"
@@ -123,13 +129,16 @@ class Seniority(ADLPolicy):
         ),
     )
     price_rule = PerInstance(  # type: ignore[assignment]
-        "bankruptcy", lambda self: self.inner_policy().price_rule
+        "none", lambda self: self.inner_policy().price_rule if self.close_lots else "none"
     )
     sides = PerInstance("opposite", lambda self: self.inner_policy().sides)  # type: ignore[assignment]
 
-    def __init__(self, inner: str | ADLPolicy = "pro_rata", ladder: bool = True) -> None:
+    def __init__(
+        self, inner: str | ADLPolicy = "pro_rata", ladder: bool = True, close_lots: bool = False
+    ) -> None:
         self.inner = inner
         self.ladder = ladder
+        self.close_lots = close_lots
         self._check()
 
     def _check(self) -> None:
@@ -139,6 +148,12 @@ class Seniority(ADLPolicy):
             "seniority.ladder",
             "True or False",
             self.ladder,
+        )
+        require(
+            isinstance(self.close_lots, bool | np.bool_),
+            "seniority.close_lots",
+            "True or False",
+            self.close_lots,
         )
 
     def inner_policy(self) -> ADLPolicy:

@@ -331,7 +331,9 @@ class RankedQueue(ADLPolicy):
     """
 
     properties: ClassVar[frozenset[str]] = frozenset({"relabeling"})
-    #: a wave is sized by the bankrupt position, not the budget (production queues)
+    #: production queues close the liquidated position against the ranked counterparties
+    #: without a profit cap: what an account holds bounds what it can lose
+    default_cap: ClassVar[str] = "equity"
     default_execution: ClassVar[str] = "position"
 
     def score(self, snap: Snapshot) -> np.ndarray:
@@ -582,6 +584,9 @@ class DydxQueue(ADLPolicy):
         "(https://github.com/dydxprotocol/v4-chain)"
     )
     price_rule: ClassVar[str] = "bankruptcy"
+    #: an offset is skipped only where the offsetting account would go past its own
+    #: bankruptcy price: losers are eligible, bounded by their equity
+    default_cap: ClassVar[str] = "equity"
     default_execution: ClassVar[str] = "position"
 
     def __init__(self, seed: int = 0) -> None:
@@ -699,6 +704,8 @@ class DriftSocialLoss(ADLPolicy):
     properties: ClassVar[frozenset[str]] = frozenset({"relabeling", "sybil", "scale"})
     price_rule: ClassVar[str] = "none"
     sides: ClassVar[str] = "all"
+    #: every open position pays per base unit, winners and losers alike, not capped at profit
+    default_cap: ClassVar[str] = "equity"
 
     def __init__(self) -> None:
         pass
