@@ -183,8 +183,14 @@ def test_quick_wave_adl_ran_under_every_game_policy(quick):
         assert rec["deficit"] > rec["backstop_used"] > 0
         assert rec["adl_budget"] == pytest.approx(rec["deficit"] - rec["backstop_used"])
         assert 0 < rec["adl_raised"] <= rec["deficit"]
-        assert rec["adl_raised"] >= rec["adl_budget"] * (1 - 1e-9)
-        assert rec["residual"] == pytest.approx(0.0, abs=1e-6 * rec["deficit"])
+        if name == "dydx":
+            # the venue's walk visits at most 500 accounts per market and skips those an
+            # offset would bankrupt: what it cannot raise is reported, not hidden
+            assert rec["adl_raised"] < rec["adl_budget"]
+            assert rec["residual"] == pytest.approx(rec["adl_budget"] - rec["adl_raised"])
+        else:
+            assert rec["adl_raised"] >= rec["adl_budget"] * (1 - 1e-9)
+            assert rec["residual"] == pytest.approx(0.0, abs=1e-6 * rec["deficit"])
         assert rec["touched"] > 0
         assert rec["deterministic"] is True
         assert rec["seconds"] > 0 and rec["setup_seconds"] > 0
