@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from market.adl.base import Snapshot, max_lots
+from market.adl.base import Snapshot, execute, max_lots
 from market.adl.checker import check_adl_policy
 from market.adl.queues import (
     DYDX_MAX_ITERATE,
@@ -411,3 +411,17 @@ def test_bitmex_worked_example_closes_account_2_then_part_of_account_5():
 def test_bitmex_passes_the_conformance_checker():
     assert check_adl_policy(BitmexQueue(), max_examples=100, large_n=20_000).passed
     assert check_adl_policy(DriftSocialLoss(), max_examples=100, large_n=20_000).passed
+
+
+# ===================================================== whole lots at real-world magnitudes
+def test_execute_closes_exactly_the_whole_lots_asked_for_at_1e10_lots():
+    # h = n * v in floats need not divide back to n: 4e9 lots of sqrt(10) dollars gave
+    # 3999999999.9999995, floored to one lot short (and the shortfall, under the budget's
+    # 1e-9 tolerance, was not rounded back)
+    rng = np.random.default_rng(3)
+    for v in (1e-5, 10**0.5, 7.3e2):
+        n = rng.integers(10**8, 10**10, 50)
+        snap = Snapshot.build(n * v, lots=n, lot_value=v)
+        h = n * v
+        a = execute(snap, float(h.sum()), h, order=np.arange(50))
+        np.testing.assert_array_equal(a.lots, n)

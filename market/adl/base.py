@@ -741,6 +741,7 @@ def execute(
         v0 = _shared_value(v)
         mx = _max_lots(cap, snap.lots, v, v0)
         exact = h / v0 if v0 is not None else h / np.where(v > 0, v, 1.0)
+        exact *= 1.0 + 1e-12  # the slack of _max_lots: n * v / v is n at 1e10 lots too
         exact += 1e-9
         np.floor(exact, out=exact)
         np.minimum(exact, mx, out=exact)
