@@ -410,6 +410,16 @@ def test_minimax_leverage_broke_rows_first_and_leftover():
     assert fix.level(snap, 4.0) == pytest.approx(12.0, rel=1e-12)
 
 
+def test_minimax_leverage_tiny_budgets_scale():
+    # one account the equity-reduced form cannot drain (leverage 80 >= k = 50): a budget far
+    # below a dollar still goes to it through the leftover pass, at any currency scale
+    for s in (1.0, 3.0):
+        snap = _drain_snap([1.25 * s], [0.001 * s], lots=100, lot_value=0.02 * s)
+        for form in FORMS:
+            h = MinimaxLeverage(form=form).allocate_wealth(snap, 6e-10 * s)
+            np.testing.assert_allclose(h, [6e-10 * s], rtol=1e-12)
+
+
 def test_minimax_leverage_rejects_an_unknown_form():
     snap = _drain_snap([20.0], [1.0])
     for bad in ("paper", None, 1):

@@ -342,7 +342,7 @@ class MinimaxLeverage(ADLPolicy):
         c = snap.capacity
         h = np.zeros_like(c)
         rest = min(float(budget), float(c.sum()))
-        tol = _tol(budget)
+        tol = 1e-12 * rest  # float dust only: relative, so scaling every dollar keeps the passes
         if rest <= 0:
             return h, np.inf
         lam = _pre_leverage(snap) if lam is None else lam
