@@ -107,9 +107,10 @@ def _fixed_equity_bracket(
     """A bracket ``S(lo) >= rest > S(hi)`` around the level, narrow on large snapshots.
 
     ``[0, max lam]`` on small ones.  On large ones, the level of an evenly spaced sample of the
-    rows (raising the same share of ``sum(u)``) is widened by 1 % on each side, and doubled
-    outwards until it brackets the level (a few O(n) sums), so that the search starts with
-    only the rows whose breakpoints fall near the level.
+    rows (raising the same share of ``sum(u)``) is widened by 1 % on each side, and four
+    times more up to four times per side until it brackets the level (a side that still
+    does not falls back to ``0`` or ``max lam``), so that the search starts with only the
+    rows whose breakpoints fall near the level, for a few O(n) sums.
     """
     lo, hi = 0.0, float(lam.max())
     if lam.size <= 4 * _SAMPLE_N:
@@ -120,15 +121,22 @@ def _fixed_equity_bracket(
     if not 0.0 < want < float(us.sum()):
         return lo, hi
     guess = _fixed_equity_fill(lam[pick], w[pick], us, want)[1]
-    step = 0.01 * max(guess, 1e-300)
-    a, b = guess - step, guess + step
-    while a > lo and _fixed_equity_sum(lam, w, u, a) < rest:
-        step *= 2.0
-        a = guess - step
-    while b < hi and _fixed_equity_sum(lam, w, u, b) >= rest:
-        step *= 2.0
-        b = guess + step
-    return max(a, lo), min(b, hi)
+    step = max(0.01 * guess, 1e-9 * hi)
+    a = b = None
+    for _ in range(4):  # a few widenings; then the side falls back to its end
+        x = guess - step
+        if x <= lo or _fixed_equity_sum(lam, w, u, x) >= rest:
+            a = max(x, lo)
+            break
+        step *= 4.0
+    step = max(0.01 * guess, 1e-9 * hi)
+    for _ in range(4):
+        x = guess + step
+        if x >= hi or _fixed_equity_sum(lam, w, u, x) < rest:
+            b = min(x, hi)
+            break
+        step *= 4.0
+    return (lo if a is None else a), (hi if b is None else b)
 
 
 def _fixed_equity_fill(

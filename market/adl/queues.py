@@ -794,9 +794,10 @@ class DydxQueue(ADLPolicy):
     def wave_caps(self, snap: Snapshot, budget: float) -> np.ndarray:
         """What the walk may take from each row in a wave of budget ``budget``.
 
-        The capacity on visited rows that were not skipped and on the visited rows after the
-        end of the walk; zero on skipped rows (their offer did not fit) and on every row the
-        walk does not visit (beyond ``max_iterate``, or holding no lots).
+        The capacity on the visited rows that were not skipped, and on the rows of the first
+        ``max_iterate`` that the walk did not reach because the budget was met; zero on
+        skipped rows (their offer did not fit) and on every row beyond ``max_iterate`` or
+        holding no lots.
         """
         win, _, fits, end = self._offsets(snap, budget)
         caps = np.zeros(snap.n)
