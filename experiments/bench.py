@@ -45,7 +45,7 @@ import numpy as np
 
 from market.adl import POLICIES, get_policy
 from market.adl.base import ADLPolicy, Snapshot
-from market.adl.reference import reference_pro_rata, reference_queue
+from market.adl.reference import reference_dydx, reference_pro_rata, reference_queue
 from market.adl.strategies import large_snapshot
 from market.errors import InputError, require
 from market.exchange import BackstopConfig, Exchange
@@ -121,8 +121,8 @@ def reference_n(sizes: Sequence[int]) -> int | None:
 def _queue_scores(policy: ADLPolicy, snap: Snapshot) -> np.ndarray:
     """Scores that make :func:`reference_queue` walk the policy's own queue.
 
-    Ranked queues give their venue score; dYdX (not ranked) gives minus the position of each
-    row along its cyclic account-id order.
+    Ranked queues give their venue score; a rule without one gives minus the position of each
+    row along its :meth:`priority` order.
     """
     score = getattr(policy, "score", None)
     if callable(score):
@@ -141,7 +141,8 @@ def reference_call(
     Inputs (scores, weights, caps) are computed here, outside the returned call, so that only
     the reference's own loop is timed:
 
-    * queues (:data:`QUEUE_LIKE`): ``reference_queue(capacity, policy scores, B)``;
+    * ``dydx``: ``reference_dydx`` along the policy's walk, with its iteration cap;
+    * the ranked queues (:data:`QUEUE_LIKE`): ``reference_queue(capacity, policy scores, B)``;
     * ``pro_rata``: ``reference_pro_rata(capacity, B)``;
     * ``capped_pro_rata``: ``reference_pro_rata(caps(snap), B, weights=capacity)``;
     * ``contract_pro_rata``: weights ``lots * lot_value``; ``drift``: weights
@@ -149,6 +150,12 @@ def reference_call(
       (``None`` when those weights overflow float64).
     """
     cap = [float(x) for x in snap.capacity]
+    if name == "dydx":  # a walk with skips and an iteration cap, not a ranked queue
+        walk = [int(i) for i in policy.walk(snap)]  # type: ignore[attr-defined]
+        lots = [int(x) for x in snap.lots]
+        v = float(snap.lot_value[0]) if snap.n else 0.0
+        cap_iter = policy.max_iterate  # type: ignore[attr-defined]
+        return lambda: reference_dydx(cap, lots, v, walk, budget, cap_iter)
     if name in QUEUE_LIKE:
         score = [float(x) for x in _queue_scores(policy, snap)]
         return lambda: reference_queue(cap, score, budget)

@@ -30,7 +30,11 @@ its own budget(s) from the seed's budget stream and runs every policy on the ins
 
 ``infeasible``, ``fairness_cap``, ``profits_only`` and ``concentration`` are facts: any
 allocation that covers ``min(B, sum(c))`` within the capacities satisfies them, so a failing row
-is a broken rule.  The upper half of ``granularity`` is a guarantee of the lot rounding in
+is a broken rule.  ``c`` is what the rule may take in the wave, its
+:meth:`~market.adl.base.ADLPolicy.wave_caps` (the capacity for every built-in rule but dYdX,
+whose walk skips accounts an offset would bankrupt and stops after ``max_iterate`` visits; the
+rest of its budget is a residual by design, and the facts are checked on what it may take).
+The upper half of ``granularity`` is a guarantee of the lot rounding in
 :func:`market.adl.execute` ("at best" in design.md §1), not a fact: a rule with its own integer
 objective (``min_max_ilp`` minimises the largest fraction first) may overshoot by more than one
 lot.  Rows carry ``kind`` = ``fact`` or ``guarantee`` accordingly.
@@ -182,6 +186,12 @@ def _max_fraction(h: np.ndarray, c: np.ndarray) -> float:
     return float(frac.max(initial=0.0))
 
 
+def _reach(policy: ADLPolicy, snap: Snapshot, budget: float) -> np.ndarray:
+    """What ``policy`` may take per row in a wave of ``budget``: its wave caps, within capacity."""
+    caps = np.asarray(policy.wave_caps(snap, budget), dtype=np.float64)
+    return np.clip(caps, 0.0, snap.capacity)
+
+
 def _principal(h: np.ndarray, g: np.ndarray) -> float:
     return float(np.maximum(h - g, 0.0).sum())
 
@@ -211,35 +221,32 @@ def check_policy(name: str, policy: ADLPolicy, inst: Instance) -> list[dict[str,
     A policy that raises an exception fails every check, with the error in ``detail``.
     """
     b = check_budgets(inst)
-    snap, c, g = inst.snap, inst.snap.capacity, inst.gains
-    total, sum_g = float(c.sum()), float(g.sum())
+    snap, g = inst.snap, inst.gains
+    total = float(snap.capacity.sum())
     rows = []
     try:
         # infeasible: take everything, report the rest
+        c = _reach(policy, snap, b["infeasible"])
+        reach = float(c.sum())
         a = policy(snap, b["infeasible"])
-        want = b["infeasible"] - total
-        err = abs(a.residual - want) + abs(a.raised - total)
+        want = b["infeasible"] - reach
+        err = abs(a.residual - want) + abs(a.raised - reach)
         rows.append(
             _row(name, "infeasible", inst, -err, b["infeasible"], want, a.residual, "residual")
         )
         # fairness cap: infeasible => the largest fraction exceeds alpha
+        c = _reach(policy, snap, b["cap_hi"])
         w = policy(snap, b["cap_hi"]).wealth
         mf = _max_fraction(w, c)
-        rows.append(
-            _row(
-                name,
-                "fairness_cap",
-                inst,
-                mf - b["alpha"],
-                b["cap_hi"],
-                b["alpha"],
-                mf,
-                f"max h/c at B > alpha*sum(c), alpha={b['alpha']:.3f}",
-            )
-        )
+        margin = mf - b["alpha"]
+        detail = f"max h/c at B > alpha*sum(c), alpha={b['alpha']:.3f}"
+        if b["cap_hi"] <= b["alpha"] * float(c.sum()):  # the rule's own reach: nothing forced
+            margin, detail = 0.0, detail + " (vacuous: B <= alpha * what the rule may take)"
+        rows.append(_row(name, "fairness_cap", inst, margin, b["cap_hi"], b["alpha"], mf, detail))
         # profits only: B > sum(g) => principal >= B - sum(g); claimants protect principal
+        c = _reach(policy, snap, b["profit_hi"])
         w = policy(snap, b["profit_hi"]).wealth
-        need = b["profit_hi"] - sum_g
+        need = min(b["profit_hi"], float(c.sum())) - float(np.minimum(g, c).sum())
         p_hi = _principal(w, g)
         margin, detail = p_hi - need, "principal taken at B > sum(g)"
         if "principal_protect" in policy.properties:
@@ -248,11 +255,12 @@ def check_policy(name: str, policy: ADLPolicy, inst: Instance) -> list[dict[str,
             detail += f"; principal at B <= sum(g): {p_lo:.6g}"
         rows.append(_row(name, "profits_only", inst, margin, b["profit_hi"], need, p_hi, detail))
         # forced concentration
-        bc = b["concentration"]
-        w = policy(snap, bc).wealth
+        c = _reach(policy, snap, b["concentration"])
+        bc = min(b["concentration"], float(c.sum()))
+        w = policy(snap, b["concentration"]).wealth
         order = np.argsort(-c, kind="stable")
         top_h = np.cumsum(w[order])
-        tail_c = total - np.cumsum(c[order])
+        tail_c = float(c.sum()) - np.cumsum(c[order])
         ks = sorted({k for k in (1, 2, 5, 10, max(1, snap.n // 4)) if k <= snap.n})
         idx = np.asarray(ks) - 1
         slack = top_h[idx] - (bc - tail_c[idx])
@@ -270,8 +278,8 @@ def check_policy(name: str, policy: ADLPolicy, inst: Instance) -> list[dict[str,
             )
         )
         # granularity on the lot grid
-        bg = b["granularity"]
-        a = policy(snap, bg)
+        a = policy(snap, b["granularity"])
+        bg = min(b["granularity"], float(_reach(policy, snap, b["granularity"]).sum()))
         over = a.raised - bg
         delta = inst.delta if policy.price_rule != "none" else 0.0
         margin = min(over, delta - over) if delta > 0 else -abs(over)

@@ -253,7 +253,7 @@ class Exchange:
     @staticmethod
     def _check_prices(p: np.ndarray, field_name: str) -> None:
         require(bool(np.all(np.isfinite(p))), field_name, "finite prices", "non-finite")
-        require(bool(np.all(p > 0)), field_name, "prices > 0", float(np.min(p)))
+        require(bool(np.all(p > 0)), field_name, "prices > 0", float(np.min(p, initial=np.inf)))
 
     def _check_market(self, market: int) -> int:
         require(

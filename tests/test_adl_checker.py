@@ -521,3 +521,49 @@ def test_water_fill_takes_everything_when_budget_equals_total_up_to_rounding():
     if drift is not None:
         a = drift(snap, 0.9)
         assert a.residual == 0.0 and a.raised == pytest.approx(0.9, rel=1e-12)
+
+
+# -- per-wave caps ---------------------------------------------------------------------------
+
+
+class HalfReach(ToyProRata):
+    """Declares it may take only from rows whose capacity is above the budget's median row."""
+
+    name = "half_reach"
+    properties = frozenset()
+
+    def wave_caps(self, snap: Snapshot, budget: float) -> np.ndarray:
+        c = snap.capacity
+        if c.size == 0:
+            return c
+        return np.where(c >= np.median(c), c, 0.0)
+
+    def allocate(self, snap: Snapshot, budget: float) -> Allocation:
+        caps = self.wave_caps(snap, budget)
+        h = water_fill(caps, budget, weights=caps)
+        return execute(snap.with_capacity(caps), budget, h, price_rule=self.price_rule)
+
+
+class LyingReach(HalfReach):
+    """Declares the same limits but takes from every row."""
+
+    name = "lying_reach"
+
+    def allocate(self, snap: Snapshot, budget: float) -> Allocation:
+        h = water_fill(snap.capacity, budget, weights=snap.capacity)
+        return execute(snap, budget, h, price_rule=self.price_rule)
+
+
+def test_wave_caps_set_the_budget_a_rule_must_raise_and_bind_its_haircuts():
+    # a rule that keeps to its declared per-wave limits passes, reporting the rest as residual
+    report = check_adl_policy(HalfReach(), **FAST)
+    assert report.passed, str(report)
+    snap = Snapshot.build([1.0, 2.0, 3.0, 4.0])
+    a = HalfReach()(snap, 9.0)
+    assert a.haircut.tolist() == [0.0, 0.0, 3.0, 4.0] and a.residual == 2.0
+    # one that takes beyond them fails the bounds check
+    report = check_adl_policy(LyingReach(), **FAST)
+    assert "bounds" in report.failed
+    assert "caps" in report["bounds"].detail
+    # and a rule without the hook is held to caps(snap), as before
+    assert ADLPolicy().wave_caps(snap, 1.0) is snap.capacity

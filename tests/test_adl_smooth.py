@@ -10,7 +10,8 @@ from scipy import integrate
 from scipy.stats import norm
 
 from market.adl import prorata
-from market.adl.base import Snapshot, execute, max_lots
+from market.adl.base import Snapshot, execute, max_lots, water_fill
+from market.adl.checker import check_adl_policy
 from market.adl.minimax import MinimaxLeverage, MinMaxILP, post_leverage
 from market.adl.prorata import (
     CappedProRata,
@@ -280,10 +281,12 @@ def test_psi_monte_carlo():
 
 
 # ----------------------------------------------------------------------- minimax leverage
+FORMS = ("fixed_equity", "equity_reduced")
 
 
-def _drain_snap(equity, cap, lots=100, lot_value=0.1, account=None):
-    """Mark 1, lot size 1: notional = lots; k = 1 / lot_value."""
+def _drain_snap(equity, cap, lots=100, lot_value=0.1, account=None, leverage=None):
+    """Mark 1, lot size 1: notional = lots; k = 1 / lot_value; leverage = lots / equity unless
+    given (an account leverage above it: notional in other markets)."""
     n = len(equity)
     return Snapshot.build(
         np.asarray(cap, float),
@@ -291,79 +294,183 @@ def _drain_snap(equity, cap, lots=100, lot_value=0.1, account=None):
         lot_value=lot_value,
         equity=np.asarray(equity, float),
         account=account,
+        leverage=leverage,
     )
 
 
-def test_minimax_leverage_hand_vectors():
+def test_minimax_leverage_drains_the_account_leverage_the_paper_example():
+    # three accounts, the same position here (leverage 2 in this market), but account 0 holds
+    # as much again elsewhere: account leverage 4, 2, 2.  k = 0.01 * 2000 / 0.02 = 1000.
+    snap = Snapshot.build(
+        [2.0] * 3,
+        lots=[100] * 3,
+        lot_value=0.02,
+        equity=[1000.0] * 3,
+        leverage=[4.0, 2.0, 2.0],
+        mark=2000.0,
+        lot_size=0.01,
+    )
     pol = MinimaxLeverage()
-    # N = 100 each, E = 20, 50, 100 -> leverage 5, 2, 1; k = 10
-    snap = _drain_snap([20.0, 50.0, 100.0], [10.0, 10.0, 10.0])
-    # level 2: h_A = (100 - 2*20) / (10 - 2) = 7.5, B and C untouched
-    np.testing.assert_allclose(pol.allocate_wealth(snap, 7.5), [7.5, 0.0, 0.0], atol=1e-9)
-    assert pol.level(snap, 7.5) == pytest.approx(2.0, rel=1e-9)
-    # level 1: h_A = 80/9, h_B = 50/9
+    assert pol.form == "fixed_equity"
+    # fixed equity: (4000 - 1000 h) / 1000 = 2.2 at h = 1.8; the others stay at 2
+    np.testing.assert_allclose(pol.allocate_wealth(snap, 1.8), [1.8, 0.0, 0.0], atol=1e-12)
+    assert pol.level(snap, 1.8) == pytest.approx(2.2, rel=1e-12)
+    assert pol(snap, 1.8).lots.tolist() == [90, 0, 0]
+    np.testing.assert_allclose(post_leverage(snap, np.array([1.8, 0, 0])), [2.2, 2.0, 2.0])
+    # equity reduced: (4000 - 1000 h) / (1000 - h) = 2200 / 998.2 at h = 1.8
+    red = MinimaxLeverage(form="equity_reduced")
+    np.testing.assert_allclose(red.allocate_wealth(snap, 1.8), [1.8, 0.0, 0.0], atol=1e-12)
+    assert red.level(snap, 1.8) == pytest.approx(2200.0 / 998.2, rel=1e-12)
+    # past the others' leverage both share: fixed equity, level 2 - (3.6 - 2) / 3 ... by hand:
+    # S(eta) = (4 - eta) + 2 (2 - eta) for eta < 2 (each dollar lowers leverage by 1)
+    np.testing.assert_allclose(pol.allocate_wealth(snap, 2.6), [2.0, 0.3, 0.3], atol=1e-12)
+    assert pol.level(snap, 2.6) == pytest.approx(1.7, rel=1e-12)
+
+
+def test_minimax_leverage_fixed_equity_hand_vectors_with_flat_pieces():
+    # lots 100 at mark 1 (N = 100), equity 20, 50, 100, account leverage 8, 2, 1 (A = 160,
+    # 100, 100); $0.1 lots: k = 10, w = E / k = 2, 5, 10 dollars per unit of leverage.
+    snap = _drain_snap([20.0, 50.0, 100.0], [10.0] * 3, leverage=[8.0, 2.0, 1.0])
+    pol = MinimaxLeverage()
+    # B = 6: h_0 = (8 - eta) * 2 -> eta = 5
+    np.testing.assert_allclose(pol.allocate_wealth(snap, 6.0), [6.0, 0.0, 0.0], atol=1e-12)
+    assert pol.level(snap, 6.0) == pytest.approx(5.0, rel=1e-12)
+    # B = 10: row 0 reaches its cap 10 at eta = 3 and nothing changes down to eta = 2: the
+    # level is the highest eta raising B, 3
+    np.testing.assert_allclose(pol.allocate_wealth(snap, 10.0), [10.0, 0.0, 0.0], atol=1e-12)
+    assert pol.level(snap, 10.0) == pytest.approx(3.0, rel=1e-12)
+    # B = 14: 10 + (2 - eta) * 5 = 14 -> eta = 1.2; row 2 (leverage 1) untouched
+    h = pol.allocate_wealth(snap, 14.0)
+    np.testing.assert_allclose(h, [10.0, 4.0, 0.0], atol=1e-12)
+    assert pol.level(snap, 14.0) == pytest.approx(1.2, rel=1e-12)
+    np.testing.assert_allclose(post_leverage(snap, h), [3.0, 1.2, 1.0], rtol=1e-12)
+    # B = 24: 10 + 5 (2 - eta) + 10 (1 - eta) = 24 -> eta = 0.4
+    np.testing.assert_allclose(pol.allocate_wealth(snap, 24.0), [10.0, 8.0, 6.0], atol=1e-12)
+    # the equity-reduced form on the same accounts: (160 - 10 h) / (20 - h) = 100 / 14 at 6
+    red = MinimaxLeverage(form="equity_reduced")
+    np.testing.assert_allclose(red.allocate_wealth(snap, 6.0), [6.0, 0.0, 0.0], atol=1e-12)
+    assert red.level(snap, 6.0) == pytest.approx(100.0 / 14.0, rel=1e-12)
     np.testing.assert_allclose(
-        pol.allocate_wealth(snap, 130 / 9), [80 / 9, 50 / 9, 0.0], rtol=1e-9, atol=1e-9
+        post_leverage(snap, np.array([6.0, 0, 0]), form="equity_reduced")[0], 100.0 / 14.0
     )
-    lev = post_leverage(snap, pol.allocate_wealth(snap, 130 / 9))
-    np.testing.assert_allclose(lev, [1.0, 1.0, 1.0], rtol=1e-9)
-    # cap 8 on A binds: B is drained to level 1 alone
-    snap = _drain_snap([20.0, 50.0, 100.0], [8.0, 10.0, 10.0])
-    np.testing.assert_allclose(
-        pol.allocate_wealth(snap, 8 + 50 / 9), [8.0, 50 / 9, 0.0], rtol=1e-9, atol=1e-9
-    )
-    assert post_leverage(snap, np.array([8.0, 0, 0]))[0] == pytest.approx(20 / 12)
+
+
+def test_minimax_leverage_equity_reduced_never_reaches_accounts_above_k():
+    # a realistic bankruptcy gap: the lot value is 2 % of the lot's notional, k = 50.
+    # Accounts levered 80x and 60x, and 10x; capacity 1 each, B = 1.5.
+    snap = _drain_snap([100 / 80, 100 / 60, 10.0], [1.0, 1.0, 1.0], lots=100, lot_value=0.02)
+    np.testing.assert_allclose(snap.leverage, [80.0, 60.0, 10.0])
+    # fixed equity: w = E / k = 1/40, 1/30, 1/5; the 80x account alone down to 60 (0.5),
+    # then both: (80 - eta) / 40 + (60 - eta) / 30 = 1.5 at eta = 300 / 7
+    pol = MinimaxLeverage()
+    np.testing.assert_allclose(pol.allocate_wealth(snap, 0.5), [0.5, 0.0, 0.0], atol=1e-12)
+    fixed = pol.allocate_wealth(snap, 1.5)
+    np.testing.assert_allclose(fixed, [13 / 14, 4 / 7, 0.0], atol=1e-12)
+    assert pol.level(snap, 1.5) == pytest.approx(300 / 7, rel=1e-12)
+    # equity reduced: closing lots raises the leverage of the 80x and 60x accounts
+    # ((100 - 50 h) / (100/80 - h) > 80 for h > 0), so only the 10x account drains: to
+    # leverage 0 it gives min(1, 100/50) = 1; the last 0.5 is spread pro rata over what is
+    # left of all capacities (1, 1, 0): 0.25 each
+    red = MinimaxLeverage(form="equity_reduced")
+    np.testing.assert_allclose(red.allocate_wealth(snap, 1.5), [0.25, 0.25, 1.0], atol=1e-12)
+    assert red.level(snap, 1.5) == 0.0
+    lev = post_leverage(snap, np.array([0.01, 0.0, 0.0]), form="equity_reduced")[0]
+    assert lev > 80.0
 
 
 def test_minimax_leverage_broke_rows_first_and_leftover():
-    pol = MinimaxLeverage()
-    # row 3 has equity -5: it gives first
+    for form in FORMS:
+        pol = MinimaxLeverage(form=form)
+        # row 3 has equity -5: it gives first
+        snap = _drain_snap([20.0, 50.0, 100.0, -5.0], [10.0, 10.0, 10.0, 3.0])
+        np.testing.assert_allclose(pol.allocate_wealth(snap, 2.0), [0, 0, 0, 2.0], atol=1e-12)
+        assert pol.level(snap, 2.0) == np.inf
+        # a non-finite leverage counts as broke too
+        snap = _drain_snap([20.0, 50.0], [10.0, 3.0], leverage=[5.0, np.nan])
+        np.testing.assert_allclose(pol.allocate_wealth(snap, 2.0), [0, 2.0], atol=1e-12)
+    # equity reduced, level 2: h_A = (100 - 2*20) / (10 - 2) = 7.5
     snap = _drain_snap([20.0, 50.0, 100.0, -5.0], [10.0, 10.0, 10.0, 3.0])
-    np.testing.assert_allclose(pol.allocate_wealth(snap, 2.0), [0, 0, 0, 2.0], atol=1e-12)
-    assert pol.level(snap, 2.0) == np.inf
-    np.testing.assert_allclose(pol.allocate_wealth(snap, 10.5), [7.5, 0, 0, 3.0], atol=1e-9)
-    # row 2 has leverage 20 >= k = 10: closing lots would raise its leverage; it is not
-    # drained.  Rows 0, 1 drain to leverage 0 at most (N/k = 10 = cap), then the last 2
-    # dollars are spread pro-rata over the spare capacity (only row 2 has any).
+    red = MinimaxLeverage(form="equity_reduced")
+    np.testing.assert_allclose(red.allocate_wealth(snap, 10.5), [7.5, 0, 0, 3.0], atol=1e-9)
+    # fixed equity, w = E / k = 2, 5, 10: row 0 alone raises (5 - 2) * 2 = 6 < 7.5 by
+    # eta = 2, so row 1 joins: 2 (5 - eta) + 5 (2 - eta) = 7.5 -> eta = 12.5 / 7
+    fix = MinimaxLeverage()
+    h = fix.allocate_wealth(snap, 10.5)
+    eta = (10.0 + 10.0 - 7.5) / 7.0
+    np.testing.assert_allclose(h, [2 * (5 - eta), 5 * (2 - eta), 0.0, 3.0], atol=1e-12)
+    # row 2 has leverage 20 >= k = 10: the equity-reduced form cannot drain it.  Rows 0, 1
+    # drain to leverage 0 at most (N/k = 10 = cap), then the last 2 dollars are spread
+    # pro-rata over the spare capacity (only row 2 has any).
     snap = _drain_snap([20.0, 50.0, 5.0], [10.0, 10.0, 4.0])
-    np.testing.assert_allclose(pol.allocate_wealth(snap, 22.0), [10.0, 10.0, 2.0], atol=1e-9)
-    assert pol.level(snap, 22.0) == 0.0
-    np.testing.assert_allclose(pol.allocate_wealth(snap, 7.5), [7.5, 0.0, 0.0], atol=1e-9)
+    np.testing.assert_allclose(red.allocate_wealth(snap, 22.0), [10.0, 10.0, 2.0], atol=1e-9)
+    assert red.level(snap, 22.0) == 0.0
+    np.testing.assert_allclose(red.allocate_wealth(snap, 7.5), [7.5, 0.0, 0.0], atol=1e-9)
+    # the fixed-equity form drains it first: (20 - eta) * 0.5 = 4 -> capped at 4 by eta = 12
+    np.testing.assert_allclose(fix.allocate_wealth(snap, 4.0), [0.0, 0.0, 4.0], atol=1e-12)
+    assert fix.level(snap, 4.0) == pytest.approx(12.0, rel=1e-12)
+
+
+def test_minimax_leverage_tiny_budgets_scale():
+    # one account the equity-reduced form cannot drain (leverage 80 >= k = 50): a budget far
+    # below a dollar still goes to it through the leftover pass, at any currency scale
+    for s in (1.0, 3.0):
+        snap = _drain_snap([1.25 * s], [0.001 * s], lots=100, lot_value=0.02 * s)
+        for form in FORMS:
+            h = MinimaxLeverage(form=form).allocate_wealth(snap, 6e-10 * s)
+            np.testing.assert_allclose(h, [6e-10 * s], rtol=1e-12)
+
+
+def test_minimax_leverage_rejects_an_unknown_form():
+    snap = _drain_snap([20.0], [1.0])
+    for bad in ("paper", None, 1):
+        with pytest.raises(InputError) as err:
+            MinimaxLeverage(form=bad)(snap, 0.5)
+        assert err.value.field == "minimax_leverage.form"
+    with pytest.raises(InputError):
+        post_leverage(snap, np.zeros(1), form="paper")
 
 
 def _random_drainable(rng, n):
+    """Accounts every form can drain: account leverage below k = 1 / lot_value (mark 1)."""
     lots = rng.integers(1, 200, size=n)
     k = rng.choice([5.0, 10.0, 20.0]) if rng.random() < 0.5 else rng.uniform(4, 25, size=n)
-    lam = rng.uniform(0.2, 0.95, size=n) * k
+    lam = rng.uniform(0.2, 0.75, size=n) * k  # leverage in this market
     eq = lots / lam
     v = 1.0 / np.broadcast_to(k, (n,))
     cap = lots * v * rng.uniform(0.2, 1.0, size=n)
-    snap = Snapshot.build(cap, lots=lots, lot_value=v, equity=eq)
+    extra = rng.choice([1.0, 1.0, 1.1, 1.3], size=n)  # notional in other markets
+    snap = Snapshot.build(cap, lots=lots, lot_value=v, equity=eq, leverage=lam * extra)
     return snap, float(cap.sum()) * rng.uniform(0.01, 1.0)
 
 
-def test_minimax_leverage_beats_pro_rata_on_max_leverage():
-    pol = MinimaxLeverage()
+@pytest.mark.parametrize("form", FORMS)
+def test_minimax_leverage_minimises_the_largest_post_leverage(form):
+    pol = MinimaxLeverage(form=form)
     rng = np.random.default_rng(11)
-    for _ in range(200):
+    for _ in range(150):
         snap, budget = _random_drainable(rng, int(rng.integers(1, 30)))
         h = pol.allocate_wealth(snap, budget)
         assert float(h.sum()) == pytest.approx(budget, rel=1e-9)
-        mm = post_leverage(snap, h).max()
-        pr = post_leverage(snap, ProRata().allocate_wealth(snap, budget)).max()
-        assert mm <= pr * (1 + 1e-9)
+        mm = post_leverage(snap, h, form).max()
+        rivals = [ProRata().allocate_wealth(snap, budget)]
+        for _ in range(4):  # other feasible vectors with the same total
+            rivals.append(water_fill(snap.capacity, budget, weights=rng.pareto(1.0, snap.n)))
+        for alt in rivals:
+            if float(alt.sum()) >= budget * (1 - 1e-12):
+                assert mm <= post_leverage(snap, alt, form).max() * (1 + 1e-9)
         # rows at or below the level are untouched; touched uncapped rows sit on the level
         eta = pol.level(snap, budget)
-        lev0 = post_leverage(snap, np.zeros(snap.n))
+        lev0 = post_leverage(snap, np.zeros(snap.n), form)
         below = lev0 < eta * (1 - 1e-9)
         assert np.all(h[below] == 0.0)
         free = (h > 0) & (h < snap.capacity * (1 - 1e-9))
-        np.testing.assert_allclose(post_leverage(snap, h)[free], eta, rtol=1e-7)
+        np.testing.assert_allclose(post_leverage(snap, h, form)[free], eta, rtol=1e-7)
 
 
-def test_minimax_leverage_sybil_split_and_scale():
-    pol = MinimaxLeverage()
-    snap = _drain_snap([20.0, 50.0, 100.0], [10.0, 10.0, 10.0])
+@pytest.mark.parametrize("form", FORMS)
+def test_minimax_leverage_sybil_split_and_scale(form):
+    pol = MinimaxLeverage(form=form)
+    snap = _drain_snap([20.0, 50.0, 100.0], [10.0, 10.0, 10.0], leverage=[8.0, 2.0, 1.0])
     whole = pol.allocate_wealth(snap, 12.0)
     # split row 0 into 30 + 70 lots with equity and capacity in the same proportion
     split = Snapshot.build(
@@ -371,19 +478,52 @@ def test_minimax_leverage_sybil_split_and_scale():
         lots=[30, 70, 100, 100],
         lot_value=0.1,
         equity=[6.0, 14.0, 50.0, 100.0],
+        leverage=[8.0, 8.0, 2.0, 1.0],
     )
     parts = pol.allocate_wealth(split, 12.0)
-    assert parts[0] + parts[1] == pytest.approx(whole[0], rel=1e-9)
-    np.testing.assert_allclose(parts[2:], whole[1:], rtol=1e-9, atol=1e-12)
+    assert parts[0] + parts[1] == pytest.approx(whole[0], rel=1e-12)
+    np.testing.assert_allclose(parts[2:], whole[1:], rtol=1e-12, atol=1e-12)
     # scale every dollar field, the mark and the budget by 3
     scaled = Snapshot.build(
         [30.0, 30.0, 30.0],
         lots=[100, 100, 100],
         lot_value=0.3,
         equity=[60.0, 150.0, 300.0],
+        leverage=[8.0, 2.0, 1.0],
         mark=3.0,
     )
-    np.testing.assert_allclose(pol.allocate_wealth(scaled, 36.0), 3 * whole, rtol=1e-9)
+    np.testing.assert_allclose(pol.allocate_wealth(scaled, 36.0), 3 * whole, rtol=1e-12)
+
+
+@pytest.mark.parametrize("form", FORMS)
+def test_minimax_leverage_passes_the_conformance_checker(form):
+    report = check_adl_policy(MinimaxLeverage(form=form), raise_on_fail=False)
+    assert report.passed, str(report)
+    assert {"relabeling", "sybil", "scale"} <= {c.name for c in report.checks if c.status == "pass"}
+
+
+def test_minimax_leverage_at_real_world_magnitudes():
+    # 1e10-lot positions, $1e-5 to $1e3 lots, account leverage 0.1 to 1e4
+    rng = np.random.default_rng(21)
+    for v in (1e-5, 1.0, 1e3):
+        n = 400
+        lots = (10.0 ** rng.uniform(0, 10, n)).astype(np.int64) + 1
+        lot_size, mark = 0.01, 2000.0
+        lev = 10.0 ** rng.uniform(-1, 4, n)
+        equity = lots * lot_size * mark / lev
+        cap = np.minimum(equity, lots * v)
+        snap = Snapshot.build(
+            cap, lots=lots, lot_value=v, equity=equity, leverage=lev, lot_size=lot_size, mark=mark
+        )
+        for form in FORMS:
+            pol = MinimaxLeverage(form=form)
+            for frac in (1e-9, 0.01, 0.5, 0.999):
+                budget = frac * float(cap.sum())
+                h = pol.allocate_wealth(snap, budget)
+                assert np.all(np.isfinite(h)) and np.all(h >= 0) and np.all(h <= cap)
+                assert float(h.sum()) == pytest.approx(budget, rel=1e-9)
+                a = pol(snap, budget)
+                assert a.residual == 0.0 or a.residual <= 1e-9 * budget
 
 
 # --------------------------------------------------------------------------- min-max ILP
@@ -462,6 +602,7 @@ WEALTH_POLICIES = [
     RiskAwareProRata(g="cvar"),
     RiskAwareProRata(g="optimal"),
     MinimaxLeverage(),
+    MinimaxLeverage(form="equity_reduced"),
 ]
 
 
@@ -596,18 +737,23 @@ def test_rap_linear_and_log_weights_agree():
     np.testing.assert_allclose(RiskAwareProRata().allocate_wealth(tiny, 0.5), [1e-200, 0.5])
 
 
-def _level_reference(snap, budget):
-    """Bisection on eta over plain numpy (the old rule): the highest eta draining >= budget."""
-    lam = snap.notional / snap.equity
+def _level_reference(snap, budget, form):
+    """Plain bisection on eta: the highest eta whose drain raises >= budget (no leftover)."""
+    lam = np.asarray(snap.leverage, dtype=float)
     k = snap.lot_size * snap.mark / snap.lot_value
-    c, e, nn = snap.capacity, snap.equity, snap.notional.astype(float)
+    c, e = snap.capacity, snap.equity
+    a = lam * e  # account notional
 
     def fill(eta):
         above = lam > eta
-        return np.where(above, np.minimum(c, (nn - eta * e) / np.where(above, k - eta, 1)), 0.0)
+        if form == "fixed_equity":
+            h = (a - eta * e) / k
+        else:
+            h = (a - eta * e) / np.where(above, k - eta, 1.0)
+        return np.where(above, np.minimum(c, h), 0.0)
 
     lo, hi = 0.0, float(lam.max())
-    for _ in range(200):
+    for _ in range(400):
         mid = 0.5 * (lo + hi)
         if not lo < mid < hi:
             break
@@ -615,19 +761,41 @@ def _level_reference(snap, budget):
     return lo
 
 
+@pytest.mark.parametrize("form", FORMS)
 @pytest.mark.parametrize("n", [40, 20_000])  # 20000: the search starts from a sample's level
-def test_minimax_leverage_level_matches_bisection(n):
+def test_minimax_leverage_level_matches_bisection(n, form):
     rng = np.random.default_rng(n)
     snap, _ = _random_drainable(rng, n)
-    pol = MinimaxLeverage()
-    for frac in (0.05, 0.3, 0.6):
+    pol = MinimaxLeverage(form=form)
+    for frac in (1e-6, 0.05, 0.3, 0.6):
         budget = frac * float(snap.capacity.sum())
         h = pol.allocate_wealth(snap, budget)
-        assert float(h.sum()) == pytest.approx(budget, rel=1e-9)
+        assert float(h.sum()) == pytest.approx(budget, rel=1e-12)
         eta = pol.level(snap, budget)
-        assert eta == pytest.approx(_level_reference(snap, budget), rel=1e-9)
+        assert eta == pytest.approx(_level_reference(snap, budget, form), rel=1e-9)
         free = (h > 0) & (h < snap.capacity * (1 - 1e-9))
-        np.testing.assert_allclose(post_leverage(snap, h)[free], eta, rtol=1e-7)
+        np.testing.assert_allclose(post_leverage(snap, h, form)[free], eta, rtol=1e-7)
+
+
+def test_minimax_leverage_level_when_the_sample_misses_the_big_accounts():
+    # 20000 rows; the rows the sample skips (odd rows) hold nearly all the capacity and the
+    # highest leverage, so the sample's level is far off and the bracket must widen
+    n = 20_000
+    odd = np.arange(n) % 2 == 1
+    lev = np.where(odd, 40.0, 2.0)
+    equity = np.where(odd, 10.0, 1.0)
+    lots = (lev * equity).astype(np.int64)  # mark 1, lot size 1
+    cap = np.where(odd, 3.5, 0.01)
+    snap = Snapshot.build(cap, lots=lots, lot_value=0.1, equity=equity, leverage=lev)
+    pol = MinimaxLeverage()
+    budget = 0.5 * float(cap.sum())
+    h = pol.allocate_wealth(snap, budget)
+    assert float(h.sum()) == pytest.approx(budget, rel=1e-12)
+    # B = 17550 all from the 10000 odd rows (the even ones sit at leverage 2): 1.755 each;
+    # k = 10, w = E / k = 1 on the odd rows: (40 - eta) * 1 = 1.755 -> eta = 38.245
+    assert pol.level(snap, budget) == pytest.approx(38.245, rel=1e-12)
+    np.testing.assert_allclose(h[odd], 1.755, rtol=1e-12)
+    assert np.all(h[~odd] == 0.0)
 
 
 def test_minimax_leverage_lots_follow_the_full_priority():

@@ -432,3 +432,14 @@ def test_exchange_applies_the_cap_each_policy_declares(name):
     assert pol.default_cap in CAP_RULES
     assert Exchange(1, 100.0, policy=pol).eligibility.cap == pol.default_cap
     assert get_policy("seniority").default_cap == "gains"
+
+
+def test_genesis_with_no_accounts_is_a_no_op_and_bad_prices_name_the_field():
+    # an empty batch validated its prices with min() of an empty array and crashed
+    ex = Exchange(2, np.array([100.0, 50.0]))
+    acc = ex.open_accounts(2, np.array([1_000.0, 1_000.0]))
+    ex.trade_genesis(np.zeros(0, dtype=np.int64), 0, np.zeros(0, dtype=np.int64), np.zeros(0))
+    assert np.all(ex.acc.pos[acc] == 0)
+    with pytest.raises(InputError) as err:
+        ex.trade_genesis(acc[:1], 0, np.array([1]), np.array([-1.0]))
+    assert err.value.field == "price"

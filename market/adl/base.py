@@ -359,6 +359,8 @@ class ADLPolicy:
       "keep maintenance margin") returns its own caps; :func:`check_adl_policy` then computes
       what the lot grid can raise within those caps instead of within the capacity, and also
       checks ``haircut <= caps(snap)``.
+    * :meth:`wave_caps` -- the same for one wave of a given budget, when the limits depend on
+      the wave (default: :meth:`caps`).
 
     Class attributes (a :class:`PerInstance` may stand in for one that depends on parameters):
         name: registry name.
@@ -445,6 +447,17 @@ class ADLPolicy:
         conformance checker measures the budget it must raise within these caps.
         """
         return snap.capacity
+
+    def wave_caps(self, snap: Snapshot, budget: float) -> np.ndarray:
+        """Per-row limits the rule holds itself to in one wave of budget ``budget``.
+
+        Default :meth:`caps`.  Override when what a row may give depends on the wave itself,
+        as on dYdX, which skips an account whose offset would take it past bankruptcy and
+        stops after a fixed number of visits: :func:`check_adl_policy` then measures the
+        budget within these limits (and checks ``haircut <= wave_caps``), and the rest is the
+        rule's reported residual.
+        """
+        return self.caps(snap)
 
     def allocate(self, snap: Snapshot, budget: float) -> Allocation:
         """Allocate the budget over the snapshot: wealth space, then whole lots."""
@@ -728,6 +741,7 @@ def execute(
         v0 = _shared_value(v)
         mx = _max_lots(cap, snap.lots, v, v0)
         exact = h / v0 if v0 is not None else h / np.where(v > 0, v, 1.0)
+        exact *= 1.0 + 1e-12  # the slack of _max_lots: n * v / v is n at 1e10 lots too
         exact += 1e-9
         np.floor(exact, out=exact)
         np.minimum(exact, mx, out=exact)

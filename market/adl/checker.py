@@ -13,8 +13,9 @@ Checks (each reported pass / fail / skip with a counter-example):
 * ``budget``: the allocation raises ``min(B, C)`` where ``C`` is what the lot grid allows
   (``capacity`` itself for ``price_rule="none"``), and ``residual == B - sum(haircut)``.
   A policy that holds money back on purpose (a fairness cap ``h_i <= alpha * c_i``) exposes
-  its own per-row caps as a method ``caps(snap)``; ``C`` is then computed within those caps
-  and ``bounds`` also checks ``haircut <= caps(snap)``.
+  its own per-row caps as a method ``caps(snap)``, or ``wave_caps(snap, B)`` when they depend
+  on the wave (dYdX skips accounts an offset would bankrupt); ``C`` is then computed within
+  those caps and ``bounds`` also checks ``haircut`` against them.
 * ``overshoot``: ``sum(haircut) < B + max lot value touched`` (``<= B`` without lots) and the
   reported overshoot equals ``sum(haircut) - B``.
 * ``lots``: integer, ``0 <= lots <= snapshot lots``, ``haircut == lots * lot_value``.
@@ -428,16 +429,20 @@ class _Caller:
 # -- the checks ------------------------------------------------------------------------------
 
 
-def _own_caps(policy: ADLPolicy, snap: Snapshot) -> np.ndarray | None:
-    """The policy's own per-row caps from an optional ``caps(snap)`` method, within capacity.
+def _own_caps(policy: ADLPolicy, snap: Snapshot, budget: float) -> np.ndarray | None:
+    """The policy's own per-row caps, within capacity.
 
-    None when the policy has no such method or it does not give one finite value per row.
+    From ``wave_caps(snap, budget)`` when the policy has it (every :class:`ADLPolicy` does;
+    the default is ``caps(snap)``), else from an optional ``caps(snap)`` method.  None when
+    the policy has neither or it does not give one finite value per row.
     """
+    wave = getattr(policy, "wave_caps", None)
     fn = getattr(policy, "caps", None)
-    if not callable(fn):
+    if not callable(wave) and not callable(fn):
         return None
     try:
-        caps = np.asarray(fn(snap), dtype=np.float64)
+        got = wave(snap, budget) if callable(wave) else fn(snap)  # type: ignore[misc]
+        caps = np.asarray(got, dtype=np.float64)
     except Exception:
         return None
     if caps.shape != (snap.n,) or not np.all(np.isfinite(caps)):
@@ -724,7 +729,7 @@ def _examine(policy: ADLPolicy, claims: frozenset[str], case: _Case, rec: _Recor
     )
     if a1 is None:
         return
-    _check_allocation(a1, snap, budget, price_rule, rec, _own_caps(policy, snap))
+    _check_allocation(a1, snap, budget, price_rule, rec, _own_caps(policy, snap, budget))
     if a2 is not None:
         _check_same(a1, a2, snap, budget, rec)
     if "principal_protect" in claims:
@@ -877,7 +882,7 @@ def _large(policy: ADLPolicy, n: int, rec: _Recorder) -> None:
     a = _Caller(policy, inner)(snap, budget, f"large snapshot (n={n})")
     if a is not None:
         rule = getattr(policy, "price_rule", "bankruptcy")
-        _check_allocation(a, snap, budget, rule, inner, _own_caps(policy, snap))
+        _check_allocation(a, snap, budget, rule, inner, _own_caps(policy, snap, budget))
     inner.commit()
     rec.start()
     failed = [name for name in CHECKS if inner.failures[name]]

@@ -12,7 +12,8 @@ Ranked queues here (all close lots, so they run through :func:`market.adl.base.e
 * :class:`BinanceQueue` -- the current FAQ form (as BitMEX, PNL% on notional) or the legacy
   ``LeveragePnl``.
 
-Unranked rules: :class:`DydxQueue` (account-id order from a pseudo-random start, cyclic) and
+Unranked rules: :class:`DydxQueue` (an account-id walk from a fresh pseudo-random start each
+wave, skipping accounts an offset would bankrupt, at most ``max_iterate`` visits) and
 :class:`DriftSocialLoss` (loss spread over every open position pro rata to base size, no force
 close).  :func:`quantile_indicator` gives the 5-light ADL indicator of BitMEX and Binance.
 
@@ -29,7 +30,15 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from market.adl.base import ADLPolicy, Allocation, Snapshot, execute
+from market.adl.base import (
+    ADLPolicy,
+    Allocation,
+    Snapshot,
+    _max_lots,
+    _shared_value,
+    _tol,
+    execute,
+)
 from market.adl.prorata import capped_fill
 from market.errors import require
 
@@ -471,16 +480,35 @@ def _effective_leverage(snap: Snapshot, notional: np.ndarray | None = None) -> n
 class BitmexQueue(RankedQueue):
     """BitMEX's ADL ranking (copied by MEXC, CoinEx, Poloniex), closed at the bankruptcy price.
 
-    Ranking (BitMEX ADL page)::
+    The venue text (BitMEX, Auto-Deleveraging, "Priority Ranking Calculation")::
 
-        PNL%   = upnl / (lots * lot_size * entry)
-        EffLev = notional / equity        (cross-margin reading of |MarkValue| /
-                                           (MarkValue - BankruptValue); +inf if equity <= 0)
-        score  = PNL% * EffLev   if PNL% > 0
-                 PNL% / EffLev   otherwise
+        Ranking = PNL% * EffLev   if PNL% > 0
+                  PNL% / EffLev   if PNL% < 0
+        EffLev  = abs(MarkValue) / (MarkValue - BankruptValue)
+        PNL%    = (MarkValue - AvgEntryValue) / abs(AvgEntryValue)
 
-    Rows holding no lots rank last (``-inf``).  The 5-light indicator is the score quintile
-    on the row's side (:meth:`lights`).
+    with the values the position's value at the mark, at its bankruptcy price and at its
+    average entry price; longs and shorts are ranked apart, highest first.  On a snapshot,
+    with signed position values (a short's value is negative)::
+
+        PNL%   = upnl / (lots * lot_size * entry)      (the same for longs and shorts)
+        EffLev = notional / equity                     (+inf if equity <= 0)
+
+    ``MarkValue - BankruptValue`` is the move in the position's value that wipes out the
+    margin behind it: for an isolated position its own margin plus unrealised PnL, for a
+    cross-margined one the whole account's equity (the bankruptcy price is where the account,
+    not the position, runs out).  The snapshot's accounts are cross-margined, so EffLev is
+    this market's notional over the account's equity (not the account's leverage over all
+    markets).
+
+    Losing positions are ranked too, behind every winner (their score is negative; among them
+    a larger leverage brings a score closer to zero, so the more levered loser comes first),
+    and they are reached when the budget runs past the winners and their capacity allows it:
+    under the equity cap ``c_i = min(max(equity_i, 0), lots_i * lot_value)`` a loser with
+    equity pays, under the profits-only cap it has nothing to give.  Rows whose account
+    equity is ``<= 0`` have infinite EffLev: first of all when in profit, score 0 when
+    losing.  Rows holding no lots rank last (``-inf``).  The 5-light indicator is the score
+    quintile on the row's side (:meth:`lights`).
     """
 
     name: ClassVar[str] = "bitmex"
@@ -561,27 +589,81 @@ class BinanceQueue(RankedQueue):
         return _finish_score(raw, snap)
 
 
-class DydxQueue(ADLPolicy):
-    """dYdX v4 deleveraging: not ranked; account-id order from a pseudo-random start.
+def _whole_lots(x: Any) -> Any:
+    """``ceil(x)`` lots, forgiving float noise: ``ceil(x - 1e-9 - 1e-12 |x|)``."""
+    return np.ceil(x - 1e-9 - 1e-12 * np.abs(x))
 
-    Rows are put in order of account id, the walk starts at index ``start`` and goes round
-    cyclically, each row offsetting ``min(remaining, capacity)`` (so it is
-    :func:`queue_allocate` along that cyclic order).  ``start`` is
-    ``default_rng(SeedSequence([seed, market, n])).integers(n)``: deterministic given the
-    seed, the market and the number of eligible rows.  Closed at the bankruptcy price.
-    No property is claimed.
+
+#: dYdX v4's default ``MaxDeleveragingSubaccountsToIterate``: ``DefaultMaxDeleveragingSubaccounts
+#: ToIterate = 500`` in ``protocol/x/clob/flags/flags.go`` (dydxprotocol/v4-chain).
+DYDX_MAX_ITERATE = 500
+
+
+class DydxQueue(ADLPolicy):
+    """dYdX v4 deleveraging: not ranked; an account-id walk from a fresh pseudo-random start.
+
+    What the chain does (``OffsetSubaccountPerpetualPosition`` in
+    ``protocol/x/clob/keeper/deleveraging.go``, dydxprotocol/v4-chain): it lists the
+    subaccounts holding a position on the opposite side, starts at ``pseudoRand.Intn(n)``
+    (``GetPseudoRand`` seeds Go's ``rand`` with the previous block's time, so every block
+    draws a new start), and visits at most ``MaxDeleveragingSubaccountsToIterate`` of them
+    cyclically.  Each visited subaccount is offered ``min(remaining, its position)`` base
+    quantums at the *liquidated* subaccount's bankruptcy price (``ProcessDeleveraging``).  If
+    the subaccount update fails the collateral check -- the code comment: "likely because the
+    subaccounts' bankruptcy prices do not overlap" -- the subaccount is skipped entirely (no
+    partial fill) and the walk moves on; whatever is left after the walk is not offset.
+    Nothing is ranked, and a losing position is offered like any other.
+
+    Here, on a snapshot:
+
+    * the list is the rows holding lots, by account id (equal ids by row); the start is
+      ``default_rng(SeedSequence([seed, market, wave, m])).integers(m)`` with ``m`` the rows
+      listed and ``wave`` the exchange's wave counter (:attr:`Snapshot.wave`), so consecutive
+      waves start at fresh places, and the same seed, market, wave and list give the same walk;
+    * at most ``max_iterate`` listed rows are visited (skipped ones count, as on the chain);
+      what is left after them is the wave's residual (reported by the allocation);
+    * with one lot value ``v`` for every row (what the exchange produces: the gap between the
+      mark and the bankruptcy price times the lot size) the budget is ``need = ceil(B / v)``
+      lots of the liquidated position, and a row is offered ``min(remaining, lots_i)`` lots;
+    * overlap test: a row is skipped when that offer, in dollars at the bankruptcy price,
+      exceeds its capacity ``c_i`` (more precisely when the offered lots exceed
+      :func:`~market.adl.base.max_lots`, ``floor(c_i / v)``): under the equity cap
+      ``c_i = min(max(equity_i, 0), lots_i * v)`` this is "the offset would take the account
+      past its own bankruptcy".  A skipped row gives nothing, not a partial fill.  A row whose
+      whole position fits its capacity is never skipped; one whose position does not is used
+      only when the remaining lots fit (it then ends the walk).  The chain's own check is
+      richer: ``UpdateSubaccounts`` passes an undercollateralised result only if the
+      subaccount stays initially collateralised or its collateral/maintenance ratio does not
+      fall (``IsValidStateTransitionForUndercollateralizedSubaccount`` in
+      ``protocol/x/subaccounts/lib/updates.go``); the snapshot carries no initial margin, so
+      the test here is that check with the margin requirement set to zero;
+    * with a lot value per row (not produced by the exchange) the remaining amount is tracked
+      in dollars and a row is offered ``min(ceil(remaining / v_i), lots_i)`` lots; rows with a
+      zero lot value raise nothing.
+
+    The walk is vectorised: full rows before the end give their whole position, rows that do
+    not fit are skipped, and the end is the first row whose offer covers what remains (one
+    cumulative sum along the visited rows).  Only the first ``max_iterate`` rows of the walk
+    are put in order (an O(n) partition of the walk positions, then a sort of those rows).
+    The wealth vector is whole lots (``lots * lot_value``), and :meth:`allocate` executes
+    exactly those lots.  :meth:`wave_caps` reports what the walk may take in this wave (zero
+    on skipped rows and rows beyond the iteration cap), so the allocation's residual is the
+    venue's.  No property is claimed.
 
     Args:
         seed: non-negative int feeding the start index.
+        max_iterate: most listed rows visited per wave (an int >= 1), or None for no cap.
+            Default :data:`DYDX_MAX_ITERATE` (the chain's default flag value).
     """
 
     name: ClassVar[str] = "dydx"
     description: ClassVar[str] = (
-        "dYdX v4: account-id order from a seeded pseudo-random start, cyclic, at bankruptcy"
+        "dYdX v4: account-id walk from a per-wave pseudo-random start, skipping non-overlapping "
+        "accounts, at bankruptcy"
     )
     source: ClassVar[str] = (
-        "dYdX v4 chain, protocol/x/clob/keeper/deleveraging.go "
-        "(https://github.com/dydxprotocol/v4-chain)"
+        "dYdX v4 chain, protocol/x/clob/keeper/deleveraging.go (OffsetSubaccountPerpetualPosition) "
+        "and protocol/x/clob/flags/flags.go (https://github.com/dydxprotocol/v4-chain)"
     )
     price_rule: ClassVar[str] = "bankruptcy"
     #: an offset is skipped only where the offsetting account would go past its own
@@ -589,11 +671,12 @@ class DydxQueue(ADLPolicy):
     default_cap: ClassVar[str] = "equity"
     default_execution: ClassVar[str] = "position"
 
-    def __init__(self, seed: int = 0) -> None:
+    def __init__(self, seed: int = 0, max_iterate: int | None = DYDX_MAX_ITERATE) -> None:
         self.seed = seed
+        self.max_iterate = max_iterate
 
-    def start_index(self, snap: Snapshot) -> int:
-        """Index, in account-id order, of the first row offset (0 when the snapshot is empty)."""
+    # -- parameters and the walk order ---------------------------------------------------
+    def _check(self, snap: Snapshot) -> None:
         require(
             isinstance(self.seed, int | np.integer)
             and not isinstance(self.seed, bool)
@@ -602,95 +685,180 @@ class DydxQueue(ADLPolicy):
             "an int >= 0",
             self.seed,
         )
+        it = self.max_iterate
+        is_int = isinstance(it, int | np.integer) and not isinstance(it, bool)
+        require(
+            it is None or (is_int and it >= 1),
+            "dydx.max_iterate",
+            "an int >= 1 or None",
+            it,
+        )
         require(snap.market >= 0, "snapshot.market", "an int >= 0", snap.market)
-        n = snap.n
-        if n == 0:
-            return 0
-        rng = np.random.default_rng(np.random.SeedSequence([int(self.seed), int(snap.market), n]))
-        return int(rng.integers(n))
+        require(snap.wave >= 0, "snapshot.wave", "an int >= 0", snap.wave)
 
-    def _walk_key(self, snap: Snapshot) -> tuple[np.ndarray, Callable[[np.ndarray], np.ndarray]]:
-        """A score (higher = offset earlier) and a tie order that give the cyclic walk.
+    @staticmethod
+    def listed(snap: Snapshot) -> np.ndarray:
+        """Rows the walk lists: those holding lots (subaccounts with an open position)."""
+        return np.flatnonzero(snap.lots > 0)
 
-        With ``a_s`` the account id at the start index (an O(n) partition), a row's place in
-        the walk is ``account - a_s``, plus the id span for ids below ``a_s`` (they come after
-        the wrap); rows holding ``a_s`` itself that sit before the start index in the stable
-        id order go last of all.  Equal ids go by row.  Ids spread over more than 2**62 fall
-        back to a full sort of the ids.
+    def start_index(self, snap: Snapshot) -> int:
+        """Index, in the account-id order of :meth:`listed`, of the first row visited.
+
+        ``default_rng(SeedSequence([seed, market, wave, m])).integers(m)``; 0 when no row is
+        listed.
         """
-        n = snap.n
+        self._check(snap)
+        m = int(np.count_nonzero(snap.lots > 0))
+        if m == 0:
+            return 0
+        seq = np.random.SeedSequence([int(self.seed), int(snap.market), int(snap.wave), m])
+        return int(np.random.default_rng(seq).integers(m))
+
+    def walk(self, snap: Snapshot, k: int | None = None) -> np.ndarray:
+        """The first ``k`` listed rows in visiting order (all of them when ``k`` is None).
+
+        By account id from the start index, cyclically; equal ids by row.  An O(m) partition
+        of the walk positions picks the first ``k``; only those are sorted.
+        """
         start = self.start_index(snap)
-        acc = snap.account
-        if n == 0:
-            return np.zeros(0), lambda rows: np.arange(rows.size)
+        rows = self.listed(snap)
+        m = rows.size
+        k = m if k is None else min(int(k), m)
+        if m == 0 or k <= 0:
+            return rows[:0]
+        acc = snap.account[rows]
         lo, hi = int(acc.min()), int(acc.max())
-        if hi - lo < 2**62:
-            a_s = acc.dtype.type(np.partition(acc, start)[start])
-            span = hi - lo + 1
-            place = acc - a_s
-            np.add(place, span, out=place, where=place < 0)
-            below = int(np.count_nonzero(acc < a_s))
-            if start > below:  # rows holding the start id before the start index: last
-                place[np.flatnonzero(acc == a_s)[: start - below]] = span
+        if hi - lo >= 2**62:  # ids too spread to shift: sort them all
+            by_id = rows[np.argsort(acc, kind="stable")]
+            return np.roll(by_id, -start)[:k]
+        a_s = np.partition(acc, start)[start]
+        place = acc - a_s  # ids at or after the start id: their distance from it
+        span = hi - lo + 1
+        np.add(place, span, out=place, where=place < 0)  # ids below it come after the wrap
+        below = int(np.count_nonzero(acc < a_s))
+        if start > below:  # rows holding the start id before the start index go last
+            place[np.flatnonzero(acc == a_s)[: start - below]] = span
+        if k < m:
+            kth = np.partition(place, k - 1)[k - 1]
+            keep = np.flatnonzero(place <= kth)
         else:
-            by_account = rank_rows(
-                np.arange(n), -acc.astype(np.float64), lambda rows: np.lexsort((rows, acc[rows]))
-            )
-            place = np.empty(n, dtype=np.int64)
-            place[np.roll(by_account, -start)] = np.arange(n)
-        return -place.astype(np.float64), lambda rows: np.lexsort((rows, place[rows]))
+            keep = np.arange(m)
+        keep = keep[np.lexsort((keep, place[keep]))]
+        return rows[keep[:k]]
 
     def priority(self, snap: Snapshot) -> np.ndarray:
-        """Row indices in offsetting order: by account id, rotated to start at the start index."""
-        score, tie_order = self._walk_key(snap)
-        return rank_rows(np.arange(snap.n), score, tie_order)
+        """Row indices in visiting order (the whole cycle), then rows holding no lots by row."""
+        order = self.walk(snap)
+        rest = np.flatnonzero(snap.lots <= 0)
+        return np.concatenate([order, rest])
 
-    def _walk_cycle(
+    # -- the walk ------------------------------------------------------------------------
+    def _offsets(
         self, snap: Snapshot, budget: float
-    ) -> tuple[np.ndarray, np.ndarray, Callable[[np.ndarray], np.ndarray], tuple | None]:
-        """The wealth vector, the walk's score and tie order, and its :func:`_queue_cut`.
-
-        Only the rows around the point where the budget runs out are sorted.
-        """
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+        """``(win, take, fits, end)``: the visited rows, lots taken from each, whether each
+        row's whole position fits its capacity, and the position of the row that ends the walk
+        in ``win`` (``-1`` when the walk ran out of rows first)."""
         b = _budget_ok(budget)
-        score, tie_order = self._walk_key(snap)
-        cap = snap.capacity
-        cut = _queue_cut(score, cap, b, tie_order)
-        h = cap.copy() if cut is None else _walk(cap, cut, b)[0]
-        return h, score, tie_order, cut
+        self._check(snap)
+        tol = _tol(b)
+        win = self.walk(snap, self.max_iterate)
+        none = np.zeros(win.size, dtype=np.int64)
+        if win.size == 0 or b <= tol:
+            return win, none, np.ones(win.size, dtype=bool), -1
+        lots = snap.lots[win]
+        v = snap.lot_value[win]
+        v0 = _shared_value(snap.lot_value)
+        fit_lots = _max_lots(snap.capacity[win], lots, v, v0)  # most lots each row can pay
+        fits = fit_lots >= lots
+        if v0 is not None:
+            # integer lots of the liquidated position: exact at any magnitude
+            total = int(lots.sum())
+            need = int(min(_whole_lots(b / v0), float(total + 1)))
+            paid = np.where(fits, lots, 0)
+            left = need - (np.cumsum(paid) - paid)  # lots still to offset when a row is visited
+            ends = (left <= fit_lots) & (left > 0)  # the offer fits: this row ends the walk
+            offer = left
+        else:
+            pos = v > 0
+            fits &= pos
+            paid_d = np.where(fits, lots * v, 0.0)
+            left_d = b - (np.cumsum(paid_d) - paid_d)  # dollars still to raise
+            with np.errstate(divide="ignore", invalid="ignore"):
+                offer_f = _whole_lots(left_d / np.where(pos, v, 1.0))
+            ends = pos & (left_d > tol) & (offer_f <= fit_lots)
+            offer = np.where(ends, offer_f, 0.0).astype(np.int64)
+            paid = np.where(fits, lots, 0)
+        take = paid.astype(np.int64, copy=True)
+        end = int(np.argmax(ends)) if ends.any() else -1
+        if end >= 0:
+            take[end] = offer[end]
+            take[end + 1 :] = 0
+        return win, take, fits, end
+
+    def wave_caps(self, snap: Snapshot, budget: float) -> np.ndarray:
+        """What the walk may take from each row in a wave of budget ``budget``.
+
+        The capacity on the visited rows that were not skipped, and on the rows of the first
+        ``max_iterate`` that the walk did not reach because the budget was met; zero on
+        skipped rows (their offer did not fit) and on every row beyond ``max_iterate`` or
+        holding no lots.
+        """
+        win, _, fits, end = self._offsets(snap, budget)
+        caps = np.zeros(snap.n)
+        stop = win.size if end < 0 else end
+        usable = np.ones(win.size, dtype=bool)
+        usable[:stop] = fits[:stop]
+        caps[win[usable]] = snap.capacity[win[usable]]
+        return caps
 
     def allocate_wealth(self, snap: Snapshot, budget: float) -> np.ndarray:
-        """Whole capacities along the cyclic order until the budget is met."""
-        return self._walk_cycle(snap, budget)[0]
+        """Whole lots along the walk, in dollars: ``lots taken * lot_value`` per row."""
+        win, take, _, _ = self._offsets(snap, budget)
+        h = np.zeros(snap.n)
+        h[win] = take * snap.lot_value[win]
+        return h
 
     def allocate(self, snap: Snapshot, budget: float) -> Allocation:
-        """Wealth allocation, then whole lots placed along the same cyclic order.
+        """The walk's lots, executed as they are.
 
-        :func:`market.adl.base.execute` gets the walk as a prefix function
-        (:func:`order_prefix`), starting from the rows the budget reached.
+        :func:`market.adl.base.execute` runs on the snapshot with each row's capacity set to
+        what the walk took, so it closes exactly the walk's lots and adds none to skipped or
+        unvisited rows; anything the walk could not offset is the residual.
         """
-        h, score, tie_order, cut = self._walk_cycle(snap, budget)
-        head = None
-        if cut is not None:  # the rows above the band, sorted, then the band: a true prefix
-            head = np.concatenate([rank_rows(cut[0], score, tie_order), cut[2]])
-        order = order_prefix(score, tie_order, head)
-        return execute(snap, budget, h, price_rule=self.price_rule, order=order)
+        win, take, _, _ = self._offsets(snap, budget)
+        h = np.zeros(snap.n)
+        h[win] = take * snap.lot_value[win]
+        return execute(snap.with_capacity(h), budget, h, price_rule=self.price_rule, order=win)
 
 
 class DriftSocialLoss(ADLPolicy):
-    """Drift v2 socialised loss: every open position pays pro rata to its base size.
+    """Drift v2 socialised loss: every open position pays per unit of base size.
 
-    Drift does not force-close: ``resolve_perp_bankruptcy`` adds ``loss / (base_long +
-    base_short)`` per base unit to the cumulative funding of both sides, so longs and shorts
-    pay in proportion to size.  Here, capped by capacity (water-filling)::
+    The venue (drift-labs/protocol-v2, ``resolve_perp_bankruptcy`` in
+    ``programs/drift/src/controller/liquidation.rs`` and
+    ``calculate_funding_rate_deltas_to_resolve_bankruptcy`` in
+    ``programs/drift/src/math/liquidation.rs``): what the insurance fund and the market's fee
+    pool leave of a bankrupt user's loss is socialised as ``delta = |loss| / (|base_long| +
+    |base_short|)`` per unit of base (rounded up), added to ``cumulative_funding_rate_long``
+    and subtracted from ``cumulative_funding_rate_short``.  Every open position in the market,
+    long or short, winning or losing, then pays ``delta * |base|`` at its next funding
+    settlement.  Nothing is capped at profit and nothing is force-closed.
+
+    Here (``sides = "all"``, ``price_rule = "none"``)::
 
         h = capped_fill(capacity, B, weights = lots * lot_size)
-          = min(c_i, eta * lots_i * lot_size),   sum(h) = B
+          = min(c_i, eta * lots_i * lot_size),   sum(h) = min(B, sum(c))
 
-    Eligible set is every open position (``sides = "all"``) and no lots are closed
-    (``price_rule = "none"``).  If the sized rows cannot cover ``B`` and the snapshot
-    carries rows with capacity but no lots (inconsistent input), the rest is taken from those
-    pro rata to capacity, so the budget contract still holds.
+    When no cap binds, ``eta = B / sum(size)`` is Drift's delta and ``h_i = size_i * B /
+    sum(size)`` for every row, losers included.  The capacity is the only bound, and it is
+    the model's, not the venue's: Drift would push a position whose equity is below its share
+    under water (a new hole); here a row never gives more than its capacity -- under the
+    equity cap ``c_i = max(equity_i, 0)``, so the socialisation never opens a new hole -- and
+    the rest is water-filled over the other rows by size.  Under the profits-only cap losers
+    have no capacity and pay nothing: the venue's rule is the equity cap.  If the sized rows
+    cannot cover ``B`` and the snapshot carries rows with capacity but no lots (inconsistent
+    input), the rest is taken from those pro rata to capacity, so the budget contract holds.
     """
 
     name: ClassVar[str] = "drift"

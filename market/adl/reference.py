@@ -9,11 +9,12 @@ can compare them directly.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["reference_pro_rata", "reference_queue"]
+__all__ = ["reference_dydx", "reference_pro_rata", "reference_queue"]
 
 
 def reference_queue(capacity: Sequence[float], score: Sequence[float], budget: float) -> np.ndarray:
@@ -87,4 +88,44 @@ def reference_pro_rata(
                 out[i] = level * w[i]
             break
         active = still_open
+    return np.array(out, dtype=np.float64)
+
+
+def reference_dydx(
+    capacity: Sequence[float],
+    lots: Sequence[int],
+    lot_value: float,
+    order: Sequence[int],
+    budget: float,
+    max_iterate: int | None = None,
+) -> np.ndarray:
+    """Reference dYdX deleveraging walk, one lot value for every row, as a plain loop.
+
+    The liquidated position to offset is ``ceil(B / lot_value)`` lots (forgiving float noise:
+    ``ceil(x - 1e-9 - 1e-12 x)``, ``x = B / lot_value``).  Rows are visited in ``order`` (the
+    walk: listed rows from the start index), at most ``max_iterate`` of them.  Each visited row
+    is offered ``min(remaining, lots_i)`` lots; if the offer is more lots than its capacity
+    pays for (``floor(c_i / v)`` with a relative slack of 1e-12, never more than ``lots_i``)
+    the row is skipped and gives nothing, else it gives the offer and the remaining lots fall
+    by it.  The loop stops when nothing remains.  Returns dollars per row (``lots *
+    lot_value``).  This is the definition :class:`market.adl.queues.DydxQueue` must match.
+    """
+    caps = [float(x) for x in capacity]
+    held = [int(x) for x in lots]
+    out = [0.0] * len(caps)
+    v = float(lot_value)
+    tol = 1e-9 * max(1.0, abs(float(budget)))
+    if v <= 0.0 or budget <= tol:
+        return np.array(out, dtype=np.float64)
+    x = float(budget) / v
+    remaining = math.ceil(x - 1e-9 - 1e-12 * x)
+    for visited, i in enumerate(order):
+        if remaining <= 0 or (max_iterate is not None and visited >= max_iterate):
+            break
+        offer = min(remaining, held[i])
+        fits = min(held[i], math.floor(caps[i] / v * (1.0 + 1e-12) + 1e-12))
+        if offer > fits:
+            continue  # the offset would take the row past its bankruptcy: skipped whole
+        out[i] = offer * v
+        remaining -= offer
     return np.array(out, dtype=np.float64)
