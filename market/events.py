@@ -91,6 +91,8 @@ WAVE_DTYPE = np.dtype(
         ("base_total", np.float64),  # sum of the eligible rows' eligibility base
         ("max_base_survivor", np.float64),  # largest base left after the wave
         ("max_haircut_base_frac", np.float64),  # largest haircut / base
+        ("severity_flag", np.bool_),  # the controller judged its assumption broken (mdic)
+        ("severity_elasticity", np.float64),  # its fitted elasticity then (nan: none)
     ]
 )
 

@@ -1083,6 +1083,12 @@ class Exchange:
             self.wave_no += 1
         first_wave = self.wave_no - len(snaps)
         cap_total = float(sum(float(sn.capacity.sum()) for sn, _ in snaps.values()))
+        # M_t: the largest winner's capacity, summed over the markets it pays in
+        acct = np.concatenate([sn.account for sn, _ in snaps.values()]) if snaps else None
+        m_t = 0.0
+        if acct is not None and acct.size:
+            caps = np.concatenate([sn.capacity for sn, _ in snaps.values()])
+            m_t = min(float(np.bincount(acct, weights=caps).max()), cap_total)
         wave = WaveState(
             index=self.step_no,
             deficit=total_left,
@@ -1093,11 +1099,15 @@ class Exchange:
             if self.vault >= 0
             else 0.0,
             max_shortfall=float(left.max()),
+            max_capacity=m_t,
         )
         theta = float(np.clip(self.severity.theta(self.severity_state, wave), 0.0, 1.0))
+        flag = bool(self.severity_state.get("ic_broken", False))
+        elasticity = self.severity_state.get("ic_elasticity")
+        elasticity = float("nan") if elasticity is None else float(elasticity)
         rep.theta = theta
         raised_total = 0.0
-        max_frac = 0.0
+        max_frac, share_at_max = 0.0, None
         rule = self.policy.price_rule
         for i, (k, (snap, fallback)) in enumerate(snaps.items()):
             wave_no = first_wave + i + 1
@@ -1136,7 +1146,10 @@ class Exchange:
                 fr_base = np.where(base > 0, alloc.haircut / np.where(base > 0, base, 1.0), 0.0)
                 eq_pos = snap.equity > 0
                 fr_eq = np.where(eq_pos, alloc.haircut / np.where(eq_pos, snap.equity, 1.0), 0.0)
-            max_frac = max(max_frac, float(fr.max(initial=0.0)))
+            f_k = float(fr.max(initial=0.0))
+            if f_k > max_frac:  # the budget share where the largest haircut fraction occurred
+                cap_k = float(snap.capacity.sum())
+                max_frac, share_at_max = f_k, min(b_eff / cap_k, 1.0) if cap_k > 0 else None
             self.log.waves.append(
                 step=self.step_no,
                 wave=wave_no,
@@ -1166,6 +1179,8 @@ class Exchange:
                 base_total=float(base.sum()),
                 max_base_survivor=float(np.maximum(base - alloc.haircut, 0.0).max(initial=0.0)),
                 max_haircut_base_frac=float(fr_base.max(initial=0.0)),
+                severity_flag=flag,
+                severity_elasticity=elasticity,
             )
         rep.adl_raised = raised_total
         self.severity_state = self.severity.update(
@@ -1175,6 +1190,7 @@ class Exchange:
                 raised=raised_total,
                 residual=max(total_left - raised_total, 0.0),
                 max_haircut_frac=max_frac,
+                budget_share=share_at_max,
             ),
         )
         # raised money fills holes pro rata; surplus goes to the backstop
