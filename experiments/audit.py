@@ -75,6 +75,7 @@ from market.spec import MarketSpec
 __all__ = [
     "ACTIONS",
     "ACTION_NAMES",
+    "COST_NOISE",
     "CSV_COLUMNS",
     "G_RANGE",
     "READINGS",
@@ -1001,6 +1002,10 @@ def reading(g: float, low: float, high: float, threshold: float = 0.05) -> str:
 #: Range of G = (b_H - b_G) / b_H: at most 1 (the burden cannot go below 0), unbounded below.
 G_RANGE = (-math.inf, 1.0)
 
+#: An action's cost (a share of the honest burden) smaller than this in magnitude is float
+#: noise of equity sums (a Sybil split or a deposit costs nothing) and counts as 0 in G_net.
+COST_NOISE = 1e-6
+
 
 def summarise(
     records: Sequence[dict[str, Any]],
@@ -1045,6 +1050,8 @@ def summarise(
                 lots.append(float(np.mean([r["lots_honest"] for r in mine])))
             g_seed = np.array(per_seed["G"], dtype=np.float64)
             cost_seed = np.array(per_seed["cost"], dtype=np.float64)
+            # a cost within float noise of zero (a split or a deposit costs nothing) is zero
+            cost_seed = np.where(np.abs(cost_seed) < COST_NOISE, 0.0, cost_seed)
             net_seed = g_seed - cost_seed
             net_range = G_RANGE if bool((cost_seed >= 0).all()) else UNBOUNDED
             ci = confidence_interval(g_seed, cfg.level, G_RANGE)

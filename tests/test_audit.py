@@ -336,6 +336,17 @@ def test_the_verdict_is_decided_net_of_the_action_cost():
     assert row["reading"] == "pays"
 
 
+def test_float_noise_in_the_cost_keeps_g_net_at_most_one():
+    # a Sybil split costs nothing, up to float noise of the equity sums (-1e-10 of the burden):
+    # that must not unbound G net, whose interval stays <= 1
+    gs = [0.99, 0.7, 1.0, 0.95, 0.9]
+    records = [_rec(s, 1.0, g, cost=-1e-10) for s, g in enumerate(gs, start=1)]
+    (row,) = au.summarise(records, ["p"], ["a"], au.AuditConfig())
+    assert row["G_net"] == pytest.approx(row["G"])
+    assert row["G_net_high"] <= 1.0 and row["ci_high"] <= 1.0
+    assert (row["G_net_low"], row["G_net_high"]) == pytest.approx((row["ci_low"], row["ci_high"]))
+
+
 def test_markdown_says_seeds_without_a_wave_and_few_seeds():
     records = [_rec(1, 1.0, 0.2), _rec(3, 1.0, 0.4)]
     for r in records:
