@@ -31,8 +31,11 @@ Method (paired worlds, common random numbers):
    haircuts over the horizon (``log.adl``).  ``G_target = (b_H - b_G) / b_H``; a seed's ``G``
    is the burden-weighted mean over its targets, ``sum(b_H - b_G) / sum(b_H)`` (the plain
    mean is reported as ``G_unweighted``: a target paying one lot has a G dominated by lot
-   granularity); the table reports the mean over seeds and a Student-t interval
-   (:func:`experiments.metrics.confidence_interval`).
+   granularity); the table reports the mean over seeds and an interval that keeps G <= 1
+   (:func:`experiments.metrics.confidence_interval`).  The action's own cost (fees, spread,
+   impact, as a share of the honest burden) is subtracted into ``G_net = G - cost``, and the
+   verdict "pays" / "does not pay" (:func:`reading`) is decided on ``G_net``: shedding a
+   burden by paying more than it in fees is not gaming that pays.
 5. Where the shed burden lands: for every other account, ``b_G,i - b_H,i``, summed by agent
    type, plus the change in residual bad debt and in lot-rounding overshoot (which goes to
    the fund), all as fractions of the target's honest burden, so that
@@ -58,6 +61,7 @@ from typing import Any
 import numpy as np
 
 from agents.base import PASSIVE, TYPE_NAMES, WHALE
+from experiments.metrics import MIN_INFORMATIVE_N, UNBOUNDED, confidence_interval
 from market import margin as mg
 from market.adl import POLICIES, Eligibility, get_policy
 from market.adl.base import ADLPolicy
@@ -71,7 +75,9 @@ from market.spec import MarketSpec
 __all__ = [
     "ACTIONS",
     "ACTION_NAMES",
+    "COST_NOISE",
     "CSV_COLUMNS",
+    "G_RANGE",
     "READINGS",
     "SHIFT_TYPES",
     "Action",
@@ -977,12 +983,14 @@ def _seed_job(job: tuple[AuditConfig, int, tuple[str, ...], tuple[str, ...]]) ->
 
 # --------------------------------------------------------------------------- summary
 def reading(g: float, low: float, high: float, threshold: float = 0.05) -> str:
-    """The verdict on one (policy, action) row from its interval.
+    """The verdict on one (policy, action) row from its interval (give it G net of cost).
 
     ``"pays"`` when the interval lies above 0 and the mean above ``threshold``;
     ``"does not pay"`` when the interval lies below ``threshold`` (a material gain is ruled
     out; this includes actions that backfire); ``"inconclusive"`` otherwise or without an
-    interval (fewer than two seeds).
+    interval (fewer than two seeds).  :func:`summarise` passes ``G_net``, the burden shed
+    minus what the action cost (fees, spread, impact): an action whose saving its own cost
+    eats does not pay.
     """
     if not (np.isfinite(low) and np.isfinite(high)):
         return "inconclusive"
@@ -993,23 +1001,12 @@ def reading(g: float, low: float, high: float, threshold: float = 0.05) -> str:
     return "inconclusive"
 
 
-def _confidence_interval(values: np.ndarray, level: float) -> tuple[float, float, float]:
-    """(mean, low, high) of a Student-t interval over seeds (NaN values dropped)."""
-    try:
-        from experiments.metrics import confidence_interval
-    except ImportError:  # pragma: no cover - metrics.py ships with the package
-        from scipy import stats
+#: Range of G = (b_H - b_G) / b_H: at most 1 (the burden cannot go below 0), unbounded below.
+G_RANGE = (-math.inf, 1.0)
 
-        v = values[np.isfinite(values)]
-        if v.size == 0:
-            return math.nan, math.nan, math.nan
-        m = float(v.mean())
-        if v.size == 1:
-            return m, math.nan, math.nan
-        half = float(stats.t.ppf(0.5 + level / 2, v.size - 1) * v.std(ddof=1) / np.sqrt(v.size))
-        return m, m - half, m + half
-    ci = confidence_interval(values, level)
-    return float(ci.mean), float(ci.low), float(ci.high)
+#: An action's cost (a share of the honest burden) smaller than this in magnitude is float
+#: noise of equity sums (a Sybil split or a deposit costs nothing) and counts as 0 in G_net.
+COST_NOISE = 1e-6
 
 
 def summarise(
@@ -1018,16 +1015,21 @@ def summarise(
     actions: Sequence[str],
     cfg: AuditConfig,
 ) -> list[dict[str, Any]]:
-    """One row per (policy, action): G and its interval over seeds, cost and burden shifts.
+    """One row per (policy, action): G and G net of cost with intervals, cost, burden shifts.
 
     A seed's G is the share of its targets' honest burden that gaming shed,
     ``sum(b_H - b_G) / sum(b_H)`` over the seed's targets (the mean of the targets' G weighted
     by their honest burden); the cost and shift columns are weighted the same way, so they
-    still add up to G.  Rows report the mean over seeds and, for G, a Student-t interval.
-    ``G_forced`` is G when every target must act (its best variant), ``acted`` the share of
-    targets whose adversary chose to act.  ``G_unweighted`` is the plain mean of the targets'
-    G (the same per seed, then over seeds): a target that pays one lot in the honest world has
-    a G dominated by lot granularity, which is why it is not the headline.  ``targets`` counts
+    still add up to G.  ``G_net = G - cost`` per seed is what the owner gained after paying
+    for the action (fees, spread, impact), as a share of the honest burden; the verdict
+    (:func:`reading`) is decided on it.  Rows report the mean over seeds and, for G
+    (``ci_low``, ``ci_high``) and G_net (``G_net_low``, ``G_net_high``), intervals from
+    :func:`experiments.metrics.confidence_interval` inside their range (G <= 1; G_net <= 1
+    while no action earns money, else unbounded); ``seeds`` is their n.  ``G_forced`` is G
+    when every target must act (its best variant), ``acted`` the share of targets whose
+    adversary chose to act.  ``G_unweighted`` is the plain mean of the targets' G (the same
+    per seed, then over seeds): a target that pays one lot in the honest world has a G
+    dominated by lot granularity, which is why it is not the headline.  ``targets`` counts
     the targets measured, ``refused`` those where the exchange refused every variant.
     """
     rows = []
@@ -1048,14 +1050,24 @@ def summarise(
                 per_seed["acted"].append(float(np.mean([r["acted"] for r in mine])))
                 burden.append(float(w.mean()))
                 lots.append(float(np.mean([r["lots_honest"] for r in mine])))
-            g, low, high = _confidence_interval(np.array(per_seed["G"]), cfg.level)
+            g_seed = np.array(per_seed["G"], dtype=np.float64)
+            cost_seed = np.array(per_seed["cost"], dtype=np.float64)
+            # a cost within float noise of zero (a split or a deposit costs nothing) is zero
+            cost_seed = np.where(np.abs(cost_seed) < COST_NOISE, 0.0, cost_seed)
+            net_seed = g_seed - cost_seed
+            net_range = G_RANGE if bool((cost_seed >= 0).all()) else UNBOUNDED
+            ci = confidence_interval(g_seed, cfg.level, G_RANGE)
+            net = confidence_interval(net_seed, cfg.level, net_range)
             row: dict[str, Any] = {
                 "policy": pol,
                 "action": act,
-                "G": g,
-                "ci_low": low,
-                "ci_high": high,
-                "seeds": len(seeds),
+                "G": ci.mean,
+                "ci_low": ci.low,
+                "ci_high": ci.high,
+                "G_net": net.mean,
+                "G_net_low": net.low,
+                "G_net_high": net.high,
+                "seeds": ci.n,
                 "targets": len(ok),
                 "refused": len(recs) - len(ok),
                 "honest_burden": float(np.mean(burden)) if burden else math.nan,
@@ -1063,7 +1075,7 @@ def summarise(
             }
             for col in (*_MEAN_COLS[1:], *extra):
                 row[col] = float(np.mean(per_seed[col])) if seeds else math.nan
-            row["reading"] = reading(g, low, high, cfg.threshold)
+            row["reading"] = reading(net.mean, net.low, net.high, cfg.threshold)
             rows.append(row)
     return rows
 
@@ -1125,6 +1137,9 @@ CSV_COLUMNS = (
     "G",
     "ci_low",
     "ci_high",
+    "G_net",
+    "G_net_low",
+    "G_net_high",
     "seeds",
     "targets",
     "refused",
@@ -1158,6 +1173,8 @@ def format_markdown(result: AuditResult) -> str:
         for t in SHIFT_TYPES
         if any(abs(r[f"shift_{t}"]) > 0 for r in result.rows if np.isfinite(r[f"shift_{t}"]))
     ] or ["passive"]
+    audited = {r["seed"] for r in result.records}
+    no_wave = [x for x in result.seeds if x not in audited]
     lines = [
         "# Gameability audit",
         "",
@@ -1168,12 +1185,28 @@ def format_markdown(result: AuditResult) -> str:
         f"measured over {cfg.horizon} step(s) "
         f"from the first ADL wave; up to {cfg.targets} targets per seed and policy; Sybil "
         f"splits over {cfg.sybil_accounts} accounts; top-up {cfg.topup_fraction:g} x equity; "
-        f"eligibility cap {cfg.cap!r}; {cfg.level:.0%} t-intervals over seeds.",
+        f"eligibility cap {cfg.cap!r}; {cfg.level:.0%} t-intervals over seeds on a scale that "
+        "keeps G <= 1 (n = the seeds column).",
         "",
+        f"Seeds without an ADL wave (the crash never outran the fund, nothing to audit): "
+        f"{len(no_wave)} of {len(result.seeds)}"
+        + (f" ({', '.join(map(str, no_wave))})" if no_wave else "")
+        + "; they are in no row's n.",
+        "",
+    ]
+    if len(audited) < MIN_INFORMATIVE_N:
+        lines += [
+            f"**{len(audited)} audited seed(s): these intervals are not yet informative** "
+            f"(fewer than {MIN_INFORMATIVE_N}); run more seeds before reading a verdict.",
+            "",
+        ]
+    lines += [
         "G is the share of its ADL burden a gaming account sheds against an honest twin with "
         "the same exposure in an otherwise identical world (1: escapes entirely, 0: no effect, "
-        "< 0: pays more). Cost is what the action itself cost (fees, spread), and the shift "
-        "columns say who paid the shed burden instead, all as shares of the honest burden.",
+        "< 0: pays more). Cost is what the action itself cost (fees, spread, impact), and the "
+        "shift columns say who paid the shed burden instead, all as shares of the honest "
+        "burden. G net = G - cost, what the owner keeps after paying for the action: the "
+        "reading is decided on it.",
         "",
     ]
     head = [
@@ -1181,6 +1214,8 @@ def format_markdown(result: AuditResult) -> str:
         "action",
         "G",
         f"{cfg.level:.0%} CI",
+        "G net",
+        f"net {cfg.level:.0%} CI",
         "seeds",
         "targets",
         "honest burden ($)",
@@ -1197,11 +1232,14 @@ def format_markdown(result: AuditResult) -> str:
     lines.append("|" + "|".join("---" for _ in head) + "|")
     for r in result.rows:
         ci = f"[{_fmt(r['ci_low'], True)}, {_fmt(r['ci_high'], True)}]"
+        ci_net = f"[{_fmt(r['G_net_low'], True)}, {_fmt(r['G_net_high'], True)}]"
         cells = [
             r["policy"],
             r["action"],
             _fmt(r["G"], True),
             ci,
+            _fmt(r["G_net"], True),
+            ci_net,
             str(r["seeds"]),
             str(r["targets"]),
             _fmt(r["honest_burden"]),
@@ -1235,9 +1273,9 @@ def format_markdown(result: AuditResult) -> str:
             else "; every target acts."
         ),
         "",
-        f'Reading: "pays" when the interval lies above 0 and G above {cfg.threshold:.0%}; '
-        f'"does not pay" when the whole interval lies below {cfg.threshold:.0%}; otherwise '
-        '"inconclusive".',
+        f'Reading, on G net of the action\'s cost: "pays" when its interval lies above 0 and '
+        f'G net above {cfg.threshold:.0%}; "does not pay" when the whole interval lies below '
+        f'{cfg.threshold:.0%}; otherwise "inconclusive".',
         "",
         "Eligibility cap per policy: " + ", ".join(f"{p} = {c}" for p, c in caps.items()) + ".",
     ]

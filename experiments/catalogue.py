@@ -3,14 +3,16 @@
 Each named experiment is an :class:`Experiment`: game-based ones build a list of run specs
 (:meth:`Experiment.specs`) that :func:`experiments.runner.run_specs` executes (locally or on a
 cluster, resumable), and summarise the runs' rows (:meth:`Experiment.summarise`) into a table of
-means with 95 % Student-t intervals and paired differences against a baseline policy on the
-same seeds.  The others wrap code that does not play the game (``bounds``), or that plays its
-own worlds (``audit``, ``oct10``).  :func:`run_experiment` runs one by name and writes, into
-its results folder:
+means with 95 % intervals that stay inside each metric's declared range
+(:func:`experiments.metrics.confidence_interval`), their n, and paired differences against a
+baseline policy on the same seeds.  The others wrap code that does not play the game
+(``bounds``), or that plays its own worlds (``audit``, ``oct10``).  :func:`run_experiment`
+runs one by name and writes, into its results folder:
 
 * ``runs.parquet`` -- one row per run: parameters, seed, every headline metric, status;
-* ``summary.csv`` -- mean and 95 % interval per policy (or per cell), paired differences
-  against the baseline policy where it applies;
+* ``summary.csv`` -- mean, 95 % interval and n per policy (or per cell) and metric, the runs
+  without an ADL wave, paired differences against the baseline policy where it applies, and
+  ``coincides_with`` (a policy whose numbers repeat an earlier one's on every seed);
 * ``report.md`` -- the tables a reader needs, with seeds, scenario and sizes;
 * with a figure writer (``figures=``, e.g. ``viz.figures.write_figures``): its PNG and SVG
   files, linked from a ``## Figures`` section of the report.  This package never imports
@@ -28,7 +30,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -37,8 +39,15 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from experiments.metrics import confidence_interval, paired_difference
-from experiments.run import HEADLINE_METRICS, json_safe
+from experiments.metrics import (
+    MIN_INFORMATIVE_N,
+    Interval,
+    PairedDifference,
+    confidence_interval,
+    interval_method,
+    paired_difference,
+)
+from experiments.run import HEADLINE_METRICS, json_safe, metric_range
 from experiments.scenario import Scenario, load_scenario, to_dict
 from market.adl import POLICIES, SEVERITIES
 from market.errors import InputError, require
@@ -46,6 +55,7 @@ from market.errors import InputError, require
 __all__ = [
     "CATALOGUE",
     "LEVEL",
+    "OCT10_RANGES",
     "SCALES",
     "TINY_OVERRIDES",
     "Attrition",
@@ -59,13 +69,17 @@ __all__ = [
     "MoralHazard",
     "Oct10",
     "base_scenario",
+    "coincidence_lines",
+    "coinciding",
     "describe",
     "figure_context",
     "figure_section",
     "game_policies",
     "get_experiment",
+    "interval_lines",
     "interval_table",
     "list_lines",
+    "no_wave_lines",
     "ok_rows",
     "pareto_efficient",
     "run_experiment",
@@ -156,9 +170,19 @@ def _fmt(x: Any, digits: int = 4) -> str:
 
 
 def _ci_text(mean: float, low: float, high: float) -> str:
+    """``mean [low, high]``; an interval within 1e-6 of zero everywhere is float noise: ``0``."""
     if not np.isfinite(low):
         return _fmt(mean)
+    if max(abs(float(mean)), abs(float(low)), abs(float(high))) < 1e-6:
+        return "0 [0, 0]"
     return f"{_fmt(mean)} [{_fmt(low)}, {_fmt(high)}]"
+
+
+def _text(v: Any) -> str:
+    """``v`` as text, with None and NaN as ``""``."""
+    if v is None or (isinstance(v, float) and np.isnan(v)):
+        return ""
+    return str(v)
 
 
 def _md_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
@@ -174,6 +198,31 @@ def ok_rows(rows: pd.DataFrame) -> pd.DataFrame:
     return rows[rows["status"] == "ok"]
 
 
+def _metric_interval(
+    vals: np.ndarray, bounds: tuple[float, float], level: float
+) -> tuple[Interval, str]:
+    """The interval of one metric and its method; out-of-range values fall back, flagged.
+
+    Values outside the declared range (possible only for a range that holds under default
+    parameters, such as fee revenue with non-negative fee rates) get the plain t interval and
+    the method ``"t (values outside [lo, hi])"``, which the summary and report show.
+    """
+    try:
+        return confidence_interval(vals, level, bounds), interval_method(bounds)
+    except InputError:
+        lo, hi = bounds
+        return confidence_interval(vals, level), f"t (values outside [{lo:g}, {hi:g}])"
+
+
+def _paired(
+    a: np.ndarray, b: np.ndarray, bounds: tuple[float, float], level: float
+) -> PairedDifference:
+    try:
+        return paired_difference(a, b, level, bounds)
+    except InputError:
+        return paired_difference(a, b, level)
+
+
 def interval_table(
     rows: pd.DataFrame,
     by: Sequence[str],
@@ -181,14 +230,21 @@ def interval_table(
     *,
     baseline: str | None = None,
     level: float = LEVEL,
+    ranges: Mapping[str, tuple[float, float]] | None = None,
 ) -> pd.DataFrame:
-    """Long table: one row per (group, metric) with the mean and its Student-t interval.
+    """Long table: one row per (group, metric) with the mean, its interval and its n.
 
-    ``by`` names the grouping columns (``policy`` among them when ``baseline`` is given).  With
-    a ``baseline`` policy, each group other than the baseline's also gets the paired difference
-    ``group - baseline`` over the seeds both ran, within the same values of the other ``by``
-    columns: ``diff_mean``, ``diff_low``, ``diff_high``, ``diff_n`` and ``diff_p`` (two-sided
-    paired t-test).  Failed runs are left out; metrics missing from ``rows`` are skipped.
+    ``by`` names the grouping columns (``policy`` among them when ``baseline`` is given).
+    Each metric's interval stays inside its range (``ranges``, default the headline ranges of
+    :func:`experiments.run.metric_range`; unknown metrics are unbounded), by
+    :func:`experiments.metrics.confidence_interval`; the column ``interval`` names the
+    method.  ``runs`` counts the group's finished runs, ``n`` those where the metric is
+    defined, ``no_wave`` those without any ADL wave (``adl_waves == 0``; NaN when the rows do
+    not say).  With a ``baseline`` policy, each group other than the baseline's also gets the
+    paired difference ``group - baseline`` over the seeds both ran, within the same values of
+    the other ``by`` columns: ``diff_mean``, ``diff_low``, ``diff_high`` (an interval inside
+    the range of differences), ``diff_n`` and ``diff_p``.  Failed runs are left out; metrics
+    missing from ``rows`` are skipped.
     """
     ok = ok_rows(rows)
     metrics = [m for m in metrics if m in ok.columns]
@@ -196,7 +252,13 @@ def interval_table(
     others = [c for c in by if c != "policy"]
     out: list[dict[str, Any]] = []
     if ok.empty:
-        return pd.DataFrame(columns=[*by, "metric", "mean", "ci_low", "ci_high", "n"])
+        return pd.DataFrame(
+            columns=[*by, "metric", "mean", "ci_low", "ci_high", "n", "runs", "no_wave"]
+        )
+
+    def bounds_of(m: str) -> tuple[float, float]:
+        return tuple(ranges[m]) if ranges is not None and m in ranges else metric_range(m)
+
     base_idx: dict[tuple, pd.DataFrame] = {}
     if baseline is not None:
         require("policy" in by, "by", "a list naming 'policy' when a baseline is given", by)
@@ -213,23 +275,29 @@ def interval_table(
         if pair:
             mine = g.set_index("seed")
             seeds = mine.index.intersection(b.index)
+        waves = pd.to_numeric(g.get("adl_waves"), errors="coerce") if "adl_waves" in g else None
+        no_wave = float((waves == 0).sum()) if waves is not None and waves.notna().all() else np.nan
         for m in metrics:
             vals = pd.to_numeric(g[m], errors="coerce").to_numpy(dtype=np.float64)
-            ci = confidence_interval(vals, level)
+            bounds = bounds_of(m)
+            ci, method = _metric_interval(vals, bounds, level)
             rec: dict[str, Any] = {
                 **cell,
                 "metric": m,
                 "mean": ci.mean,
                 "ci_low": ci.low,
                 "ci_high": ci.high,
-                "n": int(np.count_nonzero(~np.isnan(vals))),
+                "n": ci.n,
+                "runs": len(g),
+                "no_wave": no_wave,
+                "interval": method,
             }
             if baseline is not None:
                 rec["baseline"] = baseline
                 if pair and len(seeds):
                     a = pd.to_numeric(mine.loc[seeds, m], errors="coerce").to_numpy(float)
                     z = pd.to_numeric(b.loc[seeds, m], errors="coerce").to_numpy(float)
-                    d = paired_difference(a, z, level)
+                    d = _paired(a, z, bounds, level)
                     rec.update(
                         diff_mean=d.mean,
                         diff_low=d.low,
@@ -247,6 +315,48 @@ def interval_table(
                     )
             out.append(rec)
     return pd.DataFrame(out)
+
+
+def coinciding(
+    rows: pd.DataFrame, by: Sequence[str], metrics: Sequence[str], rtol: float = 1e-9
+) -> dict[tuple, str]:
+    """Groups whose runs repeat an earlier policy's numbers: group key -> that policy.
+
+    Within the same values of the other ``by`` columns, policy P coincides with an earlier
+    policy Q (in row order) when both ran the same seeds and every metric of ``metrics`` is
+    the same on every seed (equal within ``rtol`` of the larger magnitude, or 1e-9 absolute;
+    NaN equals NaN): at these parameters the two rules are one rule.  Finished runs only;
+    keys are tuples of the ``by`` values.
+    """
+    ok = ok_rows(rows)
+    by = list(by)
+    metrics = [m for m in metrics if m in ok.columns]
+    if ok.empty or "policy" not in by or not metrics:
+        return {}
+    others = [c for c in by if c != "policy"]
+    out: dict[tuple, str] = {}
+    groups = ok.groupby(others, sort=False, dropna=False) if others else [((), ok)]
+    for okey, g in groups:
+        okey = okey if isinstance(okey, tuple) else (okey,)
+        seen: list[tuple[str, pd.Index, np.ndarray]] = []
+        for pol, gp in g.groupby("policy", sort=False):
+            gp = gp.sort_values("seed")
+            vals = gp[metrics].apply(pd.to_numeric, errors="coerce").to_numpy(np.float64)
+            seeds = pd.Index(gp["seed"])
+            for q, qseeds, qvals in seen:
+                if not seeds.equals(qseeds):
+                    continue
+                same_nan = np.isnan(vals) == np.isnan(qvals)
+                with np.errstate(invalid="ignore"):
+                    tol = np.maximum(rtol * np.maximum(np.abs(vals), np.abs(qvals)), 1e-9)
+                    close = np.isnan(vals) | (np.abs(vals - qvals) <= tol)
+                if bool((same_nan & close).all()):
+                    cell = dict(zip(others, okey, strict=True)) | {"policy": pol}
+                    out[tuple(cell[c] for c in by)] = q
+                    break
+            else:
+                seen.append((str(pol), seeds, vals))
+    return out
 
 
 def pareto_efficient(
@@ -293,6 +403,61 @@ def _failures(rows: pd.DataFrame) -> list[str]:
         err = str(r.get("error", "")).splitlines()[0][:160] if r.get("error") else ""
         lines.append(f"- {r.get('policy')} seed {r.get('seed')}: {r.get('status')} {err}")
     return lines
+
+
+def interval_lines(seeds: int, baseline: str | None = None) -> list[str]:
+    """Report lines saying how the intervals are drawn, and when they are not yet informative."""
+    lines = [
+        "- intervals: 95 % over seeds, Student-t on a scale that keeps each metric in its "
+        "range (log for non-negative metrics, logit for bounded ones such as fractions; "
+        "summary.csv column `interval`); n = runs where the metric is defined"
+    ]
+    if baseline:
+        lines.append(
+            f"- paired differences: policy - {baseline} on the same seeds, their interval "
+            "inside the range of a difference (+-1 for a fraction)"
+        )
+    if seeds < MIN_INFORMATIVE_N:
+        lines.append(
+            f"- **{seeds} seed{'s' if seeds != 1 else ''}: these intervals are not yet "
+            f"informative** (fewer than {MIN_INFORMATIVE_N}; the t quantile alone is 12.7 at "
+            f"2 seeds): run --seeds {MIN_INFORMATIVE_N} or more before reading a difference"
+        )
+    return lines
+
+
+def no_wave_lines(ok: pd.DataFrame) -> list[str]:
+    """Report line counting the finished runs without any ADL wave, and how metrics treat them."""
+    if "adl_waves" not in ok.columns or ok.empty:
+        return ["- runs with no ADL wave: not recorded in these rows (no `adl_waves` column)"]
+    waves = pd.to_numeric(ok["adl_waves"], errors="coerce")
+    none = ok[waves == 0]
+    text = f"- runs with no ADL wave: {len(none)} of {len(ok)}"
+    if len(none) and "policy" in ok.columns:
+        per = none.groupby("policy", sort=False).size()
+        text += " (" + ", ".join(f"{p} {k}" for p, k in per.items()) + ")"
+    return [
+        text + "; such a run counts as 0 in dollars and counts, while the fairness metrics "
+        "(largest haircut, Gini, PTSR, PMR, inversions, rank correlation) are undefined in it "
+        "and left out of their n"
+    ]
+
+
+def coincidence_lines(summary: pd.DataFrame, keys: Sequence[str]) -> list[str]:
+    """Report lines naming every group whose numbers repeat an earlier policy's on every seed."""
+    if summary.empty or "coincides_with" not in summary.columns:
+        return []
+    same = summary[summary["coincides_with"].map(_text) != ""]
+    same = same.drop_duplicates(list(keys))
+    lines = []
+    for _, r in same.iterrows():
+        where = ", ".join(f"{k}={r[k]}" for k in keys if k != "policy")
+        lines.append(
+            f"- {r['policy']} coincides with {r['coincides_with']} on every seed at these "
+            f"parameters{' (' + where + ')' if where else ''}: every summarised metric is the "
+            "same, so its row is left out here (it is in summary.csv, column coincides_with)"
+        )
+    return ["", *lines] if lines else []
 
 
 # =========================================================================== experiments
@@ -370,21 +535,36 @@ class Experiment:
             "residual_bad_debt",
             "overshoot",
             "accounts_touched",
-            "max_haircut_frac",
-            "gini_haircut",
-            "ptsr",
-            "pmr",
+            "max_haircut_base_frac",
+            "gini_haircut_base",
+            "ptsr_base",
+            "ptsr_base_weighted",
+            "pmr_base",
             "retention",
             "fee_revenue",
         )
 
+    def table(self, rows: pd.DataFrame) -> pd.DataFrame:
+        """:func:`interval_table` of the runs, with a ``coincides_with`` column.
+
+        ``coincides_with`` names the earlier policy whose numbers a group repeats on every
+        seed (:func:`coinciding` over every summarised metric), ``""`` otherwise.
+        """
+        by = self.group_by()
+        summary = interval_table(rows, by, self.metrics(), baseline=self.baseline)
+        same = coinciding(rows, by, self.metrics())
+        if len(summary):
+            keys = zip(*(summary[c] for c in by), strict=True)
+            summary["coincides_with"] = [same.get(tuple(k), "") for k in keys]
+        return summary
+
     def summarise(self, rows: pd.DataFrame) -> tuple[pd.DataFrame, str]:
         """Summary table and the report's Markdown for the rows of this experiment's runs."""
-        summary = interval_table(rows, self.group_by(), self.metrics(), baseline=self.baseline)
+        summary = self.table(rows)
         return summary, "\n".join(self._report_lines(rows, summary)) + "\n"
 
     # -- report pieces ---------------------------------------------------------------------
-    def _header(self, rows: pd.DataFrame) -> list[str]:
+    def _header(self, rows: pd.DataFrame, summary: pd.DataFrame | None = None) -> list[str]:
         ok = ok_rows(rows)
         seeds = sorted({int(s) for s in rows["seed"]}) if "seed" in rows.columns else []
         lines = [
@@ -400,11 +580,14 @@ class Experiment:
         ]
         if "scenario_name" in rows.attrs:
             lines.append(f"- scenario: {rows.attrs['scenario_name']}")
+        lines += interval_lines(len(seeds), self.baseline)
+        lines += no_wave_lines(ok)
         lines += [
-            "- intervals: 95 % Student-t over seeds; paired differences are "
-            f"policy - {self.baseline} on the same seeds"
-            if self.baseline
-            else "- intervals: 95 % Student-t over seeds",
+            "- fairness on `_base`: haircuts over the eligibility base before the lot and "
+            "fairness caps (max(PnL, 0) under the profits-only cap), which does not depend on "
+            "the ADL price rule, so rules closing at the previous mark and at the bankruptcy "
+            "price compare; the `_capacity` variants (over the wave's capacity, priced at the "
+            "rule's price) are in summary.csv; Gini over rows with positive capacity only",
             "- every figure is in summary.csv (all headline metrics), every run in runs.parquet",
             "",
         ]
@@ -413,7 +596,12 @@ class Experiment:
     def _metric_table(
         self, summary: pd.DataFrame, keys: Sequence[str], metrics: Sequence[str], diff: bool
     ) -> list[str]:
-        """Rows = groups, columns = metrics: ``mean [low, high]`` or the paired difference."""
+        """Rows = groups, columns = metrics: ``mean [low, high]`` or the paired difference.
+
+        Column ``n`` is the group's finished runs; a cell computed from fewer values (a metric
+        undefined in some runs, or fewer pairs) says ``(n=k)``.  Groups that coincide with an
+        earlier policy (``coincides_with``) are left out; :func:`coincidence_lines` names them.
+        """
         if summary.empty:
             return ["(no finished runs)"]
         metrics = [m for m in metrics if m in set(summary["metric"])]
@@ -423,22 +611,31 @@ class Experiment:
             cell = {k: g[k] for k in keys}
             if diff and cell.get("policy") == self.baseline:
                 continue
-            cells = [str(g[k]) for k in keys]
+            first = _pick(summary, summary["metric"].iloc[0], **cell)
+            if first is not None and _text(first.get("coincides_with")):
+                continue
+            runs = int(first["runs"]) if first is not None and "runs" in first else None
+            cells = [str(g[k]) for k in keys] + ["-" if runs is None else str(runs)]
             for m in metrics:
                 r = _pick(summary, m, **cell)
                 if r is None:
                     cells.append("-")
-                elif diff:
-                    cells.append(_ci_text(r["diff_mean"], r["diff_low"], r["diff_high"]))
+                    continue
+                if diff:
+                    text, n = _ci_text(r["diff_mean"], r["diff_low"], r["diff_high"]), r["diff_n"]
                 else:
-                    cells.append(_ci_text(r["mean"], r["ci_low"], r["ci_high"]))
+                    text, n = _ci_text(r["mean"], r["ci_low"], r["ci_high"]), r["n"]
+                if runs is not None and int(n) < runs:
+                    text += f" (n={int(n)})"
+                cells.append(text)
             body.append(cells)
-        return _md_table([*keys, *metrics], body)
+        return _md_table([*keys, "n", *metrics], body)
 
     def _report_lines(self, rows: pd.DataFrame, summary: pd.DataFrame) -> list[str]:
         keys = self.group_by()
-        lines = [*self._header(rows), "## Mean [95 % interval] per policy", ""]
+        lines = [*self._header(rows, summary), "## Mean [95 % interval] per policy", ""]
         lines += self._metric_table(summary, keys, self.report_metrics(), diff=False)
+        lines += coincidence_lines(summary, keys)
         if self.baseline and "diff_mean" in summary.columns:
             lines += ["", f"## Paired difference against {self.baseline} (same seeds)", ""]
             lines += self._metric_table(summary, keys, self.report_metrics(), diff=True)
@@ -520,6 +717,9 @@ class MoralHazard(Experiment):
 
     trader_fractions: tuple[float, ...] = (0.125, 0.25, 0.5, 1.0)
 
+    #: The ratios fitted against n (C3's PTSR and PMR on the eligibility base).
+    SCALED: ClassVar[tuple[str, str]] = ("ptsr_base", "pmr_base")
+
     def cells(self, base: Scenario) -> list[dict[str, Any]]:
         """One cell per trader count."""
         ns = sorted({max(10, round(base.run.traders * f)) for f in self.trader_fractions})
@@ -531,12 +731,12 @@ class MoralHazard(Experiment):
 
     def metrics(self) -> tuple[str, ...]:
         """Moral-hazard metrics first, then the rest of the headline."""
-        first = ("leverage_drift", "externality_ratio", "ptsr", "pmr")
+        first = ("leverage_drift", "externality_ratio", *self.SCALED)
         return (*first, *(m for m in HEADLINE_METRICS if m not in first))
 
     def report_metrics(self) -> tuple[str, ...]:
         """The report shows the four moral-hazard metrics."""
-        return ("leverage_drift", "externality_ratio", "ptsr", "pmr")
+        return ("leverage_drift", "externality_ratio", *self.SCALED)
 
     def scaling(self, rows: pd.DataFrame) -> pd.DataFrame:
         """Per policy and metric (PTSR, PMR): least-squares slope of log(metric) on log(n).
@@ -549,7 +749,9 @@ class MoralHazard(Experiment):
         out = []
         for policy, g in ok.groupby("policy", sort=False):
             n = pd.to_numeric(g["run.traders"], errors="coerce").to_numpy(float)
-            for m in ("ptsr", "pmr"):
+            for m in self.SCALED:
+                if m not in g.columns:
+                    continue
                 y = pd.to_numeric(g[m], errors="coerce").to_numpy(float)
                 keep = np.isfinite(y) & (y > 0) & np.isfinite(n) & (n > 0)
                 rec: dict[str, Any] = {
@@ -575,7 +777,7 @@ class MoralHazard(Experiment):
 
     def summarise(self, rows: pd.DataFrame) -> tuple[pd.DataFrame, str]:
         """Interval table per (n, policy) plus the log-log slope rows (``run.traders = all``)."""
-        table = interval_table(rows, self.group_by(), self.metrics(), baseline=self.baseline)
+        table = self.table(rows)
         slopes = self.scaling(rows)
         summary = pd.concat([table, slopes], ignore_index=True) if len(slopes) else table
         if "run.traders" in summary.columns:
@@ -586,22 +788,27 @@ class MoralHazard(Experiment):
         body = []
         for policy in dict.fromkeys(ok_rows(rows)["policy"]):
             cells = [policy]
-            for m in ("ptsr", "pmr"):
+            for m in self.SCALED:
                 for n in ns:
                     r = _pick(table, m, policy=policy, **{"run.traders": n})
                     cells.append("-" if r is None else _fmt(r["mean"]))
                 s = slopes[(slopes["policy"] == policy) & (slopes["metric"] == f"{m}_loglog_slope")]
                 r = s.iloc[0] if len(s) else None
-                cells.append("-" if r is None else _ci_text(r["mean"], r["ci_low"], r["ci_high"]))
+                cells.append(
+                    "-"
+                    if r is None
+                    else f"{_ci_text(r['mean'], r['ci_low'], r['ci_high'])} (n={int(r['n'])})"
+                )
             body.append(cells)
         header = ["policy"]
-        for m in ("PTSR", "PMR"):
+        for m in self.SCALED:
             header += [f"{m} n={int(n)}" for n in ns] + [f"{m} slope"]
         lines += _md_table(header, body)
         lines += [
             "",
             "Slope: least-squares fit of log(metric) on log(n) over every run with a positive "
-            "value (scipy.stats.linregress), with a 95 % interval; PTSR ~ n^slope. The theory "
+            "value (scipy.stats.linregress; n = those runs: runs without a wave have no PTSR), "
+            "with a 95 % interval; PTSR ~ n^slope. The theory "
             "(adl-papers.md §4) has PTSR ~ b_n / (theta_n n): a negative slope means the "
             "largest survivor shrinks relative to the deficit as participation grows.",
         ]
@@ -670,7 +877,7 @@ class Frontier(Experiment):
     #: (metric, maximise?) defining the frontier: solvency, fairness, revenue.
     OBJECTIVES: ClassVar[tuple[tuple[str, bool], ...]] = (
         ("residual_bad_debt", False),
-        ("max_haircut_frac", False),
+        ("max_haircut_base_frac", False),
         ("fee_revenue", True),
     )
 
@@ -689,15 +896,15 @@ class Frontier(Experiment):
         """Solvency, fairness and revenue metrics."""
         return (
             "residual_bad_debt",
-            "max_haircut_frac",
-            "gini_haircut",
+            "max_haircut_base_frac",
+            "gini_haircut_base",
             "fee_revenue",
             "retention",
         )
 
     def summarise(self, rows: pd.DataFrame) -> tuple[pd.DataFrame, str]:
         """Interval table per (policy, severity) with a ``pareto`` column on the means."""
-        summary = interval_table(rows, self.group_by(), self.metrics(), baseline=self.baseline)
+        summary = self.table(rows)
         pairs = summary[["policy", "severity"]].drop_duplicates().reset_index(drop=True)
         pts = np.full((len(pairs), len(self.OBJECTIVES)), np.nan)
         for j, (m, _) in enumerate(self.OBJECTIVES):
@@ -902,9 +1109,27 @@ class Oct10(Experiment):
         rows = pd.read_csv(out / "runs.csv")
         totals = oct10.run_totals(rows)
         metrics = [m for m in oct10.METRICS if m in totals.columns]
-        summary = interval_table(totals, ["policy"], metrics)
+        summary = interval_table(totals, ["policy"], metrics, ranges=OCT10_RANGES)
         report = (out / "report.md").read_text()
         return rows, summary, report, info
+
+
+#: Ranges of the oct10 replay's per-run totals (experiments.oct10.METRICS), for their
+#: intervals: dollar sums, counts and ratios are non-negative, the largest haircut over
+#: capacity is a fraction, the overshoot has either sign.
+OCT10_RANGES: dict[str, tuple[float, float]] = {
+    "budget": (0.0, np.inf),
+    "raised": (0.0, np.inf),
+    "overshoot": (-np.inf, np.inf),
+    "residual": (0.0, np.inf),
+    "touched": (0.0, np.inf),
+    "max_pct_equity": (0.0, np.inf),
+    "max_pct_capacity": (0.0, 1.0),
+    "ptsr": (0.0, np.inf),
+    "pmr": (0.0, np.inf),
+    "ptsr_pubdef": (0.0, np.inf),
+    "pmr_pubdef": (0.0, np.inf),
+}
 
 
 def _progress_bar(

@@ -10,6 +10,12 @@ Tables may be pandas frames or numpy structured arrays (the exchange's wave, ban
 logs).  The ADL log's ``haircut`` column is read as ``dollars`` (the name in adl_events.parquet).
 Undefined quantities (no wave, nothing taken, nothing covered) are NaN, never an exception;
 malformed input raises :class:`market.errors.InputError` before any work.
+
+Fairness metrics divide haircuts by one of two denominators (:data:`FAIRNESS_BASES`) and their
+names say which: ``_base``, the eligibility base before the lot and fairness caps (the same
+whatever price the ADL rule closes lots at), or ``_capacity``, the wave's cap (priced at the
+rule's price).  :func:`confidence_interval` is the project's one interval over runs: it keeps
+each metric inside its declared range and reports its n.
 """
 
 from __future__ import annotations
@@ -28,8 +34,24 @@ TS_COLUMNS = ("step", "phase", "crisis", "fund", "deficit", "backstop_used", "ad
 AGENT_COLUMNS = ("crisis", "step", "uid", "account", "type", "accounts", "equity_at_crisis_start")
 EVENT_COLUMNS = ("step", "wave", "market", "account", "dollars", "capacity")
 WAVE_COLUMNS = ("step", "wave", "market", "raised", "eligible", "touched")
-FAIRNESS_COLUMNS = ("theta", "max_survivor", "max_shortfall")
+FAIRNESS_COLUMNS = ("theta", "budget", "max_survivor", "max_shortfall")
 FRAC_COLUMNS = ("max_haircut_frac", "max_haircut_equity_frac")
+
+#: The two denominators of the fairness metrics.  ``"base"``: the payer's eligibility base
+#: before the lot and fairness caps (``max(upnl, 0)`` under the "pnl" cap, gains + PnL under
+#: "gains", equity under "equity", ...), which does not depend on the ADL price rule: C3's
+#: haircutable endowment w_i = (PNL_i)_+ under the "pnl" cap.  ``"capacity"``: the wave's cap
+#: c_i = min(alpha * base_i, lots_i * lot_value_i), whose lot value is priced at the rule's
+#: price (previous mark, bankruptcy price, ...), so it differs between price rules that take
+#: the same dollars.  Per denominator: (ADL log column, wave log column of the largest
+#: haircut fraction, wave log column of the largest endowment left after the wave).
+FAIRNESS_BASES: dict[str, tuple[str, str, str]] = {
+    "base": ("base", "max_haircut_base_frac", "max_base_survivor"),
+    "capacity": ("capacity", "max_haircut_frac", "max_survivor"),
+}
+
+#: How the ratios of the waves of a run are averaged (:func:`ptsr`, :func:`pmr`).
+AVERAGES = ("mean", "median", "weighted")
 BANKRUPTCY_COLUMNS = ("step", "account", "deficit", "backstop", "adl")
 
 
@@ -236,46 +258,72 @@ def lorenz_points(x: Any, size: int | None = None, points: int = 21) -> np.ndarr
     return np.clip(np.interp(grid, px, py), 0.0, 1.0)
 
 
-def ptsr(max_survivor: Any, raised: Any) -> float:
+def _average(ratio_num: np.ndarray, den: np.ndarray, how: str) -> float:
+    """Average of ``num / den`` over the rows with ``den > 0`` (NaN if none), see AVERAGES."""
+    require(how in AVERAGES, "how", f"one of {', '.join(AVERAGES)}", how)
+    ok = den > 0
+    if not ok.any():
+        return np.nan
+    if how == "weighted":
+        return float(ratio_num[ok].sum() / den[ok].sum())
+    r = ratio_num[ok] / den[ok]
+    return float(np.median(r) if how == "median" else np.mean(r))
+
+
+def ptsr(max_survivor: Any, deficit: Any, how: str = "mean") -> float:
     """Peak-to-socialised-loss ratio, ``PTSR = E[upsilon^pi / D^pi]`` (C3 §3).
 
-    Per wave: upsilon^pi = largest endowment left after the wave (``max_survivor``) and
-    D^pi = theta D, the deficit the wave socialised, read as the dollars it ``raised``.  E is
-    the plain (unweighted) mean over the waves of the run with D^pi > 0; NaN if none.
+    Per wave: upsilon^pi = the largest endowment left after the wave (``max_survivor``: on
+    the eligibility base, C3's max_i (w_i - x_i)_+, or on the capacity) and D^pi = theta D,
+    the deficit the wave was asked to socialise (the wave log's ``budget``).  Over the waves
+    with D^pi > 0 (NaN if none), ``how`` picks the average:
+
+    * ``"mean"``: the plain mean of the ratios, C3's E with every wave equally likely;
+    * ``"median"``: their median (robust to a wave with a tiny deficit and a large survivor);
+    * ``"weighted"``: the D^pi-weighted mean, ``sum upsilon^pi / sum D^pi``: each wave counts
+      by the dollars it socialised.
     """
-    s, d = _vector(max_survivor, "max_survivor"), _vector(raised, "raised")
-    _same_length(s, d, "raised")
-    ok = d > 0
-    return float(np.mean(s[ok] / d[ok])) if ok.any() else np.nan
+    s, d = _vector(max_survivor, "max_survivor"), _vector(deficit, "deficit")
+    _same_length(s, d, "deficit")
+    return _average(s, d, how)
 
 
-def pmr(max_survivor: Any, max_shortfall: Any, theta: Any = 1.0) -> float:
+def pmr(max_survivor: Any, max_shortfall: Any, theta: Any = 1.0, how: str = "mean") -> float:
     """Peak-to-max-shortfall ratio, ``PMR = E[upsilon^pi / Delta^pi]`` (C3 §3).
 
     Per wave: Delta^pi = theta * Delta, with Delta the largest single hole of the step
-    (``max_shortfall``) and theta the wave's severity (scalar or per-wave).  E is the plain
-    mean over the waves with Delta^pi > 0; NaN if none.
+    (``max_shortfall``) and theta the wave's severity (scalar or per-wave).  Over the waves
+    with Delta^pi > 0 (NaN if none), ``how`` is the plain mean, the median, or the
+    Delta^pi-weighted mean ``sum upsilon^pi / sum Delta^pi`` (as :func:`ptsr`).
     """
     s, m = _vector(max_survivor, "max_survivor"), _vector(max_shortfall, "max_shortfall")
     _same_length(s, m, "max_shortfall")
     th = np.broadcast_to(np.asarray(theta, dtype=np.float64), s.shape)
     require(bool(((th >= 0) & (th <= 1)).all()), "theta", "numbers in [0, 1]", th)
-    d = th * m
-    ok = d > 0
-    return float(np.mean(s[ok] / d[ok])) if ok.any() else np.nan
+    return _average(s, th * m, how)
 
 
-def run_ptsr_pmr(waves: Any) -> dict[str, float]:
+def run_ptsr_pmr(waves: Any, base: str = "base") -> dict[str, float]:
     """PTSR and PMR of a run from the exchange's wave log (one row per market wave).
 
-    ``ptsr(max_survivor, raised)`` and ``pmr(max_survivor, max_shortfall, theta)`` over its
-    rows; see :func:`ptsr` and :func:`pmr` for what E averages over.
+    On the denominator ``base`` (:data:`FAIRNESS_BASES`: the survivor column is
+    ``max_base_survivor`` on ``"base"``, ``max_survivor`` on ``"capacity"``), every average of
+    :data:`AVERAGES`: keys ``ptsr_<base>`` (mean), ``ptsr_<base>_median``,
+    ``ptsr_<base>_weighted`` and the same for ``pmr``.  D^pi is the wave's ``budget``
+    (theta D); see :func:`ptsr` and :func:`pmr`.
     """
-    w = _table(waves, "waves", (*FAIRNESS_COLUMNS, "raised"))
-    return {
-        "ptsr": ptsr(w["max_survivor"].to_numpy(), w["raised"].to_numpy()),
-        "pmr": pmr(w["max_survivor"].to_numpy(), w["max_shortfall"].to_numpy(), w["theta"]),
-    }
+    require(base in FAIRNESS_BASES, "base", f"one of {', '.join(FAIRNESS_BASES)}", base)
+    surv_col = FAIRNESS_BASES[base][2]
+    w = _table(waves, "waves", (*FAIRNESS_COLUMNS, surv_col))
+    surv = w[surv_col].to_numpy(dtype=np.float64)
+    out: dict[str, float] = {}
+    for how in AVERAGES:
+        tail = "" if how == "mean" else f"_{how}"
+        out[f"ptsr_{base}{tail}"] = ptsr(surv, w["budget"].to_numpy(dtype=np.float64), how)
+    for how in AVERAGES:
+        tail = "" if how == "mean" else f"_{how}"
+        out[f"pmr_{base}{tail}"] = pmr(surv, w["max_shortfall"].to_numpy(), w["theta"], how)
+    return out
 
 
 def inversion_rate(h: Any, c: Any) -> float:
@@ -312,17 +360,22 @@ def inversion_rate(h: Any, c: Any) -> float:
 
 # --------------------------------------------------------------------------- across waves
 def wave_rows(events: Any) -> pd.DataFrame:
-    """Events summed per (market, wave, account): dollars, capacity, burden = dollars/capacity."""
+    """Events summed per (market, wave, account): dollars, capacity, burden = dollars/capacity.
+
+    With a ``base`` column (the eligibility base, :data:`FAIRNESS_BASES`) also ``base`` (its
+    largest value in the group) and ``burden_base = dollars / base`` (NaN where base is 0).
+    """
     ev = _table(events, "events", EVENT_COLUMNS)
-    agg = (
-        ev.groupby(["market", "wave", "account"], sort=True)
-        .agg(step=("step", "first"), dollars=("dollars", "sum"), capacity=("capacity", "max"))
-        .reset_index()
-    )
-    cap = agg["capacity"].to_numpy(dtype=np.float64)
-    agg["burden"] = np.divide(
-        agg["dollars"].to_numpy(dtype=np.float64), cap, out=np.full(cap.size, np.nan), where=cap > 0
-    )
+    named = {"step": ("step", "first"), "dollars": ("dollars", "sum")}
+    named["capacity"] = ("capacity", "max")
+    if "base" in ev.columns:
+        named["base"] = ("base", "max")
+    agg = ev.groupby(["market", "wave", "account"], sort=True).agg(**named).reset_index()
+    dollars = agg["dollars"].to_numpy(dtype=np.float64)
+    for den, col in (("capacity", "burden"), ("base", "burden_base")):
+        if den in agg.columns:
+            d = agg[den].to_numpy(dtype=np.float64)
+            agg[col] = np.divide(dollars, d, out=np.full(d.size, np.nan), where=d > 0)
     return agg
 
 
@@ -368,20 +421,34 @@ def rank_instability(events: Any) -> pd.DataFrame:
     return out
 
 
-def wave_gini(events: Any, waves: Any | None = None) -> pd.Series:
-    """Per wave (indexed by wave number): Gini of haircut fractions h/c over the eligible rows.
+def wave_gini(events: Any, waves: Any | None = None, base: str = "capacity") -> pd.Series:
+    """Per wave (indexed by wave number): Gini of haircut fractions over rows with capacity > 0.
 
-    The ADL log holds only touched rows; the wave log's ``eligible`` count pads the rest with
-    zeros (:func:`gini` with ``size``).  Without ``waves``, or for a wave missing from it, only
-    the touched rows count.  Wave numbers are unique across markets (as the exchange numbers
+    The fraction is h / capacity (``base="capacity"``) or h / eligibility base
+    (``base="base"``, price-rule independent; :data:`FAIRNESS_BASES`).  Rows that could give
+    nothing (capacity 0: a loser under a profits-only cap) are left out: they are not part of
+    the distribution of burden, and counting them as zeros would push every rule towards 1.
+    The ADL log holds only touched rows; the wave log's ``positive`` (eligible rows with
+    capacity > 0) pads the untouched ones with zeros (:func:`gini` with ``size``).  On the
+    ``base`` denominator the same count pads: in the exchange every eligible row closes at a
+    positive lot value, so a row's capacity is positive exactly when its base is.  Without
+    ``waves``, or for a wave missing from it, only the touched rows with a positive
+    denominator count.  Wave numbers are unique across markets (as the exchange numbers
     them).  Computed for all waves at once by group sums.  Source: this project.
+
+    Raises:
+        InputError: for an unknown ``base``, or an ADL log without its column.
     """
+    require(base in FAIRNESS_BASES, "base", f"one of {', '.join(FAIRNESS_BASES)}", base)
+    den = FAIRNESS_BASES[base][0]
+    _table(events, "events", (*EVENT_COLUMNS, den))
     agg = wave_rows(events)
-    agg["frac"] = agg["burden"].fillna(0.0)
+    agg = agg[agg[den].to_numpy(dtype=np.float64) > 0].copy()
+    agg["frac"] = agg["burden" if den == "capacity" else "burden_base"].to_numpy()
     n_touched = agg.groupby("wave").size()
     size = n_touched.astype(np.float64)
     if waves is not None:
-        w = _table(waves, "waves", WAVE_COLUMNS).set_index("wave")["eligible"]
+        w = _table(waves, "waves", (*WAVE_COLUMNS, "positive")).set_index("wave")["positive"]
         size = np.maximum(w.reindex(size.index).fillna(size), size)
     agg = agg.sort_values(["wave", "frac"], kind="stable")
     zeros = (size - n_touched).reindex(agg["wave"]).to_numpy()
@@ -590,16 +657,25 @@ def revenue_recovery_steps(timeseries: Any, level: float = 0.95, window: int = 5
 
 
 # --------------------------------------------------------------------------- statistics
+#: The whole real line: the range of a metric with no declared bounds.
+UNBOUNDED = (-np.inf, np.inf)
+
+#: Below this many seeds an interval is reported but said to be not yet informative: with
+#: n - 1 degrees of freedom the t quantile is 12.7 at n = 2, 4.3 at n = 3, 3.2 at n = 4.
+MIN_INFORMATIVE_N = 5
+
+
 class Interval(NamedTuple):
-    """A mean with the low and high ends of its confidence interval."""
+    """A mean with the low and high ends of its confidence interval and the values it used."""
 
     mean: float
     low: float
     high: float
+    n: int
 
 
 class PairedDifference(NamedTuple):
-    """Mean of paired differences a - b, its t interval, the pair count and a t-test p-value."""
+    """Mean of paired differences a - b, its interval, the pair count and a p-value."""
 
     mean: float
     low: float
@@ -608,68 +684,208 @@ class PairedDifference(NamedTuple):
     p_value: float
 
 
-def confidence_interval(values: Any, level: float = 0.95) -> Interval:
-    """Mean and Student-t interval ``mean +- t_{(1+level)/2, n-1} s / sqrt(n)``.
+def _bounds(bounds: Any) -> tuple[float, float]:
+    ok = (
+        isinstance(bounds, tuple | list)
+        and len(bounds) == 2
+        and all(isinstance(b, numbers.Real) and not np.isnan(b) for b in bounds)
+        and bounds[0] < bounds[1]
+    )
+    require(ok, "bounds", "a pair (low, high) with low < high (+-inf for an open side)", bounds)
+    return float(bounds[0]), float(bounds[1])
 
-    NaN values (undefined metrics) are dropped; with n = 1 the ends are NaN, with n = 0 all
-    three are.  Source: standard (scipy.stats.t).
+
+def interval_method(bounds: Any = UNBOUNDED) -> str:
+    """The name of the interval :func:`confidence_interval` draws on ``bounds``.
+
+    ``"t"`` (unbounded), ``"log-t"`` (one finite end) or ``"logit-t"`` (both ends finite).
+    """
+    lo, hi = _bounds(bounds)
+    finite = int(np.isfinite(lo)) + int(np.isfinite(hi))
+    return ("t", "log-t", "logit-t")[finite]
+
+
+def _in_range(v: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """``v`` clipped into [lo, hi] when outside by float noise only (else InputError)."""
+    ends = [abs(b) for b in (lo, hi) if np.isfinite(b)]
+    scale = max(1.0, *ends, float(np.abs(v).max(initial=0.0)))
+    tol = 1e-9 * scale
+    bad = (v < lo - tol) | (v > hi + tol)
+    require(not bad.any(), "values", f"numbers in the metric's range [{lo:g}, {hi:g}]", v[bad])
+    return np.clip(v, lo, hi)
+
+
+def _transform(m: float, lo: float, hi: float) -> tuple[Any, Any, float]:
+    """(g, g^-1, g'(m)) of the scale the interval is drawn on for a mean ``m`` in (lo, hi)."""
+    if np.isfinite(lo) and np.isfinite(hi):
+        r = hi - lo
+
+        def g(x: Any) -> Any:
+            u = (np.asarray(x, dtype=np.float64) - lo) / r
+            return np.log(u) - np.log1p(-u)
+
+        def inv(y: Any) -> Any:
+            return lo + r * (0.5 * (1.0 + np.tanh(0.5 * np.asarray(y, dtype=np.float64))))
+
+        u = (m - lo) / r
+        return g, inv, 1.0 / (r * u * (1.0 - u))
+    if np.isfinite(lo):
+        return (lambda x: np.log(np.asarray(x) - lo)), (lambda y: lo + np.exp(y)), 1.0 / (m - lo)
+    if np.isfinite(hi):
+        return (lambda x: -np.log(hi - np.asarray(x))), (lambda y: hi - np.exp(-y)), 1 / (hi - m)
+    return (lambda x: np.asarray(x)), (lambda y: np.asarray(y)), 1.0
+
+
+def _mean_interval(
+    v: np.ndarray, level: float, lo: float, hi: float, null: float | None = None
+) -> tuple[Interval, float]:
+    """Interval of the mean of ``v`` (finite, in [lo, hi]) and the p-value of ``mean = null``."""
+    n = int(v.size)
+    if n == 0:
+        return Interval(np.nan, np.nan, np.nan, 0), np.nan
+    m = float(v.mean())
+    if n == 1:
+        return Interval(m, np.nan, np.nan, 1), np.nan
+    sd = float(v.std(ddof=1))
+    if sd == 0.0 or not lo < m < hi:  # every value equal (only float noise puts m on an end)
+        p = np.nan if null is None else (1.0 if m == null else 0.0)
+        return Interval(m, m, m, n), p
+    se = sd / np.sqrt(n)
+    tq = float(stats.t.ppf(0.5 + level / 2, n - 1))
+    g, inv, slope = _transform(m, lo, hi)
+    gm, half = float(g(m)), tq * se * slope  # delta method: se of g(mean) = g'(m) se
+    low, high = float(inv(gm - half)), float(inv(gm + half))
+    low, high = min(max(low, lo), m), max(min(high, hi), m)  # float guard at the ends
+    p = np.nan
+    if null is not None:
+        stat = (gm - float(g(null))) / (se * slope) if lo < null < hi else np.inf
+        p = float(2.0 * stats.t.sf(abs(stat), n - 1))
+    return Interval(m, low, high, n), p
+
+
+def confidence_interval(values: Any, level: float = 0.95, bounds: Any = UNBOUNDED) -> Interval:
+    """Mean over runs and a ``level`` interval that stays inside the metric's ``bounds``.
+
+    NaN values (runs where the metric is undefined) are dropped; ``n`` counts the values
+    used.  With n = 0 the mean and ends are NaN, with n = 1 the ends are; with zero spread
+    the interval is the mean itself.  Otherwise, with m the mean, s the standard deviation,
+    ``se = s / sqrt(n)`` and ``t = t_{(1+level)/2, n-1}``, a Student-t interval is drawn on
+    a scale g that maps the metric's range onto the real line and mapped back (the delta
+    method: the standard error of g(m) is g'(m) se):
+
+    * unbounded (``bounds = (-inf, inf)``): g(x) = x, ``m +- t se``;
+    * one finite end: g(x) = log(x - lo) (or -log(hi - x)), ``lo + (m - lo) exp(+-t se /
+      (m - lo))``: a positive metric never gets a negative end;
+    * both ends finite: g = logit((x - lo) / (hi - lo)), so an interval over [0, 1] data
+      stays in [0, 1].
+
+    Values outside ``bounds`` by more than float noise raise (a wrong declaration or a
+    broken metric, not something to clip away).  Source: standard t interval (scipy.stats.t)
+    on a log / logit scale; see :func:`interval_method` for the name of each.
+
+    Raises:
+        InputError: for a level outside (0, 1), bad bounds, or non-finite or out-of-range
+            values.
     """
     _fraction(level, "level")
+    lo, hi = _bounds(bounds)
     v = _vector(values, "values", nonneg=False, nan=True)
-    v = v[~np.isnan(v)]
-    if v.size == 0:
-        return Interval(np.nan, np.nan, np.nan)
-    m = float(v.mean())
-    if v.size == 1:
-        return Interval(m, np.nan, np.nan)
-    half = float(stats.t.ppf(0.5 + level / 2, v.size - 1) * v.std(ddof=1) / np.sqrt(v.size))
-    return Interval(m, m - half, m + half)
+    v = _in_range(v[~np.isnan(v)], lo, hi)
+    return _mean_interval(v, level, lo, hi)[0]
 
 
-def paired_difference(a: Any, b: Any, level: float = 0.95) -> PairedDifference:
-    """Paired comparison over seeds: d_i = a_i - b_i, its mean, t interval and t-test p-value.
+def difference_bounds(bounds: Any = UNBOUNDED) -> tuple[float, float]:
+    """The range of a - b for a and b in ``bounds``: ``(-(hi - lo), hi - lo)``."""
+    lo, hi = _bounds(bounds)
+    return -(hi - lo), hi - lo
 
-    Pairs where either side is NaN are dropped.  p is the two-sided one-sample t-test of
-    mean(d) = 0 (1 if every d is 0, 0 if every d is the same non-zero number).  Source:
-    standard paired t statistics (scipy.stats), for common-random-number seeds.
+
+def paired_difference(
+    a: Any, b: Any, level: float = 0.95, bounds: Any = UNBOUNDED
+) -> PairedDifference:
+    """Paired comparison over seeds: d_i = a_i - b_i, its mean, interval and p-value.
+
+    Pairs where either side is NaN are dropped.  The interval is :func:`confidence_interval`
+    of d on :func:`difference_bounds` (a metric in [0, 1] has differences in [-1, 1]).  p
+    is the two-sided test of mean(d) = 0 on the same scale (the t-test when unbounded), so
+    the interval excludes 0 exactly when p < 1 - level; 1 if every d is 0, 0 if every d is
+    the same non-zero number.  Source: standard paired t statistics (scipy.stats), for
+    common-random-number seeds.
     """
+    _fraction(level, "level")
     av, bv = _vector(a, "a", nonneg=False, nan=True), _vector(b, "b", nonneg=False, nan=True)
     _same_length(av, bv, "b")
-    d = (av - bv)[~(np.isnan(av) | np.isnan(bv))]
-    ci = confidence_interval(d, level)
-    if d.size < 2:
-        p = np.nan
-    elif float(d.std(ddof=1)) == 0.0:
-        p = 1.0 if float(d[0]) == 0.0 else 0.0
-    else:
-        p = float(stats.ttest_1samp(d, 0.0).pvalue)
-    return PairedDifference(ci.mean, ci.low, ci.high, int(d.size), p)
+    lo, hi = _bounds(bounds)
+    keep = ~(np.isnan(av) | np.isnan(bv))
+    dlo, dhi = difference_bounds((lo, hi))
+    d = _in_range(av[keep], lo, hi) - _in_range(bv[keep], lo, hi)
+    ci, p = _mean_interval(d, level, dlo, dhi, null=0.0)
+    return PairedDifference(ci.mean, ci.low, ci.high, ci.n, p)
 
 
 # --------------------------------------------------------------------------- headline
+#: Headline keys left NaN by a run without any ADL wave (they describe how waves shared the
+#: burden; a run without one has no such thing).  Every other key counts such a run as it is
+#: (0 dollars raised, 0 accounts touched, ...).
+WAVE_KEYS = (
+    "max_haircut_base_frac",
+    "max_haircut_capacity_frac",
+    "max_haircut_equity_frac",
+    "gini_haircut_base",
+    "gini_haircut_capacity",
+    "ptsr_base",
+    "ptsr_base_median",
+    "ptsr_base_weighted",
+    "ptsr_capacity",
+    "pmr_base",
+    "pmr_base_median",
+    "pmr_base_weighted",
+    "pmr_capacity",
+    "inversion_rate",
+    "rank_correlation",
+)
+
+
 def headline(
     timeseries: Any, agents: Any, events: Any, waves: Any, bankruptcies: Any
 ) -> dict[str, float]:
     """The run's headline figures as plain floats (NaN where undefined).
 
+    Fairness keys name their denominator (:data:`FAIRNESS_BASES`): ``_base`` on the
+    eligibility base (price-rule independent: compare rules with these), ``_capacity`` on the
+    wave's capacity (priced at the rule's price), ``_equity`` on equity.
+
     overshoot: sum of the wave log's overshoot (the two-pass value will replace it);
-    max_haircut_frac / max_haircut_equity_frac: largest over the wave log; gini_haircut:
-    mean over waves with a haircut of :func:`wave_gini`; ptsr, pmr (:func:`run_ptsr_pmr`);
-    externality_ratio (with the agents panel); leverage_drift (whales); retention (share of
-    the first crisis' traders still active after the last); ltv_lost_per_deficit_dollar
-    (defaults); plus the solvency totals, accounts_touched, the mean inversion_rate and
-    rank_correlation (:func:`rank_instability`), and the mean refill / recovery steps over
-    crises that recovered.  Source: design.md §4 (this project).
+    adl_waves: rows of the wave log (market waves); max_haircut_<base>_frac: largest haircut
+    fraction over the wave log; gini_haircut_<base>: mean over waves with a haircut of
+    :func:`wave_gini` (rows with positive capacity only); ptsr_base, pmr_base with their
+    ``_median`` and ``_weighted`` variants, ptsr_capacity and pmr_capacity
+    (:func:`run_ptsr_pmr`); externality_ratio (with the agents panel); leverage_drift
+    (whales); retention (share of the first crisis' traders still active after the last);
+    ltv_lost_per_deficit_dollar (defaults); plus the solvency totals, accounts_touched, the
+    mean inversion_rate and rank_correlation (:func:`rank_instability`), and the mean refill
+    / recovery steps over crises that recovered.  A run without any wave has every key of
+    :data:`WAVE_KEYS` NaN.  Source: design.md §4 (this project).
     """
-    w = _table(waves, "waves", (*WAVE_COLUMNS, *FAIRNESS_COLUMNS, *FRAC_COLUMNS, "overshoot"))
-    ev = _table(events, "events", EVENT_COLUMNS)
+    need = (*WAVE_COLUMNS, *FAIRNESS_COLUMNS, *FRAC_COLUMNS, "overshoot", "positive")
+    w = _table(waves, "waves", (*need, "max_base_survivor", "max_haircut_base_frac"))
+    ev = _table(events, "events", (*EVENT_COLUMNS, "base"))
     out: dict[str, float] = dict(solvency_totals(timeseries))
     out["overshoot"] = float(w["overshoot"].sum())
-    for col in FRAC_COLUMNS:
-        out[col] = float(w[col].to_numpy(dtype=np.float64).max(initial=0.0))
+    out["adl_waves"] = float(len(w))
+    cols = {
+        "max_haircut_base_frac": "max_haircut_base_frac",
+        "max_haircut_capacity_frac": "max_haircut_frac",
+        "max_haircut_equity_frac": "max_haircut_equity_frac",
+    }
+    for key, col in cols.items():
+        out[key] = float(w[col].to_numpy(dtype=np.float64).max(initial=0.0))
     out["accounts_touched"] = float(ev.loc[ev["dollars"] > 0, "account"].nunique())
-    out["gini_haircut"] = float(wave_gini(ev, w).mean())
-    out.update(run_ptsr_pmr(w))
+    for base in ("base", "capacity"):
+        out[f"gini_haircut_{base}"] = float(wave_gini(ev, w, base).mean())
+    out.update(run_ptsr_pmr(w, "base"))
+    cap = run_ptsr_pmr(w, "capacity")
+    out["ptsr_capacity"], out["pmr_capacity"] = cap["ptsr_capacity"], cap["pmr_capacity"]
     out["externality_ratio"] = externality_ratio(bankruptcies, agents)
     out["leverage_drift"] = leverage_drift(agents, "whale")
     ret = retention_curve(agents)
@@ -680,4 +896,6 @@ def headline(
     out["rank_correlation"] = float(ri["spearman"].mean())
     out["refill_steps"] = float(backstop_refill_steps(timeseries).mean())
     out["recovery_steps"] = float(revenue_recovery_steps(timeseries).mean())
+    if not len(w):
+        out.update(dict.fromkeys(WAVE_KEYS, np.nan))
     return {k: float(v) for k, v in out.items()}

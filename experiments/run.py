@@ -20,31 +20,58 @@ from market.errors import InputError
 from market.exchange import Exchange
 
 OUTPUT_FILES = ("timeseries.parquet", "agents.parquet", "adl_events.parquet", "summary.json")
-#: Scalar headline metrics of :func:`run_summary` that experiments summarise over runs.
-HEADLINE_METRICS = (
-    "total_deficit",
-    "backstop_used",
-    "adl_raised",
-    "residual_bad_debt",
-    "overshoot",
-    "accounts_touched",
-    "max_haircut_frac",
-    "max_haircut_equity_frac",
-    "gini_haircut",
-    "ptsr",
-    "pmr",
-    "externality_ratio",
-    "leverage_drift",
-    "retention",
-    "ltv_lost_per_deficit_dollar",
-    "inversion_rate",
-    "rank_correlation",
-    "refill_steps",
-    "recovery_steps",
-    "traders_active_end",
-    "traders_churned",
-    "fee_revenue",
-)
+_INF = float("inf")
+_NONNEG = (0.0, _INF)
+_UNIT = (0.0, 1.0)
+
+#: Scalar headline metrics of :func:`run_summary` that experiments summarise over runs, each
+#: with the range its values can take, ``(low, high)``: every interval over runs
+#: (:func:`experiments.metrics.confidence_interval`) stays inside it.  Fairness metrics name
+#: their denominator: ``_base`` the eligibility base (price-rule independent), ``_capacity``
+#: the wave's capacity (priced at the rule's price), ``_equity`` equity.  The keys of
+#: :data:`experiments.metrics.WAVE_KEYS` are NaN in a run without any ADL wave (``adl_waves``
+#: = 0); the others count such a run as it is.
+HEADLINE_RANGES: dict[str, tuple[float, float]] = {
+    "total_deficit": _NONNEG,
+    "backstop_used": _NONNEG,
+    "adl_raised": _NONNEG,
+    "residual_bad_debt": _NONNEG,
+    "overshoot": (-_INF, _INF),  # two-pass: ADL taken minus the budget needed, either sign
+    "adl_waves": _NONNEG,
+    "accounts_touched": _NONNEG,
+    "max_haircut_base_frac": _UNIT,
+    "max_haircut_capacity_frac": _UNIT,
+    "max_haircut_equity_frac": _NONNEG,  # a gains-ledger cap may exceed equity
+    "gini_haircut_base": _UNIT,
+    "gini_haircut_capacity": _UNIT,
+    "ptsr_base": _NONNEG,
+    "ptsr_base_median": _NONNEG,
+    "ptsr_base_weighted": _NONNEG,
+    "ptsr_capacity": _NONNEG,
+    "pmr_base": _NONNEG,
+    "pmr_base_median": _NONNEG,
+    "pmr_base_weighted": _NONNEG,
+    "pmr_capacity": _NONNEG,
+    "externality_ratio": _NONNEG,  # ADL overshoot can pay more than the losses
+    "leverage_drift": (-_INF, _INF),
+    "retention": _UNIT,
+    "ltv_lost_per_deficit_dollar": _NONNEG,  # as fee_revenue
+    "inversion_rate": _UNIT,
+    "rank_correlation": (-1.0, 1.0),
+    "refill_steps": _NONNEG,
+    "recovery_steps": _NONNEG,
+    "traders_active_end": _NONNEG,
+    "traders_churned": _NONNEG,
+    "fee_revenue": _NONNEG,  # with non-negative fee rates (the spec allows rebates)
+}
+#: The headline metric names, in report order.
+HEADLINE_METRICS = tuple(HEADLINE_RANGES)
+
+
+def metric_range(name: str) -> tuple[float, float]:
+    """The declared range of a headline metric; the whole real line for any other name."""
+    return HEADLINE_RANGES.get(name, (-_INF, _INF))
+
 
 #: Further files written beside them, so every metric can be recomputed from the folder.
 EXTRA_FILES = ("waves.parquet", "bankruptcies.parquet", "two_pass.parquet", "accounts.parquet")

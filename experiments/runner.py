@@ -45,7 +45,7 @@ Columns, in this order:
   ``policy.max_fraction``), holding the cell's value;
 - every scalar headline metric of :func:`experiments.run.run_summary` as float64
   (``total_deficit``, ``backstop_used``, ``adl_raised``, ``residual_bad_debt``,
-  ``overshoot``, ``accounts_touched``, ``gini_haircut``, ``retention``, …) and the two-pass
+  ``overshoot``, ``accounts_touched``, ``gini_haircut_base``, ``retention``, …) and the two-pass
   overshoot curve flattened as ``overshoot_h0``, ``overshoot_h1``, … (one per horizon);
   NaN in failed runs;
 - small per-run curves as JSON text (lists of floats, ``"[]"`` in failed runs; see
@@ -247,8 +247,9 @@ def run_vectors(frames: dict[str, pd.DataFrame]) -> dict[str, str]:
     """The run's small curves (:data:`VECTOR_COLUMNS`) as JSON lists, from its frames.
 
     - ``lorenz_haircut``: :func:`experiments.metrics.lorenz_points` of the haircut fractions
-      h/c of every (wave, eligible account) pair of the run, pooled over waves; untouched
-      eligible rows count as zeros (the wave log's ``eligible``), as in ``gini_haircut``;
+      h/base (the eligibility base, price-rule independent) of every (wave, account with
+      positive capacity) pair of the run, pooled over waves; untouched rows count as zeros
+      (the wave log's ``positive``), as in ``gini_haircut_base``;
     - ``retention_by_crisis``: :func:`experiments.metrics.retention_curve` ``["all"]``, one
       value per crisis boundary;
     - ``revenue_by_crisis``: fees earned per cycle (the calm period before crisis k plus
@@ -270,10 +271,11 @@ def run_vectors(frames: dict[str, pd.DataFrame]) -> dict[str, str]:
     out: dict[str, Any] = {}
     if len(events) and len(waves):
         rows = mx.wave_rows(events)
-        frac = rows["burden"].fillna(0.0).to_numpy(dtype=np.float64)
+        rows = rows[rows["base"].to_numpy(dtype=np.float64) > 0]
+        frac = rows["burden_base"].to_numpy(dtype=np.float64)
         touched = rows.groupby("wave").size()
-        eligible = waves.set_index("wave")["eligible"].reindex(touched.index).fillna(0.0)
-        size = int(np.maximum(eligible.to_numpy(), touched.to_numpy()).sum())
+        positive = waves.set_index("wave")["positive"].reindex(touched.index).fillna(0.0)
+        size = int(np.maximum(positive.to_numpy(), touched.to_numpy()).sum())
         out["lorenz_haircut"] = mx.lorenz_points(frac, size, LORENZ_POINTS)
     else:
         out["lorenz_haircut"] = []

@@ -302,33 +302,19 @@ def test_run_audit_is_the_same_whatever_the_workers():
 
 
 def test_summarise_weights_targets_by_honest_burden():
-    def rec(seed, b, g):
-        base = {f"shift_{t}": 0.0 for t in au.SHIFT_TYPES}
-        return {
-            "seed": seed,
-            "policy": "p",
-            "action": "a",
-            "status": "ok",
-            "b_honest": b,
-            "lots_honest": 2.0,
-            "G": g,
-            "G_forced": 2 * g,
-            "acted": float(g > 0),
-            "cost": 0.1,
-            **base,
-            "shift_passive": g,
-            "shift_residual": 0.0,
-            "shift_rounding": 0.0,
-            "shift_other": 0.0,
-        }
-
-    records = [rec(1, 1.0, 1.0), rec(1, 3.0, 0.0), rec(2, 2.0, 0.5)]
+    records = [_rec(1, 1.0, 1.0), _rec(1, 3.0, 0.0), _rec(2, 2.0, 0.5)]
     (row,) = au.summarise(records, ["p"], ["a"], au.AuditConfig())
     # seed 1: (1*1 + 3*0) / 4 = 0.25; seed 2: 0.5; mean 0.375
     assert row["G"] == pytest.approx(0.375)
-    half = 12.706204736174707 * np.std([0.25, 0.5], ddof=1) / np.sqrt(2)
-    assert row["ci_low"] == pytest.approx(0.375 - half)
-    assert row["ci_high"] == pytest.approx(0.375 + half)
+    # interval on -log(1 - G) (G <= 1): se = sd / sqrt(2) = .125, slope 1 / (1 - m) = 1.6
+    t1, m, se = 12.706204736174707, 0.375, np.std([0.25, 0.5], ddof=1) / np.sqrt(2)
+    assert row["ci_low"] == pytest.approx(1 - (1 - m) * np.exp(t1 * se / (1 - m)))
+    assert row["ci_high"] == pytest.approx(1 - (1 - m) * np.exp(-t1 * se / (1 - m)))
+    assert row["ci_high"] < 1.0
+    # cost .1 of the honest burden on every target: G net = .15 and .4 per seed
+    assert row["cost"] == pytest.approx(0.1)
+    assert row["G_net"] == pytest.approx(0.275)
+    assert row["G_net_low"] < row["G_net"] < row["G_net_high"] < 1.0
     assert row["G_unweighted"] == pytest.approx(0.5)
     assert row["G_forced"] == pytest.approx(0.75)
     assert row["acted"] == pytest.approx((0.5 + 1.0) / 2)
@@ -336,6 +322,65 @@ def test_summarise_weights_targets_by_honest_burden():
     assert row["honest_burden"] == pytest.approx((2.0 + 2.0) / 2)
     assert (row["seeds"], row["targets"], row["refused"]) == (2, 3, 0)
     assert row["reading"] == "inconclusive"
+
+
+def test_the_verdict_is_decided_net_of_the_action_cost():
+    # a close-and-reopen that sheds 60 % of the burden but pays 70 % of it in fees and spread
+    gs = [0.60, 0.62, 0.58, 0.61, 0.59, 0.60]
+    records = [_rec(seed, 1.0, g, cost=0.7) for seed, g in enumerate(gs, start=1)]
+    (row,) = au.summarise(records, ["p"], ["a"], au.AuditConfig())
+    assert au.reading(row["G"], row["ci_low"], row["ci_high"]) == "pays"  # gross G: the trap
+    assert row["G_net"] == pytest.approx(np.mean(gs) - 0.7)
+    assert row["G_net_high"] < 0 and row["reading"] == "does not pay"
+    # the same saving at a small cost does pay
+    cheap = [_rec(seed, 1.0, g, cost=0.01) for seed, g in enumerate(gs, start=1)]
+    (row,) = au.summarise(cheap, ["p"], ["a"], au.AuditConfig())
+    assert row["reading"] == "pays"
+
+
+def test_float_noise_in_the_cost_keeps_g_net_at_most_one():
+    # a Sybil split costs nothing, up to float noise of the equity sums (-1e-10 of the burden):
+    # that must not unbound G net, whose interval stays <= 1
+    gs = [0.99, 0.7, 1.0, 0.95, 0.9]
+    records = [_rec(s, 1.0, g, cost=-1e-10) for s, g in enumerate(gs, start=1)]
+    (row,) = au.summarise(records, ["p"], ["a"], au.AuditConfig())
+    assert row["G_net"] == pytest.approx(row["G"])
+    assert row["G_net_high"] <= 1.0 and row["ci_high"] <= 1.0
+    assert (row["G_net_low"], row["G_net_high"]) == pytest.approx((row["ci_low"], row["ci_high"]))
+
+
+def test_markdown_says_seeds_without_a_wave_and_few_seeds():
+    records = [_rec(1, 1.0, 0.2), _rec(3, 1.0, 0.4)]
+    for r in records:
+        r.update(policy="pro_rata", action="close_reopen")
+    cfg = au.AuditConfig()
+    rows = au.summarise(records, ["pro_rata"], ["close_reopen"], cfg)
+    result = au.AuditResult(rows, records, cfg, ["pro_rata"], ["close_reopen"], [1, 2, 3])
+    text = au.format_markdown(result).replace("\n", " ")
+    assert "Seeds without an ADL wave" in text and "1 of 3 (2)" in text
+    assert "not yet informative" in text
+    assert "G net" in text and "Reading, on G net of the action's cost" in text
+
+
+def _rec(seed, b, g, cost=0.1):
+    base = {f"shift_{t}": 0.0 for t in au.SHIFT_TYPES}
+    return {
+        "seed": seed,
+        "policy": "p",
+        "action": "a",
+        "status": "ok",
+        "b_honest": b,
+        "lots_honest": 2.0,
+        "G": g,
+        "G_forced": 2 * g,
+        "acted": float(g > 0),
+        "cost": cost,
+        **base,
+        "shift_passive": g,
+        "shift_residual": 0.0,
+        "shift_rounding": 0.0,
+        "shift_other": 0.0,
+    }
 
 
 @pytest.mark.parametrize(

@@ -14,6 +14,7 @@ from scipy import stats
 from experiments import catalogue as cat
 from experiments import catalogue_bounds as cb
 from experiments.cli import EXPERIMENTS, main
+from experiments.run import HEADLINE_RANGES
 from market.adl import POLICIES, SEVERITIES, ADLPolicy, water_fill
 from market.errors import InputError
 
@@ -140,7 +141,8 @@ def test_interval_table_hand_numbers():
     assert base["mean"] == pytest.approx(2.0)
     assert base["ci_low"] == pytest.approx(2.0 - half)
     assert base["ci_high"] == pytest.approx(2.0 + half)
-    assert base["n"] == 3 and np.isnan(base["diff_mean"])
+    assert base["n"] == 3 and np.isnan(base["diff_mean"]) and base["interval"] == "t"
+    assert base["runs"] == 3 and np.isnan(base["no_wave"])  # no adl_waves column: unknown
     q = t[t["policy"] == "queue"].iloc[0]
     assert q["mean"] == pytest.approx(5.0)  # the failed run (100) is left out
     # paired differences 1, 2, 6: mean 3, sd sqrt(7)
@@ -149,6 +151,88 @@ def test_interval_table_hand_numbers():
     assert q["diff_low"] == pytest.approx(3.0 - dhalf)
     assert q["diff_high"] == pytest.approx(3.0 + dhalf)
     assert q["diff_n"] == 3 and q["baseline"] == "pro_rata"
+
+
+def _two_seed_rows() -> pd.DataFrame:
+    """Two seeds of three policies: q2 repeats pro_rata's numbers; seed 2 had no ADL wave."""
+    return pd.DataFrame(
+        {
+            "policy": ["pro_rata", "pro_rata", "q", "q", "q2", "q2"],
+            "seed": [1, 2] * 3,
+            "retention": [0.05, 0.95, 0.9, 0.2, 0.05, 0.95],
+            "adl_raised": [10.0, 90_000.0, 50.0, 0.0, 10.0, 90_000.0],
+            "adl_waves": [3.0, 0.0, 4.0, 0.0, 3.0, 0.0],
+            "ptsr_base": [2.0, np.nan, 5.0, np.nan, 2.0, np.nan],
+            "status": "ok",
+        }
+    )
+
+
+def test_interval_table_keeps_intervals_in_each_metric_range():
+    t = cat.interval_table(
+        _two_seed_rows(), ["policy"], ["retention", "adl_raised", "ptsr_base"], baseline="pro_rata"
+    )
+    ret = t[t["metric"] == "retention"].set_index("policy")
+    # Student-t over .05 and .95 with 2 seeds is [-5.3, 6.3]: a retention of -530 %
+    assert (ret["ci_low"] >= 0).all() and (ret["ci_high"] <= 1).all()
+    assert (ret["interval"] == "logit-t").all()
+    assert (ret["diff_low"].dropna() >= -1).all() and (ret["diff_high"].dropna() <= 1).all()
+    raised = t[t["metric"] == "adl_raised"].set_index("policy")
+    assert (raised["ci_low"] >= 0).all() and (raised["interval"] == "log-t").all()
+
+
+def test_interval_table_counts_runs_without_a_wave():
+    rows = _two_seed_rows()
+    t = cat.interval_table(rows, ["policy"], ["ptsr_base", "adl_raised"])
+    p = t[t["metric"] == "ptsr_base"].set_index("policy")
+    # seed 2 had no wave: PTSR is undefined there, so n = 1 of 2 runs (no interval), and the
+    # run is counted, not dropped: no_wave = 1
+    assert (p["n"] == 1).all() and (p["runs"] == 2).all() and (p["no_wave"] == 1).all()
+    assert p["ci_low"].isna().all()
+    a = t[t["metric"] == "adl_raised"].set_index("policy")
+    assert (a["n"] == 2).all()  # dollars count the run without a wave as 0
+    lines = "\n".join(cat.no_wave_lines(rows))
+    assert "runs with no ADL wave: 3 of 6 (pro_rata 1, q 1, q2 1)" in lines
+    _, report = cat.Compare(policies=("pro_rata", "q", "q2")).summarise(rows)
+    assert "(n=1)" in report  # the cell computed from fewer values than the runs says so
+    assert "| policy | n |" in report
+
+
+def test_coinciding_policies_are_named_not_repeated():
+    rows = _two_seed_rows()
+    same = cat.coinciding(rows, ["policy"], ["retention", "adl_raised", "ptsr_base"])
+    assert same == {("q2",): "pro_rata"}
+    summary, report = cat.Compare(policies=("pro_rata", "q", "q2")).summarise(rows)
+    flag = summary.drop_duplicates("policy").set_index("policy")["coincides_with"]
+    assert flag.to_dict() == {"pro_rata": "", "q": "", "q2": "pro_rata"}  # kept, flagged
+    assert "q2 coincides with pro_rata on every seed at these parameters" in report
+    assert "| q2 |" not in report
+    # one cent apart on one seed is another rule
+    other = rows.copy()
+    other.loc[5, "adl_raised"] += 0.01
+    assert cat.coinciding(other, ["policy"], ["adl_raised"]) == {}
+
+
+def test_report_says_when_intervals_are_not_yet_informative():
+    rows = pd.DataFrame(
+        {"policy": "pro_rata", "seed": range(1, 6), "retention": 0.5, "status": "ok"}
+    )
+    two = "\n".join(cat.interval_lines(2, "pro_rata"))
+    five = "\n".join(cat.interval_lines(5, "pro_rata"))
+    assert "not yet informative" in two and "not yet informative" not in five
+    _, report = cat.Compare(policies=("pro_rata",)).summarise(rows)
+    assert "not yet informative" not in report
+    _, report = cat.Compare(policies=("pro_rata",)).summarise(rows.iloc[:3])
+    assert "**3 seeds: these intervals are not yet informative**" in report
+
+
+def test_values_outside_a_declared_range_fall_back_flagged():
+    rows = pd.DataFrame(
+        {"policy": "p", "seed": [1, 2], "fee_revenue": [-5.0, 20.0], "status": "ok"}
+    )
+    t = cat.interval_table(rows, ["policy"], ["fee_revenue"])
+    assert t["interval"].iloc[0] == "t (values outside [0, inf])"
+    assert t["ci_low"].iloc[0] < 0  # the plain t interval, said to be one
 
 
 def test_interval_table_pairs_within_cells():
@@ -198,21 +282,23 @@ def test_moral_hazard_slope_recovers_a_power_law():
             "policy": "pro_rata",
             "run.traders": n,
             "seed": np.tile([1, 2, 3], 4),
-            "ptsr": 7.0 * n**-0.5 * np.exp(rng.normal(0, 0.01, n.size)),
-            "pmr": 3.0 * n**0.25,
+            "ptsr_base": 7.0 * n**-0.5 * np.exp(rng.normal(0, 0.01, n.size)),
+            "pmr_base": 3.0 * n**0.25,
             "status": "ok",
         }
     )
     slopes = cat.MoralHazard().scaling(rows).set_index("metric")
-    assert slopes.loc["ptsr_loglog_slope", "mean"] == pytest.approx(-0.5, abs=0.02)
+    assert slopes.loc["ptsr_base_loglog_slope", "mean"] == pytest.approx(-0.5, abs=0.02)
     assert (
-        slopes.loc["ptsr_loglog_slope", "ci_low"]
+        slopes.loc["ptsr_base_loglog_slope", "ci_low"]
         < -0.5
-        < slopes.loc["ptsr_loglog_slope", "ci_high"]
+        < slopes.loc["ptsr_base_loglog_slope", "ci_high"]
     )
-    assert slopes.loc["pmr_loglog_slope", "mean"] == pytest.approx(0.25, abs=1e-9)
+    assert slopes.loc["ptsr_base_loglog_slope", "n"] == 12
+    assert slopes.loc["pmr_base_loglog_slope", "mean"] == pytest.approx(0.25, abs=1e-9)
     summary, report = cat.MoralHazard().summarise(rows)
-    assert "PTSR n=250" in report and "ptsr_loglog_slope" in set(summary["metric"])
+    assert "ptsr_base n=250" in report and "ptsr_base_loglog_slope" in set(summary["metric"])
+    assert "(n=12)" in report
 
 
 def test_frontier_summary_marks_the_pareto_pairs():
@@ -231,7 +317,7 @@ def test_frontier_summary_marks_the_pareto_pairs():
                     "severity": s,
                     "seed": seed,
                     "residual_bad_debt": r + seed * 1e-3,
-                    "max_haircut_frac": m,
+                    "max_haircut_base_frac": m,
                     "fee_revenue": f,
                     "status": "ok",
                 }
@@ -354,8 +440,15 @@ def test_compare_tiny_writes_three_files_with_every_policy(tmp_path, tiny):
     assert raised.drop(index="pro_rata")["diff_n"].eq(2).all()
     report = (out / "report.md").read_text()
     assert "# Experiment compare" in report
-    for p in GAME:
-        assert f"| {p} |" in report
+    for p in GAME:  # a row, or a line saying which policy it coincides with
+        same = csv.loc[csv["policy"] == p, "coincides_with"].fillna("").iloc[0]
+        assert (f"- {p} coincides with {same} on every seed" if same else f"| {p} |") in report
+    assert "not yet informative" in report and "runs with no ADL wave:" in report
+    # every interval stays in its metric's range and says its n
+    for m, (lo, hi) in HEADLINE_RANGES.items():
+        sub = csv[csv["metric"] == m]
+        assert (sub["ci_low"].dropna() >= lo).all() and (sub["ci_high"].dropna() <= hi).all(), m
+        assert (sub["n"] <= sub["runs"]).all() and (sub["runs"] == 2).all()
     info = summary.attrs["info"]
     assert info["experiment"] == "compare" and info["runs"] == len(GAME) * 2
     assert info["runs_failed"] == 0
@@ -386,7 +479,7 @@ def test_moral_hazard_attrition_frontier_tiny(tmp_path, tiny):
     runs = pd.read_parquet(tmp_path / "mh" / "runs.parquet")
     assert sorted(runs["run.traders"].unique()) == [25, 50, 100, 200]
     assert len(runs) == 4 * 2 * 2 and runs["tag.experiment"].eq("moral-hazard").all()
-    slopes = mh[mh["metric"] == "ptsr_loglog_slope"]
+    slopes = mh[mh["metric"] == "ptsr_base_loglog_slope"]
     assert set(slopes["policy"]) == set(two) and (slopes["run.traders"] == "all").all()
     assert {"leverage_drift", "externality_ratio"} <= set(mh["metric"])
     assert "PTSR and PMR against participation n" in (tmp_path / "mh" / "report.md").read_text()

@@ -48,14 +48,14 @@ def _rows() -> pd.DataFrame:
                     "overshoot_h2": 15.0 * (i + 1) + seed,
                     "overshoot_h5": 20.0 * (i + 1) + seed,
                     "run.traders": 100 * seed,
-                    "ptsr": 2.0 / seed + i,
-                    "pmr": 3.0 / seed + i,
+                    "ptsr_base": 2.0 / seed + i,
+                    "pmr_base": 3.0 / seed + i,
                 }
             )
     return pd.DataFrame(recs)
 
 
-def _summary(metrics=("adl_raised", "retention", "max_haircut_frac")) -> pd.DataFrame:
+def _summary(metrics=("adl_raised", "retention", "max_haircut_base_frac")) -> pd.DataFrame:
     recs = []
     for i, p in enumerate(POLS):
         for k, m in enumerate(metrics):
@@ -78,7 +78,7 @@ def _frontier_summary() -> pd.DataFrame:
         for j, s in enumerate(("full", "backoff")):
             vals = {
                 "residual_bad_debt": 10.0 * j,
-                "max_haircut_frac": 0.5 - 0.2 * i,
+                "max_haircut_base_frac": 0.5 - 0.2 * i,
                 "fee_revenue": 100.0 + i,
             }
             for m, v in vals.items():
@@ -118,7 +118,7 @@ def _loglog_summary() -> pd.DataFrame:
                 "ci_high": -0.4,
             }
             for p in POLS
-            for m in ("ptsr", "pmr")
+            for m in ("ptsr_base", "pmr_base")
         ]
     )
 
@@ -172,7 +172,7 @@ def _drawings(data) -> dict:
     }
     return {
         "intervals": lambda: vf.draw_policy_intervals(
-            _summary(), ("adl_raised", "retention", "max_haircut_frac"), title="t"
+            _summary(), ("adl_raised", "retention", "max_haircut_base_frac"), title="t"
         ),
         "lorenz": lambda: vf.draw_lorenz(rows),
         "crisis": lambda: vf.draw_crisis_curves(rows),
@@ -235,6 +235,41 @@ def test_heat_map_cells_carry_their_numbers():
     assert len(texts) == 4
     fig = vf.draw_pass_rates(_bounds_summary())
     assert sorted(t.get_text() for t in fig.axes[0].texts) == ["100%", "100%", "50%", "50%"]
+
+
+def test_gameability_heat_map_shows_g_net_of_cost_when_there():
+    net = _audit_summary().assign(
+        G_net=lambda d: d["G"] - 0.7,
+        G_net_low=lambda d: d["G"] - 0.8,
+        G_net_high=lambda d: d["G"] - 0.6,
+    )
+    fig = vf.draw_gameability(net)
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert "-0.10\n[-0.20, 0.00]" in texts  # 0.60 gross, -0.10 net of a 0.70 cost
+    assert "net of the action's cost" in fig.axes[-1].get_ylabel()
+
+
+def test_policy_intervals_mark_a_short_n_and_a_coinciding_policy():
+    s = _summary().assign(n=2, runs=2, coincides_with="")
+    s.loc[(s["policy"] == POLS[1]) & (s["metric"] == "retention"), "n"] = 1
+    s.loc[s["policy"] == POLS[1], "coincides_with"] = POLS[0]
+    fig = vf.draw_policy_intervals(s, ("adl_raised", "retention"), title="t")
+    texts = [t.get_text() for ax in fig.axes for t in ax.texts]
+    assert texts == ["n=1"]  # only the interval computed from fewer values than runs
+    ticks = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    assert f"{POLS[1]} (= {POLS[0]})" in ticks
+
+
+def test_figure_intervals_come_from_the_one_interval_function():
+    # overshoot curves and Lorenz means use experiments.metrics.confidence_interval: over
+    # [0, 1] data with 2 seeds the ends stay in [0, 1] (a Student-t interval would not)
+    mean, lo, hi, n = vf._mean_ci(np.array([[0.05, 0.5], [0.95, 0.5]]), (0.0, 1.0))
+    assert (lo >= 0).all() and (hi <= 1).all() and n.tolist() == [2, 2]
+    assert mean.tolist() == pytest.approx([0.5, 0.5]) and lo[1] == hi[1] == 0.5
+    for path in (ROOT / "viz" / "figures.py", ROOT / "experiments" / "audit.py"):
+        assert "stats.t." not in path.read_text(), path  # no second interval implementation
+    assert "not yet informative" in vf.interval_words({"seeds": 2})
+    assert "not yet informative" not in vf.interval_words({"seeds": 5})
 
 
 def test_series_styles_differ_without_colour():

@@ -202,17 +202,46 @@ def test_inversion_rate_matches_reference(rows):
 
 
 def test_ptsr_pmr_hand():
-    surv, raised = [10.0, 4.0, 7.0], [5.0, 0.0, 2.0]
-    # waves with D > 0: 10/5 = 2 and 7/2 = 3.5 -> mean 2.75
-    assert M.ptsr(surv, raised) == pytest.approx(2.75)
+    surv, deficit = [10.0, 4.0, 7.0], [5.0, 0.0, 2.0]
+    # waves with D > 0: 10/5 = 2 and 7/2 = 3.5 -> mean 2.75, median 2.75,
+    # deficit-weighted (10 + 7) / (5 + 2) = 17/7
+    assert M.ptsr(surv, deficit) == pytest.approx(2.75)
+    assert M.ptsr(surv, deficit, "median") == pytest.approx(2.75)
+    assert M.ptsr(surv, deficit, "weighted") == pytest.approx(17 / 7)
+    assert M.ptsr([1.0, 30.0, 2.0], [1.0, 1.0, 1.0], "median") == pytest.approx(2.0)
     # Delta^pi = theta * Delta = .5*4, 1*2, 1*0 -> 10/2 = 5, 4/2 = 2 -> mean 3.5
     assert M.pmr(surv, [4.0, 2.0, 0.0], [0.5, 1.0, 1.0]) == pytest.approx(3.5)
+    assert M.pmr(surv, [4.0, 2.0, 0.0], [0.5, 1.0, 1.0], "weighted") == pytest.approx(14 / 4)
     assert M.pmr(surv, [4.0, 2.0, 0.0]) == pytest.approx((10 / 4 + 4 / 2) / 2)
     assert np.isnan(M.ptsr([1.0], [0.0]))
+    assert np.isnan(M.ptsr([1.0], [0.0], "weighted"))
     waves = pd.DataFrame(
-        {"max_survivor": surv, "raised": raised, "max_shortfall": [4, 2, 0.0], "theta": [0.5, 1, 1]}
+        {
+            "max_survivor": surv,
+            "max_base_survivor": [20.0, 8.0, 7.0],
+            "budget": deficit,
+            "raised": [9.0, 9.0, 9.0],  # what was raised does not enter: D^pi = theta D
+            "max_shortfall": [4, 2, 0.0],
+            "theta": [0.5, 1, 1],
+        }
     )
-    assert M.run_ptsr_pmr(waves) == pytest.approx({"ptsr": 2.75, "pmr": 3.5})
+    cap = M.run_ptsr_pmr(waves, "capacity")
+    assert cap["ptsr_capacity"] == pytest.approx(2.75) and cap["pmr_capacity"] == 3.5
+    base = M.run_ptsr_pmr(waves)
+    # base survivors 20, 8, 7: PTSR 20/5 = 4, 7/2 = 3.5; weighted 27/7; PMR 20/2 = 10, 8/2 = 4
+    assert base["ptsr_base"] == pytest.approx(3.75)
+    assert base["ptsr_base_weighted"] == pytest.approx(27 / 7)
+    assert base["pmr_base"] == pytest.approx(7.0) and base["pmr_base_median"] == 7.0
+    assert base["pmr_base_weighted"] == pytest.approx(28 / 4)
+
+
+def test_weighted_ptsr_is_not_dominated_by_a_tiny_deficit():
+    # one wave socialises $1M with a $2M survivor, another 1 cent with a $1k survivor: the
+    # plain mean is 50,001 (the cent dominates); the deficit-weighted PTSR stays near 2
+    surv, deficit = [2e6, 1e3], [1e6, 0.01]
+    assert M.ptsr(surv, deficit) == pytest.approx((2.0 + 1e5) / 2)
+    assert M.ptsr(surv, deficit, "weighted") == pytest.approx((2e6 + 1e3) / (1e6 + 0.01))
+    assert M.ptsr(surv, deficit, "median") == pytest.approx((2.0 + 1e5) / 2)
 
 
 @settings(max_examples=80, deadline=None)
@@ -243,25 +272,29 @@ def test_top_k_share_properties(h):
 # --------------------------------------------------------------------------- across waves
 def toy_events() -> pd.DataFrame:
     rows = [
-        # step, wave, market, account, dollars, capacity
-        (3, 1, 0, 1, 1.0, 10.0),
-        (3, 1, 0, 2, 4.0, 10.0),
-        (3, 1, 0, 3, 3.0, 5.0),
-        (3, 1, 0, 4, 1.0, 4.0),  # account 4 paid 1 + 1 in two rows
-        (3, 1, 0, 4, 1.0, 4.0),
-        (4, 2, 0, 1, 3.0, 10.0),
-        (4, 2, 0, 2, 2.0, 10.0),
-        (4, 2, 0, 3, 4.0, 5.0),
-        (4, 2, 0, 5, 0.5, 2.0),
-        (4, 3, 1, 1, 1.0, 3.0),  # another market: no previous wave there
-        (5, 4, 0, 1, 2.0, 8.0),
+        # step, wave, market, account, dollars, capacity, base (eligibility base >= capacity)
+        (3, 1, 0, 1, 1.0, 10.0, 40.0),
+        (3, 1, 0, 2, 4.0, 10.0, 10.0),
+        (3, 1, 0, 3, 3.0, 5.0, 6.0),
+        (3, 1, 0, 4, 1.0, 4.0, 4.0),  # account 4 paid 1 + 1 in two rows
+        (3, 1, 0, 4, 1.0, 4.0, 4.0),
+        (4, 2, 0, 1, 3.0, 10.0, 40.0),
+        (4, 2, 0, 2, 2.0, 10.0, 10.0),
+        (4, 2, 0, 3, 4.0, 5.0, 6.0),
+        (4, 2, 0, 5, 0.5, 2.0, 2.0),
+        (4, 3, 1, 1, 1.0, 3.0, 4.0),  # another market: no previous wave there
+        (5, 4, 0, 1, 2.0, 8.0, 16.0),
     ]
-    df = pd.DataFrame(rows, columns=["step", "wave", "market", "account", "dollars", "capacity"])
+    cols = ["step", "wave", "market", "account", "dollars", "capacity", "base"]
+    df = pd.DataFrame(rows, columns=cols)
     df["agent_type"] = "passive"
     return df
 
 
 def toy_waves() -> pd.DataFrame:
+    # wave 1 has 6 eligible rows, one of them with zero capacity (a loser under a profits-only
+    # cap): 5 positive.  Base fractions: wave 1 .025 .4 .5 .5, wave 2 .075 .2 2/3 .25,
+    # wave 3 .25, wave 4 .125; largest base left: 39, 37, 3, 14.
     return pd.DataFrame(
         {
             "step": [3, 4, 4, 5],
@@ -273,11 +306,15 @@ def toy_waves() -> pd.DataFrame:
             "raised": [10.0, 9.5, 1.0, 2.0],
             "overshoot": [0.0, 0.25, 0.0, 0.5],
             "eligible": [6, 4, 1, 1],
+            "positive": [5, 4, 1, 1],
             "touched": [4, 4, 1, 1],
             "max_survivor": [9.0, 7.0, 2.0, 6.0],
             "max_shortfall": [5.0, 4.0, 1.0, 2.0],
             "max_haircut_frac": [0.6, 0.8, 1 / 3, 0.25],
             "max_haircut_equity_frac": [0.3, 0.4, 0.2, 0.1],
+            "base_total": [62.0, 58.0, 4.0, 16.0],
+            "max_base_survivor": [39.0, 37.0, 3.0, 14.0],
+            "max_haircut_base_frac": [0.5, 2 / 3, 0.25, 0.125],
         }
     )
 
@@ -330,11 +367,14 @@ def test_rank_instability_matches_scipy(rows):
             assert out.loc[w, "spearman"] == pytest.approx(stats.spearmanr(x, y)[0], abs=1e-9)
 
 
-def test_wave_gini_pads_eligible_rows():
+def test_wave_gini_pads_positive_capacity_rows_only():
     g = M.wave_gini(toy_events(), toy_waves())
-    # wave 1: fractions .1 .4 .6 .5 among 6 eligible: sorted 0 0 .1 .4 .5 .6, S = 1.6,
-    # sum i x = .3 + 1.6 + 2.5 + 3.6 = 8 -> G = 16 / 9.6 - 7/6 = 0.5
-    assert g.loc[1] == pytest.approx(0.5)
+    # wave 1: fractions .1 .4 .6 .5 among 5 rows with positive capacity (the 6th eligible row
+    # has capacity 0 and is left out): sorted 0 .1 .4 .5 .6, S = 1.6,
+    # sum i x = .2 + 1.2 + 2.0 + 3.0 = 6.4 -> G = 12.8 / 8 - 6/5 = 0.4
+    assert g.loc[1] == pytest.approx(0.4)
+    # the old padding to all 6 eligible rows gave 0.5: zero-capacity rows diluted it
+    assert M.gini([0.1, 0.4, 0.6, 0.5], size=6) == pytest.approx(0.5)
     assert g.loc[2] == pytest.approx(M.gini([0.3, 0.2, 0.8, 0.25], size=4))
     assert g.loc[3] == 0.0 and g.loc[4] == 0.0  # one eligible row: G = 0
     # without the wave log only the touched rows count: sorted .1 .4 .5 .6, S = 1.6,
@@ -342,30 +382,59 @@ def test_wave_gini_pads_eligible_rows():
     assert M.wave_gini(toy_events()).loc[1] == pytest.approx(0.25)
 
 
+def test_wave_gini_on_the_base():
+    g = M.wave_gini(toy_events(), toy_waves(), "base")
+    # wave 1: h/base .025 .4 .5 .5 padded to 5: sorted 0 .025 .4 .5 .5, S = 1.425,
+    # sum i x = .05 + 1.2 + 2 + 2.5 = 5.75 -> G = 11.5 / 7.125 - 6/5
+    assert g.loc[1] == pytest.approx(11.5 / 7.125 - 1.2)
+    assert g.loc[2] == pytest.approx(M.gini([3 / 40, 0.2, 4 / 6, 0.25], size=4))
+
+
+def test_wave_gini_ignores_touched_rows_with_zero_capacity():
+    ev = toy_events()
+    # a lot closed at zero capacity and zero dollars (a row ADL touched but could take nothing
+    # from) is not part of the burden distribution either
+    extra = pd.DataFrame(
+        [(3, 1, 0, 9, 0.0, 0.0, 0.0, "passive")], columns=[*ev.columns[:-1], "agent_type"]
+    )
+    ev2 = pd.concat([ev, extra], ignore_index=True)
+    for base in ("capacity", "base"):
+        got = M.wave_gini(ev2, toy_waves(), base)
+        assert got.equals(M.wave_gini(ev, toy_waves(), base))
+
+
 @settings(max_examples=40, deadline=None)
 @given(
     st.lists(
-        st.tuples(st.integers(1, 4), st.floats(0.0, 1.0), st.floats(0.1, 9.0)),
+        st.tuples(
+            st.integers(1, 4), st.floats(0.0, 1.0, allow_subnormal=False), st.floats(0.1, 9.0)
+        ),
         min_size=1,
         max_size=30,
     ),
     st.integers(0, 5),
+    st.integers(0, 5),
 )
-def test_wave_gini_matches_gini(rows, extra):
+def test_wave_gini_matches_gini(rows, extra, zero_cap):
     ev = pd.DataFrame(rows, columns=["wave", "frac", "capacity"])
     ev["account"] = np.arange(len(ev))
     ev["dollars"] = ev["frac"] * ev["capacity"]
+    ev["base"] = 2.0 * ev["capacity"]
     ev["step"], ev["market"] = ev["wave"], 0
     counts = ev.groupby("wave").size()
     waves = pd.DataFrame(
         {"step": counts.index, "wave": counts.index, "market": 0, "raised": 1.0}
-        | {"eligible": counts.to_numpy() + extra, "touched": counts.to_numpy()}
+        | {"eligible": counts.to_numpy() + extra + zero_cap, "touched": counts.to_numpy()}
+        | {"positive": counts.to_numpy() + extra}
     )
     got = M.wave_gini(ev, waves)
+    got_base = M.wave_gini(ev, waves, "base")
     for w, n in counts.items():
         sel = ev[ev["wave"] == w]
         fr = M.haircut_fractions(sel["dollars"], sel["capacity"])
         assert got.loc[w] == pytest.approx(M.gini(fr, size=int(n) + extra), abs=1e-9)
+        # base = 2 x capacity: the fractions halve, and a Gini is scale-free
+        assert got_base.loc[w] == pytest.approx(got.loc[w], abs=1e-9)
 
 
 # --------------------------------------------------------------------------- moral hazard
@@ -462,15 +531,69 @@ def test_ltv_lost_per_deficit_dollar_hand():
 # --------------------------------------------------------------------------- statistics
 def test_confidence_interval_hand():
     # mean 2.5, s = sqrt(5/3) = 1.290994, se = 0.645497, t(.975, 3) = 3.182446
-    mean, low, high = M.confidence_interval([1.0, 2.0, 3.0, 4.0])
-    assert mean == 2.5
+    mean, low, high, n = M.confidence_interval([1.0, 2.0, 3.0, 4.0])
+    assert mean == 2.5 and n == 4
     assert low == pytest.approx(2.5 - 2.054260, abs=1e-5)
     assert high == pytest.approx(2.5 + 2.054260, abs=1e-5)
-    assert M.confidence_interval([1.0, np.nan, 2.0, 3.0, 4.0]) == pytest.approx((mean, low, high))
+    got = M.confidence_interval([1.0, np.nan, 2.0, 3.0, 4.0])
+    assert got == pytest.approx((mean, low, high, 4))  # the NaN is not counted in n
     one = M.confidence_interval([5.0])
-    assert one.mean == 5.0 and np.isnan(one.low) and np.isnan(one.high)
-    assert all(np.isnan(M.confidence_interval([np.nan])))
-    assert M.confidence_interval([2.0, 2.0]) == (2.0, 2.0, 2.0)
+    assert one.mean == 5.0 and np.isnan(one.low) and np.isnan(one.high) and one.n == 1
+    none = M.confidence_interval([np.nan])
+    assert np.isnan(none.mean) and np.isnan(none.low) and none.n == 0
+    assert M.confidence_interval([2.0, 2.0]) == (2.0, 2.0, 2.0, 2)
+
+
+def test_confidence_interval_logit_and_log_by_hand():
+    # [0, 1]: .2 .4 .6 -> m = .4, se = .2 / sqrt(3), t(.975, 2) = 4.302653;
+    # logit(.4) +- t se / (.4 * .6), mapped back with the logistic function
+    t2 = 4.302653
+    half = t2 * (0.2 / math.sqrt(3)) / 0.24
+    expit = lambda y: 1 / (1 + math.exp(-y))  # noqa: E731
+    lo, hi = expit(math.log(0.4 / 0.6) - half), expit(math.log(0.4 / 0.6) + half)
+    got = M.confidence_interval([0.2, 0.4, 0.6], bounds=(0.0, 1.0))
+    assert got.mean == pytest.approx(0.4)
+    assert (got.low, got.high) == pytest.approx((lo, hi), abs=1e-6)
+    assert 0.0 < got.low < 0.4 < got.high < 1.0
+    # [0, inf): 1, 3 -> m = 2, se = 1, t(.975, 1) = 12.706205: 2 exp(+-12.706205 / 2)
+    got = M.confidence_interval([1.0, 3.0], bounds=(0.0, np.inf))
+    t1 = 12.706205
+    assert (got.low, got.high) == pytest.approx((2 * math.exp(-t1 / 2), 2 * math.exp(t1 / 2)))
+    # (-inf, 1]: 1 - (1 - m) exp(-+ t se / (1 - m)) for G-like metrics
+    got = M.confidence_interval([0.5, -0.5], bounds=(-np.inf, 1.0))
+    se = 0.5  # s = sqrt(.5), n = 2; at m = 0 the slope 1 / (1 - m) is 1
+    assert got.high == pytest.approx(1 - math.exp(-t1 * se))
+    assert got.low == pytest.approx(1 - math.exp(t1 * se))
+    assert M.interval_method((0, 1)) == "logit-t"
+    assert M.interval_method((0, np.inf)) == "log-t"
+    assert M.interval_method((-np.inf, 1)) == "log-t"
+    assert M.interval_method() == "t"
+
+
+def test_interval_over_fractions_with_two_seeds_stays_in_range():
+    # what compare drew with 2 seeds: a Student-t interval over [0, 1] data leaves [0, 1]
+    v = [0.05, 0.95]
+    old = M.confidence_interval(v)
+    assert old.low < -5 and old.high > 6  # the trap: retention of -500 %
+    got = M.confidence_interval(v, bounds=(0.0, 1.0))
+    assert 0.0 <= got.low < got.mean < got.high <= 1.0 and got.n == 2
+    # dollars (non-negative) never get a negative end, a count never either
+    dollars = M.confidence_interval([10.0, 90_000.0], bounds=(0.0, np.inf))
+    assert dollars.low > 0.0
+    # a Gini of 0.99 and 0.98: the end stays below 1
+    gini = M.confidence_interval([0.99, 0.98], bounds=(0.0, 1.0))
+    assert gini.high <= 1.0 and gini.low >= 0.0
+
+
+def test_interval_refuses_values_outside_the_declared_range():
+    with pytest.raises(InputError) as err:
+        M.confidence_interval([0.5, 1.5], bounds=(0.0, 1.0))
+    assert err.value.field == "values"
+    # float noise at an end is clipped, not refused
+    got = M.confidence_interval([-1e-12, 0.5], bounds=(0.0, 1.0))
+    assert got.low >= 0.0
+    with pytest.raises(InputError):
+        M.confidence_interval([1.0, 2.0], bounds=(1.0, 1.0))
 
 
 def test_paired_difference_hand():
@@ -486,14 +609,62 @@ def test_paired_difference_hand():
     assert M.paired_difference([2.0, 3.0], [1.0, 2.0]).p_value == 0.0
 
 
+def test_paired_difference_of_fractions_stays_within_plus_minus_one():
+    a, b = [0.9, 0.1], [0.05, 0.3]  # differences .85 and -.2 over 2 seeds
+    old = M.paired_difference(a, b)
+    assert old.low < -1 or old.high > 1  # the unbounded t interval leaves [-1, 1]
+    got = M.paired_difference(a, b, bounds=(0.0, 1.0))
+    assert -1.0 <= got.low < got.mean < got.high <= 1.0 and got.n == 2
+    assert M.difference_bounds((0.0, 1.0)) == (-1.0, 1.0)
+    assert M.difference_bounds((0.0, np.inf)) == (-np.inf, np.inf)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.floats(0.0, 1.0), min_size=2, max_size=12),
+    st.lists(st.floats(0.0, 1.0), min_size=2, max_size=12),
+)
+def test_paired_p_value_agrees_with_the_interval(a, b):
+    m = min(len(a), len(b))
+    d = M.paired_difference(a[:m], b[:m], 0.95, bounds=(0.0, 1.0))
+    assert -1.0 <= d.low <= d.mean <= d.high <= 1.0
+    if np.isfinite(d.p_value) and d.high > d.low and abs(d.p_value - 0.05) > 1e-6:
+        excludes = d.low > 0 or d.high < 0
+        assert excludes == (d.p_value < 0.05)
+
+
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.floats(-1e6, 1e6), min_size=2, max_size=30))
 def test_confidence_interval_properties(v):
-    m, lo, hi = M.confidence_interval(v, 0.9)
-    _, lo2, hi2 = M.confidence_interval(v, 0.99)
+    m, lo, hi, n = M.confidence_interval(v, 0.9)
+    _, lo2, hi2, _ = M.confidence_interval(v, 0.99)
+    assert n == len(v)
     assert m == pytest.approx(np.mean(v))
     assert lo <= m + 1e-6 and m <= hi + 1e-6
     assert lo2 <= lo + 1e-6 and hi2 >= hi - 1e-6  # a higher level is never narrower
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.sampled_from([(0.0, 1.0), (0.0, np.inf), (-np.inf, 1.0), (-1.0, 1.0), (5.0, 7.5)]),
+    st.lists(st.floats(0.0, 1.0), min_size=1, max_size=20),
+    st.floats(0.5, 0.999),
+)
+def test_bounded_interval_stays_in_range_and_holds_the_mean(bounds, u, level):
+    lo, hi = bounds
+    # map unit draws onto the range (a wide finite stretch for an open side)
+    a = lo if np.isfinite(lo) else hi - 1e4
+    b = hi if np.isfinite(hi) else lo + 1e4
+    v = a + (b - a) * np.asarray(u)
+    got = M.confidence_interval(v, level, bounds)
+    assert got.n == len(v)
+    if len(v) == 1:
+        assert np.isnan(got.low)
+        return
+    assert lo <= got.low <= got.mean <= got.high <= hi
+    wider = M.confidence_interval(v, min(level + 0.0009, 0.9999), bounds)
+    assert wider.low <= got.low + 1e-9 * (1 + abs(got.low))
+    assert wider.high >= got.high - 1e-9 * (1 + abs(got.high))
 
 
 # --------------------------------------------------------------------------- headline
@@ -501,10 +672,8 @@ def test_headline_toy():
     out = M.headline(toy_timeseries(), toy_agents(), toy_events(), toy_waves(), toy_bankruptcies())
     must = [
         "overshoot",
-        "max_haircut_frac",
-        "gini_haircut",
-        "ptsr",
-        "pmr",
+        "adl_waves",
+        *M.WAVE_KEYS,
         "externality_ratio",
         "leverage_drift",
         "retention",
@@ -512,13 +681,24 @@ def test_headline_toy():
     ]
     assert set(must) <= set(out) and all(type(v) is float for v in out.values())
     assert out["overshoot"] == pytest.approx(0.75)  # 0 + .25 + 0 + .5
-    assert out["max_haircut_frac"] == pytest.approx(0.8)
+    assert out["adl_waves"] == 4.0
+    assert out["max_haircut_capacity_frac"] == pytest.approx(0.8)
+    assert out["max_haircut_base_frac"] == pytest.approx(2 / 3)
     assert out["max_haircut_equity_frac"] == pytest.approx(0.4)
     g = M.wave_gini(toy_events(), toy_waves())
-    assert out["gini_haircut"] == pytest.approx(g.mean())
-    # ptsr: 9/10, 7/9.5, 2/1, 6/2 -> mean; pmr: 9/5, 7/4, 2/1, 6/2 -> mean
-    assert out["ptsr"] == pytest.approx((0.9 + 7 / 9.5 + 2 + 3) / 4)
-    assert out["pmr"] == pytest.approx((1.8 + 1.75 + 2 + 3) / 4)
+    assert out["gini_haircut_capacity"] == pytest.approx(g.mean())
+    gb = M.wave_gini(toy_events(), toy_waves(), "base")
+    assert out["gini_haircut_base"] == pytest.approx(gb.mean())
+    # capacity: ptsr 9/10, 7/9.5, 2/1, 6/2 -> mean; pmr: 9/5, 7/4, 2/1, 6/2 -> mean
+    assert out["ptsr_capacity"] == pytest.approx((0.9 + 7 / 9.5 + 2 + 3) / 4)
+    assert out["pmr_capacity"] == pytest.approx((1.8 + 1.75 + 2 + 3) / 4)
+    # base: survivors 39, 37, 3, 14 over budgets 10, 9.5, 1, 2 and shortfalls 5, 4, 1, 2
+    r = [3.9, 37 / 9.5, 3.0, 7.0]
+    assert out["ptsr_base"] == pytest.approx(np.mean(r))
+    assert out["ptsr_base_median"] == pytest.approx((3.9 + 37 / 9.5) / 2)
+    assert out["ptsr_base_weighted"] == pytest.approx(93 / 22.5)
+    assert out["pmr_base"] == pytest.approx(np.mean([39 / 5, 37 / 4, 3.0, 7.0]))
+    assert out["pmr_base_weighted"] == pytest.approx(93 / 12)
     assert out["externality_ratio"] == pytest.approx(7 / 15)
     assert out["leverage_drift"] == pytest.approx(2.0)
     assert out["retention"] == pytest.approx(0.2)
@@ -526,12 +706,47 @@ def test_headline_toy():
     assert out["deficit"] == 105.0 and out["refill_steps"] == pytest.approx(3.5)  # (6 + 1) / 2
 
 
+def _price_rule_twin(events: pd.DataFrame, waves: pd.DataFrame, scale: float):
+    """The same waves under another ADL price rule: same dollars and base, capacity x scale.
+
+    A previous-mark rule and a bankruptcy-price rule close lots at different prices, so the
+    capacity (lots x lot value, capped by the base) differs while the haircuts and the
+    eligibility base do not.
+    """
+    ev = events.assign(capacity=np.minimum(events["capacity"] * scale, events["base"]))
+    w = waves.copy()
+    agg = M.wave_rows(ev).groupby("wave")
+    w["max_haircut_frac"] = (agg["burden"].max()).reindex(w["wave"]).to_numpy()
+    surv = (M.wave_rows(ev).eval("capacity - dollars")).groupby(M.wave_rows(ev)["wave"]).max()
+    w["max_survivor"] = surv.reindex(w["wave"]).to_numpy()
+    return ev, w
+
+
+def test_price_rule_twins_share_every_base_metric():
+    ev, w = toy_events(), toy_waves()
+    ev2, w2 = _price_rule_twin(ev, w, 1.6)
+    args = (toy_timeseries(), toy_agents())
+    a = M.headline(*args, ev, w, toy_bankruptcies())
+    b = M.headline(*args, ev2, w2, toy_bankruptcies())
+    for key in M.WAVE_KEYS:
+        if key.endswith("_capacity") or "capacity_frac" in key:
+            continue
+        if key in ("inversion_rate", "rank_correlation", "max_haircut_equity_frac"):
+            continue
+        assert a[key] == pytest.approx(b[key], nan_ok=True), key
+    # the capacity versions tell the two rules apart although they took the same dollars
+    assert a["max_haircut_capacity_frac"] != pytest.approx(b["max_haircut_capacity_frac"])
+    assert a["gini_haircut_capacity"] != pytest.approx(b["gini_haircut_capacity"])
+    assert a["ptsr_capacity"] != pytest.approx(b["ptsr_capacity"])
+
+
 def test_headline_without_adl_is_nan_not_error():
     ev, w = toy_events().iloc[:0], toy_waves().iloc[:0]
     out = M.headline(toy_timeseries(), toy_agents(), ev, w, toy_bankruptcies().iloc[:0])
-    assert out["overshoot"] == 0.0 and out["max_haircut_frac"] == 0.0
-    for key in ("gini_haircut", "ptsr", "pmr", "externality_ratio", "inversion_rate"):
-        assert np.isnan(out[key])
+    assert out["overshoot"] == 0.0 and out["adl_waves"] == 0.0
+    assert out["accounts_touched"] == 0.0  # counts count the run as it is
+    for key in (*M.WAVE_KEYS, "externality_ratio"):
+        assert np.isnan(out[key]), key  # a run without a wave has no largest haircut, no PTSR
 
 
 def test_headline_on_a_real_run():
@@ -557,7 +772,12 @@ def test_headline_on_a_real_run():
     assert out["overshoot"] == pytest.approx(waves["overshoot"].sum())
     assert 0.0 <= out["retention"] <= 1.0
     assert np.isnan(out["externality_ratio"]) or 0.0 <= out["externality_ratio"] <= 1.0
-    assert out["max_haircut_frac"] <= 1.0 + 1e-9
+    assert out["max_haircut_capacity_frac"] <= 1.0 + 1e-9
+    assert 0.0 <= out["max_haircut_base_frac"] <= 1.0 + 1e-9
+    # the wave log's largest haircut over base is the ADL log's
+    frac = M.wave_rows(events)["burden_base"].max()
+    assert out["max_haircut_base_frac"] == pytest.approx(frac, rel=1e-9)
+    assert out["adl_waves"] == float(len(waves))
     assert out["accounts_touched"] == float(np.unique(events["account"]).size)
     assert out["ltv_lost_per_deficit_dollar"] >= 0.0 or np.isnan(out["ltv_lost_per_deficit_dollar"])
 
@@ -574,7 +794,13 @@ def test_headline_on_a_real_run():
         (lambda: M.haircut_fractions([1.0, 1.0], [0.0, 2.0]), "haircut"),
         (lambda: M.haircut_fractions([1.0], [1.0, 2.0]), "capacity"),
         (lambda: M.max_haircut_equity_fraction([1.0], [0.0]), "haircut"),
-        (lambda: M.ptsr([1.0, 2.0], [1.0]), "raised"),
+        (lambda: M.ptsr([1.0, 2.0], [1.0]), "deficit"),
+        (lambda: M.ptsr([1.0], [1.0], "max"), "how"),
+        (lambda: M.wave_gini(toy_events(), toy_waves(), "equity"), "base"),
+        (lambda: M.wave_gini(toy_events().drop(columns="base"), None, "base"), "events"),
+        (lambda: M.run_ptsr_pmr(toy_waves(), "margin"), "base"),
+        (lambda: M.confidence_interval([0.5, 2.0], bounds=(0.0, 1.0)), "values"),
+        (lambda: M.confidence_interval([0.5], bounds=(1.0, 0.0)), "bounds"),
         (lambda: M.pmr([1.0], [1.0], 2.0), "theta"),
         (lambda: M.ltv([1.0], 0.0), "discount"),
         (lambda: M.confidence_interval([1.0, 2.0], 1.5), "level"),
@@ -606,5 +832,6 @@ def test_structured_arrays_accepted():
     rec = w.to_records(index=False)
     arr = np.array(rec, dtype=rec.dtype)
     assert M.run_ptsr_pmr(arr) == pytest.approx(M.run_ptsr_pmr(w))
+    assert M.run_ptsr_pmr(arr, "capacity") == pytest.approx(M.run_ptsr_pmr(w, "capacity"))
     ev = toy_events().rename(columns={"dollars": "haircut"})  # the raw ADL log's name
     assert M.rank_instability(ev).equals(M.rank_instability(toy_events()))

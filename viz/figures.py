@@ -29,7 +29,6 @@ Per experiment (what each draws when its data is there):
 from __future__ import annotations
 
 import json
-import warnings
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -37,9 +36,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-from scipy import stats
 
 from experiments.catalogue import FigureRef, ok_rows
+from experiments.metrics import MIN_INFORMATIVE_N, UNBOUNDED, confidence_interval
+from experiments.run import metric_range
 from viz.style import annotate_cells, new_figure, save, series_style, styled
 
 __all__ = [
@@ -48,6 +48,7 @@ __all__ = [
     "DRAWERS",
     "EXTERNALITY",
     "LEVERAGE",
+    "LOGLOG_METRICS",
     "METRIC_LABELS",
     "RETENTION",
     "REVENUE",
@@ -64,6 +65,7 @@ __all__ = [
     "draw_overshoot_horizon",
     "draw_pass_rates",
     "draw_policy_intervals",
+    "interval_words",
     "write_figures",
 ]
 
@@ -75,11 +77,20 @@ METRIC_LABELS: dict[str, tuple[str, float]] = {
     "residual_bad_debt": ("residual bad debt, $", 1.0),
     "overshoot": ("overshoot (two-pass, h = 0), $", 1.0),
     "accounts_touched": ("accounts touched, accounts", 1.0),
-    "max_haircut_frac": ("largest haircut, % of capacity", 100.0),
+    "adl_waves": ("ADL waves, waves", 1.0),
+    "max_haircut_base_frac": ("largest haircut, % of eligibility base", 100.0),
+    "max_haircut_capacity_frac": ("largest haircut, % of capacity", 100.0),
     "max_haircut_equity_frac": ("largest haircut, % of equity", 100.0),
-    "gini_haircut": ("Gini of haircut fractions, index (0-1)", 1.0),
-    "ptsr": ("PTSR, ratio", 1.0),
-    "pmr": ("PMR, ratio", 1.0),
+    "gini_haircut_base": ("Gini of haircut / base, index (0-1)", 1.0),
+    "gini_haircut_capacity": ("Gini of haircut / capacity, index (0-1)", 1.0),
+    "ptsr_base": ("PTSR on base (mean over waves), ratio", 1.0),
+    "ptsr_base_median": ("PTSR on base (median over waves), ratio", 1.0),
+    "ptsr_base_weighted": ("PTSR on base (deficit-weighted), ratio", 1.0),
+    "ptsr_capacity": ("PTSR on capacity (mean over waves), ratio", 1.0),
+    "pmr_base": ("PMR on base (mean over waves), ratio", 1.0),
+    "pmr_base_median": ("PMR on base (median over waves), ratio", 1.0),
+    "pmr_base_weighted": ("PMR on base (shortfall-weighted), ratio", 1.0),
+    "pmr_capacity": ("PMR on capacity (mean over waves), ratio", 1.0),
     "externality_ratio": ("externality ratio, share of losses", 1.0),
     "leverage_drift": ("whale leverage drift, x", 1.0),
     "retention": ("retention, % of first-crisis traders", 100.0),
@@ -94,11 +105,13 @@ METRIC_LABELS: dict[str, tuple[str, float]] = {
 COMPARE_METRICS = (
     "adl_raised",
     "overshoot",
-    "max_haircut_frac",
-    "gini_haircut",
+    "max_haircut_base_frac",
+    "gini_haircut_base",
     "retention",
     "fee_revenue",
 )
+#: The ratios the moral-hazard figure plots against n (as the experiment fits them).
+LOGLOG_METRICS = ("ptsr_base", "pmr_base")
 #: Interval panels of the attrition experiment.
 ATTRITION_METRICS = (
     "retention",
@@ -170,17 +183,31 @@ def _vectors(rows: pd.DataFrame, column: str) -> np.ndarray:
     return out
 
 
-def _mean_ci(values: np.ndarray, level: float = 0.95) -> tuple[np.ndarray, ...]:
-    """Column means of a (seeds x points) array and their Student-t interval (NaN-skipping)."""
+def _mean_ci(
+    values: np.ndarray, bounds: tuple[float, float] = UNBOUNDED, level: float = 0.95
+) -> tuple[np.ndarray, ...]:
+    """Per column of a (seeds x points) array: mean, interval ends and n (NaN-skipping).
+
+    Each column's interval is :func:`experiments.metrics.confidence_interval` inside
+    ``bounds`` (the one interval of the project; a few columns, so a loop).
+    """
     v = np.asarray(values, dtype=np.float64)
-    n = np.sum(np.isfinite(v), axis=0)
-    with np.errstate(all="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns give NaN, quietly
-        mean = np.nanmean(np.where(np.isfinite(v), v, np.nan), axis=0) if v.size else v
-        sd = np.nanstd(v, axis=0, ddof=1) if v.shape[0] > 1 else np.full(v.shape[1], np.nan)
-        t = stats.t.ppf(0.5 + level / 2, np.maximum(n - 1, 1))
-        half = np.where(n > 1, t * sd / np.sqrt(np.maximum(n, 1)), np.nan)
-    return mean, mean - half, mean + half
+    v = np.where(np.isfinite(v), v, np.nan)
+    cis = [confidence_interval(v[:, j], level, bounds) for j in range(v.shape[1])]
+    out = np.array([[c.mean, c.low, c.high, c.n] for c in cis]).reshape(-1, 4).T
+    return out[0], out[1], out[2], out[3].astype(int)
+
+
+def interval_words(ctx: dict) -> str:
+    """Caption words for intervals over seeds, with the not-yet-informative warning."""
+    seeds = int(ctx.get("seeds") or 0)
+    text = (
+        "mean over seeds with 95 % intervals kept inside each metric's range "
+        f"(n = {seeds} seeds unless marked)"
+    )
+    if seeds < MIN_INFORMATIVE_N:
+        text += f"; with fewer than {MIN_INFORMATIVE_N} seeds the intervals are not yet informative"
+    return text
 
 
 def _policies(rows: pd.DataFrame) -> list[str]:
@@ -232,7 +259,10 @@ def draw_policy_intervals(
     """Dot and 95 % interval per policy, one panel per metric (a long summary table).
 
     ``summary`` has columns policy, metric, mean, ci_low, ci_high (the catalogue's
-    ``summary.csv``); groups other than policy must already be filtered out.
+    ``summary.csv``); groups other than policy must already be filtered out.  With its ``n``
+    and ``runs`` columns, an interval computed from fewer values than the policy's runs is
+    marked ``n=k`` beside its dot; with ``coincides_with``, a policy repeating another's
+    numbers is labelled ``policy (= other)``.
     """
     if summary is None or summary.empty or "metric" not in summary:
         return None
@@ -240,6 +270,13 @@ def draw_policy_intervals(
     if not metrics:
         return None
     pols = list(dict.fromkeys(summary["policy"]))
+    labels = list(pols)
+    if "coincides_with" in summary:
+        same = summary.drop_duplicates("policy").set_index("policy")["coincides_with"]
+        labels = [
+            f"{p} (= {same[p]})" if isinstance(same.get(p), str) and same.get(p) else p
+            for p in pols
+        ]
     nrows = int(np.ceil(len(metrics) / ncols))
     ncol = min(ncols, len(metrics))
     size = (3.6 * ncol, 0.25 * len(pols) * nrows + 1.2 * nrows + 0.6)
@@ -253,6 +290,10 @@ def draw_policy_intervals(
         lo, hi = s["ci_low"].to_numpy(float) * f, s["ci_high"].to_numpy(float) * f
         err = np.vstack([mean - lo, hi - mean])
         err = np.where(np.isfinite(err), np.maximum(err, 0.0), 0.0)
+        short = np.zeros(len(pols), dtype=bool)
+        if {"n", "runs"} <= set(s.columns):
+            n, runs = s["n"].to_numpy(float), s["runs"].to_numpy(float)
+            short = np.isfinite(n) & np.isfinite(runs) & (n < runs)
         for i in range(len(pols)):
             st = series_style(i, len(pols))
             ax.errorbar(
@@ -266,7 +307,15 @@ def draw_policy_intervals(
                 capsize=2,
                 linestyle="none",
             )
-        ax.set_yticks(y, pols)
+            if short[i] and np.isfinite(mean[i]):
+                ax.annotate(
+                    f"n={int(n[i])}",
+                    (mean[i], y[i]),
+                    textcoords="offset points",
+                    xytext=(4, 4),
+                    fontsize=6,
+                )
+        ax.set_yticks(y, labels)
         ax.set_xlabel(label)
         ax.set_ylabel("policy")
         ax.set_title(m.replace("_", " "))
@@ -282,8 +331,9 @@ def draw_policy_intervals(
 def draw_lorenz(rows: pd.DataFrame, *, title: str = "Lorenz curves of haircuts") -> Figure | None:
     """Mean Lorenz curve of haircut fractions per policy (runs' ``lorenz_haircut`` column).
 
-    x: share of (wave, eligible account) pairs, poorest first; y: their share of the summed
-    haircut fractions.  The diagonal is equal fractions (pure pro-rata within a wave).
+    x: share of (wave, account with positive capacity) pairs, poorest first; y: their share of
+    the summed haircut fractions h/base.  The diagonal is equal fractions (pure pro-rata
+    within a wave).
     """
     if "lorenz_haircut" not in rows or rows.empty:
         return None
@@ -296,7 +346,7 @@ def draw_lorenz(rows: pd.DataFrame, *, title: str = "Lorenz curves of haircuts")
         v = _vectors(rows[rows["policy"] == p], "lorenz_haircut")
         if v.shape[1] < 2 or not np.isfinite(v).any():
             continue
-        mean, _, _ = _mean_ci(v)
+        mean = _mean_ci(v, (0.0, 1.0))[0]
         x = np.linspace(0, 100, v.shape[1])
         ax.plot(x, 100 * mean, markevery=2, lw=1.2, label=p, **series_style(i, len(pols)))
         drawn += 1
@@ -304,8 +354,8 @@ def draw_lorenz(rows: pd.DataFrame, *, title: str = "Lorenz curves of haircuts")
         return None
     ax.set_xlim(0, 100)
     ax.set_ylim(0, 100)
-    ax.set_xlabel("eligible (wave, account) pairs, poorest first, %")
-    ax.set_ylabel("cumulative share of haircut fractions h/c, %")
+    ax.set_xlabel("(wave, account with positive capacity) pairs, poorest first, %")
+    ax.set_ylabel("cumulative share of haircut fractions h/base, %")
     ax.set_title(title)
     _legend_right(fig, ax)
     fig.tight_layout()
@@ -332,7 +382,7 @@ def draw_crisis_curves(
             v = _vectors(rows[rows["policy"] == p], col)
             if not v.size or not np.isfinite(v).any():
                 continue
-            mean, _, _ = _mean_ci(v)
+            mean = _mean_ci(v)[0]
             x = np.arange(v.shape[1])
             ax.plot(x, f * mean, lw=1.1, label=p, **series_style(i, len(pols)))
             drawn += 1
@@ -367,7 +417,7 @@ def draw_overshoot_horizon(
     allv = []
     for i, p in enumerate(pols):
         v = rows.loc[rows["policy"] == p, cols].to_numpy(dtype=float)
-        mean, lo, hi = _mean_ci(v)
+        mean, lo, hi, _n = _mean_ci(v, metric_range("overshoot"))
         shift = width * ((i + 0.5) / len(pols) - 0.5)
         err = np.where(np.isfinite(lo), np.vstack([mean - lo, hi - mean]), 0.0)
         ax.errorbar(
@@ -389,7 +439,7 @@ def draw_frontier(
     summary: pd.DataFrame,
     objectives: Sequence[Sequence[Any]] = (
         ("residual_bad_debt", False),
-        ("max_haircut_frac", False),
+        ("max_haircut_base_frac", False),
         ("fee_revenue", True),
     ),
     *,
@@ -480,15 +530,23 @@ def _heatmap(
 
 
 def draw_gameability(summary: pd.DataFrame, *, title: str = "Gameability G") -> Figure | None:
-    """Heat map policy x action of the audit's G, each cell printed ``G [low, high]``."""
+    """Heat map policy x action of the audit's G net of cost, cells printed ``G [low, high]``.
+
+    G net of the action's cost (``G_net``, ``G_net_low``, ``G_net_high``: what the audit's
+    verdict reads) when the summary has it, else gross G (``G``, ``ci_low``, ``ci_high``).
+    """
     need = {"policy", "action", "G"}
     if summary is None or summary.empty or not need <= set(summary.columns):
         return None
-    g = summary.pivot_table(index="policy", columns="action", values="G", aggfunc="first")
+    net = {"G_net", "G_net_low", "G_net_high"} <= set(summary.columns)
+    col, lo_col, hi_col = (
+        ("G_net", "G_net_low", "G_net_high") if net else ("G", "ci_low", "ci_high")
+    )
+    g = summary.pivot_table(index="policy", columns="action", values=col, aggfunc="first")
     g = g.reindex(index=list(dict.fromkeys(summary["policy"])))
     g = g[[a for a in dict.fromkeys(summary["action"]) if a in g.columns]]
-    lo = summary.pivot_table(index="policy", columns="action", values="ci_low", aggfunc="first")
-    hi = summary.pivot_table(index="policy", columns="action", values="ci_high", aggfunc="first")
+    lo = summary.pivot_table(index="policy", columns="action", values=lo_col, aggfunc="first")
+    hi = summary.pivot_table(index="policy", columns="action", values=hi_col, aggfunc="first")
     lo, hi = lo.reindex_like(g), hi.reindex_like(g)
 
     def cell(p: str, a: str) -> str:
@@ -505,7 +563,8 @@ def draw_gameability(summary: pd.DataFrame, *, title: str = "Gameability G") -> 
         texts,
         xlabel="cosmetic action",
         ylabel="policy",
-        cbar="G, share of honest ADL burden shed (1 = all)",
+        cbar=("G net of the action's cost" if net else "G")
+        + ", share of honest ADL burden shed (1 = all)",
         title=title,
     )
 
@@ -545,7 +604,7 @@ def draw_loglog(
     pols = _policies(rows)
     fig, axes = new_figure(1, 2, size=(12.0, 4.8))
     drawn = 0
-    for k, m in enumerate(("ptsr", "pmr")):
+    for k, m in enumerate(LOGLOG_METRICS):
         ax = axes[0, k]
         if m not in rows:
             continue
@@ -577,8 +636,9 @@ def draw_loglog(
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("participation n, traders (log)")
-        ax.set_ylabel(f"{m.upper()}, ratio (log)")
-        ax.set_title(f"{m.upper()} against n, fitted log-log line")
+        name = m.split("_")[0].upper()
+        ax.set_ylabel(f"{name} on the eligibility base, ratio (log)")
+        ax.set_title(f"{name} against n, fitted log-log line")
         ax.legend(fontsize=6)
     if not drawn:
         return None
@@ -795,7 +855,7 @@ def _only(summary: pd.DataFrame, **cell: Any) -> pd.DataFrame:
 def _compare(rows: pd.DataFrame, summary: pd.DataFrame, ctx: dict) -> list[Draw]:
     ok = ok_rows(rows)
     base = ctx.get("baseline")
-    ci = "mean over seeds with 95 % Student-t intervals"
+    ci = interval_words(ctx)
     return [
         (
             "policy_intervals",
@@ -810,8 +870,9 @@ def _compare(rows: pd.DataFrame, summary: pd.DataFrame, ctx: dict) -> list[Draw]
             "Lorenz curves of haircut fractions",
             caption(
                 ctx,
-                "Lorenz curves of haircut fractions h/c over every (wave, eligible "
-                "account) pair, untouched accounts as zeros, mean over seeds",
+                "Lorenz curves of haircut fractions h/base (eligibility base) over every "
+                "(wave, account with positive capacity) pair, untouched accounts as zeros, "
+                "mean over seeds",
             ),
             draw_lorenz(ok, title="Lorenz curves of haircut fractions per policy"),
         ),
@@ -852,7 +913,7 @@ def _attrition(rows: pd.DataFrame, summary: pd.DataFrame, ctx: dict) -> list[Dra
             caption(
                 ctx,
                 "Retention, churn, fee revenue and LTV lost per deficit dollar per "
-                "policy, mean over seeds with 95 % Student-t intervals",
+                f"policy, {interval_words(ctx)}",
             ),
             draw_policy_intervals(
                 summary, ATTRITION_METRICS, ncols=2, title="Attrition metrics per policy"
@@ -864,7 +925,7 @@ def _attrition(rows: pd.DataFrame, summary: pd.DataFrame, ctx: dict) -> list[Dra
 def _frontier(rows: pd.DataFrame, summary: pd.DataFrame, ctx: dict) -> list[Draw]:
     obj = ctx.get("objectives") or [
         ("residual_bad_debt", False),
-        ("max_haircut_frac", False),
+        ("max_haircut_base_frac", False),
         ("fee_revenue", True),
     ]
     return [
@@ -928,12 +989,13 @@ def _audit(rows: pd.DataFrame, summary: pd.DataFrame, ctx: dict) -> list[Draw]:
             "Gameability heat map",
             caption(
                 {**ctx, "traders": None, "crises": None},
-                "Gameability G per policy and cosmetic action (burden-weighted share of "
-                "the honest twin's ADL burden shed; mean over seeds [95 % interval]), "
-                "paired honest and gaming worlds",
+                "Gameability G net of the action's cost per policy and cosmetic action "
+                "(burden-weighted share of the honest twin's ADL burden shed, minus fees, "
+                f"spread and impact paid; {interval_words(ctx)}), paired honest and gaming "
+                "worlds",
                 policies=pols,
             ),
-            draw_gameability(summary, title="Gameability G: policy x cosmetic action"),
+            draw_gameability(summary, title="Gameability G net of cost: policy x action"),
         )
     ]
 
