@@ -429,9 +429,8 @@ def wave_gini(events: Any, waves: Any | None = None, base: str = "capacity") -> 
     nothing (capacity 0: a loser under a profits-only cap) are left out: they are not part of
     the distribution of burden, and counting them as zeros would push every rule towards 1.
     The ADL log holds only touched rows; the wave log's ``positive`` (eligible rows with
-    capacity > 0) pads the untouched ones with zeros (:func:`gini` with ``size``).  On the
-    ``base`` denominator the same count pads: in the exchange every eligible row closes at a
-    positive lot value, so a row's capacity is positive exactly when its base is.  Without
+    capacity > 0) or ``base_positive`` (with base > 0) pads the untouched ones with zeros
+    (:func:`gini` with ``size``), whichever matches the denominator.  Without
     ``waves``, or for a wave missing from it, only the touched rows with a positive
     denominator count.  Wave numbers are unique across markets (as the exchange numbers
     them).  Computed for all waves at once by group sums.  Source: this project.
@@ -448,7 +447,8 @@ def wave_gini(events: Any, waves: Any | None = None, base: str = "capacity") -> 
     n_touched = agg.groupby("wave").size()
     size = n_touched.astype(np.float64)
     if waves is not None:
-        w = _table(waves, "waves", (*WAVE_COLUMNS, "positive")).set_index("wave")["positive"]
+        count = "positive" if den == "capacity" else "base_positive"
+        w = _table(waves, "waves", (*WAVE_COLUMNS, count)).set_index("wave")[count]
         size = np.maximum(w.reindex(size.index).fillna(size), size)
     agg = agg.sort_values(["wave", "frac"], kind="stable")
     zeros = (size - n_touched).reindex(agg["wave"]).to_numpy()

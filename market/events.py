@@ -88,6 +88,7 @@ WAVE_DTYPE = np.dtype(
         ("max_haircut_frac", np.float64),  # largest haircut / capacity
         ("max_haircut_equity_frac", np.float64),  # largest haircut / equity
         ("positive", np.int64),  # eligible rows with capacity > 0
+        ("base_positive", np.int64),  # eligible rows with base > 0
         ("base_total", np.float64),  # sum of the eligible rows' eligibility base
         ("max_base_survivor", np.float64),  # largest base left after the wave
         ("max_haircut_base_frac", np.float64),  # largest haircut / base

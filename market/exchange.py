@@ -1146,7 +1146,7 @@ class Exchange:
                 fr_base = np.where(base > 0, alloc.haircut / np.where(base > 0, base, 1.0), 0.0)
                 eq_pos = snap.equity > 0
                 fr_eq = np.where(eq_pos, alloc.haircut / np.where(eq_pos, snap.equity, 1.0), 0.0)
-            f_k = float(fr.max(initial=0.0))
+            f_k = float(fr_base.max(initial=0.0))
             if f_k > max_frac:  # the budget share where the largest haircut fraction occurred
                 cap_k = float(snap.capacity.sum())
                 max_frac, share_at_max = f_k, min(b_eff / cap_k, 1.0) if cap_k > 0 else None
@@ -1176,6 +1176,7 @@ class Exchange:
                 max_haircut_frac=float(fr.max(initial=0.0)),
                 max_haircut_equity_frac=float(fr_eq.max(initial=0.0)),
                 positive=int(np.count_nonzero(snap.capacity > 0)),
+                base_positive=int(np.count_nonzero(base > 0)),
                 base_total=float(base.sum()),
                 max_base_survivor=float(np.maximum(base - alloc.haircut, 0.0).max(initial=0.0)),
                 max_haircut_base_frac=float(fr_base.max(initial=0.0)),

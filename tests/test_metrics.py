@@ -307,6 +307,7 @@ def toy_waves() -> pd.DataFrame:
             "overshoot": [0.0, 0.25, 0.0, 0.5],
             "eligible": [6, 4, 1, 1],
             "positive": [5, 4, 1, 1],
+            "base_positive": [5, 4, 1, 1],
             "touched": [4, 4, 1, 1],
             "max_survivor": [9.0, 7.0, 2.0, 6.0],
             "max_shortfall": [5.0, 4.0, 1.0, 2.0],
@@ -425,7 +426,7 @@ def test_wave_gini_matches_gini(rows, extra, zero_cap):
     waves = pd.DataFrame(
         {"step": counts.index, "wave": counts.index, "market": 0, "raised": 1.0}
         | {"eligible": counts.to_numpy() + extra + zero_cap, "touched": counts.to_numpy()}
-        | {"positive": counts.to_numpy() + extra}
+        | {"positive": counts.to_numpy() + extra, "base_positive": counts.to_numpy() + extra}
     )
     got = M.wave_gini(ev, waves)
     got_base = M.wave_gini(ev, waves, "base")

@@ -96,7 +96,8 @@ class WaveOutcome:
     Attributes:
         raised: dollars ADL raised (>= 0).
         residual: dollars left uncovered (>= 0).
-        max_haircut_frac: the largest haircut as a fraction of the account's capacity (>= 0).
+        max_haircut_frac: the largest haircut as a fraction of the account's eligibility base
+            (before the lot and fairness caps, so it does not depend on the price rule; >= 0).
         budget_share: in the market where ``max_haircut_frac`` occurred, the budget the
             allocation rule was asked for (after eligibility cuts) over that market's total
             capacity, ``B_eff,k / U_k`` in ``[0, 1]``: the largest fraction pro-rata would
