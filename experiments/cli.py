@@ -370,6 +370,15 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+#: How the demo names the shortfall bearer of its scenario.
+_BEARER_LABELS = {
+    "written_off": "bad debt",
+    "fund_debt": "fund debt",
+    "venue": "paid by the venue",
+    "socialised": "socialised",
+}
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from experiments.game import ADLGame
     from experiments.scenario import load_scenario
@@ -390,11 +399,13 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         with np.errstate(divide="ignore", invalid="ignore"):
             frac = np.where(adl["capacity"] > 0, adl["haircut"] / adl["capacity"], 0.0)
         rows.append((name, game.summary(), float(frac.max(initial=0.0))))
+    bearer = _BEARER_LABELS[scenario.adl.shortfall]
     labels = [
         ("deficit after liquidations ($)", "total_deficit", "{:,.0f}"),
         ("paid by the insurance fund ($)", "backstop_used", "{:,.0f}"),
         ("raised from winners by ADL ($)", "adl_raised", "{:,.0f}"),
-        ("left as bad debt ($)", "residual_bad_debt", "{:,.0f}"),
+        ("  of which beyond what was needed ($)", "overshoot", "{:,.0f}"),
+        (f"left uncovered: {bearer} ($)", "residual_bad_debt", "{:,.0f}"),
         ("accounts that paid ADL", "accounts_touched", "{:,}"),
         ("largest haircut (% of what it could take)", None, "{:.1%}"),
         ("traders who left after haircuts/losses", "traders_churned", "{:,}"),
@@ -407,9 +418,12 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         cells = [fmt.format(mx if key is None else summ[key]) for _, summ, mx in rows]
         print(f"{lab:<{width}}{cells[0]:>22}{cells[1]:>22}")
     print(
-        "\nA queue closes the top-ranked winners first: few accounts pay, some pay all they "
-        "can.\nPro-rata takes the same share from every winner. Run `adlgame run --out DIR` "
-        "to keep the\nfull results, and `adlgame policies` for every rule."
+        "\nA queue closes the liquidated positions against its top-ranked winners, as the "
+        "venues do:\nfew accounts pay, some pay all they can, and what they pay can exceed "
+        "what was needed.\nPro-rata takes the same share of the need from every winner. "
+        "Who leaves depends on the\nchurn model (scenario `churn`), an assumption. "
+        "Run `adlgame run --out DIR` to keep the full\nresults, and `adlgame policies` "
+        "for every rule."
     )
     return 0
 
