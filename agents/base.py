@@ -10,7 +10,7 @@ import mesa
 import numpy as np
 
 if TYPE_CHECKING:  # pragma: no cover
-    from experiments.game import ADLGame
+    from experiments.game.model import ADLGame
 
 #: Agent-type codes stored in the exchange's per-account ``kind`` label.
 PASSIVE, WHALE, FLIPPER, SYBIL, ENTRANT = 1, 2, 3, 4, 5

@@ -9,7 +9,7 @@ import numpy as np
 from agents.base import FLIPPER, Members, Trader
 
 if TYPE_CHECKING:  # pragma: no cover
-    from experiments.game import ADLGame
+    from experiments.game.model import ADLGame
 
 
 class Flipper(Trader):

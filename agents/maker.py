@@ -8,7 +8,7 @@ import mesa
 import numpy as np
 
 if TYPE_CHECKING:  # pragma: no cover
-    from experiments.game import ADLGame
+    from experiments.game.model import ADLGame
 
 
 class MarketMaker(mesa.Agent):

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from agents.base import ENTRANT, PASSIVE, Members, Trader, target_orders
 
 if TYPE_CHECKING:  # pragma: no cover
-    from experiments.game import ADLGame
+    from experiments.game.model import ADLGame
 
 
 class PassiveTrader(Trader):

@@ -13,7 +13,7 @@ from market.exchange import fill_arithmetic
 from market.liquidity import average_impact
 
 if TYPE_CHECKING:  # pragma: no cover
-    from experiments.game import ADLGame
+    from experiments.game.model import ADLGame
 
 
 def sybil_split(

@@ -9,7 +9,7 @@ import numpy as np
 from agents.base import WHALE, Members, Trader, target_orders
 
 if TYPE_CHECKING:  # pragma: no cover
-    from experiments.game import ADLGame
+    from experiments.game.model import ADLGame
 
 #: Share of the choice probability spread uniformly over the grid (keeps exploring).
 EXPLORE = 0.05

@@ -193,7 +193,7 @@ def build_parser(extend: ParserExtension | None = None) -> argparse.ArgumentPars
     e.add_argument("--force", action="store_true", help="overwrite a non-empty --out")
     e.add_argument("--quiet", action="store_true", help="no progress bar")
     e.add_argument(
-        "--executor", default="local", help="where game runs go (experiments.runner; default local)"
+        "--executor", default="local", help="where game runs go (default local)"
     )
     e.add_argument("--workers", type=_positive_int, default=None, help="processes (default: CPUs)")
     e.add_argument(
@@ -201,7 +201,7 @@ def build_parser(extend: ParserExtension | None = None) -> argparse.ArgumentPars
     )
 
     sw = sub.add_parser("sweep", help="run a TOML sweep in parallel into a resumable folder")
-    sw.add_argument("file", help="the sweep file (see experiments.sweep)")
+    sw.add_argument("file", help="the sweep file (see experiments.runs.sweep)")
     sw.add_argument("--out", required=True, help="results folder; rerunning resumes it")
     sw.add_argument("--executor", default="local", help="local, dask-local or dask://HOST:PORT")
     sw.add_argument("--workers", type=_positive_int, default=None, help="processes (default: CPUs)")
@@ -213,7 +213,7 @@ def build_parser(extend: ParserExtension | None = None) -> argparse.ArgumentPars
 
 
 def _cmd_crash(args: argparse.Namespace) -> int:
-    from experiments.crash import CrashConfig, run_crash
+    from experiments.studies.crash import CrashConfig, run_crash
 
     policy = None
     if args.policy:
@@ -266,8 +266,8 @@ def _cmd_crash(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from experiments.run import check_out_dir, run_game
-    from experiments.scenario import load_scenario
+    from experiments.game.scenario import load_scenario
+    from experiments.runs.results import check_out_dir, run_game
     from market.adl import POLICIES, SEVERITIES
 
     scenario = load_scenario(args.scenario)
@@ -345,8 +345,7 @@ def _cmd_policies(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    from experiments import bench
-
+    from experiments.bench import suite as bench
     if args.profile is not None:
         print(bench.profile(args.profile, quick=args.quick))
         return 0
@@ -380,8 +379,8 @@ _BEARER_LABELS = {
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from experiments.game import ADLGame
-    from experiments.scenario import load_scenario
+    from experiments.game.model import ADLGame
+    from experiments.game.scenario import load_scenario
 
     scenario = load_scenario()
     if args.traders is not None:
@@ -429,8 +428,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_audit(args: argparse.Namespace) -> int:
-    from experiments import audit as au
-
+    from experiments.studies import audit as au
     policies = au.parse_names(args.policy, list(au.POLICIES), "--policy", au.default_policies())
     actions = au.parse_names(args.actions, au.ACTION_NAMES, "--actions", au.ACTION_NAMES)
     if args.accounts is not None and args.accounts < 10:
@@ -450,13 +448,13 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     return 0
 
 
-#: ``adlgame experiment NAME``: the names of experiments.catalogue.CATALOGUE, in listing order.
+#: ``adlgame experiment NAME``: the names of the catalogue's CATALOGUE, in listing order.
 EXPERIMENTS = ("compare", "audit", "moral-hazard", "attrition", "frontier", "bounds", "oct10")
 
 
 def _cmd_experiment(args: argparse.Namespace) -> int:
-    from experiments import catalogue
-    from experiments.run import check_out_dir
+    from experiments.runs.results import check_out_dir
+    from experiments.studies import catalogue
 
     if args.list:
         print("\n".join(catalogue.list_lines()))
@@ -465,7 +463,7 @@ def _cmd_experiment(args: argparse.Namespace) -> int:
     if args.out is None:
         raise InputError("--out", "a results folder (new or empty)")
     out = check_out_dir(args.out, args.force)
-    from experiments.runner import Interrupted
+    from experiments.runs.runner import Interrupted
 
     try:
         summary = catalogue.run_experiment(
@@ -486,8 +484,8 @@ def _cmd_experiment(args: argparse.Namespace) -> int:
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
-    from experiments.runner import Interrupted
-    from experiments.sweep import run_sweep
+    from experiments.runs.runner import Interrupted
+    from experiments.runs.sweep import run_sweep
 
     try:
         res = run_sweep(
@@ -517,7 +515,7 @@ def main(
     """Run one ``adlgame`` sub-command; returns the exit status.
 
     ``extend`` and ``commands`` add sub-commands (see :func:`build_parser`); ``figures`` is a
-    :data:`experiments.catalogue.FigureWriter` that experiment reports call to draw their
+    :data:`experiments.studies.report.FigureWriter` that experiment reports call to draw their
     figures (None: reports without figures).  The console script is :func:`viz.cli.main`,
     which passes all three; ``python -m experiments.cli`` runs without them.
     """

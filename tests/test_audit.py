@@ -12,8 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from agents.base import PASSIVE, WHALE
-from experiments import audit as au
 from experiments.cli import main
+from experiments.studies import audit as au
 from market.adl import get_policy
 from market.errors import InputError
 from market.exchange import BackstopConfig, Exchange

@@ -1,4 +1,4 @@
-"""The benchmark module's logic (experiments/bench.py): records, references, the table.
+"""The benchmark module's logic (experiments/bench/suite.py): records, references, the table.
 
 No timing is asserted: speed is what `adlgame bench` prints, not what tests check.
 """
@@ -12,7 +12,7 @@ import types
 import numpy as np
 import pytest
 
-from experiments.bench import (
+from experiments.bench.suite import (
     PRO_RATA_LIKE,
     QUEUE_LIKE,
     QUICK_WAVE_ACCOUNTS,
@@ -31,7 +31,7 @@ from experiments.bench import (
     run_benchmarks,
     wave_once,
 )
-from experiments.catalogue import game_policies
+from experiments.studies.experiment import game_policies
 from market.adl import POLICIES, get_policy
 from market.adl.base import Snapshot
 from market.adl.strategies import large_snapshot
@@ -250,7 +250,7 @@ def test_sections_validated():
 
 
 def test_game_section_uses_naive_mesa_or_skips(monkeypatch):
-    fake = types.ModuleType("experiments.naive_mesa")
+    fake = types.ModuleType("experiments.bench.naive_mesa")
     calls = []
 
     def bench_game(traders, crises, naive_crises):
@@ -267,13 +267,13 @@ def test_game_section_uses_naive_mesa_or_skips(monkeypatch):
         }
 
     fake.bench_game = bench_game
-    monkeypatch.setitem(sys.modules, "experiments.naive_mesa", fake)
+    monkeypatch.setitem(sys.modules, "experiments.bench.naive_mesa", fake)
     r = run_benchmarks("game", quick=True)
     assert calls == [(2_000, 1, None)]
     assert r["game_speedup_vs_naive"] == 30.0 and r["naive_mesa_agent_steps_per_s"] == 100.0
     assert r["targets"]["game_speedup_vs_naive"]["pass"] is True  # 30 >= 20
     assert "game 2,000 traders x 1 crises  fast 3,000 agent-steps/s" in format_report(r)
-    monkeypatch.setitem(sys.modules, "experiments.naive_mesa", None)  # import fails
+    monkeypatch.setitem(sys.modules, "experiments.bench.naive_mesa", None)  # import fails
     r = run_benchmarks("game", quick=True)
     assert "skipped" in r["game"] and r["game_speedup_vs_naive"] is None
     assert r["targets"] == {}
@@ -356,11 +356,11 @@ def test_cli_bench_refuses_an_unknown_section(capsys):
 
 
 def test_profile_tables_name_the_hot_functions():
-    from experiments.bench import profile
+    from experiments.bench.suite import profile
 
     text = profile("game", top=40, quick=True)  # enough rows for step() whatever else ranks
     assert text.startswith("profile: the game, 2,000 traders x 1 crises")
-    assert "ncalls" in text and "game.py" in text and "(step)" in text
+    assert "ncalls" in text and "model.py" in text and "(step)" in text
     text = profile("wave", top=40, quick=True, policy="hyperliquid")
     assert "20,000 accounts x 4 markets, hyperliquid" in text and "exchange.py" in text
     with pytest.raises(InputError, match=r"^--profile: must be one of game, wave"):

@@ -11,10 +11,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from experiments import catalogue as cat
-from experiments import catalogue_bounds as cb
 from experiments.cli import EXPERIMENTS, main
-from experiments.run import HEADLINE_RANGES
+from experiments.runs.results import HEADLINE_RANGES
+from experiments.studies import bounds as cb
+from experiments.studies import catalogue as cat
+from experiments.studies import experiment as xp
+from experiments.studies import report as rep
 from market.adl import POLICIES, SEVERITIES, ADLPolicy, water_fill
 from market.errors import InputError
 
@@ -23,7 +25,7 @@ GAME = [p for p in POLICIES if p != "min_max_ilp"]
 
 @pytest.fixture(scope="module")
 def tiny():
-    return cat.base_scenario("tiny")
+    return xp.base_scenario("tiny")
 
 
 # --------------------------------------------------------------------------- registry and CLI
@@ -64,8 +66,8 @@ def test_cli_refuses_bad_input(capsys, tmp_path):
 
 
 def test_game_policies_leave_out_the_exact_small_rule():
-    assert cat.game_policies() == GAME
-    assert "min_max_ilp" not in cat.game_policies()
+    assert xp.game_policies() == GAME
+    assert "min_max_ilp" not in xp.game_policies()
 
 
 # --------------------------------------------------------------------------- specs (CRN)
@@ -93,7 +95,7 @@ def test_compare_specs_pair_every_policy_on_the_same_seeds(tiny):
 
 
 def test_moral_hazard_specs_vary_participation(tiny):
-    specs = cat.CATALOGUE["moral-hazard"].specs(2, cat.base_scenario())
+    specs = cat.CATALOGUE["moral-hazard"].specs(2, xp.base_scenario())
     ns = sorted({s.cell["run.traders"] for s in specs})
     assert ns == [250, 500, 1000, 2000]
     for s in specs:
@@ -134,7 +136,7 @@ def _rows() -> pd.DataFrame:
 
 
 def test_interval_table_hand_numbers():
-    t = cat.interval_table(_rows(), ["policy"], ["x", "absent"], baseline="pro_rata")
+    t = rep.interval_table(_rows(), ["policy"], ["x", "absent"], baseline="pro_rata")
     assert list(t["metric"]) == ["x", "x"]  # missing metrics skipped
     base = t[t["policy"] == "pro_rata"].iloc[0]
     half = stats.t.ppf(0.975, 2) * 1.0 / np.sqrt(3)  # values 1, 2, 3: sd 1
@@ -169,7 +171,7 @@ def _two_seed_rows() -> pd.DataFrame:
 
 
 def test_interval_table_keeps_intervals_in_each_metric_range():
-    t = cat.interval_table(
+    t = rep.interval_table(
         _two_seed_rows(), ["policy"], ["retention", "adl_raised", "ptsr_base"], baseline="pro_rata"
     )
     ret = t[t["metric"] == "retention"].set_index("policy")
@@ -183,7 +185,7 @@ def test_interval_table_keeps_intervals_in_each_metric_range():
 
 def test_interval_table_counts_runs_without_a_wave():
     rows = _two_seed_rows()
-    t = cat.interval_table(rows, ["policy"], ["ptsr_base", "adl_raised"])
+    t = rep.interval_table(rows, ["policy"], ["ptsr_base", "adl_raised"])
     p = t[t["metric"] == "ptsr_base"].set_index("policy")
     # seed 2 had no wave: PTSR is undefined there, so n = 1 of 2 runs (no interval), and the
     # run is counted, not dropped: no_wave = 1
@@ -191,7 +193,7 @@ def test_interval_table_counts_runs_without_a_wave():
     assert p["ci_low"].isna().all()
     a = t[t["metric"] == "adl_raised"].set_index("policy")
     assert (a["n"] == 2).all()  # dollars count the run without a wave as 0
-    lines = "\n".join(cat.no_wave_lines(rows))
+    lines = "\n".join(rep.no_wave_lines(rows))
     assert "runs with no ADL wave: 3 of 6 (pro_rata 1, q 1, q2 1)" in lines
     _, report = cat.Compare(policies=("pro_rata", "q", "q2")).summarise(rows)
     assert "(n=1)" in report  # the cell computed from fewer values than the runs says so
@@ -200,7 +202,7 @@ def test_interval_table_counts_runs_without_a_wave():
 
 def test_coinciding_policies_are_named_not_repeated():
     rows = _two_seed_rows()
-    same = cat.coinciding(rows, ["policy"], ["retention", "adl_raised", "ptsr_base"])
+    same = rep.coinciding(rows, ["policy"], ["retention", "adl_raised", "ptsr_base"])
     assert same == {("q2",): "pro_rata"}
     summary, report = cat.Compare(policies=("pro_rata", "q", "q2")).summarise(rows)
     flag = summary.drop_duplicates("policy").set_index("policy")["coincides_with"]
@@ -210,15 +212,15 @@ def test_coinciding_policies_are_named_not_repeated():
     # one cent apart on one seed is another rule
     other = rows.copy()
     other.loc[5, "adl_raised"] += 0.01
-    assert cat.coinciding(other, ["policy"], ["adl_raised"]) == {}
+    assert rep.coinciding(other, ["policy"], ["adl_raised"]) == {}
 
 
 def test_report_says_when_intervals_are_not_yet_informative():
     rows = pd.DataFrame(
         {"policy": "pro_rata", "seed": range(1, 6), "retention": 0.5, "status": "ok"}
     )
-    two = "\n".join(cat.interval_lines(2, "pro_rata"))
-    five = "\n".join(cat.interval_lines(5, "pro_rata"))
+    two = "\n".join(rep.interval_lines(2, "pro_rata"))
+    five = "\n".join(rep.interval_lines(5, "pro_rata"))
     assert "not yet informative" in two and "not yet informative" not in five
     _, report = cat.Compare(policies=("pro_rata",)).summarise(rows)
     assert "not yet informative" not in report
@@ -230,7 +232,7 @@ def test_values_outside_a_declared_range_fall_back_flagged():
     rows = pd.DataFrame(
         {"policy": "p", "seed": [1, 2], "fee_revenue": [-5.0, 20.0], "status": "ok"}
     )
-    t = cat.interval_table(rows, ["policy"], ["fee_revenue"])
+    t = rep.interval_table(rows, ["policy"], ["fee_revenue"])
     assert t["interval"].iloc[0] == "t (values outside [0, inf])"
     assert t["ci_low"].iloc[0] < 0  # the plain t interval, said to be one
 
@@ -244,7 +246,7 @@ def test_interval_table_pairs_within_cells():
             "x": [1.0, 2.0, 10.0, 30.0, 2.0, 4.0, 20.0, 50.0],
         }
     )
-    t = cat.interval_table(rows, ["run.traders", "policy"], ["x"], baseline="pro_rata")
+    t = rep.interval_table(rows, ["run.traders", "policy"], ["x"], baseline="pro_rata")
     q = t[t["policy"] == "q"].set_index("run.traders")
     assert q.loc[10, "diff_mean"] == pytest.approx(1.5)  # (2-1 + 4-2) / 2
     assert q.loc[20, "diff_mean"] == pytest.approx(25.0)  # (20 + 30) / 2
@@ -260,7 +262,7 @@ def test_pareto_efficient_by_hand():
             [np.nan, 0.0, 9.0],  # undefined: never efficient
         ]
     )
-    got = cat.pareto_efficient(pts, [False, False, True])
+    got = rep.pareto_efficient(pts, [False, False, True])
     assert got.tolist() == [True, False, True, True, False]
 
 
@@ -268,7 +270,7 @@ def test_pareto_efficient_by_hand():
 @given(st.lists(st.tuples(st.integers(0, 5), st.integers(0, 5)), min_size=1, max_size=12))
 def test_pareto_matches_a_plain_loop(points):
     pts = np.array(points, dtype=float)
-    got = cat.pareto_efficient(pts, [False, True])
+    got = rep.pareto_efficient(pts, [False, True])
     for i, p in enumerate(pts):
         dominated = any(q[0] <= p[0] and q[1] >= p[1] and (q[0] < p[0] or q[1] > p[1]) for q in pts)
         assert got[i] == (not dominated)
@@ -530,8 +532,8 @@ def test_audit_and_oct10_tiny_through_the_cli(capsys, tmp_path):
 
 def test_pareto_treats_float_noise_as_a_tie():
     pts = np.array([[0.0, 1.0, 100.0], [0.07, 1.0, 100.0], [2e5, 0.5, 120.0]])
-    assert cat.pareto_efficient(pts, [False, False, True]).tolist() == [True, True, True]
-    assert cat.pareto_efficient(pts, [False, False, True], rtol=0.0).tolist() == [
+    assert rep.pareto_efficient(pts, [False, False, True]).tolist() == [True, True, True]
+    assert rep.pareto_efficient(pts, [False, False, True], rtol=0.0).tolist() == [
         True,
         False,
         True,

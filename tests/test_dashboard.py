@@ -12,10 +12,10 @@ os.environ.setdefault("SOLARA_CHECK_HOOKS", "off")  # Mesa's ComponentsView trip
 import numpy as np
 import pytest
 
-from experiments.catalogue import game_policies
 from experiments.cli import build_parser
-from experiments.game import ADLGame
-from experiments.scenario import load_scenario
+from experiments.game.model import ADLGame
+from experiments.game.scenario import load_scenario
+from experiments.studies.experiment import game_policies
 from market.adl import SEVERITIES
 from market.errors import InputError
 from viz import dashboard

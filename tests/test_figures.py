@@ -12,9 +12,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from experiments import catalogue as cat
 from experiments.metrics import lorenz_points
-from experiments.runner import VECTOR_COLUMNS
+from experiments.runs.runner import VECTOR_COLUMNS
+from experiments.studies import catalogue as cat
+from experiments.studies import experiment as xp
 from viz import figures as vf
 from viz import style
 
@@ -125,7 +126,7 @@ def _loglog_summary() -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def oct10_data():
-    from experiments.oct10 import load_oct10
+    from experiments.studies.oct10 import load_oct10
 
     return load_oct10()
 
@@ -266,7 +267,7 @@ def test_figure_intervals_come_from_the_one_interval_function():
     mean, lo, hi, n = vf._mean_ci(np.array([[0.05, 0.5], [0.95, 0.5]]), (0.0, 1.0))
     assert (lo >= 0).all() and (hi <= 1).all() and n.tolist() == [2, 2]
     assert mean.tolist() == pytest.approx([0.5, 0.5]) and lo[1] == hi[1] == 0.5
-    for path in (ROOT / "viz" / "figures.py", ROOT / "experiments" / "audit.py"):
+    for path in (ROOT / "viz" / "figures.py", ROOT / "experiments" / "studies" / "audit.py"):
         assert "stats.t." not in path.read_text(), path  # no second interval implementation
     assert "not yet informative" in vf.interval_words({"seeds": 2})
     assert "not yet informative" not in vf.interval_words({"seeds": 5})
@@ -334,7 +335,7 @@ def test_caption_names_seeds_scenario_and_policies():
 # --------------------------------------------------------------------------- the report hook
 def test_compare_tiny_report_links_every_figure(tmp_path):
     exp = cat.Compare(policies=POLS)
-    tiny = cat.base_scenario("tiny")
+    tiny = xp.base_scenario("tiny")
     out = tmp_path / "cmp"
     cat.run_experiment(exp, 2, out, workers=2, quiet=True, base=tiny)
     report = (out / "report.md").read_text()

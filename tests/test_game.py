@@ -12,9 +12,9 @@ import pandas as pd
 import pytest
 
 from agents import Flipper, SybilOwner, sybil_split
-from experiments.game import ADLGame
-from experiments.run import HEADLINE_METRICS, OUTPUT_FILES
-from experiments.scenario import load_scenario
+from experiments.game.model import ADLGame
+from experiments.game.scenario import load_scenario
+from experiments.runs.results import HEADLINE_METRICS, OUTPUT_FILES
 from market.adl import Eligibility, get_policy
 from market.exchange import BackstopConfig, Exchange
 from market.invariants import check_invariants

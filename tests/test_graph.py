@@ -15,8 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from experiments.cli import build_parser
-from experiments.run import EXTRA_FILES, run_game
-from experiments.scenario import load_scenario
+from experiments.game.scenario import load_scenario
+from experiments.runs.results import EXTRA_FILES, run_game
 from market.errors import InputError
 from viz import graph as vg
 from viz.cli import add_viz_commands

@@ -751,9 +751,9 @@ def test_headline_without_adl_is_nan_not_error():
 
 
 def test_headline_on_a_real_run():
-    from experiments.game import ADLGame
-    from experiments.run import adl_events_frame
-    from experiments.scenario import load_scenario
+    from experiments.game.model import ADLGame
+    from experiments.game.scenario import load_scenario
+    from experiments.runs.results import adl_events_frame
 
     sc = load_scenario("default")
     sc = dataclasses.replace(sc, run=dataclasses.replace(sc.run, crises=3, traders=300))

@@ -7,10 +7,10 @@ import pandas as pd
 import pytest
 
 from agents import Flipper, SybilOwner, Whale
-from experiments.game import TRADER_TYPES, ADLGame
-from experiments.naive_mesa import NaiveADLGame, account_margin, bench_game
-from experiments.run import HEADLINE_METRICS, json_safe, run_frames, run_summary
-from experiments.scenario import load_scenario
+from experiments.bench.naive_mesa import NaiveADLGame, account_margin, bench_game
+from experiments.game.model import TRADER_TYPES, ADLGame
+from experiments.game.scenario import load_scenario
+from experiments.runs.results import HEADLINE_METRICS, json_safe, run_frames, run_summary
 from market.accounts import BOOK, VAULT
 from market.errors import InputError
 from market.events import TRADE_KINDS
@@ -89,7 +89,7 @@ def test_the_naive_game_never_calls_the_vectorised_behaviour(monkeypatch):
         monkeypatch.setattr(cls, "after_crisis", classmethod(refuse))
     monkeypatch.setattr(SybilOwner, "arrange_all", classmethod(refuse), raising=False)
     monkeypatch.setattr("agents.base.target_orders", refuse)
-    monkeypatch.setattr("experiments.game.target_orders", refuse, raising=False)
+    monkeypatch.setattr("experiments.game.model.target_orders", refuse, raising=False)
     game.run()
     assert len(game.crises) == 2 and game.t == game.total_steps
 

@@ -14,10 +14,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from experiments import oct10
 from experiments.cli import main
-from experiments.game import ADLGame
-from experiments.scenario import load_scenario
+from experiments.game.model import ADLGame
+from experiments.game.scenario import load_scenario
+from experiments.studies import oct10
 from market.adl import get_policy
 from market.adl.base import max_lots
 from market.errors import InputError

@@ -10,9 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from agents import SybilOwner
-from experiments.game import ADLGame, OwnerAccounts
-from experiments.scenario import load_scenario
-from experiments.seeding import FixedSeed, child_seed_states
+from experiments.game.model import ADLGame, OwnerAccounts
+from experiments.game.scenario import load_scenario
+from experiments.game.seeding import FixedSeed, child_seed_states
 from market.exchange import Exchange
 
 

@@ -16,12 +16,12 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-import experiments.runner as runner
-from experiments.game import ADLGame
-from experiments.run import run_summary
-from experiments.runner import RunSpec, load_results, run_one, run_specs
-from experiments.scenario import from_dict
-from experiments.sweep import load_sweep, sweep_from_dict
+import experiments.runs.runner as runner
+from experiments.game.model import ADLGame
+from experiments.game.scenario import from_dict
+from experiments.runs.results import run_summary
+from experiments.runs.runner import RunSpec, load_results, run_one, run_specs
+from experiments.runs.sweep import load_sweep, sweep_from_dict
 from market.errors import InputError
 
 ROOT = Path(__file__).resolve().parents[1]

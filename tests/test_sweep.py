@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from experiments.runner import RunSpec
-from experiments.scenario import load_scenario, to_dict
-from experiments.sweep import Sweep, load_sweep, sweep_from_dict
+from experiments.game.scenario import load_scenario, to_dict
+from experiments.runs.runner import RunSpec
+from experiments.runs.sweep import Sweep, load_sweep, sweep_from_dict
 from market.errors import InputError
 
 TINY = {"run.traders": 200, "run.crises": 2, "run.calm_steps": 3, "run.crisis_steps": 4}
@@ -276,7 +276,7 @@ def test_a_list_of_severities_shares_the_seeds():
 def test_summary_means_and_t_intervals_by_hand():
     import pandas as pd
 
-    from experiments.sweep import format_report, summarize
+    from experiments.runs.sweep import format_report, summarize
 
     rows = pd.DataFrame(
         {

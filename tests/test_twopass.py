@@ -7,9 +7,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from experiments.game import ADLGame
-from experiments.scenario import load_scenario
-from experiments.twopass import (
+from experiments.game.model import ADLGame
+from experiments.game.scenario import load_scenario
+from experiments.game.twopass import (
     TwoPassRecorder,
     light_clone,
     step_figures,

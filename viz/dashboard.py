@@ -7,7 +7,7 @@ solara import) so the command line loads fast:
 * :class:`DashboardModel` -- the Mesa model the page drives: a thin wrapper whose keyword
   arguments are the controls on the page (policy, severity, agent mix, passive leverage,
   crisis size, traders, crises, seed).  It builds ``load_scenario("default").replace(...)`` at
-  a small size and plays an :class:`experiments.game.ADLGame` on it (one pass, no
+  a small size and plays an :class:`experiments.game.model.ADLGame` on it (one pass, no
   counterfactual, so a step takes milliseconds).  A refused value never raises: the model is
   built in an *error state* (``error`` holds the one-line :class:`market.errors.InputError`
   message naming the field, ``game`` is None) that the page shows instead of a traceback,
@@ -38,9 +38,9 @@ import mesa
 import numpy as np
 import pandas as pd
 
-from experiments.catalogue import game_policies
-from experiments.game import ADLGame
-from experiments.scenario import Scenario, load_scenario
+from experiments.game.model import ADLGame
+from experiments.game.scenario import Scenario, load_scenario
+from experiments.studies.experiment import game_policies
 from market.adl import SEVERITIES
 from market.errors import InputError, require
 
@@ -106,11 +106,11 @@ def _seed(value: Any) -> int:
 
 
 class DashboardModel(mesa.Model):
-    """The model the dashboard drives: one :class:`~experiments.game.ADLGame` built from the
+    """The model the dashboard drives: one :class:`~experiments.game.model.ADLGame` built from the
     page's controls, or an error state naming the refused field.
 
     Args:
-        policy: ADL policy, one of :func:`experiments.catalogue.game_policies`.
+        policy: ADL policy, one of :func:`experiments.studies.experiment.game_policies`.
         severity: severity controller, one of :data:`market.adl.SEVERITIES`.
         whale: share of leveraged whales among the starting traders.  Every number may also
             be given as text (the page's input boxes), e.g. ``"0.05"``.

@@ -37,7 +37,7 @@ from matplotlib.ticker import MaxNLocator, PercentFormatter
 from mesa.visualization import SolaraViz, make_plot_component
 from mesa.visualization.utils import force_update, update_counter
 
-from experiments.catalogue import game_policies
+from experiments.studies.experiment import game_policies
 from market.adl import SEVERITIES
 from viz.dashboard import DEFAULTS, DashboardModel, haircut_shares, series
 from viz.style import RC

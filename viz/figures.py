@@ -1,9 +1,9 @@
 """Report figures of the experiment catalogue (PNG and SVG, greyscale-safe, captioned).
 
-:func:`write_figures` is the :data:`experiments.catalogue.FigureWriter` the ``adlgame``
-console script hands to :func:`experiments.catalogue.run_experiment`: it draws an
+:func:`write_figures` is the :data:`experiments.studies.report.FigureWriter` the ``adlgame``
+console script hands to :func:`experiments.studies.catalogue.run_experiment`: it draws an
 experiment's figures from its rows and summary into the results folder and returns one
-:class:`experiments.catalogue.FigureRef` per figure (the report links them, with a caption
+:class:`experiments.studies.report.FigureRef` per figure (the report links them, with a caption
 naming the seeds and the configuration).  It reads results and writes nothing back into them.
 
 Each ``draw_*`` function takes plain frames and returns a matplotlib Figure (``None`` when the
@@ -37,9 +37,9 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from experiments.catalogue import FigureRef, ok_rows
 from experiments.metrics import MIN_INFORMATIVE_N, UNBOUNDED, confidence_interval
-from experiments.run import metric_range
+from experiments.runs.results import metric_range
+from experiments.studies.report import FigureRef, ok_rows
 from viz.style import annotate_cells, new_figure, save, series_style, styled
 
 __all__ = [
@@ -716,7 +716,7 @@ def draw_oct10_per_wave(
     runs: pd.DataFrame, data: Any, published: dict[str, str], hidden: Sequence[str] = ()
 ) -> Figure:
     """Overshoot per wave: the published production and benchmarks beside the game's policies
-    (mean over seeds), symlog dollars.  ``data`` is :class:`experiments.oct10.Oct10Data`."""
+    (mean over seeds), symlog dollars.  ``data`` is :class:`experiments.studies.oct10.Oct10Data`."""
     return _oct10_waves(
         runs,
         data,
@@ -1026,7 +1026,7 @@ def _bounds(rows: pd.DataFrame, summary: pd.DataFrame, ctx: dict) -> list[Draw]:
 def _oct10(rows: pd.DataFrame, summary: pd.DataFrame, ctx: dict) -> list[Draw]:
     data = ctx.get("data")
     if data is None:
-        from experiments.oct10 import load_oct10
+        from experiments.studies.oct10 import load_oct10
 
         data = load_oct10()
     published = ctx.get("published_policies") or {}
@@ -1103,8 +1103,8 @@ def write_figures(
 ) -> list[FigureRef]:
     """Draw ``experiment``'s figures into ``out`` (PNG + SVG each) and return their refs.
 
-    ``info`` is the context of :func:`experiments.catalogue.figure_context` (seeds, scenario,
-    sizes, policies, severities; oct10 adds its published data).  Figures the data cannot
+    ``info`` is the context of :func:`experiments.studies.catalogue.figure_context` (seeds,
+    scenario, sizes, policies, severities; oct10 adds its published data).  Figures the data cannot
     support are skipped; an unknown experiment gives ``[]``.
     """
     draw = DRAWERS.get(str(experiment))

@@ -65,7 +65,7 @@ from market.errors import require
 from market.exchange import Exchange, StepReport
 
 if TYPE_CHECKING:
-    from experiments.game import ADLGame
+    from experiments.game.model import ADLGame
 
 __all__ = [
     "DEFAULT_HORIZONS",

@@ -44,11 +44,20 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 
+from experiments.game.scenario import Scenario
+from experiments.studies.experiment import (
+    Experiment,
+    check_seeds,
+)
+from experiments.studies.report import (
+    FigureWriter,
+)
 from market.adl import POLICIES, ADLPolicy, Snapshot, get_policy
 from market.adl.prorata import CappedProRata
 from market.errors import require
@@ -397,3 +406,54 @@ def summarise_bounds(rows: pd.DataFrame) -> tuple[pd.DataFrame, str]:
         if len(failed) > 50:
             lines.append(f"\n({len(failed) - 50} more in runs.parquet)")
     return summary, "\n".join(lines) + "\n"
+
+
+# =========================================================================== catalogue entry
+@dataclass(frozen=True)
+class Bounds(Experiment):
+    """design.md §1's lower bounds checked on generated instances (no game).
+
+    Attributes:
+        n_min, n_max: accounts per instance (``min_max_ilp`` is exact at these sizes).
+    """
+
+    name: ClassVar[str] = "bounds"
+    description: ClassVar[str] = (
+        "the lower bounds of design.md §1 checked for every policy on generated instances (no game)"
+    )
+    game: ClassVar[bool] = False
+
+    baseline: str | None = None
+    n_min: int = 20
+    n_max: int = 150
+
+    def run(
+        self,
+        seeds: int,
+        out: Path,
+        *,
+        base: Scenario,
+        executor: str = "local",
+        workers: int | None = None,
+        quiet: bool = False,
+        scale: str = "default",
+        figures: FigureWriter | None = None,
+    ) -> tuple[pd.DataFrame, pd.DataFrame, str, dict[str, Any]]:
+        """Check every policy on instances of seeds ``1..seeds``."""
+        n = check_seeds(seeds)
+        n_max = self.n_max if scale == "default" else min(self.n_max, 60)
+        rows = run_bounds(range(1, n + 1), n_min=min(self.n_min, n_max), n_max=n_max)
+        summary, report = summarise_bounds(rows)
+        fails = rows[~rows["passed"]]
+        return (
+            rows,
+            summary,
+            report,
+            {
+                "rows": len(rows),
+                "failed_rows": len(fails),
+                "failed_facts": int((fails["kind"] == "fact").sum()),
+            },
+        )
+
+

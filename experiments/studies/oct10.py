@@ -919,7 +919,7 @@ def write_report(
 ) -> Path:
     """Write ``report.md`` into ``out``; returns the report's path.
 
-    ``figures`` (an :data:`experiments.catalogue.FigureWriter`, e.g.
+    ``figures`` (an :data:`experiments.studies.report.FigureWriter`, e.g.
     ``viz.figures.write_figures``) is called as ``figures("oct10", out, runs, table, ctx)``
     with ``ctx`` = ``context`` plus ``data`` (the :class:`Oct10Data`), ``cfg``, ``seeds``,
     ``seed_list`` and ``policies``; the figures it returns are linked from the report's
@@ -1168,7 +1168,7 @@ def write_report(
         "derived_, synthetic_).",
     ]
     if refs:
-        from experiments.catalogue import figure_section
+        from experiments.studies.report import figure_section
 
         lines += figure_section(refs, "## 5. Figures")[:-1]
     lines += [

@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 
 from agents import TYPE_NAMES
-from experiments.game import ADLGame
-from experiments.scenario import Scenario, to_dict
+from experiments.game.model import ADLGame
+from experiments.game.scenario import Scenario, to_dict
 from market.accounts import BOOK, VAULT
 from market.errors import InputError
 from market.exchange import Exchange

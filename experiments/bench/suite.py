@@ -19,7 +19,7 @@ are also timed against the plain-Python definitions in :mod:`market.adl.referenc
   market, liquidation scan, book liquidation, backstop, ADL) under every game policy, each in a
   forked child process so that its peak memory is its own;
 * ``game``: the fast game against the naive plain-Mesa game
-  (``experiments.naive_mesa.bench_game``, skipped with a note when it is not importable);
+  (``experiments.bench.naive_mesa.bench_game``, skipped with a note when it is not importable);
 * ``sweep``: :func:`bench_sweep`, the same 16 game runs with 1 then 2 worker processes.
 
 :func:`format_report` prints one line per figure with its N, the figure, the ratio or target and
@@ -287,7 +287,7 @@ WAVE_ACCOUNTS = 1_000_000
 QUICK_WAVE_ACCOUNTS = 20_000
 #: Rules that walk a ranked queue (the wave target for them is 2 s, 1 s for the smooth rules).
 WAVE_QUEUES = (*QUEUE_LIKE, "hybrid")
-#: ``experiments.naive_mesa.bench_game`` arguments, full suite and ``quick=True``; both games
+#: ``experiments.bench.naive_mesa.bench_game`` arguments, full suite and ``quick=True``; both games
 #: play every crisis (``naive_crises=None``), side by side in the same process.
 GAME_SIZE = {"traders": 100_000, "crises": 10, "naive_crises": None}
 QUICK_GAME_SIZE = {"traders": 2_000, "crises": 1, "naive_crises": None}
@@ -433,7 +433,7 @@ class WaveConfig:
 def build_wave(policy: str | ADLPolicy, cfg: WaveConfig) -> tuple[Exchange, np.ndarray]:
     """The exchange of the wave (population seeded, marks at the start) and the crash marks.
 
-    As :func:`experiments.crash.run_crash` does: one :class:`numpy.random.SeedSequence` from
+    As :func:`experiments.studies.crash.run_crash` does: one :class:`numpy.random.SeedSequence` from
     ``cfg.seed`` spawns the population stream and the price stream; the marks are row 1 of a
     one-step :func:`market.prices.crash_path` falling by ``cfg.drop`` in every market.
     """
@@ -571,8 +571,8 @@ def bench_wave(
 
     A fresh child per policy makes ``peak_mb`` that policy's own (a forked child's peak RSS
     starts at what it actually touches, not at the parent's peak).  ``policies`` defaults to
-    :func:`experiments.catalogue.game_policies` (``min_max_ilp`` is exact on small instances
-    only and is left out).  Returns policy -> record; a child that fails or dies gives
+    :func:`experiments.studies.experiment.game_policies` (``min_max_ilp`` is exact on small
+    instances only and is left out).  Returns policy -> record; a child that fails or dies gives
     ``{"error": ...}``.
 
     Raises:
@@ -583,7 +583,7 @@ def bench_wave(
         isinstance(repeat, int | np.integer) and repeat >= 1, "repeat", "an integer >= 1", repeat
     )
     if policies is None:
-        from experiments.catalogue import game_policies
+        from experiments.studies.experiment import game_policies
 
         names = game_policies()
     else:
@@ -620,23 +620,23 @@ def bench_wave(
 
 # --------------------------------------------------------------------------- game, sweep
 def bench_game_section(quick: bool = False) -> dict[str, Any]:
-    """``experiments.naive_mesa.bench_game`` at :data:`GAME_SIZE` (or the quick size).
+    """``experiments.bench.naive_mesa.bench_game`` at :data:`GAME_SIZE` (or the quick size).
 
     Returns its record, or ``{"skipped": reason}`` when it cannot be imported.
     """
     try:
-        from experiments.naive_mesa import bench_game
+        from experiments.bench.naive_mesa import bench_game
     except ImportError as exc:
-        return {"skipped": f"experiments.naive_mesa.bench_game is not importable ({exc})"}
+        return {"skipped": f"experiments.bench.naive_mesa.bench_game is not importable ({exc})"}
     size = QUICK_GAME_SIZE if quick else GAME_SIZE
     return dict(bench_game(**size))
 
 
 def sweep_specs(runs: int, policy: str = SWEEP_POLICY, scale: str = "default") -> list[Any]:
     """``runs`` game runs of the ``scale`` scenario (seeds 1..runs), one policy, as RunSpecs."""
-    from experiments.catalogue import base_scenario
-    from experiments.runner import RunSpec
-    from experiments.scenario import to_dict
+    from experiments.game.scenario import to_dict
+    from experiments.runs.runner import RunSpec
+    from experiments.studies.experiment import base_scenario
 
     require(isinstance(runs, int | np.integer) and runs >= 1, "sweep.runs", "an integer >= 1", runs)
     require(policy in POLICIES, "policy", f"one of {', '.join(POLICIES)}", policy)
@@ -654,7 +654,7 @@ def bench_sweep(
     """The same runs with the local executor, 1 worker then 2, into fresh temporary folders.
 
     Returns ``runs``, ``policy``, ``scale``, ``traders``, ``crises``, ``sweep_seconds_1``,
-    ``sweep_seconds_2`` (wall time of :func:`experiments.runner.run_specs`, pool start
+    ``sweep_seconds_2`` (wall time of :func:`experiments.runs.runner.run_specs`, pool start
     included), ``sweep_speedup_2_vs_1``, ``failed`` (runs whose status is not ``ok``),
     ``cpu_seconds_1`` / ``cpu_seconds_2`` (CPU time of this process and its finished worker
     processes during each leg: about equal when the pool adds little work, so a low speed-up
@@ -662,7 +662,7 @@ def bench_sweep(
     leg (``load_average_before_1``, ``load_average_before_2``: a 1-min
     load well above 0 means other processes shared the cores).
     """
-    from experiments.runner import run_specs
+    from experiments.runs.runner import run_specs
 
     specs = sweep_specs(runs, policy, scale)
     seconds: dict[int, float] = {}
@@ -779,7 +779,7 @@ def run_benchmarks(
     Raises:
         InputError: an unknown section name (naming ``--section`` and the allowed values).
     """
-    from experiments.run import json_safe
+    from experiments.runs.results import json_safe
 
     chosen = check_sections(sections)
     say = progress or (lambda _line: None)
@@ -1009,8 +1009,8 @@ def profile(target: str, top: int = 15, quick: bool = False, policy: str = "pro_
     require(target in PROFILE_TARGETS, "--profile", f"one of {', '.join(PROFILE_TARGETS)}", target)
     prof = cProfile.Profile()
     if target == "game":
-        from experiments.game import ADLGame
-        from experiments.scenario import load_scenario
+        from experiments.game.model import ADLGame
+        from experiments.game.scenario import load_scenario
 
         size = QUICK_GAME_SIZE if quick else GAME_SIZE
         sc = load_scenario("default").replace(

@@ -38,9 +38,9 @@ from agents import (
     Whale,
 )
 from agents.base import TYPE_NAMES, target_orders
-from experiments.scenario import Scenario
-from experiments.seeding import FixedSeed, child_seed_states
-from experiments.twopass import TwoPassRecorder
+from experiments.game.scenario import Scenario
+from experiments.game.seeding import FixedSeed, child_seed_states
+from experiments.game.twopass import TwoPassRecorder
 from market.accounts import ACTIVE, LIQUIDATED
 from market.adl import Eligibility, get_policy, get_severity
 from market.adl.queues import quantile_indicator
@@ -150,12 +150,12 @@ class ADLGame(mesa.Model):
     """The game.
 
     Args:
-        scenario: the configuration (see :mod:`experiments.scenario`).
+        scenario: the configuration (see :mod:`experiments.game.scenario`).
         seed: the run's root seed.
         policy: ADL policy name overriding the scenario's.
         severity: severity controller name overriding the scenario's.
         two_pass: replay every ADL step with and without ADL (the two-pass counterfactual,
-            :mod:`experiments.twopass`) to measure what ADL really took.
+            :mod:`experiments.game.twopass`) to measure what ADL really took.
     """
 
     def __init__(

@@ -34,7 +34,7 @@ Seeds: ``SeedSequence(root_seed)`` spawns two children, one seeding the design a
 list (common random numbers), so a paired difference between two policies in a cell compares
 runs that saw the same prices, crises and traders.  Adding seeds keeps the earlier ones.
 
-``adlgame sweep FILE.toml --out DIR`` runs the sweep (:mod:`experiments.runner`), then writes
+``adlgame sweep FILE.toml --out DIR`` runs the sweep (:mod:`experiments.runs.runner`), then writes
 ``DIR/_summary.csv`` (per cell, policy and severity: every metric's mean and 95 % Student-t
 interval over the ok runs) and ``DIR/_report.md``; the rows are ``pandas.read_parquet(DIR)``.
 The summary files start with ``_`` so the Parquet reader skips them.
@@ -54,7 +54,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from experiments.runner import (
+from experiments.game.scenario import Scenario, builtin_scenarios, load_scenario, to_dict
+from experiments.runs.runner import (
     ID_COLUMNS,
     STATUS_COLUMNS,
     RunSpec,
@@ -62,7 +63,6 @@ from experiments.runner import (
     parse_executor,
     run_specs,
 )
-from experiments.scenario import Scenario, builtin_scenarios, load_scenario, to_dict
 from market.errors import InputError
 
 #: The keys a sweep file may hold.
@@ -590,7 +590,7 @@ def run_sweep(
 
     Raises:
         InputError: a bad sweep file, executor, workers or results folder (nothing runs).
-        experiments.runner.Interrupted: SIGINT/SIGTERM; rerun to resume.
+        experiments.runs.runner.Interrupted: SIGINT/SIGTERM; rerun to resume.
     """
     sweep = load_sweep(path)
     parse_executor(executor)

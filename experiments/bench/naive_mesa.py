@@ -1,6 +1,6 @@
 """Benchmark reference, not product API: the game written the plain Mesa way.
 
-:class:`NaiveADLGame` is :class:`experiments.game.ADLGame` with its agent layer rewritten
+:class:`NaiveADLGame` is :class:`experiments.game.model.ADLGame` with its agent layer rewritten
 the way a plain Mesa model is usually written: every trader is an agent that, every step,
 reads its own account(s) from the exchange arrays as Python scalars, checks its own margin in
 Python (equity = cash + sum of position x lot x (mark - entry), maintenance requirement, margin
@@ -19,7 +19,7 @@ What is shared and what is not:
 * The exchange (``market/``) is the shared engine: its waterfall, liquidations, backstop and
   ADL are not re-implemented.  The naive reference differs in the agent layer only, which is
   what a plain Mesa model would write per agent.
-* Agents step in a fixed order: type by type in :data:`experiments.game.TRADER_TYPES` order
+* Agents step in a fixed order: type by type in :data:`experiments.game.model.TRADER_TYPES` order
   (staged activation), and within a type in the order of Mesa's ``model.agents_by_type``
   (the order agents joined that type), via ``AgentSet.do``.  That is creation order except
   for traders who switched strategy by imitation: they join the end of their new type's set,
@@ -67,8 +67,8 @@ import numpy as np
 
 from agents import Entrant, Flipper, PassiveTrader, SybilOwner, Trader, Whale
 from agents.whale import EXPLORE, UTILITY_FLOOR
-from experiments.game import TRADER_TYPES, ADLGame, CrisisRecord
-from experiments.scenario import Scenario, load_scenario
+from experiments.game.model import TRADER_TYPES, ADLGame, CrisisRecord
+from experiments.game.scenario import Scenario, load_scenario
 from market.errors import require
 from market.spec import MarketSpec
 
@@ -267,7 +267,7 @@ NAIVE_STEPS: dict[type[Trader], Callable[[Trader, NaiveADLGame], None]] = {
 class NaiveADLGame(ADLGame):
     """The game with a plain-Mesa agent layer (benchmark reference; see the module docstring).
 
-    Same arguments as :class:`experiments.game.ADLGame`.  Attributes added:
+    Same arguments as :class:`experiments.game.model.ADLGame`.  Attributes added:
 
     Attributes:
         margin_flags: accounts the agents found under maintenance in their checks this step.

@@ -32,7 +32,7 @@ of workers; only ``seconds`` differs):
 The results folder is a Parquet dataset::
 
     import pandas as pd
-    rows = pd.read_parquet(OUT)          # one row per run (or experiments.runner.load_results)
+    rows = pd.read_parquet(OUT)          # one row per run (or experiments.runs.runner.load_results)
 
 Files starting with ``_`` or ``.`` (``_summary.csv``, ``_report.md``, ``_sweep.toml``,
 temporary files) are ignored by the Parquet reader, so they can live beside the shards.
@@ -43,7 +43,7 @@ Columns, in this order:
 - ``tag.<name>`` for each tag (e.g. ``tag.sweep``, the sweep's name);
 - one column per varied parameter, named by its dotted name (``crisis.drop_median``,
   ``policy.max_fraction``), holding the cell's value;
-- every scalar headline metric of :func:`experiments.run.run_summary` as float64
+- every scalar headline metric of :func:`experiments.runs.results.run_summary` as float64
   (``total_deficit``, ``backstop_used``, ``adl_raised``, ``residual_bad_debt``,
   ``overshoot``, ``accounts_touched``, ``gini_haircut_base``, ``retention``, …) and the two-pass
   overshoot curve flattened as ``overshoot_h0``, ``overshoot_h1``, … (one per horizon);
@@ -115,7 +115,7 @@ _SHARD = re.compile(r"^[0-9a-f]{64}\.parquet$")
 
 @functools.cache
 def _package_version() -> str:
-    from experiments.run import package_version
+    from experiments.runs.results import package_version
 
     return package_version()
 
@@ -139,7 +139,7 @@ class RunSpec:
     """One game run: what to play and the labels its row carries.
 
     Args:
-        scenario: the scenario as plain nested dicts (:func:`experiments.scenario.to_dict`),
+        scenario: the scenario as plain nested dicts (:func:`experiments.game.scenario.to_dict`),
             so the spec pickles small.
         policy: ADL policy name (see ``adlgame policies``).
         severity: severity controller name.
@@ -160,7 +160,7 @@ class RunSpec:
         from market.adl import POLICIES, SEVERITIES
 
         if not isinstance(self.scenario, dict):
-            raise InputError("RunSpec.scenario", "a dict (experiments.scenario.to_dict)")
+            raise InputError("RunSpec.scenario", "a dict (experiments.game.scenario.to_dict)")
         if self.policy not in POLICIES:
             raise InputError("RunSpec.policy", f"one of {', '.join(POLICIES)}", self.policy)
         if self.severity not in SEVERITIES:
@@ -226,7 +226,7 @@ def summary_metrics(summary: dict) -> dict[str, float]:
     two-pass horizon (0.0 where the run had no ADL wave to measure, as in the summary's own
     ``overshoot``).
     """
-    from experiments.twopass import DEFAULT_HORIZONS
+    from experiments.game.twopass import DEFAULT_HORIZONS
 
     out: dict[str, float] = {}
     for name, value in summary.items():
@@ -264,7 +264,7 @@ def run_vectors(frames: dict[str, pd.DataFrame]) -> dict[str, str]:
     NaN entries are written as ``null``.
     """
     from experiments import metrics as mx
-    from experiments.run import json_safe
+    from experiments.runs.results import json_safe
 
     ts, agents = frames["timeseries"], frames["agents"]
     events, waves, bank = frames["adl_events"], frames["waves"], frames["bankruptcies"]
@@ -311,9 +311,9 @@ def metric_columns() -> tuple[str, ...]:
     Used to give failed rows the same columns (as NaN) as successful ones, so every shard of a
     results folder has one schema.  Empty if the reference game itself fails.
     """
-    from experiments.game import ADLGame
-    from experiments.run import run_summary
-    from experiments.scenario import Scenario
+    from experiments.game.model import ADLGame
+    from experiments.game.scenario import Scenario
+    from experiments.runs.results import run_summary
 
     tiny = Scenario().replace(
         **{"run.traders": 40, "run.crises": 1, "run.calm_steps": 2, "run.crisis_steps": 2}
@@ -341,9 +341,9 @@ def run_one(spec: RunSpec) -> dict[str, Any]:
     start = time.perf_counter()
     row = _head(spec)
     try:
-        from experiments.game import ADLGame
-        from experiments.run import run_frames, run_summary
-        from experiments.scenario import from_dict
+        from experiments.game.model import ADLGame
+        from experiments.game.scenario import from_dict
+        from experiments.runs.results import run_frames, run_summary
 
         scenario = from_dict(spec.scenario)
         # The scenario's own policy keeps its parameters (adl.params); another one is named.
@@ -491,7 +491,7 @@ def _worker_init() -> None:
 #: nothing is imported twice; ``ADLGAME_START_METHOD`` overrides it, e.g. ``forkserver``).
 START_METHOD = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
 #: Modules a worker needs, imported before workers start.
-_WORKER_MODULES = ("experiments.game", "experiments.run", "experiments.metrics")
+_WORKER_MODULES = ("experiments.game.model", "experiments.runs.results", "experiments.metrics")
 
 
 def _start_method() -> str:

@@ -1,0 +1,142 @@
+"""The ``moral-hazard`` experiment: leverage drift, externality ratio and PTSR/PMR against
+participation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from experiments.game.scenario import Scenario
+from experiments.runs.results import HEADLINE_METRICS
+from experiments.studies.experiment import (
+    Experiment,
+)
+from experiments.studies.report import (
+    LEVEL,
+    ci_text,
+    fmt,
+    md_table,
+    ok_rows,
+    pick,
+)
+
+
+@dataclass(frozen=True)
+class MoralHazard(Experiment):
+    """Leverage drift and externality ratio per policy, and PTSR/PMR against participation n.
+
+    Attributes:
+        trader_fractions: ``run.traders`` values as fractions of the base scenario's (the
+            default 2000 gives n = 250, 500, 1000, 2000).
+    """
+
+    name: ClassVar[str] = "moral-hazard"
+    description: ClassVar[str] = (
+        "leverage drift and externality ratio per policy; PTSR/PMR against participation n "
+        "(log-log slope)"
+    )
+
+    trader_fractions: tuple[float, ...] = (0.125, 0.25, 0.5, 1.0)
+
+    #: The ratios fitted against n (C3's PTSR and PMR on the eligibility base).
+    SCALED: ClassVar[tuple[str, str]] = ("ptsr_base", "pmr_base")
+
+    def cells(self, base: Scenario) -> list[dict[str, Any]]:
+        """One cell per trader count."""
+        ns = sorted({max(10, round(base.run.traders * f)) for f in self.trader_fractions})
+        return [{"run.traders": n} for n in ns]
+
+    def group_by(self) -> list[str]:
+        """Per trader count and policy."""
+        return ["run.traders", "policy"]
+
+    def metrics(self) -> tuple[str, ...]:
+        """Moral-hazard metrics first, then the rest of the headline."""
+        first = ("leverage_drift", "externality_ratio", *self.SCALED)
+        return (*first, *(m for m in HEADLINE_METRICS if m not in first))
+
+    def report_metrics(self) -> tuple[str, ...]:
+        """The report shows the four moral-hazard metrics."""
+        return ("leverage_drift", "externality_ratio", *self.SCALED)
+
+    def scaling(self, rows: pd.DataFrame) -> pd.DataFrame:
+        """Per policy and metric (PTSR, PMR): least-squares slope of log(metric) on log(n).
+
+        Fitted on every finished run with a positive finite value
+        (:func:`scipy.stats.linregress`); the interval is ``slope +- t * stderr``.  A slope of
+        ``b`` means the metric scales like ``n^b``.
+        """
+        ok = ok_rows(rows)
+        out = []
+        for policy, g in ok.groupby("policy", sort=False):
+            n = pd.to_numeric(g["run.traders"], errors="coerce").to_numpy(float)
+            for m in self.SCALED:
+                if m not in g.columns:
+                    continue
+                y = pd.to_numeric(g[m], errors="coerce").to_numpy(float)
+                keep = np.isfinite(y) & (y > 0) & np.isfinite(n) & (n > 0)
+                rec: dict[str, Any] = {
+                    "run.traders": "all",
+                    "policy": policy,
+                    "metric": f"{m}_loglog_slope",
+                    "n": int(keep.sum()),
+                }
+                if keep.sum() >= 3 and np.unique(n[keep]).size >= 2:
+                    fit = stats.linregress(np.log(n[keep]), np.log(y[keep]))
+                    half = float(stats.t.ppf(0.5 + LEVEL / 2, keep.sum() - 2) * fit.stderr)
+                    rec.update(
+                        mean=float(fit.slope),
+                        ci_low=float(fit.slope - half),
+                        ci_high=float(fit.slope + half),
+                        r_value=float(fit.rvalue),
+                        intercept=float(fit.intercept),
+                    )
+                else:
+                    rec.update(mean=np.nan, ci_low=np.nan, ci_high=np.nan)
+                out.append(rec)
+        return pd.DataFrame(out)
+
+    def summarise(self, rows: pd.DataFrame) -> tuple[pd.DataFrame, str]:
+        """Interval table per (n, policy) plus the log-log slope rows (``run.traders = all``)."""
+        table = self.table(rows)
+        slopes = self.scaling(rows)
+        summary = pd.concat([table, slopes], ignore_index=True) if len(slopes) else table
+        if "run.traders" in summary.columns:
+            summary["run.traders"] = summary["run.traders"].astype(str)
+        lines = self._report_lines(rows, table)
+        lines += ["", "## PTSR and PMR against participation n", ""]
+        ns = sorted(pd.to_numeric(ok_rows(rows)["run.traders"]).unique()) if len(rows) else []
+        body = []
+        for policy in dict.fromkeys(ok_rows(rows)["policy"]):
+            cells = [policy]
+            for m in self.SCALED:
+                for n in ns:
+                    r = pick(table, m, policy=policy, **{"run.traders": n})
+                    cells.append("-" if r is None else fmt(r["mean"]))
+                s = slopes[(slopes["policy"] == policy) & (slopes["metric"] == f"{m}_loglog_slope")]
+                r = s.iloc[0] if len(s) else None
+                cells.append(
+                    "-"
+                    if r is None
+                    else f"{ci_text(r['mean'], r['ci_low'], r['ci_high'])} (n={int(r['n'])})"
+                )
+            body.append(cells)
+        header = ["policy"]
+        for m in self.SCALED:
+            header += [f"{m} n={int(n)}" for n in ns] + [f"{m} slope"]
+        lines += md_table(header, body)
+        lines += [
+            "",
+            "Slope: least-squares fit of log(metric) on log(n) over every run with a positive "
+            "value (scipy.stats.linregress; n = those runs: runs without a wave have no PTSR), "
+            "with a 95 % interval; PTSR ~ n^slope. The theory "
+            "(adl-papers.md §4) has PTSR ~ b_n / (theta_n n): a negative slope means the "
+            "largest survivor shrinks relative to the deficit as participation grows.",
+        ]
+        return summary, "\n".join(lines) + "\n"
+
+
