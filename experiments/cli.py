@@ -381,6 +381,7 @@ _BEARER_LABELS = {
 def _cmd_demo(args: argparse.Namespace) -> int:
     from experiments.game.model import ADLGame
     from experiments.game.scenario import load_scenario
+    from experiments.runs.results import RunResult
 
     scenario = load_scenario()
     if args.traders is not None:
@@ -390,14 +391,11 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         f"The default scenario: {r.traders:,} traders, {r.crises} crises, seed {args.seed}. "
         "Both runs see the same prices,\ncrises and traders; only the ADL rule differs.\n"
     )
-    rows = []
+    results = []
     for name in ("hyperliquid", "pro_rata"):
         game = ADLGame(scenario, seed=args.seed, policy=name)
         game.run()
-        adl = game.exchange.log.adl.to_array()
-        with np.errstate(divide="ignore", invalid="ignore"):
-            frac = np.where(adl["capacity"] > 0, adl["haircut"] / adl["capacity"], 0.0)
-        rows.append((name, game.summary(), float(frac.max(initial=0.0))))
+        results.append(RunResult.from_game(game))
     bearer = _BEARER_LABELS[scenario.adl.shortfall]
     labels = [
         ("deficit after liquidations ($)", "total_deficit", "{:,.0f}"),
@@ -405,16 +403,16 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         ("raised from winners by ADL ($)", "adl_raised", "{:,.0f}"),
         ("  of which beyond what was needed ($)", "overshoot", "{:,.0f}"),
         (f"left uncovered: {bearer} ($)", "residual_bad_debt", "{:,.0f}"),
-        ("accounts that paid ADL", "accounts_touched", "{:,}"),
-        ("largest haircut (% of what it could take)", None, "{:.1%}"),
-        ("traders who left after haircuts/losses", "traders_churned", "{:,}"),
-        ("traders active at the end", "traders_active_end", "{:,}"),
+        ("accounts that paid ADL", "accounts_touched", "{:,.0f}"),
+        ("largest haircut (% of what it could take)", "max_haircut_capacity_frac", "{:.1%}"),
+        ("traders who left after haircuts/losses", "traders_churned", "{:,.0f}"),
+        ("traders active at the end", "traders_active_end", "{:,.0f}"),
         ("fee revenue ($)", "fee_revenue", "{:,.0f}"),
     ]
     width = max(len(lab) for lab, _, _ in labels) + 2
     print(f"{'':<{width}}{'hyperliquid (queue)':>22}{'pro_rata (smooth)':>22}")
     for lab, key, fmt in labels:
-        cells = [fmt.format(mx if key is None else summ[key]) for _, summ, mx in rows]
+        cells = [fmt.format(r[key]) for r in results]
         print(f"{lab:<{width}}{cells[0]:>22}{cells[1]:>22}")
     print(
         "\nA queue closes the liquidated positions against its top-ranked winners, as the "

@@ -123,3 +123,30 @@ def test_bad_flags_one_line_error_exit_2(argv, needle):
     assert needle in err
     assert len(err.splitlines()) == 1
     assert proc.stdout == ""
+
+
+def test_demo_and_summary_json_agree_on_every_shared_figure(capsys, tmp_path):
+    # one RunResult behind both: the demo's printed figures are summary.json's, same seed
+    assert main(["demo", "--traders", "300", "--seed", "2"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    figures = {
+        "deficit after liquidations": "total_deficit",
+        "paid by the insurance fund": "backstop_used",
+        "raised from winners by ADL": "adl_raised",
+        "of which beyond what was needed": "overshoot",
+        "left uncovered": "residual_bad_debt",
+        "accounts that paid ADL": "accounts_touched",
+        "traders who left": "traders_churned",
+        "traders active at the end": "traders_active_end",
+        "fee revenue": "fee_revenue",
+    }
+    for col, policy in enumerate(("hyperliquid", "pro_rata")):
+        out = tmp_path / policy
+        argv = ["run", "--policy", policy, "--seed", "2", "--traders", "300", "--out", str(out)]
+        assert main(argv) == 0
+        capsys.readouterr()
+        summary = json.loads((out / "summary.json").read_text())
+        for label, key in figures.items():
+            line = next(ln for ln in lines if ln.strip().startswith(label))
+            printed = float(line.split()[-2 + col].replace(",", ""))
+            assert printed == pytest.approx(summary[key], abs=0.5), (label, policy)

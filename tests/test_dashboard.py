@@ -116,7 +116,7 @@ def test_stepping_changes_the_series():
     assert len(df0) == 1
     # hand numbers at step 0: floor(0.04 * 100) = 4 flippers of 100 traders, all still there
     assert df0["flipper_share"].iloc[0] == pytest.approx(0.04)
-    assert df0["retention"].iloc[0] == 1.0
+    assert df0["active_share"].iloc[0] == 1.0
     assert df0["cum_deficit"].iloc[0] == 0.0
     for _ in range(25):
         m.step()
@@ -129,7 +129,7 @@ def test_stepping_changes_the_series():
     np.testing.assert_allclose(df["cum_adl"], np.cumsum(df["adl_raised"]))
     np.testing.assert_allclose(df["cum_backstop"], np.cumsum(df["backstop_used"]))
     active = df["traders_active"].to_numpy(float)
-    np.testing.assert_allclose(df["retention"], active / active[0])
+    np.testing.assert_allclose(df["active_share"], active / active[0])
     np.testing.assert_allclose(df["flipper_share"], df["flippers_active"] / active)
     assert m.steps == 25  # Mesa's counter on the wrapper (the page's "Step: N")
 
@@ -286,3 +286,22 @@ def test_solara_args_serve_the_app_offline():
     assert args[args.index("--port") + 1] == "9000"
     for flag in ("--production", "--no-open", "--no-check-version"):
         assert flag in args
+
+
+def test_finished_run_shows_the_run_result_of_summary_json():
+    from experiments.game.model import ADLGame
+    from experiments.runs.results import RunResult
+
+    m = DashboardModel(**ADL_RUN)
+    assert m.result() is None  # not finished yet
+    while m.running:
+        m.step()
+    got = m.result()
+    assert got is m.result()  # computed once
+    # the same figures a plain run of the same game gives (what summary.json holds)
+    game = ADLGame(m.scenario, seed=int(m.params["seed"]), policy=m.params["policy"],
+                   severity=m.params["severity"], two_pass=False)
+    game.run()
+    want = RunResult.from_game(game)
+    for key in ("total_deficit", "adl_raised", "accounts_touched", "retention", "fee_revenue"):
+        assert got[key] == want[key]

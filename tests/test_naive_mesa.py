@@ -10,7 +10,7 @@ from agents import Flipper, SybilOwner, Whale
 from experiments.bench.naive_mesa import NaiveADLGame, account_margin, bench_game
 from experiments.game.model import TRADER_TYPES, ADLGame
 from experiments.game.scenario import load_scenario
-from experiments.runs.results import HEADLINE_METRICS, json_safe, run_frames, run_summary
+from experiments.runs.results import HEADLINE_METRICS, RunResult, json_safe, run_frames
 from market.accounts import BOOK, VAULT
 from market.errors import InputError
 from market.events import TRADE_KINDS
@@ -47,7 +47,8 @@ def pair(sc, seed, policy=None, two_pass=False):
 )
 def test_naive_and_fast_games_give_identical_numbers(over, seed, policy, two_pass):
     fast, naive = pair(small(**over), seed, policy, two_pass)
-    s_fast, s_naive = json_safe(run_summary(fast)), json_safe(run_summary(naive))
+    s_fast = json_safe(RunResult.from_game(fast).summary())
+    s_naive = json_safe(RunResult.from_game(naive).summary())
     # everything happened: ADL, churn, entry, imitation, flips, whales, Sybils
     assert s_fast["adl_raised"] > 0 and s_fast["accounts_touched"] > 0
     assert s_fast["traders_churned"] > 0

@@ -19,7 +19,7 @@ import pytest
 import experiments.runs.runner as runner
 from experiments.game.model import ADLGame
 from experiments.game.scenario import from_dict
-from experiments.runs.results import run_summary
+from experiments.runs.results import RunResult
 from experiments.runs.runner import RunSpec, load_results, run_one, run_specs
 from experiments.runs.sweep import load_sweep, sweep_from_dict
 from market.errors import InputError
@@ -69,7 +69,7 @@ def test_run_one_row_matches_a_direct_game():
     row = run_one(spec)
     game = ADLGame(from_dict(spec.scenario), seed=spec.seed, severity="full")
     game.run()
-    summary = run_summary(game)
+    summary = RunResult.from_game(game).summary()
     assert summary["adl_raised"] > 0  # the tiny scenario does reach ADL
     assert row["status"] == "ok" and row["error"] == "" and row["traceback"] == ""
     assert row["key"] == spec.key and row["seed"] == spec.seed

@@ -13,7 +13,7 @@ solara import) so the command line loads fast:
   message naming the field, ``game`` is None) that the page shows instead of a traceback,
   while it keeps the last good game.
 * :func:`series` -- the game's DataCollector table plus the derived columns the page plots
-  (cumulative deficit and ADL, flipper share, retention);
+  (cumulative deficit and ADL, flipper share, traders active against the start);
 * :func:`haircut_shares` -- haircut as a share of equity per account hit, over the run so
   far or the latest crisis (the histogram);
 * :func:`command` -- ``adlgame dashboard`` (its ``--port`` / ``--host`` options are declared
@@ -40,6 +40,7 @@ import pandas as pd
 
 from experiments.game.model import ADLGame
 from experiments.game.scenario import Scenario, load_scenario
+from experiments.runs.results import RunResult
 from experiments.studies.experiment import game_policies
 from market.adl import SEVERITIES
 from market.errors import InputError, require
@@ -168,6 +169,7 @@ class DashboardModel(mesa.Model):
             "seed": seed,
         }
         self.error: str | None = None
+        self._result: RunResult | None = None
         self.game: ADLGame | None = None
         self.scenario: Scenario | None = None
         try:
@@ -219,6 +221,15 @@ class DashboardModel(mesa.Model):
         """Steps in the whole run (0 in the error state)."""
         return 0 if self.game is None else self.game.total_steps
 
+    def result(self) -> RunResult | None:
+        """The finished run's :class:`~experiments.runs.results.RunResult` (the figures
+        ``adlgame run`` writes to summary.json), computed once; None until the game ends."""
+        if self.game is None or self.game.running:
+            return None
+        if self._result is None:
+            self._result = RunResult.from_game(self.game)
+        return self._result
+
     def step(self) -> None:
         """One step of the game (does nothing in the error state or past the end)."""
         if self.game is None:
@@ -232,8 +243,10 @@ def series(model: DashboardModel | ADLGame) -> pd.DataFrame:
     """The DataCollector table with the derived columns the dashboard plots.
 
     Added columns: ``cum_deficit``, ``cum_backstop``, ``cum_adl`` (running sums, dollars),
-    ``flipper_share`` (flippers / traders active, NaN when nobody is left) and ``retention``
-    (traders active / traders active at step 0).  Empty in the error state.
+    ``flipper_share`` (flippers / traders active, NaN when nobody is left) and ``active_share``
+    (traders active / traders active at step 0, entrants included: not the run's
+    ``retention``, which follows the first crisis' traders; see
+    :meth:`DashboardModel.result`).  Empty in the error state.
     """
     game = model.game if isinstance(model, DashboardModel) else model
     if game is None:
@@ -246,7 +259,7 @@ def series(model: DashboardModel | ADLGame) -> pd.DataFrame:
     df["cum_adl"] = df["adl_raised"].astype(float).cumsum()
     with np.errstate(invalid="ignore", divide="ignore"):
         df["flipper_share"] = np.where(active > 0, flippers / active, np.nan)
-        df["retention"] = active / active[0] if active.size and active[0] > 0 else np.nan
+        df["active_share"] = active / active[0] if active.size and active[0] > 0 else np.nan
     return df
 
 

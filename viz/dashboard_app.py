@@ -11,7 +11,7 @@ the page and keeps stepping (:class:`KeepLastGood`).
 Plots (greyscale-readable: black and grey, line styles, hatching, labelled axes): price
 (marks), backstop fund and per-step deficit / ADL raised are Mesa's
 :func:`~mesa.visualization.make_plot_component` over DataCollector columns; the haircut
-histogram, flipper share and retention are components of this module.
+histogram, flipper share and traders active are components of this module.
 """
 
 from __future__ import annotations
@@ -170,10 +170,21 @@ def Status(model: KeepLastGood) -> None:
             f"deficit so far {_money(last['cum_deficit'])} · backstop paid "
             f"{_money(last['cum_backstop'])} · ADL raised {_money(last['cum_adl'])} · "
             f"fund {_money(last['fund'])} · traders {int(last['traders_active'])} "
-            f"({last['retention']:.0%} of the start), flippers {last['flipper_share']:.1%}",
+            f"({last['active_share']:.0%} of the start), flippers {last['flipper_share']:.1%}",
             style={"font-size": "13px", "color": "#444"},
             classes=["adl-totals"],
         )
+        result = current.result()
+        if result is not None:  # the figures summary.json would hold for this run
+            solara.Text(
+                f"Run finished: deficit {_money(result['total_deficit'])} · ADL raised "
+                f"{_money(result['adl_raised'])} from {result['accounts_touched']:,.0f} "
+                f"accounts · largest haircut {result['max_haircut_capacity_frac']:.0%} of "
+                f"capacity · retention {result['retention']:.0%} · fee revenue "
+                f"{_money(result['fee_revenue'])}",
+                style={"font-size": "13px", "font-weight": "500"},
+                classes=["adl-result"],
+            )
         solara.Text(
             "Change the parameters in the sidebar, then press Reset to start a game with them.",
             style={"font-size": "12px", "color": "#666"},
@@ -230,7 +241,7 @@ def FlipperSharePlot(model: DashboardModel) -> Any:
 
 def RetentionPlot(model: DashboardModel) -> Any:
     """Traders active over traders at the start, per step (entrants count as active)."""
-    return _line_plot(model, "retention", "Retention", "traders active / starting")
+    return _line_plot(model, "active_share", "Traders active", "traders active / starting")
 
 
 def HaircutHistogram(model: DashboardModel) -> Any:

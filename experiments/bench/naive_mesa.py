@@ -517,7 +517,9 @@ def _timed_steps(game: ADLGame, steps: int) -> tuple[float, float, int]:
 
 def _headline(game: ADLGame) -> dict:
     """Figures compared between the two games at the end of the window."""
-    out = dict(game.summary())
+    from experiments.runs.results import RunResult
+
+    out = dict(RunResult.from_game(game).metrics)
     frame = game.datacollector.get_model_vars_dataframe().reset_index(drop=True)
     out["timeseries"] = frame.to_dict(orient="list")
     ex = game.exchange

@@ -885,28 +885,3 @@ class ADLGame(mesa.Model):
         )
 
     # ------------------------------------------------------------------ results
-    def summary(self) -> dict:
-        """Headline figures of the run."""
-        from market.invariants import check_invariants
-
-        ex = self.exchange
-        adl = ex.log.adl.to_array()
-        inv = check_invariants(ex)
-        return {
-            "total_deficit": float(sum(c.deficit for c in self.crises)),
-            "backstop_used": float(sum(c.backstop_used for c in self.crises)),
-            "adl_raised": float(sum(c.adl_raised for c in self.crises)),
-            "overshoot": float(sum(c.overshoot for c in self.crises)),
-            "undershoot": float(sum(c.undershoot for c in self.crises)),
-            "residual_bad_debt": float(sum(c.residual for c in self.crises)),
-            "shortfall_bearer": ex.shortfall,
-            "written_off": float(ex.bad_debt),
-            "carried_debt": float(ex.debt),
-            "venue_paid": float(ex.venue_paid),
-            "socialised": float(ex.socialised),
-            "accounts_touched": int(np.unique(adl["account"]).size),
-            "traders_active_end": len(self.traders()),
-            "traders_churned": self.churned_total,
-            "fee_revenue": float(ex.fee_revenue),
-            "conservation_error": inv.conservation_error,
-        }

@@ -1,4 +1,5 @@
-"""``adlgame run``: one game, written to a results folder."""
+"""One run's results: the :class:`RunResult` of a finished game, its tables and files
+(``adlgame run`` writes them to a results folder)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -24,7 +27,7 @@ _INF = float("inf")
 _NONNEG = (0.0, _INF)
 _UNIT = (0.0, 1.0)
 
-#: Scalar headline metrics of :func:`run_summary` that experiments summarise over runs, each
+#: Scalar headline metrics of a :class:`RunResult` that experiments summarise over runs, each
 #: with the range its values can take, ``(low, high)``: every interval over runs
 #: (:func:`experiments.metrics.confidence_interval`) stays inside it.  Fairness metrics name
 #: their denominator: ``_base`` the eligibility base (price-rule independent), ``_capacity``
@@ -176,61 +179,148 @@ def run_frames(game: ADLGame) -> dict[str, pd.DataFrame]:
     }
 
 
-def run_summary(game: ADLGame, frames: dict[str, pd.DataFrame] | None = None) -> dict:
-    """Scenario, seed, policy, version and every headline figure of a finished run.
+#: Scalar figures of a run beyond the headline metrics: the two-pass overshoot's parts, the
+#: wave log's own overshoot, where a shortfall went, and the conservation check.
+EXTRA_METRICS = (
+    "overshoot_over",
+    "overshoot_under",
+    "overshoot_wave_log",
+    "undershoot",
+    "written_off",
+    "carried_debt",
+    "venue_paid",
+    "socialised",
+    "conservation_error",
+)
 
-    Totals come from the step series (calm-step liquidations included); fairness, moral
-    hazard and attrition from :func:`experiments.metrics.headline`; ``overshoot`` is the
-    two-pass figure at horizon 0 (what ADL took minus the deficit it needed after the
-    backstop), ``overshoot_over`` / ``overshoot_under`` its parts summed wave by wave, with
-    the horizon curves in ``overshoot_by_horizon``, ``over_by_horizon``, ``under_by_horizon``.
+
+def run_metric_names() -> tuple[str, ...]:
+    """Every scalar figure of a :class:`RunResult`, in order: the headline metrics,
+    :data:`EXTRA_METRICS`, then the two-pass overshoot per default horizon
+    (``overshoot_h0``, ``overshoot_h1``, ...).  Runner rows have exactly these columns."""
+    from experiments.game.twopass import DEFAULT_HORIZONS
+
+    return (*HEADLINE_METRICS, *EXTRA_METRICS, *(f"overshoot_h{h}" for h in DEFAULT_HORIZONS))
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What one finished run reports, computed once from its logs.
+
+    The one definition of a run's figures: ``adlgame demo`` prints them, ``summary.json``
+    holds them (:meth:`summary`), the runner's rows are :meth:`row`, reports summarise those
+    rows and the dashboard shows them at the end of a run.  Totals count every step (calm
+    steps' liquidations too), from the step series.
+
+    Attributes:
+        scenario: the scenario's name; scenario_config its full configuration.
+        seed, policy, severity: what was played (``policy`` None: no ADL).
+        package_version: the installed adlgame version.
+        shortfall_bearer: who carried what neither the backstop nor ADL covered.
+        metrics: every scalar figure, keys :func:`run_metric_names` in that order (NaN where
+            undefined, e.g. fairness in a run without an ADL wave).
+        curves: the two-pass curves by horizon: ``overshoot``, ``over``, ``under``.
+        crises: one record per crisis (the game's :class:`~experiments.game.model.CrisisRecord`).
+        frames: every table of the run (:func:`run_frames`); not part of equality.
     """
-    from experiments import metrics
 
-    frames = frames or run_frames(game)
-    head = metrics.headline(
-        frames["timeseries"],
-        frames["agents"],
-        frames["adl_events"],
-        frames["waves"],
-        frames["bankruptcies"],
-    )
-    tp = frames["two_pass"]
-    curves: dict[str, dict[str, float]] = {"overshoot": {}, "over": {}, "under": {}}
-    if len(tp):
-        for col in tp.columns:
-            for name, curve in curves.items():
-                if col.startswith(f"{name}_"):
-                    curve[col.removeprefix(f"{name}_")] = float(tp[col].sum())
-    by_h = curves["overshoot"]
-    head["overshoot"] = by_h.get("0", 0.0)
-    head["overshoot_over"] = curves["over"].get("0", 0.0)
-    head["overshoot_under"] = curves["under"].get("0", 0.0)
-    head["overshoot_wave_log"] = (
-        float(frames["waves"]["overshoot"].sum()) if len(frames["waves"]) else 0.0
-    )
-    inv = game.summary()
-    return {
-        "scenario": game.scenario.name,
-        "scenario_config": to_dict(game.scenario),
-        "seed": game.seed,
-        "policy": game.policy_name,
-        "severity": game.severity_name,
-        "package_version": package_version(),
-        "crises": [c.__dict__ for c in game.crises],
-        "total_deficit": head["deficit"],
-        "backstop_used": head["backstop_used"],
-        "adl_raised": head["adl_raised"],
-        "residual_bad_debt": head["residual"],
-        "overshoot_by_horizon": by_h,
-        "over_by_horizon": curves["over"],
-        "under_by_horizon": curves["under"],
-        **{k: v for k, v in head.items() if k not in ("deficit", "residual")},
-        "traders_active_end": inv["traders_active_end"],
-        "traders_churned": inv["traders_churned"],
-        "fee_revenue": inv["fee_revenue"],
-        "conservation_error": inv["conservation_error"],
-    }
+    scenario: str
+    scenario_config: dict[str, Any]
+    seed: int
+    policy: str | None
+    severity: str | None
+    package_version: str
+    shortfall_bearer: str
+    metrics: dict[str, float]
+    curves: dict[str, dict[str, float]]
+    crises: list[dict[str, Any]]
+    frames: dict[str, pd.DataFrame] = field(repr=False, compare=False, default_factory=dict)
+
+    @classmethod
+    def from_game(cls, game: ADLGame) -> RunResult:
+        """The result of a finished game (its logs read once)."""
+        from experiments import metrics
+        from experiments.game.twopass import DEFAULT_HORIZONS
+        from market.invariants import check_invariants
+
+        frames = run_frames(game)
+        ts = frames["timeseries"]
+        head = metrics.headline(
+            ts, frames["agents"], frames["adl_events"], frames["waves"], frames["bankruptcies"]
+        )
+        tp = frames["two_pass"]
+        curves: dict[str, dict[str, float]] = {"overshoot": {}, "over": {}, "under": {}}
+        for name, curve in curves.items():
+            for h in DEFAULT_HORIZONS:  # 0.0 where no wave was measured
+                col = f"{name}_{h}"
+                curve[str(h)] = float(tp[col].sum()) if col in tp.columns else 0.0
+        ex = game.exchange
+        vals: dict[str, float] = {
+            **head,
+            "total_deficit": head["deficit"],
+            "residual_bad_debt": head["residual"],
+            "overshoot": curves["overshoot"]["0"],
+            "overshoot_over": curves["over"]["0"],
+            "overshoot_under": curves["under"]["0"],
+            "overshoot_wave_log": float(frames["waves"]["overshoot"].sum())
+            if len(frames["waves"])
+            else 0.0,
+            "undershoot": float(ts["undershoot"].sum()) if "undershoot" in ts else 0.0,
+            "written_off": float(ex.bad_debt),
+            "carried_debt": float(ex.debt),
+            "venue_paid": float(ex.venue_paid),
+            "socialised": float(ex.socialised),
+            "traders_active_end": float(len(game.traders())),
+            "traders_churned": float(game.churned_total),
+            "fee_revenue": float(ex.fee_revenue),
+            "conservation_error": float(check_invariants(ex).conservation_error),
+        }
+        for h, v in curves["overshoot"].items():
+            vals[f"overshoot_h{h}"] = v
+        names = run_metric_names()
+        return cls(
+            scenario=game.scenario.name,
+            scenario_config=to_dict(game.scenario),
+            seed=int(game.seed),
+            policy=game.policy_name,
+            severity=game.severity_name,
+            package_version=package_version(),
+            shortfall_bearer=ex.shortfall,
+            metrics={k: float(vals.get(k, np.nan)) for k in names},
+            curves=curves,
+            crises=[dict(c.__dict__) for c in game.crises],
+            frames=frames,
+        )
+
+    def __getitem__(self, name: str) -> float:
+        """One figure by name (``result["adl_raised"]``)."""
+        try:
+            return self.metrics[name]
+        except KeyError:
+            raise InputError("metric", f"one of {', '.join(self.metrics)}", name) from None
+
+    def row(self) -> dict[str, float]:
+        """The scalar figures, as a runner row holds them."""
+        return dict(self.metrics)
+
+    def summary(self) -> dict[str, Any]:
+        """What ``summary.json`` holds: identity, configuration, every figure, the curves by
+        horizon (``overshoot_by_horizon``, ``over_by_horizon``, ``under_by_horizon``) and the
+        crises."""
+        return {
+            "scenario": self.scenario,
+            "scenario_config": self.scenario_config,
+            "seed": self.seed,
+            "policy": self.policy,
+            "severity": self.severity,
+            "package_version": self.package_version,
+            "shortfall_bearer": self.shortfall_bearer,
+            **self.metrics,
+            "overshoot_by_horizon": self.curves["overshoot"],
+            "over_by_horizon": self.curves["over"],
+            "under_by_horizon": self.curves["under"],
+            "crises": self.crises,
+        }
 
 
 def json_safe(obj: object) -> object:
@@ -248,13 +338,14 @@ def json_safe(obj: object) -> object:
 
 
 def write_results(game: ADLGame, out: Path, extra: dict | None = None) -> dict:
-    """Write the result files atomically (into a temporary folder, then moved in)."""
+    """Write the result files atomically (into a temporary folder, then moved in); returns
+    the summary written (:meth:`RunResult.summary` with ``extra``)."""
     out.parent.mkdir(parents=True, exist_ok=True)
-    frames = run_frames(game)
-    summary = {**run_summary(game, frames), **(extra or {})}
+    result = RunResult.from_game(game)
+    summary = {**result.summary(), **(extra or {})}
     tmp = Path(tempfile.mkdtemp(prefix=".adlgame-", dir=out.parent))
     try:
-        for name, frame in frames.items():
+        for name, frame in result.frames.items():
             frame.to_parquet(tmp / f"{name}.parquet", index=False)
         (tmp / "summary.json").write_text(json.dumps(json_safe(summary), indent=2, sort_keys=True))
         out.mkdir(parents=True, exist_ok=True)

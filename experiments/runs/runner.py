@@ -43,7 +43,7 @@ Columns, in this order:
 - ``tag.<name>`` for each tag (e.g. ``tag.sweep``, the sweep's name);
 - one column per varied parameter, named by its dotted name (``crisis.drop_median``,
   ``policy.max_fraction``), holding the cell's value;
-- every scalar headline metric of :func:`experiments.runs.results.run_summary` as float64
+- every scalar figure of :class:`experiments.runs.results.RunResult` as float64
   (``total_deficit``, ``backstop_used``, ``adl_raised``, ``residual_bad_debt``,
   ``overshoot``, ``accounts_touched``, ``gini_haircut_base``, ``retention``, …) and the two-pass
   overshoot curve flattened as ``overshoot_h0``, ``overshoot_h1``, … (one per horizon);
@@ -96,10 +96,6 @@ EXECUTOR_FORMS = "local, dask-local or dask://HOST:PORT"
 ID_COLUMNS = ("key", "scenario", "policy", "severity", "seed", "package_version")
 #: Columns closing every row.
 STATUS_COLUMNS = ("status", "error", "traceback", "seconds")
-#: Summary entries that are not scalar metrics (identity or nested) and are not copied.
-_SKIP_SUMMARY = frozenset(
-    ("scenario", "scenario_config", "seed", "policy", "severity", "package_version", "crises")
-)
 #: Per-run curves stored as JSON text columns (after the scalar metrics), in this order.
 VECTOR_COLUMNS = (
     "lorenz_haircut",
@@ -218,31 +214,6 @@ def _head(spec: RunSpec) -> dict[str, Any]:
     return row
 
 
-def summary_metrics(summary: dict) -> dict[str, float]:
-    """The scalar headline metrics of a run summary as floats, with overshoot_h<h> columns.
-
-    Nested entries (scenario_config, crises) and identity fields are skipped;
-    ``overshoot_by_horizon`` becomes ``overshoot_h0``, ``overshoot_h1``, … for every default
-    two-pass horizon (0.0 where the run had no ADL wave to measure, as in the summary's own
-    ``overshoot``).
-    """
-    from experiments.game.twopass import DEFAULT_HORIZONS
-
-    out: dict[str, float] = {}
-    for name, value in summary.items():
-        if name in _SKIP_SUMMARY:
-            continue
-        if name == "overshoot_by_horizon":
-            curve = {str(h): 0.0 for h in DEFAULT_HORIZONS}
-            curve.update({str(h): float(v) for h, v in dict(value).items()})
-            for h in sorted(curve, key=lambda s: (len(s), s)):
-                out[f"overshoot_h{h}"] = curve[h]
-            continue
-        if isinstance(value, bool | int | float | np.integer | np.floating):
-            out[name] = float(value)
-    return out
-
-
 def run_vectors(frames: dict[str, pd.DataFrame]) -> dict[str, str]:
     """The run's small curves (:data:`VECTOR_COLUMNS`) as JSON lists, from its frames.
 
@@ -304,26 +275,13 @@ def run_vectors(frames: dict[str, pd.DataFrame]) -> dict[str, str]:
     }
 
 
-@functools.cache
 def metric_columns() -> tuple[str, ...]:
-    """Names of the metric columns of an ok row, in order (from one tiny reference game).
+    """Names of the metric columns of an ok row, in order
+    (:func:`experiments.runs.results.run_metric_names`); failed rows get them as NaN, so every
+    shard of a results folder has one schema."""
+    from experiments.runs.results import run_metric_names
 
-    Used to give failed rows the same columns (as NaN) as successful ones, so every shard of a
-    results folder has one schema.  Empty if the reference game itself fails.
-    """
-    from experiments.game.model import ADLGame
-    from experiments.game.scenario import Scenario
-    from experiments.runs.results import run_summary
-
-    tiny = Scenario().replace(
-        **{"run.traders": 40, "run.crises": 1, "run.calm_steps": 2, "run.crisis_steps": 2}
-    )
-    try:
-        game = ADLGame(tiny, seed=0, policy="pro_rata")
-        game.run()
-        return tuple(summary_metrics(run_summary(game)))
-    except Exception:  # pragma: no cover - only when the game itself is broken
-        return ()
+    return run_metric_names()
 
 
 def _error_text(exc: BaseException) -> str:
@@ -343,16 +301,16 @@ def run_one(spec: RunSpec) -> dict[str, Any]:
     try:
         from experiments.game.model import ADLGame
         from experiments.game.scenario import from_dict
-        from experiments.runs.results import run_frames, run_summary
+        from experiments.runs.results import RunResult
 
         scenario = from_dict(spec.scenario)
         # The scenario's own policy keeps its parameters (adl.params); another one is named.
         policy = None if scenario.adl.policy == spec.policy else spec.policy
         game = ADLGame(scenario, seed=int(spec.seed), policy=policy, severity=spec.severity)
         game.run()
-        frames = run_frames(game)
-        row.update(summary_metrics(run_summary(game, frames)))
-        row.update(run_vectors(frames))
+        result = RunResult.from_game(game)
+        row.update(result.row())
+        row.update(run_vectors(result.frames))
         row.update(status="ok", error="", traceback="")
     except Exception as exc:
         row.update(status="error", error=_error_text(exc), traceback=traceback.format_exc())
