@@ -4,7 +4,7 @@ Pure functions: numpy arrays or pandas frames in, numbers or small frames out; n
 read from or written to disk.  Every function states its formula and its source: C3 is
 Chitra, *Autodeleveraging: Impossibilities and Optimization* (arXiv 2512.01112v3), OL is
 Chitra et al., *Autodeleveraging as Online Learning* (arXiv 2602.15182), and "this project"
-marks a definition made here (see /work/shared/design.md §4).
+marks a definition made here.
 
 Tables may be pandas frames or numpy structured arrays (the exchange's wave, bankruptcy and ADL
 logs).  The ADL log's ``haircut`` column is read as ``dollars`` (the name in adl_events.parquet).
@@ -104,7 +104,7 @@ def solvency_totals(timeseries: Any) -> dict[str, float]:
     """Run totals of the waterfall: deficit D, backstop used, ADL raised, residual (bad debt).
 
     Each is the sum of the per-step column; ``covered = backstop_used + adl_raised``.
-    Source: design.md §4 "Solvency" (this project).
+    Source: this project ("Solvency").
     """
     ts = _sorted_ts(timeseries, ("residual",))
     out = {k: float(ts[k].sum()) for k in ("deficit", "backstop_used", "adl_raised", "residual")}
@@ -148,7 +148,7 @@ def backstop_refill_steps(timeseries: Any, level: float = 1.0) -> pd.Series:
 
     ``fund_before`` is the capital on the step before the crisis began (crisis_windows).
     0 when the fund ends the crisis at that level; NaN when it never gets back within the run.
-    Source: design.md §4 "time to refill the fund"; C3's clock tau_solv = inf{t: IF_t >= delta}.
+    Source: this project ("time to refill the fund"); C3's clock tau_solv = inf{t: IF_t >= delta}.
     """
     _fraction(level, "level", closed=True)
     ts = _sorted_ts(timeseries)
@@ -160,7 +160,7 @@ def backstop_refill_steps(timeseries: Any, level: float = 1.0) -> pd.Series:
 
 # --------------------------------------------------------------------------- one wave
 def accounts_touched(h: Any) -> int:
-    """Number of accounts with a positive haircut, ``#{i: h_i > 0}`` (design.md §4)."""
+    """Number of accounts with a positive haircut, ``#{i: h_i > 0}``."""
     return int(np.count_nonzero(_vector(h, "haircut")))
 
 
@@ -187,7 +187,7 @@ def max_haircut_fraction(h: Any, c: Any) -> float:
 def max_haircut_equity_fraction(h: Any, e: Any) -> float:
     """Largest haircut as a share of equity, ``max_i h_i / e_i`` (0 for an empty wave).
 
-    Source: the OSS analysis' "max % haircut" (adl-papers.md §3).
+    Source: the open analysis of 10 Oct 2025 ("max % haircut").
 
     Raises:
         InputError: if a row with non-positive equity has a positive haircut.
@@ -201,8 +201,8 @@ def max_haircut_equity_fraction(h: Any, e: Any) -> float:
 def top_k_share(h: Any, k: int) -> float:
     """Share of the wave's dollars paid by its ``k`` largest payers: ``sum top-k h / sum h``.
 
-    1 when ``k >= n``; NaN when nothing was taken.  Source: design.md §4 and the forced
-    concentration bound ``B - sum_{j>k} c_(j)`` (adl-papers.md §1).
+    1 when ``k >= n``; NaN when nothing was taken.  Source: this project and the forced
+    concentration bound ``B - sum_{j>k} c_(j)``.
     """
     require(isinstance(k, int | np.integer) and k >= 1, "k", "an integer >= 1", k)
     hv = _vector(h, "haircut")
@@ -220,7 +220,7 @@ def gini(x: Any, size: int | None = None) -> float:
     With values sorted ascending (zeros first) at positions i = 1..n and S = sum x:
     ``G = 2 sum_i i x_(i) / (n S) - (n + 1) / n``, in [0, 1 - 1/n]; 0 for equal values or
     S = 0; NaN for n = 0.  Used on haircut fractions h/c over the eligible rows, zeros
-    included.  Source: this project (none of the papers uses a Gini; adl-papers.md §3).
+    included.  Source: this project (none of the ADL papers uses a Gini).
     """
     xv = np.sort(_vector(x, "x"))
     m = xv.size
@@ -480,7 +480,7 @@ def externality_ratio(bankruptcies: Any, agents: Any | None = None) -> float:
     after s.  Only single-account traders are matched (a Sybil owner's equity is spread over
     accounts the panel does not list), so their losses count the deficit only.  Without
     ``agents`` the ratio is (backstop + adl) / deficit.  NaN if loss is 0.
-    Source: design.md §4 "Moral hazard" (this project; C3 §2 discusses the transfer).
+    Source: this project ("Moral hazard"; C3 §2 discusses the transfer).
     """
     b = _table(bankruptcies, "bankruptcies", BANKRUPTCY_COLUMNS)
     paid = float(b["backstop"].sum() + b["adl"].sum())
@@ -500,7 +500,7 @@ def leverage_by_crisis(agents: Any, agent_type: str = "whale") -> pd.Series:
     """Mean ``target_leverage`` of the type's traders at each crisis boundary (NaN if none).
 
     The panel row of crisis k is written before the traders adapt to crisis k, so it holds
-    what they learned from crises 0..k-1.  Source: design.md §4 "leverage drift".
+    what they learned from crises 0..k-1.  Source: this project ("leverage drift").
     """
     ok = isinstance(agent_type, str) and agent_type != ""
     require(ok, "agent_type", "a type name such as 'whale'", agent_type)
@@ -514,7 +514,7 @@ def leverage_drift(agents: Any, agent_type: str = "whale") -> float:
     """Change in the type's mean target leverage from its first to its last crisis boundary.
 
     ``mean_lev[last] - mean_lev[first]`` over the boundaries where the type has traders
-    (:func:`leverage_by_crisis`); NaN if it has none.  Source: design.md §4 (this project).
+    (:func:`leverage_by_crisis`); NaN if it has none.  Source: this project.
     """
     series = leverage_by_crisis(agents, agent_type).dropna()
     return float(series.iloc[-1] - series.iloc[0]) if len(series) else np.nan
@@ -526,7 +526,7 @@ def retention_curve(agents: Any) -> pd.DataFrame:
 
     Index: crisis; columns: each type in the first crisis' panel and ``"all"``.  A cohort
     trader counts as active after crisis k if the crisis-k panel lists its ``uid`` with
-    ``churned`` false.  Source: design.md §4 "retention" (this project).
+    ``churned`` false.  Source: this project ("retention").
     """
     a = _table(agents, "agents", (*AGENT_COLUMNS, "churned"))
     if not len(a):
@@ -865,7 +865,7 @@ def headline(
     ltv_lost_per_deficit_dollar (defaults); plus the solvency totals, accounts_touched, the
     mean inversion_rate and rank_correlation (:func:`rank_instability`), and the mean refill
     / recovery steps over crises that recovered.  A run without any wave has every key of
-    :data:`WAVE_KEYS` NaN.  Source: design.md §4 (this project).
+    :data:`WAVE_KEYS` NaN.  Source: this project.
     """
     need = (*WAVE_COLUMNS, *FAIRNESS_COLUMNS, *FRAC_COLUMNS, "overshoot", "positive")
     w = _table(waves, "waves", (*need, "max_base_survivor", "max_haircut_base_frac"))

@@ -51,8 +51,8 @@ from market.spec import MarketSpec
 
 BACKSTOP_KINDS = ("fund", "vault", "none")
 
-#: Who carries the part of a deficit that neither the backstop nor ADL covered (design.md §1,
-#: issue 13 item 5): ``"written_off"`` — bad debt, the exchange is insolvent by that amount;
+#: Who carries the part of a deficit that neither the backstop nor ADL covered:
+#: ``"written_off"`` — bad debt, the exchange is insolvent by that amount;
 #: ``"fund_debt"`` — the backstop borrows it and repays it from its future income (fee share,
 #: liquidation fees, LP deposits, ADL surplus) before it grows again; ``"venue"`` — the venue's
 #: own equity pays it (money from outside, counted in ``venue_paid``); ``"socialised"`` — carried
@@ -483,12 +483,14 @@ class Exchange:
         *,
         counterparty: int | None = None,
         logged_price: np.ndarray | None = None,
+        fees: np.ndarray | float = 0.0,
     ) -> np.ndarray:
         """Fill ``dq`` lots of ``rows`` at ``px`` against the book (or ``counterparty``), logged.
 
         The one path every fill takes: positions, entries, cash and gains ledgers of both
         sides, then a trade-log row per account (``logged_price`` when the recorded price
-        differs from the fill, as for ADL closes).  Returns the realised PnL per row.
+        differs from the fill, as for ADL closes; ``fees`` the taker fees the caller charges
+        for it).  Returns the realised PnL per row.
         """
         realised = self._apply_fills(rows, k, dq, px)
         self._book_takes(k, dq, px, row=counterparty)
@@ -500,7 +502,7 @@ class Exchange:
             lots=dq,
             price=px if logged_price is None else logged_price,
             mark=self.marks[k],
-            fee=0.0,
+            fee=fees,
             realised=realised,
             kind=_KIND[kind],
         )
@@ -595,28 +597,14 @@ class Exchange:
             return ok
         rows, qq = idx[ok], q[ok]
         px = np.full(rows.shape, float(price)) if price is not None else self._book_prices(k, qq)
-        realised = self._apply_fills(rows, k, qq, px)
-        self._book_takes(k, qq, px)
-        fees = np.zeros(rows.size)
+        notional = np.abs(qq) * self.lot[k] * px
+        taker = notional * self.specs[k].taker_fee if fee else np.zeros(rows.size)
+        self._fill(rows, k, qq, px, "order", fees=taker)
         if fee:
-            taker = np.abs(qq) * self.lot[k] * px * self.specs[k].taker_fee
             self._charge_fees(rows, taker)
-            maker = float((np.abs(qq) * self.lot[k] * px).sum() * self.specs[k].maker_fee)
+            maker = float(notional.sum() * self.specs[k].maker_fee)
             if maker:
                 self._charge_fees(np.array([self.book]), np.array([maker]))
-            fees = taker
-        self.log.trades.append(
-            step=self.step_no,
-            account=rows,
-            counterparty=self.book,
-            market=k,
-            lots=qq,
-            price=px,
-            mark=self.marks[k],
-            fee=fees,
-            realised=realised,
-            kind=_KIND["order"],
-        )
         return ok
 
     def trade_genesis(self, accounts: object, market: int, lots: object, prices: object) -> None:

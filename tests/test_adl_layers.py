@@ -12,8 +12,9 @@ from scipy.stats import rankdata
 from market.adl.base import ADLPolicy, PerInstance, Snapshot, execute
 from market.adl.eligibility import Eligibility
 from market.adl.layered import Hybrid, Seniority
+from market.adl.ordering import queue_allocate
 from market.adl.prorata import CappedProRata, ProRata
-from market.adl.queues import HyperliquidQueue, queue_allocate
+from market.adl.queues import HyperliquidQueue
 from market.errors import InputError
 
 

@@ -7,18 +7,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from market.adl import queues
+from market.adl import ordering
 from market.adl.base import Snapshot, execute, water_fill
+from market.adl.ordering import order_prefix, queue_allocate, rank_rows
 from market.adl.queues import (
     BinanceQueue,
     BitmexQueue,
     DriftSocialLoss,
     DydxQueue,
     HyperliquidQueue,
-    order_prefix,
     quantile_indicator,
-    queue_allocate,
-    rank_rows,
 )
 from market.adl.reference import reference_pro_rata, reference_queue
 from market.adl.strategies import budgets, snapshots
@@ -479,7 +477,7 @@ def test_binance_rejects_unknown_formula():
 
 @pytest.fixture
 def no_small_sort(monkeypatch):
-    monkeypatch.setattr(queues, "_SMALL_N", 0)
+    monkeypatch.setattr(ordering, "_SMALL_N", 0)
 
 
 def test_queue_allocate_hand_examples_through_the_partition_path(no_small_sort):
@@ -497,7 +495,7 @@ def test_queue_allocate_hand_examples_through_the_partition_path(no_small_sort):
 def test_queue_allocate_partition_path_matches_reference(case):
     c, s, b = case
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(queues, "_SMALL_N", 0)
+        mp.setattr(ordering, "_SMALL_N", 0)
         h = queue_allocate(c, s, b)
     ref = reference_queue(c, s, b)
     np.testing.assert_allclose(h, ref, rtol=0, atol=1e-9 * max(1.0, b, float(sum(c))))

@@ -12,7 +12,8 @@ from scipy.stats import norm
 from market.adl import prorata
 from market.adl.base import Snapshot, execute, max_lots, water_fill
 from market.adl.checker import check_adl_policy
-from market.adl.minimax import MinimaxLeverage, MinMaxILP, post_leverage
+from market.adl.minimax import MinimaxLeverage, post_leverage
+from market.adl.minmax_ilp import MinMaxILP
 from market.adl.prorata import (
     CappedProRata,
     ContractProRata,
@@ -558,13 +559,13 @@ def test_min_max_ilp_no_worse_than_contract_pro_rata():
         if b.residual > 0:
             continue
         assert a.residual == 0.0 and a.raised >= budget - 1e-9
-        assert np.all(a.lots <= ilp.max_lots(snap, budget))
+        assert np.all(a.lots <= max_lots(snap))
         assert (a.haircut / cap).max() <= (b.haircut / cap).max() + 1e-6
 
 
 def test_min_max_ilp_max_n_error():
     snap = Snapshot.build(np.ones(6))
-    with pytest.raises(InputError, match=r"snapshot\.n: must be <= max_n rows"):
+    with pytest.raises(InputError, match=r"snapshot\.n: must be <= max_n = "):
         MinMaxILP(max_n=5)(snap, 1.0)
     with pytest.raises(InputError, match="max_n"):
         MinMaxILP(max_n=0)(snap, 1.0)
@@ -640,7 +641,7 @@ def test_min_max_ilp_feasibility(snap, frac):
     budget = frac * float(snap.capacity.sum())
     pol = MinMaxILP()
     alloc = pol(snap, budget)
-    grid = float((pol.max_lots(snap, budget) * snap.lot_value).sum())
+    grid = float((max_lots(snap) * snap.lot_value).sum())
     assert np.all(alloc.lots >= 0) and np.all(alloc.lots <= snap.lots)
     assert np.all(
         alloc.haircut <= snap.capacity + 1e-9 * np.maximum(snap.capacity, max(1.0, budget))
@@ -651,7 +652,7 @@ def test_min_max_ilp_feasibility(snap, frac):
         assert alloc.residual == 0.0
     else:
         assert alloc.residual == pytest.approx(budget - grid, rel=1e-9, abs=tol)
-        np.testing.assert_array_equal(alloc.lots, pol.max_lots(snap, budget))
+        np.testing.assert_array_equal(alloc.lots, max_lots(snap))
 
 
 # ------------------------------------------- speed paths: fill passes, band, level search
@@ -841,7 +842,7 @@ def test_max_lots_is_shared_by_execute_the_ilp_and_the_lot_grid():
     # 0.3 holds three lots of 0.1 (relative slack); 0.99999 holds no lot of 1; no lot value
     snap = Snapshot.build([0.3, 0.99999, 2.5, 4.0], lots=[5, 1, 9, 2], lot_value=[0.1, 1, 1, 0])
     np.testing.assert_array_equal(max_lots(snap), [3, 0, 2, 0])
-    np.testing.assert_array_equal(MinMaxILP().max_lots(snap, 1.0), [3, 0, 2, 0])
+    np.testing.assert_array_equal(MinMaxILP().solve_lots(snap, 10.0), [3, 0, 2, 0])
     np.testing.assert_allclose(lot_grid_capacity(snap), [0.3, 0.0, 2.0, 0.0])
     # the MILP never picks a lot execute() would refuse: a budget of everything leaves the
     # 0.99999 row untouched and reports it as residual

@@ -1,4 +1,4 @@
-"""Executable ADL theory on generated instances (design.md §1, adl-papers.md §1 and §4).
+"""Executable ADL theory on generated instances ( adl-papers.md §1 and §4).
 
 Each test states a fact about the allocation problem ``0 <= h <= c, sum(h) = min(B, sum c)``
 and checks it on hypothesis-generated snapshots against the real policies.  Where the digest
@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from market.adl.base import Snapshot, water_fill
 from market.adl.eligibility import Eligibility
-from market.adl.queues import queue_allocate
+from market.adl.ordering import queue_allocate
 from market.adl.registry import POLICIES, get_policy
 from market.adl.strategies import budgets, lot_grid_capacity, snapshots
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 import json
 import re
 from pathlib import Path
@@ -366,23 +365,6 @@ def test_compare_tiny_report_links_every_figure(tmp_path):
     assert summary.attrs["info"]["figures"] == [Path(i).stem for i in images]
     captions = [ln for ln in report.splitlines() if "[SVG](" in ln]
     assert all("seeds 1..2" in c and "scenario default" in c and "pro_rata" in c for c in captions)
-
-
-# --------------------------------------------------------------------------- layering
-def test_experiments_never_import_viz():
-    bad = []
-    for path in sorted((ROOT / "experiments").rglob("*.py")):
-        tree = ast.parse(path.read_text())
-        for node in ast.walk(tree):
-            names = []
-            if isinstance(node, ast.Import):
-                names = [a.name for a in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                names = [node.module]
-            bad += [f"{path.name}: {n}" for n in names if n == "viz" or n.startswith("viz.")]
-            if "matplotlib" in {n.split(".")[0] for n in names} and path.name == "oct10.py":
-                bad.append(f"{path.name}: matplotlib")
-    assert bad == []
 
 
 def test_adlgame_experiment_command_writes_linked_figures(tmp_path, capsys):

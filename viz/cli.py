@@ -3,7 +3,7 @@
 :mod:`experiments.cli` holds every sub-command of the game and its experiments; this module
 adds the ones that draw or serve (``graph``, ``dashboard``) and hands experiment reports the
 figure writer :func:`viz.figures.write_figures`.  Keeping the entry point here lets the
-experiments layer stay free of viz imports (design.md section 6).  Heavy modules (solara,
+experiments layer stay free of viz imports.  Heavy modules (solara,
 networkx drawing) are imported only by the sub-command that needs them.
 """
 

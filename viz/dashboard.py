@@ -21,7 +21,7 @@ solara import) so the command line loads fast:
   :mod:`viz.dashboard_app`, production mode, no browser opened, no version check or
   telemetry: it works offline).
 
-The dashboard reads the game; it writes nothing into results (design.md section 6).
+The dashboard reads the game; it writes nothing into results.
 """
 
 from __future__ import annotations

@@ -581,7 +581,7 @@ def draw_pass_rates(summary: pd.DataFrame, *, title: str = "Bound checks") -> Fi
     return _heatmap(
         r,
         texts,
-        xlabel="check (design.md §1)",
+        xlabel="check (allocation lower bounds)",
         ylabel="policy",
         cbar="instances passing, %",
         title=title,
@@ -1015,7 +1015,7 @@ def _bounds(rows: pd.DataFrame, summary: pd.DataFrame, ctx: dict) -> list[Draw]:
                     "calm_steps": None,
                 },
                 "Share of generated instances on which each policy meets each bound of "
-                "design.md §1",
+                "the allocation lower bounds",
                 policies=pols,
             ),
             draw_pass_rates(summary, title="Bound checks: pass rate per policy and check"),

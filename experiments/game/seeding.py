@@ -2,7 +2,7 @@
 
 The game gives every trader its own stream, keyed by the trader's creation number (uid), so
 that a trader's draws do not depend on who else exists (common random numbers across
-policies).  Seeding one :class:`numpy.random.SeedSequence` per entrant costs about 15 µs;
+policies).  Seeding one :class:`numpy.random.SeedSequence` per entrant is slow at scale;
 :func:`child_seed_states` computes the seed words of many such children in one array pass
 with the same mixing hash (NumPy's documented algorithm, after O'Neill's ``seed_seq_fe``), and
 :class:`FixedSeed` hands one row to ``PCG64``.  The draws are exactly those of

@@ -1,7 +1,7 @@
 """The two-pass counterfactual: what an ADL wave really took from its winners.
 
-design.md §1 and adl-papers.md §3: replay the same wave twice on the same price path, once
-with the exchange's ADL policy (pass A) and once without it (pass B: a copy with ``policy=None``,
+As in Chitra's ADL papers: replay the same wave twice on the same price path, once with
+the exchange's ADL policy (pass A) and once without it (pass B: a copy with ``policy=None``,
 so the uncovered deficit is written off as bad debt instead), and compare the winners' equity
 at the end of the wave and after a horizon of further steps:
 
@@ -34,21 +34,10 @@ both passes and the difference between them is the wave at step t alone.  With
 Cost.  :class:`TwoPassRecorder` copies the exchange before every crisis step and replays the
 steps with ADL twice (pass A reuses the copy, pass B is one more copy).  Copies are made with
 :func:`light_clone`: ``Exchange.clone`` minus the event log, which grows all run and is the
-only part of the exchange whose copy cost grows with time.  Measured on one core (python 3.11,
-default scenario, seed 1, whole 5-crisis run of 170 steps):
-
-=====================  =================  ===============  ==============  ================
-traders (rows)         Exchange.clone     light_clone      one waterfall   recorder / game
-=====================  =================  ===============  ==============  ================
-2,000 (~2.1k rows)     1.0 - 2.5 ms       0.1 ms           2 ms            0.13 s / 0.78 s
-100,000 (~106k rows)   20 ms -> 63 ms     0.7 - 0.9 ms     22 ms           0.87 s / 23 s
-=====================  =================  ===============  ==============  ================
-
-(``Exchange.clone`` at 100k grows from 20 ms at the first crisis, 184k trade-log rows, to
-63 ms at the last, 328k rows; ``light_clone`` stays under a millisecond.)  The replay itself
-costs one waterfall per pass and replayed step, 2 (1 + max horizon) waterfalls
-per ADL step; at 100k the recorder added 4 % to the run.
-:func:`measure_clone_cost` reproduces the figures for any game.
+only part of the exchange whose copy cost grows with time.  The replay itself costs one
+waterfall per pass and replayed step, 2 (1 + max horizon) waterfalls per ADL step.
+:func:`measure_clone_cost` measures the copy costs for any game (``adlgame bench`` holds the
+figures).
 """
 
 from __future__ import annotations

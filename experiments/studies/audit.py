@@ -1,4 +1,4 @@
-"""The gameability audit behind ``adlgame audit`` (design.md §4, Gameability).
+"""The gameability audit behind ``adlgame audit``.
 
 For one ADL policy and one cosmetic action, the audit asks: how much of its ADL burden does an
 account shed by taking the action just before the ranking snapshot, compared with an honest

@@ -1,4 +1,4 @@
-"""The ``bounds`` experiment: design.md §1's lower bounds checked on generated instances.
+"""The ``bounds`` experiment: the lower bounds of ADL allocation checked on generated instances.
 
 No game is played.  For every seed one instance is drawn (:func:`make_instance`): a snapshot of
 ``n`` eligible winners with Pareto-distributed capacities that are whole multiples of their lot
@@ -35,9 +35,9 @@ is a broken rule.  ``c`` is what the rule may take in the wave, its
 whose walk skips accounts an offset would bankrupt and stops after ``max_iterate`` visits; the
 rest of its budget is a residual by design, and the facts are checked on what it may take).
 The upper half of ``granularity`` is a guarantee of the lot rounding in
-:func:`market.adl.execute` ("at best" in design.md §1), not a fact: a rule with its own integer
-objective (``min_max_ilp`` minimises the largest fraction first) may overshoot by more than one
-lot.  Rows carry ``kind`` = ``fact`` or ``guarantee`` accordingly.
+:func:`market.adl.execute`, not a fact: a rule with its own integer objective could
+overshoot by more than one lot (``min_max_ilp`` minimises the overshoot second, so it keeps
+the guarantee).  Rows carry ``kind`` = ``fact`` or ``guarantee`` accordingly.
 """
 
 from __future__ import annotations
@@ -373,7 +373,7 @@ def summarise_bounds(rows: pd.DataFrame) -> tuple[pd.DataFrame, str]:
     pivot = pivot.reindex(index=list(dict.fromkeys(rows["policy"])))
     pivot = pivot[[c for c in CHECKS if c in pivot.columns]]
     lines = [
-        "# Experiment bounds: design.md §1 on generated instances",
+        "# Experiment bounds: the lower bounds of ADL allocation on generated instances",
         "",
         f"Seeds: {rows['seed'].nunique()} (instances of {int(rows['n'].min())} to "
         f"{int(rows['n'].max())} accounts, Pareto capacities on the lot grid). A row per "
@@ -411,7 +411,7 @@ def summarise_bounds(rows: pd.DataFrame) -> tuple[pd.DataFrame, str]:
 # =========================================================================== catalogue entry
 @dataclass(frozen=True)
 class Bounds(Experiment):
-    """design.md §1's lower bounds checked on generated instances (no game).
+    """the lower bounds of ADL allocation checked on generated instances (no game).
 
     Attributes:
         n_min, n_max: accounts per instance (``min_max_ilp`` is exact at these sizes).
@@ -419,7 +419,8 @@ class Bounds(Experiment):
 
     name: ClassVar[str] = "bounds"
     description: ClassVar[str] = (
-        "the lower bounds of design.md §1 checked for every policy on generated instances (no game)"
+        "the lower bounds of ADL allocation checked for every policy on generated instances "
+        "(no game)"
     )
     game: ClassVar[bool] = False
 

@@ -98,6 +98,8 @@ class Oct10(Experiment):
                 progress=progress,
                 figures=figures,
                 context=figure_context(self, n, base, scale),
+                game_seeds=2 if scale == "default" else 1,
+                game_traders=None if scale == "default" else 1000,
             )
         finally:
             if bar is not None:

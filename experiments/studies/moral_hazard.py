@@ -134,7 +134,7 @@ class MoralHazard(Experiment):
             "Slope: least-squares fit of log(metric) on log(n) over every run with a positive "
             "value (scipy.stats.linregress; n = those runs: runs without a wave have no PTSR), "
             "with a 95 % interval; PTSR ~ n^slope. The theory "
-            "(adl-papers.md §4) has PTSR ~ b_n / (theta_n n): a negative slope means the "
+            "(Chitra's ADL papers) has PTSR ~ b_n / (theta_n n): a negative slope means the "
             "largest survivor shrinks relative to the deficit as participation grows.",
         ]
         return summary, "\n".join(lines) + "\n"

@@ -1,6 +1,6 @@
 """The ADL plug-in interface: snapshot in, allocation out.
 
-Every ADL wave reduces to one object (design.md §1): given a budget ``B``, an eligible set of
+Every ADL wave reduces to one object: given a budget ``B``, an eligible set of
 positions and a cap ``c_i`` for each, pick haircuts ``0 <= h_i <= c_i`` with ``sum(h) >= B`` or
 report the residual ``B - sum(h)`` when ``sum(c) < B``.
 
@@ -43,7 +43,7 @@ PRICE_RULES = ("bankruptcy", "prev_mark", "none")
 #: Which positions are eligible: the side opposite the liquidated flow, or every open position.
 SIDE_RULES = ("opposite", "all")
 
-#: How an ADL wave is sized (design.md §1): ``"budget"`` closes just enough lots to raise the
+#: How an ADL wave is sized: ``"budget"`` closes just enough lots to raise the
 #: budget (the research idealisation); ``"position"`` matches the bankrupt position's lots
 #: against the ranked counterparties at the rule's price, so what winners lose is whatever
 #: those lots are worth there, above or below the deficit (what production queues do).

@@ -1,6 +1,6 @@
 """Eligibility: what may be taken from each position (``c_i``) and from the wave as a whole.
 
-design.md §1: every ADL wave picks haircuts ``0 <= h_i <= c_i``.  The cap ``c_i`` is a venue
+Every ADL wave picks haircuts ``0 <= h_i <= c_i``.  The cap ``c_i`` is a venue
 choice, and it decides which facts the game shows: "profits only" (``c = max(upnl, 0)``) is
 feasible only while the budget is below total profit; a fairness cap ``h_i <= alpha * base_i``
 is infeasible when ``B > alpha * sum(base)``; a wave cap leaves part of the deficit as residual.

@@ -7,8 +7,8 @@ cannot cover the budget (Beyond Queues, thogiti, Jan 2026, §16-17).  :class:`Hy
 ranking queue with wealth pro-rata, either by quantile buckets of the queue's score or as a
 convex blend of the two allocations (Chitra, arXiv 2512.01112 v2, appendix: ``pi_hyb``).
 
-Inner policies may be given as registry names; they are looked up lazily, at use, so this
-module does not depend on the registry at import time.
+Inner policies may be given as registry names; the registry hands in its lookup when it loads
+(:func:`use_registry`), so this module never imports it.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from market.adl.base import ADLPolicy, Allocation, PerInstance, Snapshot, execute
+from market.adl.ordering import order_prefix, rank_rows
 from market.errors import require
 
 #: Properties a seniority ledger passes through from its inner rule when the inner rule has them.
@@ -38,9 +39,18 @@ def resolve_policy(spec: str | ADLPolicy, field: str) -> ADLPolicy:
     if isinstance(spec, ADLPolicy):
         return spec
     require(isinstance(spec, str) and bool(spec), field, "a registry name or an ADLPolicy", spec)
-    from market.adl.registry import get_policy  # lazy: the registry imports this module
+    require(_LOOKUP, field, "an ADLPolicy (no registry is loaded to resolve names)", spec)
+    return _LOOKUP[0](spec)
 
-    return get_policy(spec)
+
+#: The registry's name lookup, handed in by :mod:`market.adl.registry` when it loads (it
+#: imports this module, so this module cannot import it).
+_LOOKUP: list[Callable[[str], ADLPolicy]] = []
+
+
+def use_registry(lookup: Callable[[str], ADLPolicy]) -> None:
+    """Resolve policy names with ``lookup`` (:func:`market.adl.registry.get_policy`)."""
+    _LOOKUP[:] = [lookup]
 
 
 def _check_policy_spec(spec: Any, field: str) -> None:
@@ -118,7 +128,7 @@ class Seniority(ADLPolicy):
     description = (
         "exhaust gains layers (recent, older, settled) before principal; inner rule per layer"
     )
-    source = "Beyond Queues (thogiti, Jan 2026) §16-17; design.md §2"
+    source = "Beyond Queues (thogiti, Jan 2026) §16-17"
     #: the ledger is defined on realised gains plus positive unrealised PnL
     default_cap = "gains"
     properties = PerInstance(  # type: ignore[assignment]
@@ -419,7 +429,6 @@ class Hybrid(ADLPolicy):
 
     def priority(self, snap: Snapshot) -> np.ndarray:
         """Rows by descending queue score (row order breaks ties)."""
-        from market.adl.queues import rank_rows  # lazy, like the registry
 
         score = self.scores(snap)
         return rank_rows(np.arange(snap.n), score, self._tie_order(score))
@@ -428,10 +437,9 @@ class Hybrid(ADLPolicy):
         """Wealth allocation, then rounding lots in :meth:`priority` order.
 
         The scores are computed once; :func:`market.adl.base.execute` gets the order as a
-        prefix function (:func:`market.adl.queues.order_prefix`), so only the rows the
+        prefix function (:func:`market.adl.ordering.order_prefix`), so only the rows the
         rounding reaches are sorted.
         """
-        from market.adl.queues import order_prefix  # lazy, like the registry
 
         self._check()
         score = self.scores(snap)

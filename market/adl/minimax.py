@@ -14,15 +14,13 @@ from collections.abc import Callable
 from typing import ClassVar
 
 import numpy as np
-from scipy import sparse
-from scipy.optimize import Bounds, LinearConstraint, milp
 
-from market.adl.base import ADLPolicy, Allocation, Snapshot, execute, max_lots
+from market.adl.base import ADLPolicy, Allocation, Snapshot, execute
+from market.adl.ordering import order_prefix, rank_rows
 from market.adl.prorata import pro_rata_fill
-from market.adl.queues import order_prefix, rank_rows
-from market.errors import InputError, require
+from market.errors import require
 
-__all__ = ["LEVERAGE_FORMS", "MinMaxILP", "MinimaxLeverage", "post_leverage"]
+__all__ = ["LEVERAGE_FORMS", "MinimaxLeverage", "post_leverage"]
 
 #: Most evaluations of the drained amount in the level search (safeguarded Newton steps,
 #: with bisection when a step leaves the bracket); float resolution comes far sooner.
@@ -411,104 +409,10 @@ class MinimaxLeverage(ADLPolicy):
         """Wealth allocation, then rounding lots to the most levered accounts first.
 
         The leverage is read once; :func:`market.adl.base.execute` gets the priority order as
-        a prefix function (:func:`market.adl.queues.order_prefix`), so only the rows the
+        a prefix function (:func:`market.adl.ordering.order_prefix`), so only the rows the
         rounding reaches are sorted.
         """
         lam = _pre_leverage(snap)
         h = self._solve(snap, budget, lam)[0]
         order = order_prefix(lam, self._tie_order(snap, lam))
         return execute(snap, budget, h, price_rule=self.price_rule, order=order)
-
-
-class MinMaxILP(ADLPolicy):
-    """Exact integer min-max burden on the lot grid (``scipy.optimize.milp``).
-
-    Variables: lots ``n_i in {0..max_lots_i}`` with ``max_lots_i = min(lots_i,
-    floor(c_i / lot_value_i))`` (:func:`market.adl.base.max_lots`), and the burden ``z``.  Minimise
-    ``z + eps * sum(n_i v_i)`` subject to ``sum(n_i v_i) >= B`` and
-    ``n_i v_i <= z * (c_i + tiny)``: the smallest possible largest fraction ``h_i / c_i``, and
-    among those (``eps`` is tiny: the tie-break is worth at most 1e-7 of ``z``) the least
-    overshoot.  When even every lot cannot reach ``B`` every row gives its ``max_lots`` and
-    the rest is a residual.  Only for small snapshots: ``n > max_n`` raises
-    :class:`~market.errors.InputError`.
-    """
-
-    name: ClassVar[str] = "min_max_ilp"
-    description: ClassVar[str] = "exact integer min-max haircut fraction on the lot grid (MILP)"
-    source: ClassVar[str] = "Chitra et al., ADL as Online Learning (2602.15182), min-max ILP"
-    properties: ClassVar[frozenset[str]] = frozenset()
-    exact_small_only: ClassVar[bool] = True
-
-    def __init__(self, max_n: int = 400) -> None:
-        self.max_n = max_n
-
-    def _check(self, snap: Snapshot) -> None:
-        require(
-            isinstance(self.max_n, (int, np.integer))
-            and not isinstance(self.max_n, bool)
-            and self.max_n >= 1,
-            f"{self.name}.max_n",
-            "an integer >= 1",
-            self.max_n,
-        )
-        if snap.n > self.max_n:
-            raise InputError(
-                "snapshot.n",
-                "<= max_n rows for min_max_ilp (use capped_pro_rata for large N)",
-                snap.n,
-            )
-
-    def max_lots(self, snap: Snapshot, budget: float) -> np.ndarray:
-        """Most lots each row may give: :func:`market.adl.base.max_lots`, as ``execute`` has it.
-
-        ``min(lots, floor(c / lot_value))`` (0 if no value), with the same slack as
-        :func:`~market.adl.base.execute`, so every lot the MILP picks is one ``execute``
-        closes.  ``budget`` is accepted for compatibility and not used.
-        """
-        return max_lots(snap)
-
-    def solve_lots(self, snap: Snapshot, budget: float) -> np.ndarray:
-        """The optimal lots per row (validates ``max_n``)."""
-        self._check(snap)
-        budget = float(budget)
-        v = snap.lot_value
-        m = self.max_lots(snap, budget)
-        out = np.zeros(snap.n, dtype=np.int64)
-        tol = _tol(budget)
-        if budget <= tol:
-            return out
-        if float((m * v).sum()) < budget - tol:
-            return m
-        rows = np.flatnonzero(m > 0)
-        vr, mr, cr = v[rows], m[rows].astype(np.float64), snap.capacity[rows]
-        k = rows.size
-        scale = max(budget, float(vr.max()))
-        tiny = 1e-12 * float(cr.max())
-        eps = 1e-7 / float((mr * vr).sum() / scale)
-        cost = np.concatenate([eps * vr / scale, [1.0]])
-        cover = LinearConstraint(
-            np.concatenate([vr / scale, [0.0]])[None, :], (budget - tol) / scale, np.inf
-        )
-        # n_i v_i / (c_i + tiny) - z <= 0, one row per account (sparse)
-        ratio = sparse.hstack([sparse.diags(vr / (cr + tiny)), -np.ones((k, 1))], format="csr")
-        burden = LinearConstraint(ratio, -np.inf, 0.0)
-        res = milp(
-            cost,
-            constraints=[cover, burden],
-            integrality=np.concatenate([np.ones(k), [0.0]]),
-            bounds=Bounds(np.zeros(k + 1), np.concatenate([mr, [np.inf]])),
-            options={"mip_rel_gap": 1e-9},
-        )
-        if res.x is None:  # pragma: no cover - the instance is feasible by construction
-            raise RuntimeError(f"min_max_ilp: milp failed: {res.message}")
-        out[rows] = np.clip(np.round(res.x[:k]), 0, mr).astype(np.int64)
-        return out
-
-    def allocate_wealth(self, snap: Snapshot, budget: float) -> np.ndarray:
-        """``n * lot_value`` for the optimal lots ``n``."""
-        return self.solve_lots(snap, budget) * snap.lot_value
-
-    def allocate(self, snap: Snapshot, budget: float) -> Allocation:
-        """Whole lots from the MILP; ``execute`` floors them exactly (nothing to round)."""
-        h = self.allocate_wealth(snap, budget)
-        return execute(snap, budget, h, price_rule=self.price_rule)

@@ -25,6 +25,7 @@ import numpy as np
 from scipy import special
 
 from market.adl.base import ADLPolicy, Allocation, PerInstance, Snapshot, execute
+from market.adl.ordering import order_prefix, rank_rows
 from market.errors import require
 
 __all__ = [
@@ -326,7 +327,6 @@ class ContractProRata(ADLPolicy):
 
     def priority(self, snap: Snapshot) -> np.ndarray:
         """Rows with more lots first, ties by account id."""
-        from market.adl.queues import rank_rows  # (queues imports this module)
 
         return rank_rows(np.arange(snap.n), *self._order_parts(snap))
 
@@ -334,9 +334,8 @@ class ContractProRata(ADLPolicy):
         """Wealth allocation, then rounding lots in :meth:`priority` order.
 
         :func:`market.adl.base.execute` gets that order as a prefix function
-        (:func:`market.adl.queues.order_prefix`), so only the rows it reaches are sorted.
+        (:func:`market.adl.ordering.order_prefix`), so only the rows it reaches are sorted.
         """
-        from market.adl.queues import order_prefix  # (queues imports this module)
 
         h = self.allocate_wealth(snap, budget)
         order = order_prefix(*self._order_parts(snap))

@@ -2,7 +2,7 @@
 
 These are the readable definitions: explicit loops over rows, no numpy tricks.  They are
 slow on purpose and are not used by the game; the tests compare the vectorised production
-code (:func:`market.adl.queues.queue_allocate`, :func:`market.adl.base.water_fill`) against
+code (:func:`market.adl.ordering.queue_allocate`, :func:`market.adl.base.water_fill`) against
 them on random inputs.  Results are returned as float64 numpy arrays only so that the tests
 can compare them directly.
 """
@@ -23,7 +23,7 @@ def reference_queue(capacity: Sequence[float], score: Sequence[float], budget: f
     Rows are visited by score, highest first; equal scores are visited in row order.  Each
     row gives ``min(capacity, remaining)`` and the remaining budget falls by that much; the
     loop stops when nothing remains.  This is the definition that
-    :func:`market.adl.queues.queue_allocate` must match.
+    :func:`market.adl.ordering.queue_allocate` must match.
     """
     caps = [float(x) for x in capacity]
     scores = [float(x) for x in score]

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from market.adl.base import ADLPolicy
-from market.adl.layered import Hybrid, Seniority
-from market.adl.minimax import MinimaxLeverage, MinMaxILP
+from market.adl.layered import Hybrid, Seniority, use_registry
+from market.adl.minimax import MinimaxLeverage
+from market.adl.minmax_ilp import MinMaxILP
 from market.adl.prorata import CappedProRata, ContractProRata, ProRata, RiskAwareProRata
 from market.adl.queues import (
     BinanceQueue,
@@ -56,6 +57,9 @@ def get_policy(name: str | ADLPolicy, **params: Any) -> ADLPolicy:
             f"{name}.{bad[0]}", f"one of {', '.join(valid) or '(no parameters)'}", bad[0]
         )
     return cls(**params)
+
+
+use_registry(get_policy)  # Hybrid and Seniority name their inner rules
 
 
 def describe_policies() -> list[dict[str, Any]]:

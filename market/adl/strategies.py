@@ -3,8 +3,8 @@
 :func:`snapshots` and :func:`budgets` are hypothesis strategies that tests and
 :func:`market.adl.checker.check_adl_policy` draw from.  Hypothesis only draws a handful of
 knobs (row count, Pareto tail index, tie and zero rates, lot mode, sides, prices and a seed);
-the arrays themselves come from a seeded numpy generator, so drawing a 60-row snapshot costs
-a few microseconds and a failing case still shrinks towards few rows and simple knobs.
+the arrays themselves come from a seeded numpy generator, so drawing a snapshot is cheap
+and a failing case still shrinks towards few rows and simple knobs.
 
 :func:`large_snapshot` builds the same kind of snapshot from a numpy ``Generator`` alone, for
 the large-N case of the checker and for benchmarks.
@@ -35,6 +35,8 @@ _GAINS_MODES = ("none", "some", "all")
 _LOT_SIZES = (0.001, 0.01, 0.1, 1.0, 10.0)
 #: Pareto draws are clipped at this multiple of the scale so sums stay finite and exact enough.
 _PARETO_CLIP = 1e6
+#: Most lots a generated row holds (real books have positions of 1e10 lots of tiny coins).
+_MAX_LOTS = 1e10
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,8 @@ class _Spec:
     mark: float = 100.0
     lot_size: float = 1.0
     gap: float = 0.01
+    value_decades: float = 1.3
+    leverage_top: float = 50.0
 
 
 def _make(spec: _Spec, rng: np.random.Generator) -> Snapshot:
@@ -74,7 +78,11 @@ def _make(spec: _Spec, rng: np.random.Generator) -> Snapshot:
     # lot value: dollars raised per lot closed = price gap * lot size
     unit = mark * spec.gap * lot_size
     if spec.lot_mode == "per_row":
-        lot_value = unit * np.exp(rng.uniform(-1.5, 1.5, n))
+        half = 0.5 * spec.value_decades
+        exponent = rng.uniform(-half, half, n)
+        if n >= 2 and spec.value_decades > 2:  # the wide mode spans its decades exactly
+            exponent[rng.choice(n, 2, replace=False)] = (-half, half)
+        lot_value = unit * 10.0 ** exponent
         if spec.zero_lot_values:
             lot_value[rng.random(n) < 0.1] = 0.0
     else:
@@ -91,6 +99,8 @@ def _make(spec: _Spec, rng: np.random.Generator) -> Snapshot:
         grid_rows = pos_v & (rng.random(n) < 0.5)
     else:
         grid_rows = np.zeros(n, dtype=bool)
+    # at most 1e10 lots per row (a random ceiling below it, so distinct draws stay distinct)
+    cap = np.minimum(cap, _MAX_LOTS * safe_v * rng.uniform(0.5, 1.0, n))
     whole = np.maximum(np.ceil(cap / safe_v), 1.0)
     cap = np.where(grid_rows, whole * lot_value, cap)
     if spec.zero_frac > 0:
@@ -117,7 +127,7 @@ def _make(spec: _Spec, rng: np.random.Generator) -> Snapshot:
     else:
         lots = np.floor(need * rng.uniform(0.0, 1.3, n)) + extra * (rng.random(n) < 0.5)
     lots = np.where(cap > 0, lots, np.where(rng.random(n) < 0.8, 1 + extra, 0))
-    lots = lots.astype(np.int64)
+    lots = np.minimum(lots, _MAX_LOTS).astype(np.int64)
     notional = lots * lot_size * mark
 
     # prices: winners gain between 0.3 and 1.5 times their capacity (capped at 90% of the
@@ -131,8 +141,9 @@ def _make(spec: _Spec, rng: np.random.Generator) -> Snapshot:
     entry = mark * (1.0 - side * ratio)
     upnl = side * (mark - entry) * lots * lot_size
 
-    # collateral: a target leverage between 0.1 and 50; stressed accounts lose elsewhere
-    lev_target = 10.0 ** rng.uniform(-1.0, 1.7, n)
+    # collateral: a target leverage between 0.1 and the spec's top (50, sometimes 1e4);
+    # stressed accounts lose elsewhere
+    lev_target = 10.0 ** rng.uniform(-1.0, np.log10(spec.leverage_top), n)
     cash = np.where(notional > 0, notional / lev_target - upnl, cap * rng.uniform(0.5, 2.0, n))
     cash = np.maximum(cash, 0.0)
     other = np.zeros(n)
@@ -226,6 +237,11 @@ def _pick(draw: st.DrawFn, options: tuple[tuple[object, int], ...]) -> Any:
     return options[-1][0]  # pragma: no cover - unreachable
 
 
+#: Exponents of the typical lots per row: a few to thousands, or thousands to 1e10.
+_FEW_LOTS = st.floats(-0.5, 3.5)
+_MANY_LOTS = st.floats(3.5, 10.0)
+
+
 @st.composite
 def _snapshots(
     draw: st.DrawFn, min_n: int, max_n: int, lot_grid: bool, allow_zero: bool, allow_ties: bool
@@ -239,7 +255,7 @@ def _snapshots(
         n=n,
         alpha=draw(st.floats(1.1, 3.0)),
         cap_mode=draw(st.sampled_from(_CAP_MODES)) if allow_ties else "pareto",
-        lots_per_row=10.0 ** draw(st.floats(-0.5, 3.5)),
+        lots_per_row=10.0 ** draw(_pick(draw, ((_FEW_LOTS, 3), (_MANY_LOTS, 1)))),
         zero_frac=_pick(draw, ((0.0, 6), (0.2, 3), (0.5, 2), (1.0, 1))) if allow_zero else 0.0,
         tie_frac=_pick(draw, ((0.0, 2), (0.3, 1), (0.8, 1))) if allow_ties else 0.0,
         tie_rows=draw(st.booleans()),
@@ -254,6 +270,8 @@ def _snapshots(
         mark=10.0 ** draw(st.floats(-1.0, 4.7)),
         lot_size=draw(st.sampled_from(_LOT_SIZES)),
         gap=10.0 ** draw(st.floats(-4.0, -0.3)),
+        value_decades=_pick(draw, ((1.3, 1), (8.0, 1))),
+        leverage_top=_pick(draw, ((50.0, 3), (1e4, 1))),
     )
     seed = draw(st.integers(0, 2**32 - 1))
     return _make(spec, np.random.default_rng(seed))
@@ -269,10 +287,11 @@ def snapshots(
 ) -> st.SearchStrategy[Snapshot]:
     """Hypothesis strategy of varied ADL snapshots with ``min_n <= n <= max_n`` rows.
 
-    Capacities are Pareto with tail index ``alpha`` in [1.1, 3] (some exactly on the lot grid);
-    lot values are uniform per snapshot, as the exchange produces them, or sometimes per row;
-    sides are all long, all short or mixed (with some losers); leverage from 0.1 to 50 and
-    sometimes non-positive equity; an optional gains ladder; sometimes shared owners (groups).
+    Capacities are Pareto with tail index ``alpha`` in [1.1, 3] (some exactly on the lot grid),
+    at real magnitudes: up to 1e10 lots per row; lot values are uniform per snapshot, as the
+    exchange produces them, or sometimes per row, spread over 1.3 or eight decades; sides are
+    all long, all short or mixed (with some losers); leverage from 0.1 to 50, sometimes to 1e4,
+    and sometimes non-positive equity; an optional gains ladder; sometimes shared owners (groups).
 
     Args:
         min_n: fewest rows (0 allowed: the empty snapshot).
