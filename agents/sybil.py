@@ -62,14 +62,22 @@ class SybilOwner(Trader):
         safe = model.scenario.passive.leverage_median
         max_lev = 0.9 / ex.specs[k].initial_margin
         eq, notional = sybil_split(total, agent.leverage, accounts.size, safe, max_lev)
-        # move cash between the owner's own (now flat) accounts to match the split
-        head = int(accounts[0])
-        for j in range(1, accounts.size):
-            if cash[j] > 0:
-                ex.transfer(int(accounts[j]), head, float(cash[j]))
-        for j in range(1, accounts.size):
-            if eq[j] > 0:
-                ex.transfer(head, int(accounts[j]), float(min(eq[j], ex.acc.cash[head])))
+        # move cash between the owner's own (now flat) accounts to match the split: all of it
+        # to the first account, then out again to the others
+        head = accounts[:1]
+        rest, rest_cash = accounts[1:], cash[1:]
+        give = rest_cash > 0
+        if give.any():
+            ex.transfer_many(rest[give], np.repeat(head, give.sum()), rest_cash[give])
+        left = total
+        out = np.zeros(rest.size)
+        for j in range(rest.size):
+            if eq[j + 1] > 0:
+                out[j] = min(float(eq[j + 1]), left)
+                left -= out[j]
+        send = eq[1:] > 0
+        if send.any():
+            ex.transfer_many(np.repeat(head, send.sum()), rest[send], out[send])
         lots = np.floor(notional / (ex.marks[k] * ex.lot[k])).astype(np.int64) * agent.side
         go = lots != 0
         if go.any():

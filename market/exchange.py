@@ -636,6 +636,33 @@ class Exchange:
         im_after = mg.initial(pos, self.marks, self.specs)
         return ~increases | (eq_after >= im_after)
 
+    def transfer_many(self, src: object, dst: object, amount: object) -> np.ndarray:
+        """Move collateral along many transfers ``src[i] -> dst[i]`` of ``amount[i]`` at once.
+
+        Every source's free collateral is read once, before any transfer of the call; a source
+        whose transfers together exceed it has all of them refused (nothing of it changes).
+        Sources' gains ledgers are drained by what they send, as :meth:`transfer` does.
+
+        Returns:
+            Boolean array: True where the transfer was carried out.
+        """
+        s = self._check_accounts(src)
+        d = self._check_accounts(dst)
+        require(d.shape == s.shape, "dst", f"one account per source ({s.size})", d.size)
+        a = np.broadcast_to(self._check_amount(amount, "transfer.amount"), s.shape)
+        same = s == d
+        require(not same.any(), "dst", "accounts different from their sources", d[same][:3])
+        if s.size == 0:
+            return np.ones(0, dtype=bool)
+        us, inv = np.unique(s, return_inverse=True)
+        total = np.bincount(inv, weights=a, minlength=us.size)
+        ok_src = total <= self.free_collateral(us) + 1e-9
+        ok = ok_src[inv]
+        np.subtract.at(self.acc.cash, s[ok], a[ok])
+        np.add.at(self.acc.cash, d[ok], a[ok])
+        book_gain(self.acc.gains, us[ok_src], -total[ok_src])
+        return ok
+
     def close_all(self, accounts: object) -> None:
         """Close every position of the accounts at the book (settling a leaving trader)."""
         idx = self._check_accounts(accounts)

@@ -443,3 +443,21 @@ def test_genesis_with_no_accounts_is_a_no_op_and_bad_prices_name_the_field():
     with pytest.raises(InputError) as err:
         ex.trade_genesis(acc[:1], 0, np.array([1]), np.array([-1.0]))
     assert err.value.field == "price"
+
+
+def test_transfer_many_reads_each_source_once_and_refuses_overdrafts():
+    from market.exchange import Exchange
+    from market.invariants import check_invariants
+
+    ex = Exchange(1, [100.0])
+    a = ex.open_accounts(4, cash=[100.0, 50.0, 10.0, 0.0])
+    before = ex.acc.cash.copy()
+    ok = ex.transfer_many([a[0], a[0], a[1], a[2]], [a[3], a[1], a[3], a[0]], [30.0, 60.0, 20.0, 5])
+    # a[0] sends 90 <= 100; a[1] sends 20 (its 50, not the 60 arriving in the same call)
+    assert ok.tolist() == [True, True, True, True]
+    np.testing.assert_allclose(ex.acc.cash[a] - before[a], [-85.0, 40.0, -5.0, 50.0])
+    ok = ex.transfer_many([a[2], a[2]], [a[0], a[1]], [4.0, 2.0])  # 6 > 5 left: both refused
+    assert ok.tolist() == [False, False]
+    assert check_invariants(ex).ok
+    with pytest.raises(InputError, match=r"^dst: must be accounts different from their sources"):
+        ex.transfer_many([a[0]], [a[0]], [1.0])
