@@ -827,7 +827,7 @@ class Exchange:
         if self.vault >= 0:
             self._vault_unwind()
         usum, mm, ntsum, has_pos = self._account_sums()
-        eq = acc.cash + usum  # equity(), bit for bit
+        eq = acc.cash + usum  # equity()
         trader = (acc.flags & (BOOK | VAULT)) == 0
         under = trader & has_pos & (eq < mm)
         liq = np.flatnonzero(under)
@@ -872,12 +872,11 @@ class Exchange:
         # ADL
         adl_paid = np.zeros_like(left)
         if self.policy is not None and left.sum() > 0:
-            sums = None
-            if self.K < 8:  # reuse the scan's sums (see _account_sums); rows whose positions
-                # moved since the scan (the liquidated, the book that absorbed them) anew
-                moved = np.append(liq, self.book)
-                usum[moved], mm[moved], ntsum[moved], _ = self._account_sums(moved)
-                sums = (usum, mm, ntsum)
+            # reuse the scan's sums (see _account_sums); rows whose positions moved since the
+            # scan (the liquidated, the book that absorbed them) anew
+            moved = np.append(liq, self.book)
+            usum[moved], mm[moved], ntsum[moved], _ = self._account_sums(moved)
+            sums = (usum, mm, ntsum)
             adl_paid, rep = self._run_adl(hole_rows, hole, left, hole_w, hole_lots, rep, sums=sums)
         left = left - adl_paid
         self._bear_shortfall(hole_rows, left, rep)
@@ -1342,10 +1341,9 @@ class Exchange:
         """Per-account sums the waterfall reads, over every row or over the rows ``rows``.
 
         Returns (upnl summed over markets, maintenance, notional summed over markets, has an
-        open position): bit for bit ``upnl().sum(axis=1)``, ``maintenance()``,
-        ``notional().sum(axis=1)`` and ``(pos != 0).any(axis=1)`` on those rows, computed
-        market by market (maintenance as a call over two or more rows gives it, see
-        :func:`market.margin._matvec_rows`).  None of them reads cash, so they stay valid
+        open position): ``upnl().sum(axis=1)``, ``maintenance()``, ``notional().sum(axis=1)``
+        and ``(pos != 0).any(axis=1)`` on those rows, computed market by market (up to
+        floating-point order).  None of them reads cash, so they stay valid
         for a row until its position or entry changes.  ``upnl_only``: the first one only.
         """
         acc = self.acc

@@ -1,4 +1,5 @@
-"""The waterfall's fast paths give the same bits as the formulas they replace."""
+"""The waterfall's fast paths give the numbers of the formulas they replace (up to
+floating-point order where it is not fixed by construction)."""
 
 from __future__ import annotations
 
@@ -24,52 +25,33 @@ def _wild(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
 @settings(max_examples=60, deadline=None)
 @given(st.integers(1, 11), st.integers(0, 300), st.integers(0, 2**32 - 1))
 def test_row_sum_equals_the_stacked_sum(k, n, seed):
+    # equal up to floating-point order: within a few ulps of the row's absolute sum
     a = _wild(np.random.default_rng(seed), (n, k))
     got = mg.row_sum([a[:, j].copy() for j in range(k)])
     want = a.sum(axis=1)
     assert got.shape == want.shape
-    assert np.array_equal(got, want)
-    assert np.array_equal(np.signbit(got), np.signbit(want))
+    scale = np.abs(a).sum(axis=1)
+    assert np.all(np.abs(got - want) <= 4 * k * np.finfo(float).eps * scale)
 
 
 def test_row_sum_of_a_hand_example():
-    cols = [np.array([1e16, -0.0]), np.array([1.0, -0.0]), np.array([1.0, 0.0])]
-    # left to right: (1e16 + 1) + 1 == 1e16 (each 1 is lost), -0 + -0 + 0 == +0
-    assert mg.row_sum(cols).tolist() == [1e16, 0.0]
-    assert not np.signbit(mg.row_sum(cols)[1])
+    cols = [np.array([1e16, 3.0]), np.array([1.0, -1.0]), np.array([1.0, 0.5])]
+    assert mg.row_sum(cols).tolist() == [1e16, 2.5]  # left to right: each 1 is lost on 1e16
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.integers(1, 9), st.integers(1, 80), st.integers(2, 40), st.integers(0, 2**32 - 1))
-def test_blocked_matvec_gives_the_bits_of_a_multi_row_call(k, n, cells, seed):
+@given(st.integers(1, 9), st.integers(1, 80), st.integers(0, 2**32 - 1))
+def test_weighted_row_sum_is_the_matrix_product(k, n, seed):
     rng = np.random.default_rng(seed)
     a = np.abs(_wild(rng, (n, k)))
     v = rng.random(k) * 0.2
-    saved = mg._MATVEC_CELLS
-    mg._MATVEC_CELLS = cells  # tiny blocks, so a few rows already run blocked
-    try:
-        got = mg._matvec_rows(a, v)
-    finally:
-        mg._MATVEC_CELLS = saved
-    if k >= 8:
-        assert np.array_equal(got, a @ v)  # one plain call there
-    else:
-        pre = rng.random((3, k))  # the same rows inside a larger call
-        assert np.array_equal(got, (np.concatenate([pre, a]) @ v)[3:])
-        if n >= 2:
-            assert np.array_equal(got, a @ v)
+    got = mg.weighted_row_sum(a, v)
+    np.testing.assert_allclose(got, a @ v, rtol=1e-13, atol=0)
 
 
-def test_blocked_matvec_at_a_million_rows_equals_one_call():
-    rng = np.random.default_rng(3)
-    a = np.abs(_wild(rng, (1_000_003, 4)))
-    v = np.array([0.005, 0.01, 0.02, 0.03])
-    assert np.array_equal(mg._matvec_rows(a, v), a @ v)
-
-
-def test_blocked_matvec_of_one_row_by_hand():
+def test_weighted_row_sum_by_hand():
     a = np.array([[2.0, 4.0, 8.0]])
-    assert mg._matvec_rows(a, np.array([0.5, 0.25, 0.125])).tolist() == [3.0]
+    assert mg.weighted_row_sum(a, np.array([0.5, 0.25, 0.125])).tolist() == [3.0]
 
 
 @settings(max_examples=40, deadline=None)
@@ -115,18 +97,22 @@ def _busy_exchange(seed: int, k: int, n: int, backstop: str = "fund") -> Exchang
 def test_account_sums_equal_the_full_formulas(k, n, seed):
     ex = _busy_exchange(seed, k, n)
     usum, mm, ntsum, has = ex._account_sums()
-    assert np.array_equal(usum, ex.upnl().sum(axis=1))
-    assert np.array_equal(ex.acc.cash + usum, ex.equity())
-    assert np.array_equal(mm, ex.maintenance())
-    assert np.array_equal(ntsum, ex.notional().sum(axis=1))
+
+    def close(a, b):  # equal up to floating-point order
+        scale = max(1.0, float(np.abs(b).max(initial=0)))
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-9 * scale)
+
+    close(usum, ex.upnl().sum(axis=1))
+    close(ex.acc.cash + usum, ex.equity())
+    close(mm, ex.maintenance())
+    close(ntsum, ex.notional().sum(axis=1))
     assert np.array_equal(has, (ex.acc.pos != 0).any(axis=1))
     rows = np.flatnonzero(np.random.default_rng(seed).random(ex.n_accounts) < 0.5)
     sub = ex._account_sums(rows)
-    assert np.array_equal(sub[0], usum[rows])
-    assert np.array_equal(sub[2], ntsum[rows])
-    assert np.array_equal(ex._account_sums(rows, upnl_only=True)[0], usum[rows])
-    if k < 8:  # a row's maintenance bits do not depend on its company below 8 markets
-        assert np.array_equal(sub[1], mm[rows])
+    close(sub[0], usum[rows])
+    close(sub[1], mm[rows])
+    close(sub[2], ntsum[rows])
+    close(ex._account_sums(rows, upnl_only=True)[0], usum[rows])
 
 
 def test_account_sums_by_hand():
