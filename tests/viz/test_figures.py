@@ -18,7 +18,7 @@ from experiments.studies import experiment as xp
 from viz import figures as vf
 from viz import style
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 UNIT = re.compile(r",\s*\S|\(.+\)|\[.+\]")
 #: Labels of categorical axes (names, no unit).
 CATEGORIES = {"policy", "cosmetic action", "game policy vs published rule"}

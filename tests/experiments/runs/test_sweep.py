@@ -253,7 +253,7 @@ def test_cli_rejects_a_bad_sweep_file(tmp_path):
         [sys.executable, "-m", "experiments.cli", "sweep", str(f), "--out", str(tmp_path / "o")],
         capture_output=True,
         text=True,
-        cwd=Path(__file__).resolve().parents[1],
+        cwd=Path(__file__).resolve().parents[3],
     )
     assert r.returncode == 2
     assert r.stderr.strip().splitlines() == [

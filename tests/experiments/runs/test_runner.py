@@ -24,7 +24,7 @@ from experiments.runs.runner import RunSpec, load_results, run_one, run_specs
 from experiments.runs.sweep import load_sweep, sweep_from_dict
 from market.errors import InputError
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]
 TINY = {
     "run.traders": 200,
     "run.crises": 2,

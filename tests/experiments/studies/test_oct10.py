@@ -79,7 +79,7 @@ def test_package_copy_keeps_licence_and_matches_provenance_hashes():
 
 
 def test_pyproject_ships_the_data_and_matplotlib():
-    text = (Path(__file__).parents[1] / "pyproject.toml").read_text()
+    text = (Path(__file__).resolve().parents[3] / "pyproject.toml").read_text()
     assert '"matplotlib>=3.7,<4"' in text
     rule = re.search(r'\[tool\.setuptools\.package-data\]\s*"\*" = \[([^\]]*)\]', text)
     assert rule is not None
