@@ -17,13 +17,13 @@ cloning need no special code.
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
 
+from market.adl.params import Params
 from market.errors import InputError, require
 
 #: Properties a policy may claim; :func:`market.adl.check_adl_policy` verifies each claim.
@@ -339,7 +339,7 @@ class PerInstance:
         return self.compute(obj)
 
 
-class ADLPolicy:
+class ADLPolicy(Params):
     """Base class of every ADL policy.
 
     Subclasses set the class attributes below, store their constructor arguments under the
@@ -390,47 +390,6 @@ class ADLPolicy:
     default_cap: ClassVar[str] = "pnl"
     default_execution: ClassVar[str] = "budget"
 
-    # -- scikit-learn style parameters -------------------------------------------------
-    @classmethod
-    def _param_names(cls) -> list[str]:
-        sig = inspect.signature(cls.__init__)
-        return [
-            p.name
-            for p in sig.parameters.values()
-            if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
-        ]
-
-    def get_params(self, deep: bool = True) -> dict[str, Any]:
-        """The constructor parameters, read back from the attributes of the same names."""
-        out: dict[str, Any] = {}
-        for name in self._param_names():
-            value = getattr(self, name)
-            if deep and isinstance(value, ADLPolicy):
-                out.update({f"{name}__{k}": v for k, v in value.get_params().items()})
-            out[name] = value
-        return out
-
-    def set_params(self, **params: Any) -> ADLPolicy:
-        """Set constructor parameters by name; unknown names raise :class:`InputError`."""
-        valid = set(self._param_names())
-        for key, value in params.items():
-            head, _, rest = key.partition("__")
-            if head not in valid:
-                raise InputError(f"{self.name}.{head}", f"one of {sorted(valid)}", head)
-            if rest:
-                getattr(self, head).set_params(**{rest: value})
-            else:
-                setattr(self, key, value)
-        return self
-
-    def clone(self) -> ADLPolicy:
-        """A fresh policy with the same parameters."""
-        return type(self)(**dict(self.get_params(deep=False).items()))
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params(deep=False).items())
-        return f"{type(self).__name__}({args})"
-
     # -- the work ----------------------------------------------------------------------
     def allocate_wealth(self, snap: Snapshot, budget: float) -> np.ndarray:
         """Dollars to take per row, ``0 <= h <= capacity``, ``sum(h) = min(B, sum(capacity))``."""
@@ -459,10 +418,22 @@ class ADLPolicy:
         """
         return self.caps(snap)
 
+    def order(self, snap: Snapshot) -> np.ndarray | Callable[[int], np.ndarray] | None:
+        """The order the lot rounding places lots in (:func:`execute`'s ``order``).
+
+        Default :meth:`priority` (None: a smooth rule's unbiased rounding).  A ranked rule
+        may return a prefix function (:func:`market.adl.ordering.order_prefix`) so that only
+        the head of its order the rounding reaches is sorted.
+        """
+        return self.priority(snap)
+
     def allocate(self, snap: Snapshot, budget: float) -> Allocation:
-        """Allocate the budget over the snapshot: wealth space, then whole lots."""
+        """Allocate the budget: wealth space within :meth:`caps`, then whole lots placed in
+        :meth:`order` (never above the caps).  Rules override the hooks, rarely this."""
+        cap = self.caps(snap)
         h = np.asarray(self.allocate_wealth(snap, budget), dtype=np.float64)
-        return execute(snap, budget, h, price_rule=self.price_rule, order=self.priority(snap))
+        grid = snap if cap is snap.capacity else snap.with_capacity(cap)
+        return execute(grid, budget, h, price_rule=self.price_rule, order=self.order(snap))
 
     def __call__(self, snap: Snapshot, budget: float) -> Allocation:
         """Validate the inputs and allocate; see :meth:`allocate`."""

@@ -11,12 +11,13 @@ cuts the wave's budget; whatever it cuts is reported by the exchange as residual
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import numpy as np
 
-from market.errors import InputError, require
+from market.adl.params import Params
+from market.errors import require
 
 #: The base amount per row each cap rule starts from.
 CAP_RULES = ("pnl", "gains", "equity_buffer", "equity")
@@ -47,7 +48,7 @@ def _array(value: Any, field: str, n: int | None) -> np.ndarray:
 
 
 @dataclass
-class Eligibility:
+class Eligibility(Params):
     """Per-position and per-wave caps on what ADL may take.
 
     Parameters (stored under their own names, scikit-learn style; see :meth:`get_params`):
@@ -66,6 +67,9 @@ class Eligibility:
     Raises:
         InputError: on construction or :meth:`set_params` with a value outside the above.
     """
+
+    name: ClassVar[str] = "eligibility"
+
 
     cap: str = "pnl"
     buffer: float = 1.0
@@ -98,21 +102,6 @@ class Eligibility:
                 "a number in [0, 1]",
                 value,
             )
-
-    def get_params(self, deep: bool = True) -> dict[str, Any]:
-        """The parameters as a dict (``deep`` is accepted for scikit-learn symmetry)."""
-        return {f.name: getattr(self, f.name) for f in fields(self)}
-
-    def set_params(self, **params: Any) -> Eligibility:
-        """Set parameters by name; nothing changes unless every new value is valid."""
-        valid = {f.name for f in fields(self)}
-        for key in params:
-            if key not in valid:
-                raise InputError(f"eligibility.{key}", f"one of {', '.join(sorted(valid))}", key)
-        Eligibility(**{**self.get_params(), **params})  # validates without touching self
-        for key, value in params.items():
-            setattr(self, key, value)
-        return self
 
     # -- the work -----------------------------------------------------------------------
     def base(

@@ -15,7 +15,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from market.adl.base import ADLPolicy, Allocation, Snapshot, execute
+from market.adl.base import ADLPolicy, Snapshot
 from market.adl.ordering import order_prefix, rank_rows
 from market.adl.prorata import pro_rata_fill
 from market.errors import require
@@ -405,14 +405,8 @@ class MinimaxLeverage(ADLPolicy):
         lam = _pre_leverage(snap)
         return rank_rows(np.arange(snap.n), lam, self._tie_order(snap, lam))
 
-    def allocate(self, snap: Snapshot, budget: float) -> Allocation:
-        """Wealth allocation, then rounding lots to the most levered accounts first.
-
-        The leverage is read once; :func:`market.adl.base.execute` gets the priority order as
-        a prefix function (:func:`market.adl.ordering.order_prefix`), so only the rows the
-        rounding reaches are sorted.
-        """
+    def order(self, snap: Snapshot) -> Callable[[int], np.ndarray]:
+        """Lots to the most levered accounts first, as a prefix function (only the rows the
+        rounding reaches are sorted)."""
         lam = _pre_leverage(snap)
-        h = self._solve(snap, budget, lam)[0]
-        order = order_prefix(lam, self._tie_order(snap, lam))
-        return execute(snap, budget, h, price_rule=self.price_rule, order=order)
+        return order_prefix(lam, self._tie_order(snap, lam))

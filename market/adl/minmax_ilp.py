@@ -35,7 +35,7 @@ from typing import ClassVar
 import numpy as np
 from scipy.optimize import Bounds, LinearConstraint, milp
 
-from market.adl.base import ADLPolicy, Allocation, Snapshot, _tol, execute, max_lots
+from market.adl.base import ADLPolicy, Snapshot, _tol, max_lots
 from market.errors import InputError, require
 
 __all__ = ["MinMaxILP", "NotProvenError"]
@@ -300,8 +300,3 @@ class MinMaxILP(ADLPolicy):
     def allocate_wealth(self, snap: Snapshot, budget: float) -> np.ndarray:
         """``n * lot_value`` for the optimal lots ``n``."""
         return self.solve_lots(snap, budget) * snap.lot_value
-
-    def allocate(self, snap: Snapshot, budget: float) -> Allocation:
-        """Whole lots from the two stages; ``execute`` floors them exactly (nothing to round)."""
-        h = self.allocate_wealth(snap, budget)
-        return execute(snap, budget, h, price_rule=self.price_rule)

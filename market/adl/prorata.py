@@ -24,7 +24,7 @@ from typing import ClassVar
 import numpy as np
 from scipy import special
 
-from market.adl.base import ADLPolicy, Allocation, PerInstance, Snapshot, execute
+from market.adl.base import ADLPolicy, PerInstance, Snapshot
 from market.adl.ordering import order_prefix, rank_rows
 from market.errors import require
 
@@ -330,16 +330,10 @@ class ContractProRata(ADLPolicy):
 
         return rank_rows(np.arange(snap.n), *self._order_parts(snap))
 
-    def allocate(self, snap: Snapshot, budget: float) -> Allocation:
-        """Wealth allocation, then rounding lots in :meth:`priority` order.
-
-        :func:`market.adl.base.execute` gets that order as a prefix function
-        (:func:`market.adl.ordering.order_prefix`), so only the rows it reaches are sorted.
-        """
-
-        h = self.allocate_wealth(snap, budget)
-        order = order_prefix(*self._order_parts(snap))
-        return execute(snap, budget, h, price_rule=self.price_rule, order=order)
+    def order(self, snap: Snapshot) -> Callable[[int], np.ndarray]:
+        """:meth:`priority` as a prefix function: only the rows the rounding reaches are
+        sorted."""
+        return order_prefix(*self._order_parts(snap))
 
 
 def _finite(value: object) -> bool:
@@ -408,11 +402,6 @@ class CappedProRata(ADLPolicy):
         """``water_fill(cap', B, weights=c)``; sums to ``min(B, sum(cap'))``."""
         return capped_fill(self.caps(snap), budget, weights=snap.capacity)
 
-    def allocate(self, snap: Snapshot, budget: float) -> Allocation:
-        """Wealth allocation, then whole lots placed within the capped capacities."""
-        cap = self.caps(snap)
-        h = capped_fill(cap, budget, weights=snap.capacity)
-        return execute(snap.with_capacity(cap), budget, h, price_rule=self.price_rule)
 
 
 def _effective_leverage(snap: Snapshot) -> np.ndarray:
@@ -563,8 +552,3 @@ class RiskAwareProRata(ADLPolicy):
             log_w = np.log(snap.capacity) + log_w
         return capped_fill(cap, budget, log_weights=log_w)
 
-    def allocate(self, snap: Snapshot, budget: float) -> Allocation:
-        """Wealth allocation, then whole lots placed within ``max_fraction * c``."""
-        cap = self.caps(snap)
-        h = self._fill(snap, budget, cap)
-        return execute(snap.with_capacity(cap), budget, h, price_rule=self.price_rule)

@@ -15,13 +15,13 @@ waves: ``update`` returns an unchanged copy for them.
 
 from __future__ import annotations
 
-import inspect
 import math
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
 
+from market.adl.params import Params
 from market.errors import InputError, require
 
 #: How close to 0 or 1 the mirror-descent iterate may get in logit space.
@@ -138,7 +138,7 @@ def _snap01(x: float) -> float:
     return x
 
 
-class SeverityController:
+class SeverityController(Params):
     """Base class of severity controllers.
 
     Class attributes ``name``, ``description`` and ``source`` describe the rule; subclasses
@@ -150,42 +150,8 @@ class SeverityController:
     description: ClassVar[str] = ""
     source: ClassVar[str] = ""
 
-    # -- scikit-learn style parameters -------------------------------------------------
-    @classmethod
-    def _param_names(cls) -> list[str]:
-        sig = inspect.signature(cls.__init__)
-        return [
-            p.name
-            for p in sig.parameters.values()
-            if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
-        ]
-
     def _check(self) -> None:
         """Validate the parameters (subclasses extend)."""
-
-    def get_params(self, deep: bool = True) -> dict[str, Any]:
-        """The constructor parameters, read back from the attributes of the same names."""
-        return {name: getattr(self, name) for name in self._param_names()}
-
-    def set_params(self, **params: Any) -> SeverityController:
-        """Set parameters by name; nothing changes unless every new value is valid."""
-        valid = self._param_names()
-        for key in params:
-            if key not in valid:
-                allowed = f"one of {', '.join(valid)}" if valid else "absent (no parameters)"
-                raise InputError(f"{self.name}.{key}", allowed, key)
-        type(self)(**{**self.get_params(), **params})  # validates without touching self
-        for key, value in params.items():
-            setattr(self, key, value)
-        return self
-
-    def clone(self) -> SeverityController:
-        """A fresh controller with the same parameters."""
-        return type(self)(**self.get_params())
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
-        return f"{type(self).__name__}({args})"
 
     # -- the work ----------------------------------------------------------------------
     def init_state(self) -> dict[str, Any]:
