@@ -427,7 +427,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 def _cmd_audit(args: argparse.Namespace) -> int:
     from experiments.studies import audit as au
-    policies = au.parse_names(args.policy, list(au.POLICIES), "--policy", au.default_policies())
+    from market.adl import POLICIES
+
+    policies = au.parse_names(args.policy, list(POLICIES), "--policy", au.default_policies())
     actions = au.parse_names(args.actions, au.ACTION_NAMES, "--actions", au.ACTION_NAMES)
     if args.accounts is not None and args.accounts < 10:
         raise InputError("--accounts", "an integer >= 10", args.accounts)
