@@ -18,6 +18,7 @@ from experiments.cli import main
 from experiments.game.model import ADLGame
 from experiments.game.scenario import load_scenario
 from experiments.studies import oct10
+from experiments.studies.oct10 import waves as replay_module
 from market.adl import get_policy
 from market.adl.base import max_lots
 from market.errors import InputError
@@ -276,7 +277,8 @@ def test_wave_metrics_by_hand():
     from market.adl import Snapshot
 
     snap = Snapshot.build([10.0, 30.0], equity=[20.0, 40.0])
-    m = oct10._wave_metrics(np.array([2.0, 6.0]), snap, budget=8.0, deficit=20.0, max_loss=5.0)
+    h = np.array([2.0, 6.0])
+    m = replay_module._wave_metrics(h, snap, budget=8.0, deficit=20.0, max_loss=5.0)
     # raised 8, survivor max(8, 24) = 24; PTSR = 24/8 = 3; theta = 8/20 = 0.4, PMR = 24/(0.4*5)
     assert m["raised"] == 8.0 and m["overshoot"] == 0.0 and m["survivor"] == 24.0
     assert m["ptsr"] == pytest.approx(3.0)
