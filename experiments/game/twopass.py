@@ -51,7 +51,8 @@ import pandas as pd
 
 from market.accounts import BOOK, VAULT
 from market.errors import require
-from market.exchange import Exchange, StepReport
+from market.exchange import Exchange
+from market.waterfall import StepReport
 
 if TYPE_CHECKING:
     from experiments.game.model import ADLGame
@@ -234,7 +235,7 @@ def two_pass_wave(
 def step_figures(exchange: Exchange, step: int) -> dict[str, float]:
     """Deficit, ADL budget and ADL raised of one past step, read from the exchange's log.
 
-    The same figures a :class:`~market.exchange.StepReport` carries, for callers that did not
+    The same figures a :class:`~market.waterfall.StepReport` carries, for callers that did not
     keep the report (the game's ``step`` does not return it).
     """
     require(isinstance(exchange, Exchange), "exchange", "an Exchange", type(exchange))
@@ -332,7 +333,7 @@ class TwoPassRecorder:
     def after(self, game: ADLGame, rep: StepReport | None = None) -> dict[str, Any] | None:
         """Replay the step just run if it raised ADL money; returns the new row (or None).
 
-        ``rep`` is the step's :class:`~market.exchange.StepReport`; without it the figures
+        ``rep`` is the step's :class:`~market.waterfall.StepReport`; without it the figures
         are read from the exchange's log (:func:`step_figures`).
         """
         before, self._before = self._before, None

@@ -1,0 +1,667 @@
+"""The waterfall of every step, as a mixin of :class:`market.exchange.Exchange`: mark to
+market, scan, liquidation into the book or the vault, holes, the backstop, ADL market by
+market under the severity controller, and the shortfall's bearer.
+
+Its methods read and write the exchange's state; :class:`market.exchange.Exchange` holds
+the accounts, the order API and the money, and inherits these."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from market import margin as mg
+from market.accounts import (
+    ACTIVE,
+    ADLED,
+    BANKRUPT,
+    BOOK,
+    LIQUIDATED,
+    VAULT,
+    book_gain,
+)
+from market.adl.base import Snapshot
+from market.adl.severity import WaveOutcome, WaveState
+
+
+@dataclass
+class StepReport:
+    """What one step of the waterfall did (all dollars).
+
+    ``deficit`` is the holes' total before the backstop, ``adl_budget`` what was left for ADL
+    after the backstop (the deficit-based need), ``adl_target`` what the policies were asked to
+    raise (``theta`` times the need under budget execution; the worth of the uncovered
+    liquidated lots at the rule's price under position execution), ``adl_raised`` what ADL took.
+    ``overshoot`` / ``undershoot`` sum, over the step's waves, what ADL took above / below each
+    wave's need; ``rounding`` is the lot rounding above the targets.  ``residual`` is what
+    neither the backstop nor ADL covered; its bearer (:data:`SHORTFALL_BEARERS`) took it as
+    ``written_off`` bad debt, ``carried`` debt (fund debt or awaiting socialisation) or
+    ``venue_paid``.
+    """
+
+    step: int
+    liquidated: int = 0
+    takeovers: int = 0
+    bankrupt: int = 0
+    deficit: float = 0.0
+    backstop_used: float = 0.0
+    theta: float = 1.0
+    adl_budget: float = 0.0
+    adl_target: float = 0.0
+    adl_raised: float = 0.0
+    overshoot: float = 0.0
+    undershoot: float = 0.0
+    rounding: float = 0.0
+    residual: float = 0.0
+    written_off: float = 0.0
+    carried: float = 0.0
+    venue_paid: float = 0.0
+    touched: int = 0
+    waves: list[int] = field(default_factory=list)
+
+
+class Waterfall:
+    """Steps the exchange: see the module docstring (mixed into ``Exchange``)."""
+
+    # ------------------------------------------------------------------ the waterfall
+    def step(self, marks: object) -> StepReport:
+        """Move to new marks and run the waterfall once; returns what happened."""
+        m = np.broadcast_to(np.asarray(marks, dtype=np.float64), (self.K,)).copy()
+        self._check_prices(m, "marks")
+        self.step_no += 1
+        self.prev_marks = self.marks
+        self.marks = m
+        ret = np.abs(np.log(self.marks / self.prev_marks))
+        self.stress = np.minimum(ret / np.array([s.stress_ref for s in self.specs]), 1.0)
+        self._consumed[:] = 0.0
+        return self.run_waterfall()
+
+    def run_waterfall(self) -> StepReport:
+        """Liquidation scan → book / vault → backstop → ADL → bad debt, at the current marks."""
+        rep = StepReport(step=self.step_no)
+        acc = self.acc
+        acc.flags[:] &= ~BANKRUPT  # a hole is filled or written off within the step it opened
+        if self.vault >= 0:
+            self._vault_unwind()
+        usum, mm, ntsum, has_pos = self._account_sums()
+        eq = acc.cash + usum  # equity()
+        trader = (acc.flags & (BOOK | VAULT)) == 0
+        under = trader & has_pos & (eq < mm)
+        liq = np.flatnonzero(under)
+        liq_notional = np.zeros((liq.size, self.K))
+        liq_lots = np.zeros((liq.size, self.K), dtype=np.int64)
+        if liq.size:
+            acc.flags[liq] |= LIQUIDATED
+            if self.vault >= 0:
+                take = eq[liq] < self.backstop.vault_trigger * mm[liq]
+                rep.takeovers = int(take.sum())
+                liq_notional[take], liq_lots[take] = self._vault_takeover(liq[take])
+                rest = ~take
+            else:
+                rest = np.ones(liq.size, dtype=bool)
+            if rest.any():
+                liq_notional[rest], liq_lots[rest] = self._liquidate(liq[rest], eq[liq[rest]])
+        rep.liquidated = int(liq.size)
+        # holes: flat accounts with negative cash, and a vault under water
+        flat = ~(acc.pos[liq] != 0).any(axis=1) if liq.size else np.zeros(0, dtype=bool)
+        hole_rows = liq[flat & (acc.cash[liq] < 0)]
+        hole_w = liq_notional[flat & (acc.cash[liq] < 0)]
+        hole_lots = liq_lots[flat & (acc.cash[liq] < 0)]
+        hole = -acc.cash[hole_rows]
+        if self.vault >= 0:
+            v_eq = self._vault_equity()
+            if v_eq < 0:
+                hole_rows = np.append(hole_rows, self.vault)
+                hole = np.append(hole, -v_eq)
+                v_pos = acc.pos[self.vault]
+                hole_w = np.vstack([hole_w, np.abs(v_pos) * self.lot * self.marks])
+                hole_lots = np.vstack([hole_lots, v_pos])
+        acc.flags[hole_rows] |= BANKRUPT
+        deficit = float(hole.sum())
+        rep.bankrupt = int(hole_rows.size)
+        rep.deficit = deficit
+        if deficit <= 0:
+            return rep
+        # backstop
+        paid = self._backstop_pay(hole_rows, hole)
+        rep.backstop_used = float(paid.sum())
+        left = hole - paid
+        # ADL
+        adl_paid = np.zeros_like(left)
+        if self.policy is not None and left.sum() > 0:
+            # reuse the scan's sums (see _account_sums); rows whose positions moved since the
+            # scan (the liquidated, the book that absorbed them) anew
+            moved = np.append(liq, self.book)
+            usum[moved], mm[moved], ntsum[moved], _ = self._account_sums(moved)
+            sums = (usum, mm, ntsum)
+            adl_paid, rep = self._run_adl(hole_rows, hole, left, hole_w, hole_lots, rep, sums=sums)
+        left = left - adl_paid
+        self._bear_shortfall(hole_rows, left, rep)
+        self.log.bankruptcies.append(
+            step=self.step_no,
+            account=hole_rows,
+            deficit=hole,
+            backstop=paid,
+            adl=adl_paid,
+            residual=left,
+        )
+        return rep
+
+    def _bear_shortfall(self, rows: np.ndarray, left: np.ndarray, rep: StepReport) -> None:
+        """Fill what the backstop and ADL left uncovered and book it to its bearer."""
+        rest = float(left.sum())
+        rep.residual = rest
+        if rest <= 0:
+            return
+        self._fill_holes(rows, left)
+        if self.shortfall == "written_off":
+            self.bad_debt += rest
+            rep.written_off = rest
+        elif self.shortfall == "venue":
+            self.external += rest  # the venue's own money comes in
+            self.venue_paid += rest
+            rep.venue_paid = rest
+        else:  # fund_debt, socialised: carried
+            self.debt += rest
+            rep.carried = rest
+
+    def settle(self) -> float:
+        """Settlement (end of a crisis or trading day): socialise the carried shortfall.
+
+        Only under ``shortfall="socialised"``: the carried debt is charged to the trader
+        accounts in profit (positive unrealised PnL over their markets), pro rata to that
+        profit and at most their equity, as a cash debit (gains ledger first), logged in
+        ``log.socialised``; what they cannot cover stays carried.  Returns the dollars
+        charged (0 under the other bearers).
+        """
+        if self.shortfall != "socialised" or self.debt <= 0:
+            return 0.0
+        acc = self.acc
+        ups = self._account_sums(upnl_only=True)[0]
+        eq = acc.cash + ups
+        trader = ((acc.flags & (BOOK | VAULT)) == 0) & ((acc.flags & ACTIVE) != 0)
+        room = np.where(trader, np.minimum(np.maximum(ups, 0.0), np.maximum(eq, 0.0)), 0.0)
+        total = float(room.sum())
+        if total <= 0:
+            return 0.0
+        take = room * min(self.debt / total, 1.0)
+        rows = np.flatnonzero(take > 0)
+        h = take[rows]
+        acc.cash[rows] -= h
+        book_gain(acc.gains, rows, -h)
+        charged = float(h.sum())
+        self.debt = max(self.debt - charged, 0.0)
+        self.socialised += charged
+        self.log.socialised.append(
+            step=self.step_no, account=rows, haircut=h, base=room[rows], equity=eq[rows]
+        )
+        return charged
+
+    def _fill_holes(self, rows: np.ndarray, amount: np.ndarray) -> None:
+        """Credit money into holes (vault: into its cash)."""
+        np.add.at(self.acc.cash, rows, amount)
+
+    def _liquidate(self, rows: np.ndarray, eq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Send the positions of ``rows`` to the book (chunked when large and solvent)."""
+        acc = self.acc
+        sent_notional = np.zeros((rows.size, self.K))
+        sent_lots = np.zeros((rows.size, self.K), dtype=np.int64)
+        fee_due = np.zeros(rows.size)
+        for k in range(self.K):
+            spec = self.specs[k]
+            q = acc.pos[rows, k]
+            has = q != 0
+            if not has.any():
+                continue
+            r = rows[has]
+            qa = np.abs(q[has])
+            nt = qa * self.lot[k] * self.marks[k]
+            chunk = (nt > spec.chunk_threshold) & (eq[has] > 0)
+            send = np.where(chunk, np.ceil(qa * spec.chunk_fraction).astype(np.int64), qa)
+            dq = -np.sign(q[has]) * send
+            px = self._book_prices(k, dq)
+            self._fill(r, k, dq, px, "liquidation")
+            sent_notional[has, k] = send * self.lot[k] * self.marks[k]
+            sent_lots[has, k] = -dq  # signed position that was liquidated
+            fee_due[has] += sent_notional[has, k] * spec.liquidation_fee
+        # clearance fee out of whatever equity is left, to the backstop
+        eq_after = acc.cash[rows] + self._account_sums(rows, upnl_only=True)[0]  # equity(rows)
+        fee = np.minimum(fee_due, np.maximum(eq_after, 0.0))
+        nz = fee > 0
+        if nz.any():
+            acc.cash[rows[nz]] -= fee[nz]
+            acc.fees_paid[rows[nz]] += fee[nz]
+            book_gain(acc.gains, rows[nz], -fee[nz])
+            self._backstop_income(float(fee[nz].sum()))
+        return sent_notional, sent_lots
+
+    def _backstop_income(self, amount: float) -> None:
+        amount = self._repay(amount)
+        if self.backstop.kind == "fund":
+            self.fund += amount
+        elif self.backstop.kind == "vault":
+            self.acc.cash[self.vault] += amount
+        else:
+            self.fee_revenue += amount
+
+    def _vault_takeover(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Move the positions of ``rows`` to the vault at the mark; positive equity goes too."""
+        acc = self.acc
+        notional = mg.notional(acc.pos[rows], self.marks, self.lot)
+        lots = acc.pos[rows].copy()
+        for k in range(self.K):
+            q = acc.pos[rows, k]
+            has = q != 0
+            if not has.any():
+                continue
+            r = rows[has]
+            dq = -q[has]
+            px = np.full(r.size, self.marks[k])
+            self._fill(r, k, dq, px, "vault_takeover", counterparty=self.vault)
+        margin_left = np.maximum(acc.cash[rows], 0.0)
+        acc.cash[rows] -= margin_left
+        book_gain(acc.gains, rows, -margin_left)
+        acc.cash[self.vault] += float(margin_left.sum())
+        return notional, lots
+
+    def _vault_unwind(self) -> None:
+        """Send a share of the vault's inventory to the book."""
+        v = self.vault
+        for k in range(self.K):
+            q = int(self.acc.pos[v, k])
+            if q == 0:
+                continue
+            send = int(np.ceil(abs(q) * self.backstop.vault_unwind))
+            dq = np.array([-np.sign(q) * send])
+            px = self._book_prices(k, dq)
+            self._fill(np.array([v]), k, dq, px, "vault_unwind")
+
+    def _backstop_pay(self, rows: np.ndarray, hole: np.ndarray) -> np.ndarray:
+        """Pay holes pro rata from the backstop's capital; returns what each hole received."""
+        total = float(hole.sum())
+        if self.backstop.kind == "fund":
+            avail = self.fund
+        elif self.backstop.kind == "vault":
+            avail = max(self._vault_equity(), 0.0)
+            avail = min(avail, max(float(self.acc.cash[self.vault]), 0.0))
+        else:
+            avail = 0.0
+        pay_total = min(avail, total)
+        is_vault = rows == self.vault
+        paid = (
+            np.where(is_vault, 0.0, hole * (pay_total / total))
+            if total > 0
+            else np.zeros_like(hole)
+        )
+        pay_total = float(paid.sum())
+        if pay_total <= 0:
+            return paid
+        if self.backstop.kind == "fund":
+            self.fund = 0.0 if pay_total >= self.fund else self.fund - pay_total
+        else:
+            self.acc.cash[self.vault] -= pay_total
+        self._fill_holes(rows, paid)
+        return paid
+
+    # ------------------------------------------------------------------ ADL
+    def _run_adl(
+        self,
+        rows: np.ndarray,
+        hole: np.ndarray,
+        left: np.ndarray,
+        w: np.ndarray,
+        lots: np.ndarray,
+        rep: StepReport,
+        *,
+        sums: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+    ) -> tuple[np.ndarray, StepReport]:
+        """Raise the remaining deficit from winners, market by market.
+
+        Each hole's deficit is split over markets by its liquidated notional; ``need_k`` is
+        market k's share of what the backstop left.  Budget execution asks the policy for
+        ``theta * need_k``.  Position execution asks it to close the liquidated lots the
+        backstop did not take (``theta`` of them, whole lots) at the rule's price, so the
+        dollars taken are whatever those lots are worth there: above the need (the surplus
+        goes to the backstop) or below it (the rest stays with the shortfall's bearer).
+
+        ``sums``: per-account (upnl sum, maintenance, notional sum) over every row, valid at
+        the current state (see :meth:`_account_sums`), which the snapshots then gather.
+        """
+        total_left = float(left.sum())
+        wsum = w.sum(axis=1, keepdims=True)
+        if (wsum > 0).all():
+            fallback_w = np.zeros(self.K)  # not used: every hole has liquidated notional
+        else:
+            oi = self.notional().sum(axis=0)
+            fallback_w = oi / oi.sum() if oi.sum() > 0 else np.full(self.K, 1.0 / self.K)
+        share = np.where(wsum > 0, w / np.where(wsum > 0, wsum, 1.0), fallback_w[None, :])
+        need_k = (left[:, None] * share).sum(axis=0)
+        deficit_k = (hole[:, None] * share).sum(axis=0)
+        side_k = np.sign((np.sign(lots) * np.abs(w)).sum(axis=0)).astype(np.int64)
+        abs_lots = np.abs(lots)
+        lots_k = abs_lots.sum(axis=0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            uncovered = np.where(hole > 0, left / np.where(hole > 0, hole, 1.0), 0.0)
+        open_k = (abs_lots * uncovered[:, None]).sum(axis=0)  # lots the backstop left
+        is_vault = rows == self.vault
+        vault_open_k = (abs_lots[is_vault] * uncovered[is_vault, None]).sum(axis=0)
+        position = self.execution == "position"
+        snaps: dict[int, tuple[Snapshot, bool]] = {}
+        for k in np.flatnonzero(need_k > 0):
+            snaps[int(k)] = self._snapshot(
+                int(k), side_k[k], deficit_k[k], lots_k[k], sums=sums, wave=self.wave_no + 1
+            )
+            self.wave_no += 1
+        first_wave = self.wave_no - len(snaps)
+        cap_total = float(sum(float(sn.capacity.sum()) for sn, _ in snaps.values()))
+        # M_t: the largest winner's capacity, summed over the markets it pays in
+        acct = np.concatenate([sn.account for sn, _ in snaps.values()]) if snaps else None
+        m_t = 0.0
+        if acct is not None and acct.size:
+            caps = np.concatenate([sn.capacity for sn, _ in snaps.values()])
+            m_t = min(float(np.bincount(acct, weights=caps).max()), cap_total)
+        wave = WaveState(
+            index=self.step_no,
+            deficit=total_left,
+            capacity=cap_total,
+            backstop=self.fund
+            if self.backstop.kind == "fund"
+            else max(self._vault_equity(), 0.0)
+            if self.vault >= 0
+            else 0.0,
+            max_shortfall=float(left.max()),
+            max_capacity=m_t,
+        )
+        theta = float(np.clip(self.severity.theta(self.severity_state, wave), 0.0, 1.0))
+        flag = bool(self.severity_state.get("ic_broken", False))
+        elasticity = self.severity_state.get("ic_elasticity")
+        elasticity = float("nan") if elasticity is None else float(elasticity)
+        rep.theta = theta
+        raised_total = 0.0
+        max_frac, share_at_max = 0.0, None
+        rule = self.policy.price_rule
+        for i, (k, (snap, fallback)) in enumerate(snaps.items()):
+            wave_no = first_wave + i + 1
+            rep.waves.append(wave_no)
+            need = float(need_k[k])
+            target_lots = 0
+            if position and rule != "none":
+                target_lots = int(np.ceil(theta * float(open_k[k]) - 1e-9))
+                budget = target_lots * (float(snap.lot_value[0]) if snap.n else 0.0)
+            else:
+                budget = theta * need
+            b_eff, cut = self.eligibility.budget(budget, snap.capacity)
+            alloc = self.policy(snap, b_eff)
+            self._execute_adl(k, snap, alloc, wave_no)
+            raised = alloc.raised
+            if position and target_lots and vault_open_k[k] > 0:
+                self._vault_hands_over(k, alloc, float(vault_open_k[k] / open_k[k]))
+            raised_total += raised
+            rep.adl_budget += need
+            rep.adl_target += budget
+            over, under = max(raised - need, 0.0), max(need - raised, 0.0)
+            tol = 1e-9 * max(need, 1.0)
+            over, under = (over if over > tol else 0.0), (under if under > tol else 0.0)
+            rep.overshoot += over
+            rep.undershoot += under
+            rep.rounding += alloc.overshoot
+            rep.touched += alloc.touched
+            base = self.eligibility.base(
+                upnl=snap.upnl,
+                gains_total=snap.gains,
+                equity=snap.equity,
+                maintenance=snap.maintenance,
+            )
+            with np.errstate(divide="ignore", invalid="ignore"):
+                fr = np.where(snap.capacity > 0, alloc.haircut / snap.capacity, 0.0)
+                fr_base = np.where(base > 0, alloc.haircut / np.where(base > 0, base, 1.0), 0.0)
+                eq_pos = snap.equity > 0
+                fr_eq = np.where(eq_pos, alloc.haircut / np.where(eq_pos, snap.equity, 1.0), 0.0)
+            f_k = float(fr_base.max(initial=0.0))
+            if f_k > max_frac:  # the budget share where the largest haircut fraction occurred
+                cap_k = float(snap.capacity.sum())
+                max_frac, share_at_max = f_k, min(b_eff / cap_k, 1.0) if cap_k > 0 else None
+            self.log.waves.append(
+                step=self.step_no,
+                wave=wave_no,
+                market=k,
+                deficit=need,
+                theta=theta,
+                budget=budget,
+                capacity=float(snap.capacity.sum()),
+                raised=raised,
+                overshoot=over,
+                undershoot=under,
+                rounding=alloc.overshoot,
+                residual=alloc.residual + cut,
+                execution=int(position),
+                lots_target=target_lots,
+                granularity=alloc.granularity,
+                lot_value=float(snap.lot_value[0]) if snap.n else 0.0,
+                eligible=snap.n,
+                touched=alloc.touched,
+                price_fallback=fallback,
+                max_capacity=float(snap.capacity.max(initial=0.0)),
+                max_survivor=float((snap.capacity - alloc.haircut).max(initial=0.0)),
+                max_shortfall=float(left.max(initial=0.0)),
+                max_haircut_frac=float(fr.max(initial=0.0)),
+                max_haircut_equity_frac=float(fr_eq.max(initial=0.0)),
+                positive=int(np.count_nonzero(snap.capacity > 0)),
+                base_positive=int(np.count_nonzero(base > 0)),
+                base_total=float(base.sum()),
+                max_base_survivor=float(np.maximum(base - alloc.haircut, 0.0).max(initial=0.0)),
+                max_haircut_base_frac=float(fr_base.max(initial=0.0)),
+                severity_flag=flag,
+                severity_elasticity=elasticity,
+            )
+        rep.adl_raised = raised_total
+        self.severity_state = self.severity.update(
+            self.severity_state,
+            wave,
+            WaveOutcome(
+                raised=raised_total,
+                residual=max(total_left - raised_total, 0.0),
+                max_haircut_frac=max_frac,
+                budget_share=share_at_max,
+            ),
+        )
+        # raised money fills holes pro rata; surplus goes to the backstop
+        to_holes = min(raised_total, total_left)
+        paid = left * (to_holes / total_left) if total_left > 0 else np.zeros_like(left)
+        self._fill_holes(rows, paid)
+        surplus = raised_total - float(paid.sum())
+        if surplus > 0:
+            self._backstop_income(surplus)
+        return paid, rep
+
+    def _vault_hands_over(self, k: int, alloc, vault_share: float) -> None:
+        """Position execution: the vault's part of the closed lots leaves the vault.
+
+        The winners' lots were closed against the book; the vault's share of them (the
+        vault's uncovered lots over all uncovered lots) moves from the vault to the book at
+        the mark, so the bankrupt vault position is what the winners absorbed.  No money moves.
+        """
+        v = self.vault
+        q = int(self.acc.pos[v, k])
+        n = min(round(float(alloc.lots.sum()) * vault_share), abs(q))
+        if n <= 0:
+            return
+        dq = np.array([-int(np.sign(q)) * n])
+        self._fill(np.array([v]), k, dq, np.array([self.marks[k]]), "adl_close")
+
+    def _snapshot(
+        self,
+        k: int,
+        liq_side: int,
+        deficit: float,
+        liq_lots: int,
+        *,
+        sums: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+        wave: int = 0,
+    ) -> tuple[Snapshot, bool]:
+        """The eligible positions of market k for an ADL wave after ``deficit`` dollars of holes.
+
+        Eligible: every active account (the book included: market makers are ADL'd like any
+        account) on the side facing the liquidated flow (every open position for
+        ``sides="all"``), except the vault and bankrupt accounts.  The book's account value
+        counts the capital its liquidity providers hold behind it (``book_capital``).
+
+        Per lot force-closed, the rule's price raises ``lot_value`` dollars: the previous mark's
+        gap (``prev_mark``), or the liquidated order's bankruptcy price, at which closing the
+        ``liq_lots`` liquidated lots raises exactly the holes' ``deficit`` (``bankruptcy``, and
+        ``prev_mark`` when the mark did not move: the returned flag says so).
+
+        ``sums`` (optional): per-account (upnl sum, maintenance, notional sum) over every row
+        at the current state, from :meth:`_account_sums`; gathered instead of recomputed.
+        Returns the snapshot and the price-fallback flag.
+        """
+        acc = self.acc
+        pos_k = acc.pos[:, k]
+        ok = ((acc.flags & (VAULT | BANKRUPT)) == 0) & ((acc.flags & ACTIVE) != 0)
+        if (self.policy is not None and self.policy.sides == "all") or liq_side == 0:
+            ok &= pos_k != 0
+        else:
+            ok &= (pos_k < 0) if liq_side > 0 else (pos_k > 0)  # pos_k * liq_side < 0
+        rows = np.flatnonzero(ok)
+        lot = self.lot[k]
+        mark = self.marks[k]
+        gap_bk = deficit / max(int(liq_lots), 1)
+        fallback = False
+        rule = self.policy.price_rule if self.policy is not None else "bankruptcy"
+        if rule == "prev_mark":
+            gap = max(liq_side * (self.prev_marks[k] - mark) * lot, 0.0)
+            if gap <= 0:
+                gap, fallback = gap_bk, True
+        elif rule == "none":
+            gap = 0.0
+        else:
+            gap = gap_bk
+        q = pos_k[rows]
+        lots = np.abs(q)
+        cash = acc.cash[rows]
+        entry_k = acc.entry[rows, k]
+        if sums is not None and rows.size >= 2:  # one row: maintenance() takes another path
+            usum, mm, nt = sums[0][rows], sums[1][rows], sums[2][rows]
+            up = q * lot * (mark - entry_k)  # upnl()[rows, k], bit for bit
+        else:
+            pos_rows = acc.pos[rows]
+            up_all = mg.upnl(pos_rows, acc.entry[rows], self.marks, self.lot)
+            up = up_all[:, k]
+            usum = up_all.sum(axis=1)
+            mm = mg.maintenance(pos_rows, self.marks, self.specs)
+            nt = mg.notional(pos_rows, self.marks, self.lot).sum(axis=1)
+        eq = cash + usum
+        is_book = rows == self.book
+        if is_book.any():
+            eq = np.where(is_book, eq + self.book_capital, eq)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            lev = np.where(eq > 0, nt / np.where(eq > 0, eq, 1.0), np.inf)
+        lot_value = np.full(rows.size, gap)
+        gains = acc.gains[rows]
+        cap = self.eligibility.capacity(
+            upnl=up,
+            gains_total=gains.sum(axis=1),
+            equity=eq,
+            maintenance=mm,
+            lots=lots,
+            lot_value=lot_value,
+            closes_lots=rule != "none",
+        )
+        bk_price = mark + liq_side * gap / lot if rule != "none" else mark
+        snap = Snapshot.build(
+            cap,
+            lots=lots,
+            lot_value=lot_value if rule != "none" else np.zeros(rows.size),
+            side=np.sign(q),
+            entry=entry_k,
+            upnl=up,
+            cash=cash,
+            equity=eq,
+            account_upnl=usum,
+            leverage=lev,
+            maintenance=mm,
+            gains=gains,
+            account=rows,
+            group=acc.group[rows],
+            mark=mark,
+            prev_mark=float(self.prev_marks[k]),
+            bankruptcy_price=bk_price,
+            lot_size=lot,
+            market=k,
+            wave=wave,
+        )
+        return snap, fallback
+
+    def _account_sums(
+        self, rows: np.ndarray | None = None, *, upnl_only: bool = False
+    ) -> tuple[np.ndarray, ...]:
+        """Per-account sums the waterfall reads, over every row or over the rows ``rows``.
+
+        Returns (upnl summed over markets, maintenance, notional summed over markets, has an
+        open position): ``upnl().sum(axis=1)``, ``maintenance()``, ``notional().sum(axis=1)``
+        and ``(pos != 0).any(axis=1)`` on those rows, computed market by market (up to
+        floating-point order).  None of them reads cash, so they stay valid
+        for a row until its position or entry changes.  ``upnl_only``: the first one only.
+        """
+        acc = self.acc
+        pos = acc.pos if rows is None else acc.pos[rows]
+        entry = acc.entry if rows is None else acc.entry[rows]
+        ups = [pos[:, k] * self.lot[k] * (self.marks[k] - entry[:, k]) for k in range(self.K)]
+        if upnl_only:
+            return (mg.row_sum(ups),)
+        lotmark = self.lot * self.marks
+        nt = np.empty((pos.shape[0], self.K))
+        has = np.zeros(pos.shape[0], dtype=bool)
+        for k in range(self.K):
+            pk = pos[:, k]
+            np.multiply(np.abs(pk), lotmark[k], out=nt[:, k])
+            has |= pk != 0
+        ntsum = mg.row_sum([nt[:, k] for k in range(self.K)])
+        return mg.row_sum(ups), mg.maintenance_from_notional(nt, self.specs), ntsum, has
+
+    def _execute_adl(self, k: int, snap: Snapshot, alloc, wave: int) -> None:
+        """Close the allocated lots at the mark against the book and debit the haircuts.
+
+        When the book itself is ADL'd, its closed lots would be matched against its own
+        inventory (the liquidated lots it absorbed), so its position stays and only the
+        haircut is debited.
+        """
+        touched = np.flatnonzero((alloc.haircut > 0) | (alloc.lots > 0))
+        if touched.size == 0:
+            return
+        rows = snap.account[touched]
+        lots = alloc.lots[touched]
+        closing = (lots > 0) & (rows != self.book)
+        realised = np.zeros(rows.size)
+        if closing.any():
+            r = rows[closing]
+            dq = -snap.side[touched][closing].astype(np.int64) * lots[closing]
+            px = np.full(r.size, self.marks[k])
+            realised[closing] = self._fill(
+                r, k, dq, px, "adl_close", logged_price=alloc.price[touched][closing]
+            )
+        h = alloc.haircut[touched]
+        self.acc.cash[rows] -= h
+        book_gain(self.acc.gains, rows, -h)
+        self.acc.flags[rows] |= ADLED
+        self.log.adl.append(
+            step=self.step_no,
+            wave=wave,
+            market=k,
+            account=rows,
+            lots=lots,
+            price=alloc.price[touched],
+            mark=self.marks[k],
+            haircut=h,
+            capacity=snap.capacity[touched],
+            base=self.eligibility.base(
+                upnl=snap.upnl[touched],
+                gains_total=snap.gains[touched],
+                equity=snap.equity[touched],
+                maintenance=snap.maintenance[touched],
+            ),
+            equity=snap.equity[touched],
+            from_gains=alloc.from_gains[touched],
+            from_principal=alloc.from_principal[touched],
+        )
