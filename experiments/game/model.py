@@ -38,6 +38,7 @@ from agents import (
     Whale,
 )
 from agents.base import TYPE_NAMES, target_orders
+from agents.churn import foreseen_share, leave_probability
 from experiments.game.scenario import Scenario
 from experiments.game.seeding import FixedSeed, child_seed_states
 from experiments.game.twopass import TwoPassRecorder
@@ -124,6 +125,13 @@ class OwnerAccounts:
         out = values[self.first].astype(np.float64)
         for rows, acc in self.groups:
             out[rows] = values[acc].sum(axis=1)
+        return out
+
+    def max(self, values: np.ndarray) -> np.ndarray:
+        """Per-trader maximum of ``values`` over the trader's accounts."""
+        out = values[self.first].copy()
+        for rows, acc in self.groups:
+            out[rows] = values[acc].max(axis=1)
         return out
 
     def any(self, mask: np.ndarray) -> np.ndarray:
@@ -233,6 +241,7 @@ class ADLGame(mesa.Model):
         self.crises: list[CrisisRecord] = []
         self._current: CrisisRecord | None = None
         self._eq_at_crisis = np.zeros(0)
+        self._pnl_at_crisis = np.zeros(0)
         self._adl_rows_at_crisis = 0
         self.rows: list[dict] = []
         self.panel: list[dict[str, np.ndarray]] = []
@@ -482,6 +491,10 @@ class ADLGame(mesa.Model):
             c.liquidated += rep.liquidated
         if phase == "crisis":
             self._publish_lights(crisis)
+            if self.scenario.churn.base == "pnl":  # the largest profit held in the crisis
+                up = np.maximum(self.exchange.upnl().sum(axis=1), 0.0)
+                peak = np.pad(self._pnl_at_crisis, (0, max(up.size - self._pnl_at_crisis.size, 0)))
+                self._pnl_at_crisis = np.maximum(peak[: up.size], up)
         self._agents_act(phase)
         if phase == "calm":
             self.exchange.apply_funding(self.scenario.market.funding_rate)
@@ -552,6 +565,7 @@ class ADLGame(mesa.Model):
             index=crisis, start_step=self.t, drop=float(self._crisis_draws["size"][crisis])
         )
         self._eq_at_crisis = self.exchange.equity().copy()
+        self._pnl_at_crisis = np.maximum(self.exchange.upnl().sum(axis=1), 0.0)
         self._adl_rows_at_crisis = len(self.exchange.log.adl)
         self._liq_flags_before = (self.exchange.acc.flags & LIQUIDATED).copy()
 
@@ -590,8 +604,13 @@ class ADLGame(mesa.Model):
         sc = self.scenario
         ex = self.exchange
         self._churn_rows = None
-        w = np.maximum(self._eq_at_crisis[: haircut.size], 0.0)
+        # w: equity at the crisis start, or the largest profit held in the crisis plus what
+        # ADL took from it (so that w >= h)
+        base = self._eq_at_crisis if sc.churn.base == "equity" else self._pnl_at_crisis
+        w = np.maximum(base[: haircut.size], 0.0)
         w = np.pad(w, (0, haircut.size - w.size))
+        if sc.churn.base == "pnl":
+            w = w + haircut
         mems = [(cls, self.members(cls)) for cls in TRADER_TYPES]
         if not any(len(m) for _, m in mems):
             return []
@@ -606,10 +625,24 @@ class ADLGame(mesa.Model):
             owner_x = np.where(h_sum > 0, h_sum / np.maximum(w_sum, 1e-12), 0.0)
         total_w = float(w[own.flat].sum())
         mean_x = float(haircut.sum() / total_w) if total_w > 0 else 0.0
-        hazard = sc.churn.beta * owner_x + sc.churn.surprise * np.abs(owner_x - mean_x) * (
-            owner_x > 0
+        ch = sc.churn
+        foreseen = None
+        if ch.family == "predictability":  # the share of the owners who saw the same light
+            lights = self.published_lights[: haircut.size]
+            lights = np.pad(lights, (0, haircut.size - lights.size))
+            foreseen = foreseen_share(owner_x, own.max(lights))
+        p = leave_probability(
+            owner_x,
+            ch.family,
+            beta=ch.beta,
+            surprise=ch.surprise,
+            mean=mean_x,
+            power=ch.power,
+            scale=ch.scale,
+            threshold=ch.threshold,
+            steepness=ch.steepness,
+            foreseen=foreseen,
         )
-        p = 1.0 - np.exp(-hazard)
         liq = own.any(liquidated)
         passive = np.concatenate([np.full(len(m), issubclass(c, PassiveTrader)) for c, m in mems])
         p = np.where(liq & passive, 1.0 - (1.0 - p) * (1.0 - sc.passive.liquidation_churn), p)

@@ -184,10 +184,25 @@ class MakerSpec:
 
 @dataclass(frozen=True)
 class ChurnSpec:
-    """Leaving after a crisis: p = 1 - exp(-beta*h/w - surprise*|h/w - mean|)."""
+    """Leaving after a crisis: a hazard family over the haircut share x = h/w
+    (:mod:`agents.churn`; the default is the exponential 1 - exp(-beta x - surprise |x - mean|))."""
 
-    beta: float = f(5.0, _num(0, 100), "churn sensitivity to the haircut share h/w")
-    surprise: float = f(2.0, _num(0, 100), "extra churn for an unpredictable haircut")
+    family: str = f(
+        "exponential",
+        _choice("exponential", "linear", "power", "logistic", "predictability"),
+        "hazard family (an assumption: check conclusions across them)",
+    )
+    base: str = f(
+        "equity",
+        _choice("equity", "pnl"),
+        "w: equity at the crisis start, or the crisis' peak profit plus the haircut",
+    )
+    beta: float = f(5.0, _num(0, 100), "sensitivity to x (exponential, linear, predictability)")
+    surprise: float = f(2.0, _num(0, 100), "extra hazard for x away from the mean (exp., linear)")
+    power: float = f(2.0, _num(0.1, 10), "exponent of the power family")
+    scale: float = f(0.2, _num(0, 10, open_lo=True), "x at which the power family reaches 1")
+    threshold: float = f(0.1, _num(0, 10), "x at the logistic family's midpoint")
+    steepness: float = f(50.0, _num(0, 10_000, open_lo=True), "the logistic family's slope")
 
 
 @dataclass(frozen=True)
