@@ -414,13 +414,24 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     for lab, key, fmt in labels:
         cells = [fmt.format(r[key]) for r in results]
         print(f"{lab:<{width}}{cells[0]:>22}{cells[1]:>22}")
+    # the same worlds under a convex churn hazard: which rule keeps more traders is the
+    # hazard family's doing, not a fact (agents/churn.py)
+    convex = scenario.replace(**{"churn.family": "power"})
+    left = []
+    for name in ("hyperliquid", "pro_rata"):
+        game = ADLGame(convex, seed=args.seed, policy=name)
+        game.run()
+        left.append(f"{game.churned_total:,}")
+    lab = "  ... under a convex churn hazard instead"
+    print(f"{lab:<{width}}{left[0]:>22}{left[1]:>22}")
     print(
         "\nA queue closes the liquidated positions against its top-ranked winners, as the "
         "venues do:\nfew accounts pay, some pay all they can, and what they pay can exceed "
         "what was needed.\nPro-rata takes the same share of the need from every winner. "
-        "Who leaves depends on the\nchurn model (scenario `churn`), an assumption. "
-        "Run `adlgame run --out DIR` to keep the full\nresults, and `adlgame policies` "
-        "for every rule."
+        "Who leaves is an assumption:\nthe default churn hazard is concave (many small "
+        "haircuts drive more traders away);\nunder a convex one the ranking can flip "
+        "(scenario `churn.family`; see agents/churn.py).\nRun `adlgame run --out DIR` to "
+        "keep the full results, and `adlgame policies` for every rule."
     )
     return 0
 
