@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -192,6 +193,7 @@ def build_parser(extend: ParserExtension | None = None) -> argparse.ArgumentPars
     e.add_argument("--out", default=None, help="results folder (must be new or empty)")
     e.add_argument("--force", action="store_true", help="overwrite a non-empty --out")
     e.add_argument("--quiet", action="store_true", help="no progress bar")
+    e.add_argument("--quick", action="store_true", help="a small design (robustness only)")
     e.add_argument(
         "--executor", default="local", help="where game runs go (default local)"
     )
@@ -460,7 +462,16 @@ def _cmd_audit(args: argparse.Namespace) -> int:
 
 
 #: ``adlgame experiment NAME``: the names of the catalogue's CATALOGUE, in listing order.
-EXPERIMENTS = ("compare", "audit", "moral-hazard", "attrition", "frontier", "bounds", "oct10")
+EXPERIMENTS = (
+    "compare",
+    "audit",
+    "moral-hazard",
+    "attrition",
+    "frontier",
+    "bounds",
+    "robustness",
+    "oct10",
+)
 
 
 def _cmd_experiment(args: argparse.Namespace) -> int:
@@ -470,7 +481,11 @@ def _cmd_experiment(args: argparse.Namespace) -> int:
     if args.list:
         print("\n".join(catalogue.list_lines()))
         return 0
-    catalogue.get_experiment(args.name)
+    exp = catalogue.get_experiment(args.name)
+    if args.quick:
+        if "quick" not in {f.name for f in dataclasses.fields(exp)}:
+            raise InputError("--quick", "only with an experiment that has a quick design", exp.name)
+        exp = dataclasses.replace(exp, quick=True)
     if args.out is None:
         raise InputError("--out", "a results folder (new or empty)")
     out = check_out_dir(args.out, args.force)
@@ -478,7 +493,7 @@ def _cmd_experiment(args: argparse.Namespace) -> int:
 
     try:
         summary = catalogue.run_experiment(
-            args.name,
+            exp,
             args.seeds,
             out,
             executor=args.executor,

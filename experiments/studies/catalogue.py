@@ -57,6 +57,7 @@ from experiments.studies.report import (
     figure_section,
     interval_table,
 )
+from experiments.studies.robustness import Robustness
 from market.errors import InputError, require
 
 
@@ -143,6 +144,7 @@ CATALOGUE: dict[str, Experiment] = {
         Attrition(),
         Frontier(),
         Bounds(),
+        Robustness(),
         Oct10(),
     )
 }
