@@ -823,6 +823,35 @@ def paired_difference(
     return PairedDifference(ci.mean, ci.low, ci.high, ci.n, p)
 
 
+def seeds_needed(
+    a: Any, b: Any, delta: float | None = None, level: float = 0.95, power: float = 0.8
+) -> float:
+    """Paired seeds needed to detect a mean difference ``delta`` with the given power.
+
+    ``n = ((z_{1-alpha/2} + z_power) * sd(d) / delta)^2`` rounded up (normal approximation to
+    the paired t-test), with ``d = a - b`` over the pairs defined on both sides and ``delta``
+    the observed mean difference when not given.  NaN with fewer than 2 pairs, ``inf`` when
+    ``delta`` is 0 and the differences vary, 2 when they do not vary at all.  Source: the
+    standard sample-size formula for a paired comparison.
+    """
+    _fraction(level, "level")
+    _fraction(power, "power")
+    av, bv = _vector(a, "a", nonneg=False, nan=True), _vector(b, "b", nonneg=False, nan=True)
+    _same_length(av, bv, "b")
+    keep = ~(np.isnan(av) | np.isnan(bv))
+    d = av[keep] - bv[keep]
+    if d.size < 2:
+        return float("nan")
+    sd = float(np.std(d, ddof=1))
+    eff = abs(float(d.mean()) if delta is None else float(delta))
+    if sd == 0:
+        return 2.0
+    if eff == 0:
+        return float("inf")
+    z = float(stats.norm.ppf(0.5 + level / 2) + stats.norm.ppf(power))
+    return float(max(2.0, np.ceil((z * sd / eff) ** 2)))
+
+
 # --------------------------------------------------------------------------- headline
 #: Headline keys left NaN by a run without any ADL wave (they describe how waves shared the
 #: burden; a run without one has no such thing).  Every other key counts such a run as it is

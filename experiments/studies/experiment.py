@@ -26,6 +26,7 @@ from experiments.studies.report import (
     no_wave_lines,
     ok_rows,
     pick,
+    power_lines,
     seed_text,
 )
 from market.adl import POLICIES
@@ -269,6 +270,8 @@ class Experiment:
         if self.baseline and "diff_mean" in summary.columns:
             lines += ["", f"## Paired difference against {self.baseline} (same seeds)", ""]
             lines += self._metric_table(summary, keys, self.report_metrics(), diff=True)
+            seeds = rows["seed"].nunique() if "seed" in rows.columns else 0
+            lines += power_lines(summary, self.report_metrics(), int(seeds))
         lines += failure_lines(rows)
         return lines
 

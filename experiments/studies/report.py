@@ -18,6 +18,7 @@ from experiments.metrics import (
     confidence_interval,
     interval_method,
     paired_difference,
+    seeds_needed,
 )
 from experiments.runs.results import metric_range
 from market.errors import InputError, require
@@ -209,6 +210,7 @@ def interval_table(
                         diff_high=d.high,
                         diff_n=d.n,
                         diff_p=d.p_value,
+                        seeds_needed=seeds_needed(a, z, level=level),
                     )
                 else:
                     rec.update(
@@ -217,6 +219,7 @@ def interval_table(
                         diff_high=np.nan,
                         diff_n=0,
                         diff_p=np.nan,
+                        seeds_needed=np.nan,
                     )
             out.append(rec)
     return pd.DataFrame(out)
@@ -348,6 +351,42 @@ def no_wave_lines(ok: pd.DataFrame) -> list[str]:
         "(largest haircut, Gini, PTSR, PMR, inversions, rank correlation) are undefined in it "
         "and left out of their n"
     ]
+
+
+def power_lines(summary: pd.DataFrame, metrics: Sequence[str], seeds: int) -> list[str]:
+    """Report lines on power: per metric, how many paired seeds would detect the observed
+    difference against the baseline with 80 % power (median over policies), and which
+    metrics this run's seeds fall short on."""
+    if summary.empty or "seeds_needed" not in summary.columns:
+        return []
+    rows = []
+    short = []
+    for m in metrics:
+        need = pd.to_numeric(summary.loc[summary["metric"] == m, "seeds_needed"], errors="coerce")
+        need = need[np.isfinite(need)]
+        if need.empty:
+            continue
+        med = float(need.median())
+        rows.append([m, f"{med:,.0f}", f"{float(need.max()):,.0f}"])
+        if med > seeds:
+            short.append(m)
+    if not rows:
+        return []
+    lines = [
+        "",
+        "## Power: paired seeds to detect the observed differences (80 %, 95 % level)",
+        "",
+        *md_table(["metric", "median over policies", "largest"], rows),
+        "",
+        "Estimated from this run's own spread of paired differences (rough with few seeds); "
+        "summary.csv column `seeds_needed` has it per policy.",
+    ]
+    if short:
+        lines.append(
+            f"With {seeds} seeds this run is short for: {', '.join(short)} (the median "
+            "difference there would need more seeds to be told from zero)."
+        )
+    return lines
 
 
 def coincidence_lines(summary: pd.DataFrame, keys: Sequence[str]) -> list[str]:

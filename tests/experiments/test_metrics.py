@@ -836,3 +836,13 @@ def test_structured_arrays_accepted():
     assert M.run_ptsr_pmr(arr, "capacity") == pytest.approx(M.run_ptsr_pmr(w, "capacity"))
     ev = toy_events().rename(columns={"dollars": "haircut"})  # the raw ADL log's name
     assert M.rank_instability(ev).equals(M.rank_instability(toy_events()))
+
+
+def test_seeds_needed_by_hand():
+    # d = [1, 3]: mean 2, sd sqrt(2); n = ((1.95996 + 0.84162) * 1.41421 / 2)^2 = 3.92 -> 4
+    assert M.seeds_needed([1.0, 3.0], [0.0, 0.0]) == 4.0
+    # half the difference needs four times the seeds
+    assert M.seeds_needed([1.0, 3.0], [0.0, 0.0], delta=1.0) == 16.0
+    assert M.seeds_needed([1.0, 1.0], [0.0, 0.0]) == 2.0  # no spread: the minimum
+    assert M.seeds_needed([1.0, -1.0], [0.0, 0.0]) == float("inf")  # no difference to find
+    assert np.isnan(M.seeds_needed([1.0], [0.0]))
