@@ -196,7 +196,8 @@ class ADLGame(mesa.Model):
                 liquidation_fee=m.liquidation_fee,
                 depth=m.depth,
                 impact_exponent=m.impact_exponent,
-                stress_thinning=m.stress_thinning,
+                # the makers carry the stress thinning alone unless both are asked for
+                stress_thinning=m.stress_thinning if sc.maker.thinning == "both" else 0.0,
             )
             for k in range(m.markets)
         )

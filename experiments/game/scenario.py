@@ -180,6 +180,12 @@ class MakerSpec:
 
     withdraw: float = f(0.6, _num(0, 0.99), "share of depth withdrawn at full stress")
     recover: float = f(0.3, _num(0, 1), "share of the lost depth restored per calm step")
+    thinning: str = f(
+        "both",
+        _choice("both", "makers"),
+        "both: market.stress_thinning and the makers' withdrawal compound (depth thinned twice,"
+        " the behaviour so far); makers: the makers' withdrawal alone",
+    )
 
 
 @dataclass(frozen=True)

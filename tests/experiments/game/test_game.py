@@ -325,3 +325,19 @@ def test_default_scenario_loads_and_documents_itself():
     sc = load_scenario()
     assert sc.name == "default"
     assert sc.run.crises >= 1 and sc.adl.policy == "hyperliquid"
+
+
+def test_stress_thins_the_book_twice_only_when_asked():
+    # "both" (the behaviour so far) keeps the exchange's stress_thinning beside the makers'
+    # withdrawal; "makers" leaves the thinning to the makers alone
+    from experiments.game.scenario import load_scenario
+
+    both = ADLGame(load_scenario().replace(**{"run.traders": 100}), seed=1, two_pass=False)
+    alone = ADLGame(
+        load_scenario().replace(**{"run.traders": 100, "maker.thinning": "makers"}),
+        seed=1,
+        two_pass=False,
+    )
+    assert both.exchange.specs[0].stress_thinning == 0.8
+    assert alone.exchange.specs[0].stress_thinning == 0.0
+    assert both.maker.withdraw == alone.maker.withdraw == 0.6
