@@ -23,8 +23,10 @@ class Whale(Trader):
     Each period the whale draws a side and a leverage from its weights, and after the crisis
     it scores the choice by the period's log return on equity, ADL haircuts and liquidation
     losses included: ``w[a] *= exp(eta * u)`` for the chosen arm ``a``.  A whale wiped out by
-    liquidation comes back with fresh capital (the same stake), so learning continues and
-    the exchange counts the new money as a deposit.
+    liquidation comes back with fresh capital (the same stake; the exchange counts it as a
+    deposit): with ``whale.ruin = "recapitalise"`` (the default so far) it keeps what it
+    learned, with ``"replace"`` a newcomer takes its seat with uniform weights, so ruin ends
+    that learner.
     """
 
     type_code = WHALE
@@ -52,10 +54,9 @@ class Whale(Trader):
         eq = model.exchange.equity()
         agents = members.agents
         sizes = {a.grid.size for a in agents}
-        if len(sizes) == 1 and 0 < (g := sizes.pop()) < 8:
-            # every whale at once: a row sum of fewer than 8 terms and a cumsum run left to
-            # right as in the per-whale code, and searchsorted on a sorted row counts the
-            # entries below the draw
+        if len(sizes) == 1 and (g := sizes.pop()) > 0:
+            # every whale at once (one grid size): the entries of the running sum below the
+            # draw count the arm, as searchsorted does per whale
             w = np.array([a.weights for a in agents]).reshape(len(agents), g)
             w = w / w.sum(axis=1, keepdims=True)
             p = (1.0 - EXPLORE) * w + EXPLORE / g
@@ -96,5 +97,8 @@ class Whale(Trader):
             if end < 0.05 * agent.stake:
                 broke.append(agent)
         if broke:
+            if model.scenario.whale.ruin == "replace":
+                for agent in broke:
+                    agent.weights = np.ones(agent.grid.size) / max(agent.grid.size, 1)
             acc = np.array([a.account for a in broke], dtype=np.int64)
             model.exchange.deposit(acc, np.array([a.stake for a in broke]))

@@ -153,6 +153,12 @@ class WhaleSpec:
         [2.0, 5.0, 10.0, 20.0, 35.0], {"kind": "floats", "lo": 1.0, "hi": 100.0}, "leverage choices"
     )
     learning_rate: float = f(0.5, _num(0, 10), "multiplicative-weights learning rate")
+    ruin: str = f(
+        "recapitalise",
+        _choice("recapitalise", "replace"),
+        "a wiped-out whale: recapitalise (same stake, keeps what it learned; so far) or "
+        "replace (same stake, a newcomer's uniform weights: ruin ends that learner)",
+    )
 
 
 @dataclass(frozen=True)

@@ -341,3 +341,20 @@ def test_stress_thins_the_book_twice_only_when_asked():
     assert both.exchange.specs[0].stress_thinning == 0.8
     assert alone.exchange.specs[0].stress_thinning == 0.0
     assert both.maker.withdraw == alone.maker.withdraw == 0.6
+
+
+def test_ruin_ends_a_whales_learning_only_when_asked():
+    from agents import Whale
+    from experiments.game.scenario import load_scenario
+
+    over = {"run.traders": 300, "run.crises": 3, "mix.whale": 0.2, "crisis.drop_median": 0.4}
+    learned = {}
+    for ruin in ("recapitalise", "replace"):
+        game = ADLGame(load_scenario().replace(**over, **{"whale.ruin": ruin}), seed=4,
+                       two_pass=False)
+        game.run()
+        learned[ruin] = np.array([w.weights for w in game.members(Whale).agents])
+    # the same worlds until a whale is ruined; from then on its seat learns afresh
+    a, b = learned["recapitalise"], learned["replace"]
+    n = min(len(a), len(b))
+    assert n > 0 and (len(a) != len(b) or not np.allclose(a[:n], b[:n]))
