@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # The browser test drives Debian's Chromium (never a browser downloaded by a test tool).
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: demo test lint setup clean browser
+.PHONY: demo test lint setup clean browser verdicts
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found (adlgame needs Python 3.11)"; exit 2; }
@@ -33,6 +33,14 @@ browser: $(CHROMIUM)
 test: $(STAMP) $(CHROMIUM)
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest
+
+# Refresh the packaged robustness verdicts of the default scenario (about 6 min on 2 cores);
+# the demo, the compare report and the README quote them.
+verdicts: $(STAMP)
+	rm -rf .verdicts-run
+	$(VENV)/bin/adlgame experiment robustness --quick --quiet --out .verdicts-run
+	$(PY) -m experiments.studies.verdict_book .verdicts-run
+	rm -rf .verdicts-run
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -65,6 +65,8 @@ __all__ = [
     "draw_overshoot_horizon",
     "draw_pass_rates",
     "draw_policy_intervals",
+    "draw_sensitivity",
+    "draw_verdicts",
     "interval_words",
     "write_figures",
 ]
@@ -569,14 +571,77 @@ def draw_gameability(summary: pd.DataFrame, *, title: str = "Gameability G") -> 
     )
 
 
+def _grid(
+    df: pd.DataFrame, index: str, columns: str, values: str, aggfunc: str = "first"
+) -> pd.DataFrame:
+    """``df`` pivoted to index x columns, both in order of first appearance."""
+    v = df.pivot_table(index=index, columns=columns, values=values, aggfunc=aggfunc, dropna=False)
+    v = v.reindex(index=list(dict.fromkeys(df[index])))
+    return v[[c for c in dict.fromkeys(df[columns]) if c in v.columns]]
+
+
+def draw_verdicts(summary: pd.DataFrame, *, title: str = "Verdicts") -> Figure | None:
+    """Heat map policy x metric of the robustness verdicts: the colour is the signed sign share
+    (+: the policy beats the baseline in that share of cells, -: it trails), cells printed
+    ``verdict`` and the share; a rule that coincides with the baseline is blank."""
+    need = {"policy", "metric", "verdict", "sign_share", "conclusion"}
+    if summary is None or summary.empty or not need <= set(summary.columns):
+        return None
+    sign = np.where(summary["conclusion"].str.contains(" beats "), 1.0, -1.0)
+    val = np.where(summary["verdict"] == "coincides", np.nan, sign * summary["sign_share"])
+    df = summary.assign(_v=val)
+    v = _grid(df, "policy", "metric", "_v")
+    word = {(r.policy, r.metric): (r.verdict, r.sign_share, r.conclusion) for r in df.itertuples()}
+
+    def cell(p: str, m: str) -> str:
+        if (p, m) not in word:
+            return "n/a"
+        verdict, share, text = word[(p, m)]
+        if verdict == "coincides":
+            return "coincides"
+        return f"{verdict}\n{'beats' if ' beats ' in text else 'trails'} {share:.0%}"
+
+    texts = [[cell(p, m) for m in v.columns] for p in v.index]
+    return _heatmap(
+        v,
+        texts,
+        xlabel="metric (each against the baseline, better direction applied)",
+        ylabel="policy",
+        cbar="share of cells with the majority sign (+ beats, - trails)",
+        title=title,
+        vmin=-1.0,
+        vmax=1.0,
+    )
+
+
+def draw_sensitivity(
+    sens: pd.DataFrame, *, title: str = "What moves the conclusions"
+) -> Figure | None:
+    """Heat map factor x metric of the robustness indices, averaged over the policies: the
+    Morris mu* share of each factor, and for ``churn.family`` its eta squared."""
+    need = {"factor", "metric", "share"}
+    if sens is None or sens.empty or not need <= set(sens.columns):
+        return None
+    v = _grid(sens, "factor", "metric", "share", aggfunc="mean")
+    texts = [[("n/a" if not np.isfinite(x) else f"{x:.2f}") for x in row] for row in v.to_numpy()]
+    return _heatmap(
+        v,
+        texts,
+        xlabel="metric (difference policy - baseline)",
+        ylabel="factor",
+        cbar="Morris mu* share (churn.family: eta squared), mean over policies",
+        title=title,
+        vmin=0.0,
+        vmax=1.0,
+    )
+
+
 def draw_pass_rates(summary: pd.DataFrame, *, title: str = "Bound checks") -> Figure | None:
     """Heat map policy x check of the bounds experiment's pass rates, in % (printed)."""
     need = {"policy", "check", "pass_rate"}
     if summary is None or summary.empty or not need <= set(summary.columns):
         return None
-    r = summary.pivot_table(index="policy", columns="check", values="pass_rate", aggfunc="first")
-    r = 100.0 * r.reindex(index=list(dict.fromkeys(summary["policy"])))
-    r = r[[c for c in dict.fromkeys(summary["check"]) if c in r.columns]]
+    r = 100.0 * _grid(summary, "policy", "check", "pass_rate")
     texts = [[("n/a" if not np.isfinite(x) else f"{x:.0f}%") for x in row] for row in r.to_numpy()]
     return _heatmap(
         r,
@@ -1023,6 +1088,37 @@ def _bounds(rows: pd.DataFrame, summary: pd.DataFrame, ctx: dict) -> list[Draw]:
     ]
 
 
+def _robustness(rows: pd.DataFrame, summary: pd.DataFrame, ctx: dict) -> list[Draw]:
+    pols = list(dict.fromkeys(summary["policy"])) if "policy" in summary else None
+    cells = len(ctx.get("cells") or [])
+    sizes = {**ctx, "crises": ctx.get("crises")}
+    return [
+        (
+            "verdicts",
+            "Robustness verdicts",
+            caption(
+                sizes,
+                f"Verdict per policy and metric against {ctx.get('baseline') or 'pro_rata'} "
+                f"over {cells} cells of the behavioural design (robust: the sign holds in "
+                ">= 90 % of cells and the pooled 95 % interval excludes zero)",
+                policies=pols,
+            ),
+            draw_verdicts(summary, title="Robustness: verdict per policy and metric"),
+        ),
+        (
+            "sensitivity",
+            "Sensitivity indices",
+            caption(
+                sizes,
+                "Morris mu* share of each behavioural factor in the paired difference against "
+                "the baseline, and the churn family's eta squared, averaged over policies",
+                policies=pols,
+            ),
+            draw_sensitivity(summary.attrs.get("sensitivity"), title="What moves the verdicts"),
+        ),
+    ]
+
+
 def _oct10(rows: pd.DataFrame, summary: pd.DataFrame, ctx: dict) -> list[Draw]:
     data = ctx.get("data")
     if data is None:
@@ -1095,6 +1191,7 @@ DRAWERS: dict[str, Callable[[pd.DataFrame, pd.DataFrame, dict], list[Draw]]] = {
     "audit": _audit,
     "bounds": _bounds,
     "oct10": _oct10,
+    "robustness": _robustness,
 }
 
 

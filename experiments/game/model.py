@@ -39,6 +39,7 @@ from agents import (
 )
 from agents.base import TYPE_NAMES, target_orders
 from agents.churn import foreseen_share, leave_probability
+from agents.population import entry_factor, imitation_probability
 from experiments.game.scenario import Scenario
 from experiments.game.seeding import FixedSeed, child_seed_states
 from experiments.game.twopass import TwoPassRecorder
@@ -75,6 +76,7 @@ class CrisisRecord:
     entrants: int = 0
     switched: int = 0
     haircut_by_type: dict[str, float] = field(default_factory=dict)
+    notional_by_type: dict[str, float] = field(default_factory=dict)  # gross, at the start
 
 
 class OwnerAccounts:
@@ -566,6 +568,11 @@ class ADLGame(mesa.Model):
             index=crisis, start_step=self.t, drop=float(self._crisis_draws["size"][crisis])
         )
         self._eq_at_crisis = self.exchange.equity().copy()
+        kinds = self.exchange.acc.kind[: self._eq_at_crisis.size]
+        gross = self.exchange.notional().sum(axis=1)
+        self._current.notional_by_type = {
+            name: float(gross[kinds == t].sum()) for t, name in TYPE_NAMES.items()
+        }
         self._pnl_at_crisis = np.maximum(self.exchange.upnl().sum(axis=1), 0.0)
         self._adl_rows_at_crisis = len(self.exchange.log.adl)
         self._liq_flags_before = (self.exchange.acc.flags & LIQUIDATED).copy()
@@ -697,7 +704,7 @@ class ADLGame(mesa.Model):
         switch_u = rng_u.random(self.next_uid)[uid]
         other = np.minimum((meet_u * len(pool)).astype(np.int64), len(pool) - 1)
         gap = ret[other] - ret
-        p = np.clip(imi.rate * gap / imi.scale, 0.0, 1.0)
+        p = imitation_probability(imi.family, imi.rate, gap, imi.scale)
         kinds = np.concatenate([np.zeros(len(pas), dtype=bool), np.ones(len(fl), dtype=bool)])
         go = (switch_u < p) & (kinds[other] != kinds)
         made: dict[type[Trader], list[Trader]] = {PassiveTrader: [], Flipper: []}
@@ -734,7 +741,8 @@ class ADLGame(mesa.Model):
         active = (ex.acc.flags & ACTIVE) != 0
         total_eq = float(np.maximum(eq[active], 0).sum()) or 1.0
         badness = (c.adl_raised + c.residual) / total_eq
-        lam = sc.entry.rate * sc.run.traders * np.exp(-sc.entry.sensitivity * badness)
+        deter = entry_factor(sc.entry.family, sc.entry.sensitivity * badness)
+        lam = sc.entry.rate * sc.run.traders * deter
         u = self._stream_at("entry", c.index).random()
         return int(min(stats.poisson.ppf(u, lam) if lam > 0 else 0, self.entrants_left))
 

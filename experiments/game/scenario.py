@@ -9,6 +9,8 @@ allowed, e.g. ``scenario.crisis.drop_median: must be a number in (0, 0.95) (got 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
@@ -219,10 +221,21 @@ class ChurnSpec:
 
 @dataclass(frozen=True)
 class EntrySpec:
-    """New traders after each crisis: Poisson(rate * traders * exp(-sensitivity * badness))."""
+    """New traders after each crisis: Poisson(rate * traders * g(sensitivity * badness)), where
+    badness is the crisis' ADL haircuts and bad debt over active equity.
+
+    ``g`` is the entry family, an assumption (no published elasticity of venue entry to ADL):
+    ``exponential`` ``exp(-z)`` (the behaviour so far), ``linear`` ``max(0, 1 - z)``, or
+    ``step`` (1 below ``z = 1``, 0 from it: newcomers stay away once the record crosses a line).
+    """
 
     rate: float = f(0.03, _num(0, 1), "entrants per crisis as a share of starting traders")
     sensitivity: float = f(20.0, _num(0, 1000), "how much a bad record deters entry")
+    family: str = f(
+        "exponential",
+        _choice("exponential", "linear", "step"),
+        "how entry falls with the record (an assumption: check conclusions across them)",
+    )
 
 
 @dataclass(frozen=True)
@@ -231,11 +244,19 @@ class ImitationSpec:
 
     Each passive trader or flipper meets one random other; if the other's return over the
     crisis was higher, it switches to the other's strategy with probability
-    ``rate * (difference / scale)``, capped at 1 (proportional imitation).
+    ``rate * (difference / scale)``, capped at 1 (``proportional`` imitation, the behaviour so
+    far; Schlag 1998), or with probability ``rate / (1 + exp(-difference / scale))`` whatever the
+    sign of the difference (``fermi``: noisy imitation, Szabo and Toke 1998, under which a
+    worse strategy is sometimes copied).  Rate and scale are assumptions.
     """
 
     rate: float = f(0.5, _num(0, 1), "imitation strength (0: nobody switches)")
     scale: float = f(0.05, _num(0, None, open_lo=True), "return gap at which switching is sure")
+    family: str = f(
+        "proportional",
+        _choice("proportional", "fermi"),
+        "switching rule (an assumption: check conclusions across them)",
+    )
 
 
 @dataclass(frozen=True)
@@ -283,6 +304,50 @@ def to_dict(obj: Any) -> Any:
     if isinstance(obj, list | tuple):
         return [to_dict(v) for v in obj]
     return obj
+
+
+def scenario_digest(sc: Scenario) -> str:
+    """A short fingerprint (16 hex digits) of a scenario's full configuration."""
+    text = json.dumps(to_dict(sc), sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, str):
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(v, float):
+        if v != v:
+            return "nan"
+        return repr(v) if abs(v) != float("inf") else ("inf" if v > 0 else "-inf")
+    if isinstance(v, list | tuple):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    return str(v)
+
+
+def to_toml(sc: Scenario, header: str = "") -> str:
+    """The scenario as TOML that :func:`load_scenario` reads back to an equal scenario.
+
+    ``header`` is written first as comment lines.
+    """
+    lines = [f"# {h}".rstrip() for h in header.splitlines()] if header else []
+    data = to_dict(sc)
+    tables: list[tuple[str, dict]] = []
+    for key, value in data.items():
+        if isinstance(value, dict):
+            tables.append((key, value))
+        else:
+            lines.append(f"{key} = {_toml_value(value)}")
+    while tables:
+        name, table = tables.pop(0)
+        lines += ["", f"[{name}]"]
+        for key, value in table.items():
+            if isinstance(value, dict):
+                tables.insert(0, (f"{name}.{key}", value))
+            else:
+                lines.append(f"{key} = {_toml_value(value)}")
+    return "\n".join(lines) + "\n"
 
 
 def _describe(meta: dict) -> str:

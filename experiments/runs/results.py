@@ -182,6 +182,7 @@ def run_frames(game: ADLGame) -> dict[str, pd.DataFrame]:
 #: Scalar figures of a run beyond the headline metrics: the two-pass overshoot's parts, the
 #: wave log's own overshoot, where a shortfall went, and the conservation check.
 EXTRA_METRICS = (
+    "gaming_shelter",
     "overshoot_over",
     "overshoot_under",
     "overshoot_wave_log",
@@ -274,6 +275,7 @@ class RunResult:
             "traders_churned": float(game.churned_total),
             "fee_revenue": float(ex.fee_revenue),
             "conservation_error": float(check_invariants(ex).conservation_error),
+            "gaming_shelter": gaming_shelter(game.crises),
         }
         for h, v in curves["overshoot"].items():
             vals[f"overshoot_h{h}"] = v
@@ -321,6 +323,33 @@ class RunResult:
             "under_by_horizon": self.curves["under"],
             "crises": self.crises,
         }
+
+
+#: Agent types that game the ranking (reset their entry, split their accounts) and those that
+#: do not; :func:`gaming_shelter` compares the haircuts they bear.
+GAMING_TYPES = ("flipper", "sybil")
+HONEST_TYPES = ("passive", "entrant")
+
+
+def gaming_shelter(crises: list[Any]) -> float:
+    """How much the gaming traders are sheltered from ADL, in [-inf, 1].
+
+    ``1 - r_gaming / r_honest``, where ``r`` is a group's ADL haircuts over its gross notional
+    at each crisis start (its exposure, so leverage alone does not count as gaming), summed
+    over crises: flippers and Sybil owners against passive traders and entrants.  0: gaming
+    buys nothing; 1: gamers bear no haircut; negative: gamers bear more per dollar held.  NaN
+    when the honest traders bore no haircut or a group held no position."""
+
+    def rate(types: tuple[str, ...]) -> tuple[float, float]:
+        h = sum(c.haircut_by_type.get(t, 0.0) for c in crises for t in types)
+        e = sum(c.notional_by_type.get(t, 0.0) for c in crises for t in types)
+        return h, e
+
+    hg, eg = rate(GAMING_TYPES)
+    hh, eh = rate(HONEST_TYPES)
+    if eg <= 0 or eh <= 0 or hh <= 0:
+        return float("nan")
+    return 1.0 - (hg / eg) / (hh / eh)
 
 
 def json_safe(obj: object) -> object:

@@ -42,6 +42,7 @@ from experiments.runs.results import json_safe
 from experiments.studies.attrition import Attrition
 from experiments.studies.audit import Audit
 from experiments.studies.bounds import Bounds
+from experiments.studies.calibrate import Calibrate
 from experiments.studies.compare import Compare
 from experiments.studies.experiment import (
     SCALES,
@@ -145,6 +146,7 @@ CATALOGUE: dict[str, Experiment] = {
         Frontier(),
         Bounds(),
         Robustness(),
+        Calibrate(),
         Oct10(),
     )
 }

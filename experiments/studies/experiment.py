@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from experiments.game.scenario import Scenario, load_scenario, to_dict
+from experiments.game.scenario import Scenario, load_scenario, scenario_digest, to_dict
 from experiments.runs.results import HEADLINE_METRICS
 from experiments.studies.report import (
     FigureWriter,
@@ -309,6 +309,7 @@ class Experiment:
         rows = run_specs(specs, out / "runs", executor=executor, workers=workers, quiet=quiet)
         rows = self._in_catalogue_order(rows, base)
         rows.attrs["scenario_name"] = base.name + ("" if scale == "default" else f" ({scale})")
+        rows.attrs["scenario_digest"] = scenario_digest(base)
         summary, report = self.summarise(rows)
         failed = int((rows["status"] != "ok").sum()) if "status" in rows.columns else 0
         return rows, summary, report, {"runs": len(rows), "runs_failed": failed}

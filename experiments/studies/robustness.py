@@ -1,20 +1,26 @@
 """The ``robustness`` experiment: does a conclusion survive the behavioural assumptions?
 
 Every headline comparison the catalogue makes (each game policy against ``pro_rata`` on
-retention, fee revenue, LTV lost per deficit dollar, the externality ratio and the largest
-haircut) is recomputed in every cell of a design over the behaviour: each churn hazard family
-(:data:`agents.churn.CHURN_FAMILIES`) crossed with a Latin hypercube over the behavioural
-parameters (:data:`PARAMETERS`), the same seeds in every cell and for every policy (paired).
-Runs go through the run engine, so ``--executor dask://...`` works.
+retention, fee revenue, LTV lost per deficit dollar, the externality ratio, the largest haircut
+and the gaming traders' shelter from ADL) is recomputed in every cell of a design over the
+behaviour: Morris elementary-effect trajectories (SALib) over the behavioural parameters
+(:data:`PARAMETERS`) and the entry and imitation families (:data:`CATEGORIES`), the trajectories
+dealt out in turn to the churn hazard families (:data:`agents.churn.CHURN_FAMILIES`), the same
+seeds in every cell and for every policy (paired).  Runs go through the run engine, so
+``--executor dask://...`` works.
 
 A conclusion (policy, metric) is the sign of the paired difference ``policy - pro_rata``.  It
 is **robust** when that sign holds in at least 90 % of the cells (cell means over seeds) and the
 interval of the difference pooled over every cell and seed excludes zero; otherwise it is
 **fragile**, and ``flips_under`` names the churn families under which some cell's sign flips.
 A policy whose numbers equal pro_rata's in every run **coincides** with it (no conclusion).
-``verdicts.csv`` holds the verdicts; ``summary.csv`` the same table.
+``verdicts.csv`` holds the verdicts; ``sensitivity.csv`` what moves each difference: Morris
+``mu_star`` (mean absolute elementary effect, with its bootstrap confidence half-width and
+``sigma``) per factor, and for the churn family the share of the difference's variance
+between families (``eta_squared``).
 
-Gameability is the audit's own experiment (``adlgame audit``) and is not re-run here.
+Gameability here is the in-game shelter of the gaming traders (``gaming_shelter``); the
+audit's counterfactual gameability is its own experiment (``adlgame audit``).
 """
 
 from __future__ import annotations
@@ -25,15 +31,23 @@ from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
-from scipy.stats import qmc
 
 from agents.churn import CHURN_FAMILIES
+from agents.population import ENTRY_FAMILIES, IMITATION_FAMILIES
 from experiments.game.scenario import Scenario
 from experiments.metrics import confidence_interval
 from experiments.studies.experiment import Experiment
 from experiments.studies.report import FigureWriter, md_table, ok_rows, seed_text
 
-__all__ = ["CONCLUSION_METRICS", "PARAMETERS", "Robustness", "verdicts"]
+__all__ = [
+    "CATEGORIES",
+    "CONCLUSION_METRICS",
+    "PARAMETERS",
+    "Robustness",
+    "morris_design",
+    "sensitivity",
+    "verdicts",
+]
 
 #: Behavioural parameters the design varies, with their ranges (dotted scenario names).
 PARAMETERS: dict[str, tuple[float, float]] = {
@@ -50,9 +64,128 @@ CONCLUSION_METRICS: dict[str, str] = {
     "ltv_lost_per_deficit_dollar": "lower",
     "externality_ratio": "lower",
     "max_haircut_base_frac": "lower",
+    "gaming_shelter": "lower",
 }
+#: Behavioural choices the design varies as Morris factors (a factor's unit level picks one).
+CATEGORIES: dict[str, tuple[str, ...]] = {
+    "entry.family": ENTRY_FAMILIES,
+    "imitation.family": IMITATION_FAMILIES,
+}
+#: Morris grid levels (SALib's ``num_levels``).
+LEVELS = 4
 #: Share of the design a sign must hold in for a robust verdict.
 ROBUST_SHARE = 0.9
+
+
+def _problem() -> dict[str, Any]:
+    """The SALib problem: every factor on the unit interval (scaled or categorised later)."""
+    names = [*PARAMETERS, *CATEGORIES]
+    return {"num_vars": len(names), "names": names, "bounds": [[0.0, 1.0]] * len(names)}
+
+
+def _cell_of(unit: np.ndarray, family: str) -> dict[str, Any]:
+    """Scenario overrides of one design point (unit coordinates) under a churn family."""
+    cell: dict[str, Any] = {"churn.family": family}
+    for (name, (lo, hi)), u in zip(PARAMETERS.items(), unit, strict=False):
+        cell[name] = float(lo + (hi - lo) * u)
+    for (name, values), u in zip(CATEGORIES.items(), unit[len(PARAMETERS) :], strict=True):
+        cell[name] = values[min(int(u * len(values)), len(values) - 1)]
+    return cell
+
+
+def morris_design(per_family: int, seed: int = 7) -> tuple[np.ndarray, list[dict[str, Any]]]:
+    """Morris trajectories over :data:`PARAMETERS` and :data:`CATEGORIES`, ``per_family`` of
+    them for each churn family (trajectory ``k`` goes to family ``k mod F``).
+
+    Returns the unit design (one row per point, ``(factors + 1)`` rows per trajectory) and one
+    cell of scenario overrides per row.
+    """
+    from SALib.sample import morris as morris_sample
+
+    n_traj = max(int(per_family), 1) * len(CHURN_FAMILIES)
+    unit = morris_sample.sample(_problem(), N=n_traj, num_levels=LEVELS, seed=seed)
+    k = len(PARAMETERS) + len(CATEGORIES) + 1
+    cells = [
+        _cell_of(row, CHURN_FAMILIES[(i // k) % len(CHURN_FAMILIES)]) for i, row in enumerate(unit)
+    ]
+    return unit, cells
+
+
+def _cell_key(row: Any) -> str:
+    """A text key of a cell's overrides (the same for a design cell and its runs' rows)."""
+    cols = ("churn.family", *PARAMETERS, *CATEGORIES)
+    return "|".join(
+        f"{float(row[c]):.12g}" if c in PARAMETERS else str(row[c]) for c in cols if c in row
+    )
+
+
+def sensitivity(
+    rows: pd.DataFrame, unit: np.ndarray, cells: list[dict[str, Any]], baseline: str = "pro_rata"
+) -> pd.DataFrame:
+    """What moves each conclusion: per (policy, metric), the Morris indices of the paired
+    difference ``policy - baseline`` (cell means over seeds) for every factor, and the churn
+    family's between-family share of its variance.
+
+    Columns ``policy, metric, factor, method`` (``morris`` or ``eta_squared``), ``mu_star``,
+    ``mu_star_conf``, ``sigma``, ``share`` (``mu_star`` over the pair's total, or eta squared).
+    Pairs with a missing design point (a failed run) or a constant difference are skipped.
+    """
+    from SALib.analyze import morris as morris_analyze
+
+    ok = ok_rows(rows)
+    if ok.empty:
+        return pd.DataFrame()
+    ok = ok.assign(_key=[_cell_key(r) for _, r in ok.iterrows()])
+    keys = [_cell_key(c) for c in cells]
+    families = np.array([c["churn.family"] for c in cells])
+    base = ok[ok["policy"] == baseline].set_index(["_key", "seed"])
+    out = []
+    for policy, g in ok[ok["policy"] != baseline].groupby("policy", sort=False):
+        g = g.set_index(["_key", "seed"])
+        both = g.index.intersection(base.index)
+        for metric in CONCLUSION_METRICS:
+            if metric not in g.columns:
+                continue
+            d = pd.to_numeric(g.loc[both, metric], errors="coerce") - pd.to_numeric(
+                base.loc[both, metric], errors="coerce"
+            )
+            per_cell = d.groupby(level="_key").mean()
+            y = per_cell.reindex(keys).to_numpy(dtype=np.float64)
+            if not np.isfinite(y).all() or np.ptp(y) <= 1e-12 * max(np.abs(y).max(), 1e-300):
+                continue
+            res = morris_analyze.analyze(
+                _problem(), unit, y, num_levels=LEVELS, seed=11, print_to_console=False
+            )
+            mu = np.asarray(res["mu_star"], dtype=np.float64)
+            total = float(mu.sum()) or 1.0
+            for j, name in enumerate(res["names"]):
+                out.append(
+                    {
+                        "policy": policy,
+                        "metric": metric,
+                        "factor": name,
+                        "method": "morris",
+                        "mu_star": float(mu[j]),
+                        "mu_star_conf": float(res["mu_star_conf"][j]),
+                        "sigma": float(res["sigma"][j]),
+                        "share": float(mu[j] / total),
+                    }
+                )
+            means = pd.Series(y).groupby(families).transform("mean").to_numpy()
+            eta = float(np.sum((means - y.mean()) ** 2) / np.sum((y - y.mean()) ** 2))
+            out.append(
+                {
+                    "policy": policy,
+                    "metric": metric,
+                    "factor": "churn.family",
+                    "method": "eta_squared",
+                    "mu_star": np.nan,
+                    "mu_star_conf": np.nan,
+                    "sigma": np.nan,
+                    "share": eta,
+                }
+            )
+    return pd.DataFrame(out)
 
 
 def verdicts(rows: pd.DataFrame, baseline: str = "pro_rata", level: float = 0.95) -> pd.DataFrame:
@@ -109,57 +242,59 @@ def verdicts(rows: pd.DataFrame, baseline: str = "pro_rata", level: float = 0.95
 
 @dataclass(frozen=True)
 class Robustness(Experiment):
-    """Each policy against pro_rata over churn families x a design over behaviour.
+    """Each policy against pro_rata over a Morris design across the behaviour families.
 
     Attributes:
-        points: Latin-hypercube points per churn family (``quick``: 1).
-        quick: a small design for a first look (one point per family).
+        trajectories: Morris trajectories per churn family (``quick``: 1); each has one point
+            per factor plus one, so the design has ``5 * trajectories * 8`` cells.
+        quick: a small design for a first look (one trajectory per churn family).
     """
 
     name: ClassVar[str] = "robustness"
     description: ClassVar[str] = (
-        "every policy against pro_rata across churn families and a behavioural design: "
-        "which conclusions are robust"
+        "every policy against pro_rata across the behaviour families and a Morris design over "
+        "the behavioural parameters: which conclusions are robust, and what moves them"
     )
 
-    points: int = 3
+    trajectories: int = 4
     quick: bool = False
 
+    def design(self) -> tuple[np.ndarray, list[dict[str, Any]]]:
+        """The unit Morris design and its cells (:func:`morris_design`)."""
+        return morris_design(1 if self.quick else int(self.trajectories))
+
     def cells(self, base: Scenario) -> list[dict[str, Any]]:
-        """Churn family x Latin-hypercube point, each a dict of overrides with a ``cell_id``."""
-        n = 1 if self.quick else int(self.points)
-        lo = np.array([r[0] for r in PARAMETERS.values()])
-        hi = np.array([r[1] for r in PARAMETERS.values()])
-        sample = qmc.LatinHypercube(d=len(PARAMETERS), seed=np.random.default_rng(7)).random(n)
-        values = qmc.scale(sample, lo, hi)
-        cells = []
-        for family in CHURN_FAMILIES:
-            for point in values:
-                cell = {"churn.family": family}
-                cell.update({k: float(v) for k, v in zip(PARAMETERS, point, strict=True)})
-                cells.append(cell)
-        return cells
+        """One cell of scenario overrides per design point."""
+        return self.design()[1]
 
     def group_by(self) -> list[str]:
         """Verdicts are per policy and metric (see :func:`verdicts`)."""
         return ["policy"]
 
     def summarise(self, rows: pd.DataFrame) -> tuple[pd.DataFrame, str]:
-        """The verdict table and the report."""
+        """The verdict table (``attrs["sensitivity"]``: the indices) and the report."""
         rows = _with_cell_ids(rows)
         table = verdicts(rows)
+        unit, cells = self.design()
+        sens = sensitivity(rows, unit, cells) if len(rows) else pd.DataFrame()
+        table.attrs["sensitivity"] = sens
         ok = ok_rows(rows)
         seeds = sorted({int(s) for s in ok["seed"]}) if "seed" in ok.columns else []
+        per = 1 if self.quick else self.trajectories
         lines = [
             f"# Experiment {self.name}",
             "",
             self.description[:1].upper() + self.description[1:] + ".",
             "",
-            f"- cells: {rows['cell_id'].nunique() if len(rows) else 0} (churn families "
-            f"{', '.join(CHURN_FAMILIES)} x {1 if self.quick else self.points} Latin-hypercube "
-            f"points over {', '.join(PARAMETERS)}), seeds {seed_text(seeds)} in every cell",
+            f"- cells: {rows['cell_id'].nunique() if len(rows) else 0} distinct of "
+            f"{len(cells)} design points: {per} Morris trajector{'y' if per == 1 else 'ies'} "
+            f"({LEVELS} levels) per churn family ({', '.join(CHURN_FAMILIES)}) over "
+            f"{', '.join(PARAMETERS)} (ranges {_ranges()}) and "
+            + ", ".join(f"{k} ({', '.join(v)})" for k, v in CATEGORIES.items())
+            + f"; seeds {seed_text(seeds)} in every cell",
             f"- robust: the sign holds in >= {ROBUST_SHARE:.0%} of cells and the pooled 95 % "
-            "interval of the paired difference excludes zero; otherwise fragile",
+            "interval of the paired difference excludes zero; otherwise fragile; coincides: "
+            "equal to the baseline in every run",
             "",
         ]
         if table.empty:
@@ -171,12 +306,28 @@ class Robustness(Experiment):
                 f"{r['sign_share']:.0%}",
                 f"{r['mean_diff']:.4g} [{r['ci_low']:.4g}, {r['ci_high']:.4g}] (n={r['n']})",
                 r["flips_under"] or "-",
+                _drivers(sens, r["policy"], r["metric"]),
             ]
             for _, r in table.iterrows()
         ]
         lines += md_table(
-            ["conclusion", "verdict", "sign share", "mean diff [95 %]", "flips under"], body
+            [
+                "conclusion",
+                "verdict",
+                "sign share",
+                "mean diff [95 %]",
+                "flips under",
+                "moved most by",
+            ],
+            body,
         )
+        lines += [
+            "",
+            "`moved most by`: the two factors with the largest Morris mu* share of the "
+            "difference (mean absolute elementary effect over the factor's range, SALib), and "
+            "the churn family's between-family share of its variance (eta squared); all "
+            "indices, with bootstrap confidence half-widths, are in `sensitivity.csv`.",
+        ]
         return table, "\n".join(lines) + "\n"
 
     def run(
@@ -191,7 +342,7 @@ class Robustness(Experiment):
         scale: str = "default",
         figures: FigureWriter | None = None,
     ) -> tuple[pd.DataFrame, pd.DataFrame, str, dict[str, Any]]:
-        """The runs of the design; also writes ``verdicts.csv``."""
+        """The runs of the design; also writes ``verdicts.csv`` and ``sensitivity.csv``."""
         rows, table, report, info = super().run(
             seeds,
             out,
@@ -203,13 +354,35 @@ class Robustness(Experiment):
             figures=figures,
         )
         table.to_csv(Path(out) / "verdicts.csv", index=False)
+        table.attrs.get("sensitivity", pd.DataFrame()).to_csv(
+            Path(out) / "sensitivity.csv", index=False
+        )
         robust = int((table["verdict"] == "robust").sum()) if len(table) else 0
         return rows, table, report, {**info, "verdicts": len(table), "robust": robust}
 
 
+def _ranges() -> str:
+    return ", ".join(f"{lo:g}-{hi:g}" for lo, hi in PARAMETERS.values())
+
+
+def _drivers(sens: pd.DataFrame, policy: str, metric: str) -> str:
+    """The two largest Morris shares and the family's eta squared of one conclusion."""
+    if sens.empty:
+        return "-"
+    s = sens[(sens["policy"] == policy) & (sens["metric"] == metric)]
+    if s.empty:
+        return "-"
+    mor = s[s["method"] == "morris"].nlargest(2, "share")
+    parts = [f"{r.factor} {r.share:.0%}" for r in mor.itertuples()]
+    eta = s[s["method"] == "eta_squared"]["share"]
+    if len(eta):
+        parts.append(f"family eta2 {float(eta.iloc[0]):.2f}")
+    return "; ".join(parts)
+
+
 def _with_cell_ids(rows: pd.DataFrame) -> pd.DataFrame:
     """Rows with a ``cell_id``: one id per distinct combination of the design's columns."""
-    cols = [c for c in ("churn.family", *PARAMETERS) if c in rows.columns]
+    cols = [c for c in ("churn.family", *PARAMETERS, *CATEGORIES) if c in rows.columns]
     if not cols or rows.empty:
         return rows.assign(cell_id=0)
     ids = rows[cols].astype(str).agg("|".join, axis=1)

@@ -19,12 +19,15 @@ budget, the largest haircut, PTSR, PMR and accounts touched.  :func:`run_experim
 ``report.md`` (tables and figures, the published columns beside the game's) and ``waves.csv``.
 ``adlgame experiment oct10 [--seeds N] --out DIR`` calls it.
 
-Nothing is tuned to match the published results.  Where the game differs the report says by
-how much and why it may.
+No replay setting is chosen to match a published replay output: the winners come from one
+population for the whole event whose size and tail are fitted to real per-wallet fill counts
+(:mod:`.population`, ``adlgame experiment calibrate``).  Where the game differs the report
+says by how much and why it may.
 
-The package: :mod:`.data` (the published files), :mod:`.synth` (synthetic winners),
-:mod:`.waves` (every policy on every wave), :mod:`.game` (production's overshoot in the
-oct10 game), :mod:`.report` (report.md) and :mod:`.experiment` (the whole run).
+The package: :mod:`.data` (the published files), :mod:`.population` (the event's winner
+population), :mod:`.synth` (synthetic winners), :mod:`.waves` (every policy on every wave),
+:mod:`.game` (production's overshoot in the oct10 game), :mod:`.report` (report.md) and
+:mod:`.experiment` (the whole run).
 """
 
 from __future__ import annotations

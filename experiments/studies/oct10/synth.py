@@ -12,20 +12,38 @@ from scipy import special
 from market.adl import Snapshot
 from market.errors import require
 
-
 # =========================================================================== synthesis
+#: The winner population fitted by ``adlgame experiment calibrate`` (seed 1, default grid) to
+#: the per-wallet fill counts; tests refit and compare.
+FITTED_POPULATION = 29_628
+FITTED_TAIL = 2.0684
+#: Fitted to the published wealth pro-rata PTSR wave by wave with the law above (seeds 1-3).
+FITTED_PNL_POWER = 2.2277
+
+
 @dataclass(frozen=True)
 class ReplayConfig:
     """How the per-account detail the files do not hold is drawn, and replay settings.
 
     Attributes:
-        pnl_tail: Pareto tail index of winners' PnL.  1.1 makes the typical largest winner
-            hold ~10-15 % of a wave's PnL at n ~ 3,000, the order of the 13-30 % that the
-            published pro-rata PTSR implies for the large waves; so the published PTSR is not
-            an independent check of the replay's.
-        accounts_total: winners spread over the waves in proportion to their PnL (default
-            from headlines.json n_users when 0).
-        min_accounts / max_accounts: bounds on a wave's winner count (speed cap 20,000).
+        population: winners of the whole event (one population persisting across waves, see
+            :mod:`.population`); 0 draws each wave's winners independently (the earlier
+            replay).  The default is fitted by ``adlgame experiment calibrate`` (seed 1) to
+            the per-wallet fill counts, not to any published replay output.
+        pnl_tail: Pareto tail index of wallet sizes: fills land in proportion to size.
+            Fitted with ``population`` to the fill counts.  (Independent mode: the tail of
+            each wave's PnL draw.)
+        pnl_power: a winner's PnL in a wave is in proportion to ``size ** pnl_power``, so
+            PnL has Pareto tail ``pnl_tail / pnl_power`` (fills grow slower than positions:
+            a large position is closed in few, large fills).  Fitted by ``adlgame experiment
+            calibrate`` to the published wealth pro-rata PTSR (median over waves): a replay
+            setting chosen to match a published output, named as such in the report.
+        fills_total: ADL fills of the event, spread over the waves in proportion to their PnL
+            (population mode; 0: the packaged two_time_report.md's 35,022).
+        accounts_total: (independent mode) winners spread over the waves in proportion to
+            their PnL (default from headlines.json n_users when 0).
+        min_accounts / max_accounts: bounds on a wave's winner count (speed cap 20,000; in
+            population mode a wave keeps its ``max_accounts`` largest winners).
         leverage_median / leverage_sigma: log-normal position notional / account equity.
             The median 0.20x is the Oct-10 ADL'd positions' median leverage reported by
             ConejoCapital/HyperMultiAssetedADL; the spread is an assumption.
@@ -37,7 +55,10 @@ class ReplayConfig:
             subset sum whose proof grows quickly with rows.
     """
 
-    pnl_tail: float = 1.1
+    population: int = FITTED_POPULATION
+    pnl_tail: float = FITTED_TAIL
+    pnl_power: float = FITTED_PNL_POWER
+    fills_total: int = 0
     accounts_total: int = 0
     min_accounts: int = 50
     max_accounts: int = 20_000
@@ -152,11 +173,17 @@ class SyntheticWave:
 
 
 def synth_wave(
-    wave: pd.Series | dict, seed: int, fit: RatioFit, n: int, cfg: ReplayConfig
+    wave: pd.Series | dict,
+    seed: int,
+    fit: RatioFit,
+    n: int,
+    cfg: ReplayConfig,
+    sizes: np.ndarray | None = None,
 ) -> SyntheticWave:
     """Draw the eligible winners of one wave so that its aggregates hold exactly.
 
-    Per account (all synthetic): PnL from a Pareto(``pnl_tail``) draw scaled so that
+    Per account (all synthetic): PnL in proportion to ``sizes`` (the wave's members of the
+    event's population) or, without them, to a fresh Pareto(``pnl_tail``) draw, scaled so that
     ``sum(PnL) = winners_pnl_start_usd``; equity/PnL ``r`` from ``fit``, paired with PnL by
     :func:`couple_ratios`, then cash ``PnL (r - 1)`` scaled so that
     ``sum(equity) = winners_equity_start_usd`` (r stays >= 1); notional = leverage x equity;
@@ -166,7 +193,7 @@ def synth_wave(
     whole position raises exactly the capacity), ``capacity = PnL`` (profits only).
 
     Randomness: ``SeedSequence(seed, spawn_key=(wave,))``, so a wave's draw does not depend on
-    the other waves.
+    the other waves (the population's sizes are drawn once per seed, :func:`wave_sizes`).
     """
     wid = int(wave["wave"])
     pnl_total = float(wave["winners_pnl_start_usd"])
@@ -186,7 +213,11 @@ def synth_wave(
         rng.standard_normal(n),
         rng.standard_normal(n),
     )
-    raw = (1.0 - u_pnl) ** (-1.0 / cfg.pnl_tail)
+    if sizes is not None:
+        require(len(sizes) == n, "oct10 sizes", f"{n} sizes", len(sizes))
+        raw = np.asarray(sizes, dtype=np.float64)
+    else:
+        raw = (1.0 - u_pnl) ** (-1.0 / cfg.pnl_tail)
     pnl = raw * (pnl_total / raw.sum())
     ratios, rho = couple_ratios(
         pnl,
@@ -230,3 +261,33 @@ def synth_wave(
     )
 
 
+def wave_sizes(
+    waves: pd.DataFrame, seed: int, cfg: ReplayConfig, fills_total: int
+) -> list[np.ndarray]:
+    """Per wave, the sizes of the members of the event's population that it fills.
+
+    The population (``cfg.population`` Pareto(``cfg.pnl_tail``) sizes) is drawn once from
+    ``SeedSequence(seed, spawn_key=(POPULATION_KEY,))``; wave ``w``'s fills (the event's fills
+    in proportion to its PnL, at least ``cfg.min_accounts``: one wave's PnL share is a single
+    fill) land on members in proportion to size, from ``SeedSequence(seed, spawn_key=(w, 1))``.
+    A wave keeps at most ``cfg.max_accounts`` members, its largest.
+    """
+    from experiments.studies.oct10.population import draw_sizes, wave_fills, wave_members
+
+    pop_rng = np.random.default_rng(np.random.SeedSequence(int(seed), spawn_key=(POPULATION_KEY,)))
+    sizes = draw_sizes(pop_rng.random(int(cfg.population)), cfg.pnl_tail)
+    fills = wave_fills(waves["winners_pnl_start_usd"].to_numpy(dtype=np.float64), fills_total)
+    fills = np.maximum(fills, cfg.min_accounts)
+    out = []
+    for wid, f in zip(waves["wave"].astype(int), fills, strict=True):
+        rng = np.random.default_rng(np.random.SeedSequence(int(seed), spawn_key=(wid, 1)))
+        _, s = wave_members(sizes, int(f), rng)
+        s = s**cfg.pnl_power
+        if s.size > cfg.max_accounts:
+            s = np.sort(s)[-cfg.max_accounts :]
+        out.append(s)
+    return out
+
+
+#: Spawn key of the event population's stream (far from any wave id).
+POPULATION_KEY = 1_000_000

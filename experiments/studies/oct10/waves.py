@@ -23,11 +23,13 @@ from experiments.studies.oct10.data import (
     PUBLISHED_POLICIES,
     Oct10Data,
 )
+from experiments.studies.oct10.population import load_wallet_targets
 from experiments.studies.oct10.synth import (
     RatioFit,
     ReplayConfig,
     accounts_per_wave,
     synth_wave,
+    wave_sizes,
 )
 from market.adl import POLICIES, Snapshot, get_policy
 
@@ -55,6 +57,7 @@ def _wave_metrics(
         "max_pct_equity": max_haircut_equity_fraction(h, snap.equity),
         "max_pct_capacity": max_haircut_fraction(h, snap.capacity),
         "touched": float(accounts_touched(h)),
+        "max_haircut": float(np.max(h, initial=0.0)),
         "survivor": survivor,
         "ptsr": ptsr([survivor], [raised]),
         "pmr": pmr([survivor], [max_loss], theta) if theta > 0 else np.nan,
@@ -109,14 +112,20 @@ def replay(
     fit = RatioFit.from_quantiles(q["median"], q["p10"], q["p90"])
     total = cfg.accounts_total or int(q["n_users"])
     n_acc = accounts_per_wave(data.waves, cfg, total)
+    fills = cfg.fills_total or (load_wallet_targets().fills if cfg.population else 0)
     names = policies or replay_policies()
     objs = {name: get_policy(name) for name in names}
     rows: list[dict[str, Any]] = []
     draws: list[dict[str, Any]] = []
     steps, done = seeds * len(data.waves), 0
     for seed in range(1, seeds + 1):
+        members = wave_sizes(data.waves, seed, cfg, fills) if cfg.population else None
         for i, wave in data.waves.iterrows():
-            sw = synth_wave(wave, seed, fit, int(n_acc[i]), cfg)
+            if members is None:
+                sw = synth_wave(wave, seed, fit, int(n_acc[i]), cfg)
+            else:
+                size = members[i]
+                sw = synth_wave(wave, seed, fit, size.size, cfg, sizes=size)
             snap = sw.snapshot
             b = float(wave["budget_needed_usd"])
             d, dmax = float(wave["deficit_usd"]), float(wave["max_loss_usd"])
@@ -293,5 +302,3 @@ def wave_table(data: Oct10Data, runs: pd.DataFrame, level: float = 0.95) -> pd.D
     out = pd.concat([table, tot], ignore_index=True)
     lead = ["wave", "policy", "published"]
     return out[lead + [c for c in out.columns if c not in lead]]
-
-

@@ -358,3 +358,42 @@ def test_ruin_ends_a_whales_learning_only_when_asked():
     a, b = learned["recapitalise"], learned["replace"]
     n = min(len(a), len(b))
     assert n > 0 and (len(a) != len(b) or not np.allclose(a[:n], b[:n]))
+
+
+def test_gaming_shelter_compares_haircut_per_dollar_held():
+    from types import SimpleNamespace
+
+    from experiments.runs.results import gaming_shelter
+
+    def crisis(h, n):
+        return SimpleNamespace(haircut_by_type=h, notional_by_type=n)
+
+    same = [crisis({"flipper": 1.0, "passive": 10.0}, {"flipper": 10.0, "passive": 100.0})]
+    assert gaming_shelter(same) == 0.0
+    sheltered = [crisis({"flipper": 0.0, "passive": 10.0}, {"flipper": 10.0, "passive": 100.0})]
+    assert gaming_shelter(sheltered) == 1.0
+    worse = [crisis({"sybil": 2.0, "entrant": 1.0}, {"sybil": 10.0, "entrant": 10.0})]
+    assert gaming_shelter(worse) == -1.0
+    import math
+
+    assert math.isnan(gaming_shelter([crisis({"flipper": 1.0}, {"flipper": 1.0})]))
+
+
+@pytest.mark.parametrize("name", ["default", "oct10"])
+def test_to_toml_round_trips_every_builtin_scenario(tmp_path, name):
+    from experiments.game.scenario import builtin_scenarios, load_scenario, to_toml
+
+    assert name in builtin_scenarios()
+    sc = load_scenario(name)
+    if name == "default":  # a policy parameter table and a non-default choice
+        sc = sc.replace(
+            **{
+                "adl.policy": "minimax_leverage",
+                "adl.params": {"form": "fixed_equity"},
+                "churn.family": "predictability",
+            }
+        )
+    path = tmp_path / "s.toml"
+    path.write_text(to_toml(sc, "a header\nof two lines"))
+    assert path.read_text().startswith("# a header\n# of two lines\n")
+    assert load_scenario(path) == sc
