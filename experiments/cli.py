@@ -190,7 +190,10 @@ def build_parser(extend: ParserExtension | None = None) -> argparse.ArgumentPars
     e.add_argument("name", nargs="?", default=None, help=f"one of {', '.join(EXPERIMENTS)}")
     e.add_argument("--list", action="store_true", help="list the experiments and exit")
     e.add_argument(
-        "--seeds", type=_positive_int, default=None, help="seeds 1..N (default 5; 3 with --quick)"
+        "--seeds",
+        type=_positive_int,
+        default=None,
+        help="seeds 1..N (default 5, moral-hazard 40; 3 with --quick)",
     )
     e.add_argument("--out", default=None, help="results folder (must be new or empty)")
     e.add_argument("--force", action="store_true", help="overwrite a non-empty --out")
@@ -530,7 +533,7 @@ def _cmd_experiment(args: argparse.Namespace) -> int:
     try:
         summary = catalogue.run_experiment(
             exp,
-            args.seeds or (3 if args.quick else 5),
+            args.seeds or (3 if args.quick else exp.default_seeds),
             out,
             executor=args.executor,
             workers=args.workers,

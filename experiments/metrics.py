@@ -852,6 +852,22 @@ def seeds_needed(
     return float(max(2.0, np.ceil((z * sd / eff) ** 2)))
 
 
+def detectable_difference(a: Any, b: Any, level: float = 0.95, power: float = 0.8) -> float:
+    """The smallest mean paired difference the pairs ``(a, b)`` would detect with the given
+    power: ``(z_{1-alpha/2} + z_power) * sd(a - b) / sqrt(n)`` (the inverse of
+    :func:`seeds_needed`).  NaN with fewer than 2 pairs."""
+    _fraction(level, "level")
+    _fraction(power, "power")
+    av, bv = _vector(a, "a", nonneg=False, nan=True), _vector(b, "b", nonneg=False, nan=True)
+    _same_length(av, bv, "b")
+    keep = ~(np.isnan(av) | np.isnan(bv))
+    d = av[keep] - bv[keep]
+    if d.size < 2:
+        return float("nan")
+    z = float(stats.norm.ppf(0.5 + level / 2) + stats.norm.ppf(power))
+    return z * float(np.std(d, ddof=1)) / float(np.sqrt(d.size))
+
+
 # --------------------------------------------------------------------------- headline
 #: Headline keys left NaN by a run without any ADL wave (they describe how waves shared the
 #: burden; a run without one has no such thing).  Every other key counts such a run as it is

@@ -107,6 +107,8 @@ class Experiment:
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""
     game: ClassVar[bool] = True
+    #: Seeds when the command line does not say (``--quick`` designs use 3).
+    default_seeds: ClassVar[int] = 5
 
     policies: tuple[str, ...] | None = None
     baseline: str | None = "pro_rata"

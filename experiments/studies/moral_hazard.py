@@ -11,6 +11,7 @@ import pandas as pd
 from scipy import stats
 
 from experiments.game.scenario import Scenario
+from experiments.metrics import detectable_difference, seeds_needed
 from experiments.runs.results import HEADLINE_METRICS
 from experiments.studies.experiment import (
     Experiment,
@@ -35,6 +36,10 @@ class MoralHazard(Experiment):
     """
 
     name: ClassVar[str] = "moral-hazard"
+    #: Seeds by default: at the default size 40 paired seeds detect a difference of about 0.6
+    #: in leverage drift and 0.02 in the externality ratio against pro_rata (80 % power), in
+    #: about 6 min on 2 cores; 5 seeds detected only about 2.
+    default_seeds: ClassVar[int] = 40
     description: ClassVar[str] = (
         "leverage drift and externality ratio per policy; PTSR/PMR against participation n "
         "(log-log slope)"
@@ -137,6 +142,77 @@ class MoralHazard(Experiment):
             "(Chitra's ADL papers) has PTSR ~ b_n / (theta_n n): a negative slope means the "
             "largest survivor shrinks relative to the deficit as participation grows.",
         ]
+        lines += self.resolution_lines(rows)
         return summary, "\n".join(lines) + "\n"
+
+    def resolution_lines(self, rows: pd.DataFrame, workers: int = 2) -> list[str]:
+        """Can this run tell the rules apart on leverage drift and the externality ratio?
+
+        At the largest participation n (the default size), per policy against the baseline:
+        the observed paired difference, the smallest difference these seeds detect (80 %
+        power, 95 % level), the seeds the observed difference would need and the wall time
+        those seeds would take for that policy and the baseline (the runs' mean seconds,
+        ``workers`` processes)."""
+        ok = ok_rows(rows)
+        if ok.empty or self.baseline is None or "run.traders" not in ok.columns:
+            return []
+        n_col = pd.to_numeric(ok["run.traders"], errors="coerce")
+        top = ok[n_col == n_col.max()]
+        base = top[top["policy"] == self.baseline].set_index("seed")
+        secs = pd.to_numeric(top.get("seconds", pd.Series(dtype=float)), errors="coerce")
+        per_run = float(secs.mean()) if secs.notna().any() else float("nan")
+        body = []
+        for policy, g in top[top["policy"] != self.baseline].groupby("policy", sort=False):
+            g = g.set_index("seed")
+            both = g.index.intersection(base.index)
+            for m in ("leverage_drift", "externality_ratio"):
+                a = pd.to_numeric(g.loc[both, m], errors="coerce").to_numpy(float)
+                b = pd.to_numeric(base.loc[both, m], errors="coerce").to_numpy(float)
+                need = seeds_needed(a, b)
+                mde = detectable_difference(a, b)
+                minutes = need * 2 * per_run / workers / 60 if np.isfinite(need) else np.inf
+                if len(both) and np.all(a == b):
+                    verdict = "coincides"
+                elif np.isfinite(need) and need <= len(both):
+                    verdict = "differs"
+                else:
+                    verdict = "no detectable difference"
+                body.append(
+                    [
+                        policy,
+                        m,
+                        fmt(float(np.nanmean(a - b))) if len(both) else "-",
+                        fmt(mde),
+                        "-" if not np.isfinite(need) else f"{need:,.0f}",
+                        "-" if not np.isfinite(minutes) else f"{minutes:,.1f} min",
+                        verdict,
+                    ]
+                )
+        if not body:
+            return []
+        seeds = len(base)
+        return [
+            "",
+            f"## Resolution at the default size (n = {int(n_col.max())}, {seeds} seeds)",
+            "",
+            *md_table(
+                [
+                    "policy",
+                    "metric",
+                    f"diff vs {self.baseline}",
+                    "detectable with these seeds",
+                    "seeds needed for the diff",
+                    f"time for them ({workers} workers)",
+                    "",
+                ],
+                body,
+            ),
+            "",
+            "Detectable: the smallest paired difference these seeds find with 80 % power at "
+            "the 95 % level; seeds needed: for the observed difference (infinite when it is "
+            f"zero); time: those seeds for the policy and {self.baseline}, at this run's mean "
+            f"{fmt(per_run)} s per run.  'No detectable difference' says the rules differ by "
+            "less than the detectable column, if at all, at this size and behaviour.",
+        ]
 
 

@@ -846,3 +846,14 @@ def test_seeds_needed_by_hand():
     assert M.seeds_needed([1.0, 1.0], [0.0, 0.0]) == 2.0  # no spread: the minimum
     assert M.seeds_needed([1.0, -1.0], [0.0, 0.0]) == float("inf")  # no difference to find
     assert np.isnan(M.seeds_needed([1.0], [0.0]))
+
+
+def test_detectable_difference_inverts_seeds_needed():
+    # d = [1, 3]: sd sqrt(2), n 2: (1.95996 + 0.84162) * 1.41421 / sqrt(2) = 2.8016
+    assert M.detectable_difference([1.0, 3.0], [0.0, 0.0]) == pytest.approx(2.80158, rel=1e-4)
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(1.0, 2.0, 50), rng.normal(0.0, 2.0, 50)
+    mde = M.detectable_difference(a, b)
+    # asking seeds_needed for that difference gives back about the pairs we have
+    assert M.seeds_needed(a, b, delta=mde) == pytest.approx(50, abs=1)
+    assert np.isnan(M.detectable_difference([1.0], [0.0]))

@@ -485,7 +485,10 @@ def test_moral_hazard_attrition_frontier_tiny(tmp_path, tiny):
     slopes = mh[mh["metric"] == "ptsr_base_loglog_slope"]
     assert set(slopes["policy"]) == set(two) and (slopes["run.traders"] == "all").all()
     assert {"leverage_drift", "externality_ratio"} <= set(mh["metric"])
-    assert "PTSR and PMR against participation n" in (tmp_path / "mh" / "report.md").read_text()
+    report = (tmp_path / "mh" / "report.md").read_text()
+    assert "PTSR and PMR against participation n" in report
+    assert "## Resolution at the default size (n = 200, 2 seeds)" in report
+    assert "| hyperliquid | leverage_drift |" in report
 
     att = cat.run_experiment(
         cat.Attrition(policies=two), 2, tmp_path / "att", workers=2, quiet=True, base=tiny

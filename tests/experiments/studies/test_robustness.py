@@ -106,8 +106,15 @@ def test_quick_robustness_writes_its_verdicts(tmp_path, quick):
     exp = Robustness(quick=quick, policies=("hyperliquid", "pro_rata"))
     from viz.figures import write_figures
 
-    summary = cat.run_experiment(
-        exp, 2, tmp_path / "rob", workers=2, quiet=True, scale="tiny", figures=write_figures
+    summary = cat.run_experiment(  # through the sweep engine's Dask executor
+        exp,
+        2,
+        tmp_path / "rob",
+        executor="dask-local",
+        workers=2,
+        quiet=True,
+        scale="tiny",
+        figures=write_figures,
     )
     for stem in ("verdicts", "sensitivity"):
         assert (tmp_path / "rob" / f"{stem}.png").stat().st_size > 10_000
