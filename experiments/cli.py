@@ -99,8 +99,9 @@ def build_parser(extend: ParserExtension | None = None) -> argparse.ArgumentPars
     c.add_argument(
         "--shortfall",
         choices=SHORTFALL_BEARERS,
-        default="written_off",
-        help="who carries what backstop and ADL leave (default written_off: bad debt)",
+        default=None,
+        help="who carries what backstop and ADL leave (default: the policy's own, else "
+        "written_off: bad debt)",
     )
     c.add_argument("--json", action="store_true", help="print one JSON object")
 
@@ -135,6 +136,17 @@ def build_parser(extend: ParserExtension | None = None) -> argparse.ArgumentPars
 
     pol = sub.add_parser("policies", help="list the ADL policies, their claims and sources")
     pol.add_argument("--json", action="store_true", help="print JSON")
+
+    ck = sub.add_parser(
+        "check", help="run the conformance checker on a policy (FILE.py:Class, module:Class, name)"
+    )
+    ck.add_argument("policy", help="FILE.py:ClassName, package.module:ClassName or a name")
+    ck.add_argument(
+        "--examples", type=_positive_int, default=200, help="generated examples (default 200)"
+    )
+    ck.add_argument(
+        "--large-n", type=int, default=100_000, help="rows of the large case (0 skips it)"
+    )
 
     b = sub.add_parser(
         "bench",
@@ -193,12 +205,21 @@ def build_parser(extend: ParserExtension | None = None) -> argparse.ArgumentPars
         "--seeds",
         type=_positive_int,
         default=None,
-        help="seeds 1..N (default 5, moral-hazard 40; 3 with --quick)",
+        help="seeds 1..N (default 5, moral-hazard 40; with --quick 3, robustness 8)",
     )
     e.add_argument("--out", default=None, help="results folder (must be new or empty)")
     e.add_argument("--force", action="store_true", help="overwrite a non-empty --out")
     e.add_argument("--quiet", action="store_true", help="no progress bar")
     e.add_argument("--quick", action="store_true", help="a small design (robustness, calibrate)")
+    e.add_argument(
+        "--venues", action="store_true", help="compare: every venue preset on the same crises"
+    )
+    e.add_argument(
+        "--policies",
+        default=None,
+        help="comma-separated rules to play (names, FILE.py:Class, module:Class; the "
+        "baseline is added); default every built-in",
+    )
     e.add_argument(
         "--executor", default="local", help="where game runs go (default local)"
     )
@@ -226,6 +247,7 @@ def _cmd_crash(args: argparse.Namespace) -> int:
     if args.policy:
         from market.adl import get_policy
 
+        _known_policy(args.policy, "--policy")
         policy = get_policy(args.policy)
     cfg = CrashConfig(
         accounts=args.accounts,
@@ -275,7 +297,7 @@ def _cmd_crash(args: argparse.Namespace) -> int:
 def _cmd_run(args: argparse.Namespace) -> int:
     from experiments.game.scenario import load_scenario
     from experiments.runs.results import check_out_dir, run_game
-    from market.adl import POLICIES, SEVERITIES
+    from market.adl import SEVERITIES
 
     scenario = load_scenario(args.scenario)
     overrides = {}
@@ -289,8 +311,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         overrides["adl.shortfall"] = args.shortfall
     if overrides:
         scenario = scenario.replace(**overrides)
-    if args.policy is not None and args.policy not in POLICIES:
-        raise InputError("--policy", f"one of {', '.join(POLICIES)}", args.policy)
+    if args.policy is not None:
+        _known_policy(args.policy, "--policy")
     if args.severity is not None and args.severity not in SEVERITIES:
         raise InputError("--severity", f"one of {', '.join(SEVERITIES)}", args.severity)
     out = check_out_dir(args.out, args.force)
@@ -351,6 +373,40 @@ def _cmd_policies(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_check(args: argparse.Namespace) -> int:
+    from market.adl import check_adl_policy, get_policy
+
+    report = check_adl_policy(
+        get_policy(args.policy),
+        max_examples=args.examples,
+        large_n=args.large_n,
+        raise_on_fail=False,
+    )
+    print(report)
+    return 0 if report.passed else 1
+
+
+def _known_policy(name: str, flag: str) -> None:
+    """Refuse an unknown policy naming ``flag``; warn (one line on stderr) when a plug-in
+    fails the conformance checker, and let it play."""
+    from market.adl import POLICIES, check_adl_policy, get_policy, policy_class
+
+    try:
+        policy_class(name)
+    except InputError as exc:
+        raise InputError(flag, exc.allowed, name) from None
+    if name in POLICIES:
+        return  # the suite checks every built-in
+    report = check_adl_policy(get_policy(name), max_examples=50, large_n=0, raise_on_fail=False)
+    if not report.passed:
+        first = report[report.failed[0]]
+        print(
+            f"warning: {name} fails check_adl_policy ({', '.join(report.failed)}: "
+            f"{first.detail[:120]}); played anyway (adlgame check {name} for the report)",
+            file=sys.stderr,
+        )
+
+
 def _cmd_bench(args: argparse.Namespace) -> int:
     from experiments.bench import suite as bench
     if args.profile is not None:
@@ -382,6 +438,7 @@ _BEARER_LABELS = {
     "fund_debt": "fund debt",
     "venue": "paid by the venue",
     "socialised": "socialised",
+    "withdrawals": "cut from withdrawals",
 }
 
 
@@ -403,7 +460,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         game = ADLGame(scenario, seed=args.seed, policy=name)
         game.run()
         results.append(RunResult.from_game(game))
-    bearer = _BEARER_LABELS[scenario.adl.shortfall]
+    bearer = _BEARER_LABELS[results[0].shortfall_bearer]
     labels = [
         ("deficit after liquidations ($)", "total_deficit", "{:,.0f}"),
         ("paid by the insurance fund ($)", "backstop_used", "{:,.0f}"),
@@ -479,8 +536,13 @@ def _demo_verdicts(scenario: Any) -> str:
 def _cmd_audit(args: argparse.Namespace) -> int:
     from experiments.studies import audit as au
     from market.adl import POLICIES
+    from market.adl.plugins import entry_point_policies, is_plugin_spec
 
-    policies = au.parse_names(args.policy, list(POLICIES), "--policy", au.default_policies())
+    named = [t.strip() for t in str(args.policy).split(",")]
+    allowed = [*POLICIES, *entry_point_policies(), *(n for n in named if is_plugin_spec(n))]
+    policies = au.parse_names(args.policy, allowed, "--policy", au.default_policies())
+    for p in policies:
+        _known_policy(p, "--policy")
     actions = au.parse_names(args.actions, au.ACTION_NAMES, "--actions", au.ACTION_NAMES)
     if args.accounts is not None and args.accounts < 10:
         raise InputError("--accounts", "an integer >= 10", args.accounts)
@@ -525,6 +587,21 @@ def _cmd_experiment(args: argparse.Namespace) -> int:
         if "quick" not in {f.name for f in dataclasses.fields(exp)}:
             raise InputError("--quick", "only with an experiment that has a quick design", exp.name)
         exp = dataclasses.replace(exp, quick=True)
+    if args.policies is not None:
+        if not exp.game:
+            raise InputError("--policies", "only with a game experiment", exp.name)
+        names = [t.strip() for t in args.policies.split(",") if t.strip()]
+        if not names:
+            raise InputError("--policies", "comma-separated policy names", args.policies)
+        for name in names:
+            _known_policy(name, "--policies")
+        if exp.baseline and exp.baseline not in names:
+            names.append(exp.baseline)
+        exp = dataclasses.replace(exp, policies=tuple(dict.fromkeys(names)))
+    if args.venues:
+        if "venues" not in {f.name for f in dataclasses.fields(exp)}:
+            raise InputError("--venues", "only with the compare experiment", exp.name)
+        exp = dataclasses.replace(exp, venues=True)
     if args.out is None:
         raise InputError("--out", "a results folder (new or empty)")
     out = check_out_dir(args.out, args.force)
@@ -533,7 +610,7 @@ def _cmd_experiment(args: argparse.Namespace) -> int:
     try:
         summary = catalogue.run_experiment(
             exp,
-            args.seeds or (3 if args.quick else exp.default_seeds),
+            args.seeds or (exp.quick_seeds if args.quick else exp.default_seeds),
             out,
             executor=args.executor,
             workers=args.workers,
@@ -591,6 +668,7 @@ def main(
         "crash": _cmd_crash,
         "run": _cmd_run,
         "policies": _cmd_policies,
+        "check": _cmd_check,
         "bench": _cmd_bench,
         "demo": _cmd_demo,
         "audit": _cmd_audit,

@@ -20,6 +20,10 @@ class InputError(ValueError):
             msg += f" (got {got!r})"
         super().__init__(msg)
 
+    def __reduce__(self) -> tuple[type[InputError], tuple[str, str, Any]]:
+        """Pickle by the three fields (a worker process's error reaches the caller whole)."""
+        return (type(self), (self.field, self.allowed, self.got))
+
 
 def _short(value: Any) -> Any:
     """A compact repr-able form of a possibly large value for error messages."""

@@ -58,7 +58,7 @@ BACKSTOP_KINDS = ("fund", "vault", "none")
 #: own equity pays it (money from outside, counted in ``venue_paid``); ``"socialised"`` — carried
 #: until :meth:`Exchange.settle`, then charged to the accounts in profit pro rata to their
 #: unrealised profit (Deribit-style socialisation at settlement).
-SHORTFALL_BEARERS = ("written_off", "fund_debt", "venue", "socialised")
+SHORTFALL_BEARERS = ("written_off", "fund_debt", "venue", "socialised", "withdrawals")
 _KIND = {name: i for i, name in enumerate(TRADE_KINDS)}
 
 
@@ -139,7 +139,10 @@ class Exchange(Waterfall):
             ``"position"`` (close the liquidated lots the backstop did not take, at the rule's
             price, whatever they raise); default: the policy's ``default_execution``.
         shortfall: who carries what the backstop and ADL leave uncovered, one of
-            :data:`SHORTFALL_BEARERS` (default ``"written_off"``: bad debt).
+            :data:`SHORTFALL_BEARERS`; default the policy's ``default_shortfall`` (the venues
+            without a ranked ADL: Paradex's ``"withdrawals"``, Deribit's ``"socialised"``),
+            else ``"written_off"`` (bad debt).  ``"withdrawals"`` carries it and cuts every
+            withdrawal and leaver's payout by :meth:`withdrawal_factor` until it is repaid.
         book_capital: capital the liquidity providers hold behind the book account.  It stays
             outside the exchange (the book's cash starts at 0 and may go negative, as a
             credit line); :func:`market.invariants.check_invariants` reports the book insolvent
@@ -157,7 +160,7 @@ class Exchange(Waterfall):
         severity: SeverityController | None = None,
         eligibility: Eligibility | None = None,
         execution: str | None = None,
-        shortfall: str = "written_off",
+        shortfall: str | None = None,
         book_capital: float = 1e10,
         capacity: int = 1024,
     ) -> None:
@@ -184,6 +187,8 @@ class Exchange(Waterfall):
             execution = policy.default_execution if policy is not None else "budget"
         require(execution in EXECUTIONS, "execution", f"one of {', '.join(EXECUTIONS)}", execution)
         self.execution = execution
+        if shortfall is None:
+            shortfall = getattr(policy, "default_shortfall", None) or "written_off"
         require(
             shortfall in SHORTFALL_BEARERS,
             "shortfall",
@@ -202,6 +207,7 @@ class Exchange(Waterfall):
         self.debt = 0.0  # carried shortfall: fund debt, or awaiting socialisation
         self.venue_paid = 0.0
         self.socialised = 0.0
+        self.withdrawal_cut = 0.0  # kept from withdrawals to repay a carried shortfall
         self.fund = self.backstop.capital if self.backstop.kind == "fund" else 0.0
         self.external = self.fund
         self.depth_scale = np.ones(self.K)
@@ -389,10 +395,37 @@ class Exchange(Waterfall):
         require(np.unique(idx).size == idx.size, "account", "unique indices per call", "duplicates")
         ok = a <= self.free_collateral(idx) + 1e-9
         rows, amt = idx[ok], a[ok]
+        kept = self._cut_withdrawals(amt)  # the factor at the equity before the withdrawal
         self.acc.cash[rows] -= amt
         book_gain(self.acc.gains, rows, -amt)
-        self.external -= float(amt.sum())
+        self.external -= float(amt.sum() - kept.sum())
         return ok
+
+    def withdrawal_factor(self) -> float:
+        """Paradex's socialised loss factor: the share cut from a withdrawal while the exchange
+        carries a shortfall under ``shortfall="withdrawals"``, ``min(1, debt / positive equity
+        of the active trader accounts)``; 0 otherwise."""
+        if self.shortfall != "withdrawals" or self.debt <= 0:
+            return 0.0
+        acc = self.acc
+        trader = ((acc.flags & (BOOK | VAULT)) == 0) & ((acc.flags & ACTIVE) != 0)
+        room = float(np.maximum(self.equity()[trader], 0.0).sum())
+        return 1.0 if room <= 0 else min(self.debt / room, 1.0)
+
+    def _cut_withdrawals(self, amounts: np.ndarray) -> np.ndarray:
+        """Under ``shortfall="withdrawals"``: the part of each of ``amounts`` (money leaving)
+        kept to repay the carried shortfall, which stays in the exchange (zeros otherwise)."""
+        f = self.withdrawal_factor()
+        if f <= 0 or amounts.size == 0:
+            return np.zeros(amounts.shape)
+        kept = amounts * f
+        total = float(kept.sum())
+        if total > self.debt:  # never keep more than is owed
+            kept *= self.debt / total
+            total = self.debt
+        self.debt = max(self.debt - total, 0.0)
+        self.withdrawal_cut += total
+        return kept
 
     def transfer(self, src: int, dst: int, amount: float) -> bool:
         """Move collateral between two accounts; refused if it breaks the source's margin."""
@@ -714,7 +747,8 @@ class Exchange(Waterfall):
     def deactivate(self, accounts: object) -> np.ndarray:
         """Settle leaving accounts: close every position, pay out the cash, mark inactive.
 
-        Returns the cash paid out per account (money leaving the exchange).
+        Returns the cash paid out per account (money leaving the exchange; under
+        ``shortfall="withdrawals"`` after the socialised loss cut).
         """
         idx = self._check_accounts(accounts)
         live = idx[(self.acc.flags[idx] & ACTIVE) != 0]
@@ -725,12 +759,13 @@ class Exchange(Waterfall):
                 px = self._book_prices(k, dq)
                 self._fill(rows, k, dq, px, "settle")
         out = np.maximum(self.acc.cash[live], 0.0)
+        kept = self._cut_withdrawals(out)  # before the leavers stop counting as active
         self.acc.cash[live] -= out
         book_gain(self.acc.gains, live, -out)
-        self.external -= float(out.sum())
+        self.external -= float(out.sum() - kept.sum())
         self.acc.flags[live] &= ~ACTIVE
         paid = np.zeros(idx.size)
-        paid[np.isin(idx, live)] = out
+        paid[np.isin(idx, live)] = out - kept
         return paid
 
     def fund_deposit(self, amount: float) -> None:

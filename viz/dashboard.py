@@ -38,11 +38,12 @@ import mesa
 import numpy as np
 import pandas as pd
 
+from agents.base import TYPE_NAMES
 from experiments.game.model import ADLGame
 from experiments.game.scenario import Scenario, load_scenario
 from experiments.runs.results import RunResult
 from experiments.studies.experiment import game_policies
-from market.adl import SEVERITIES
+from market.adl import SEVERITIES, policy_class
 from market.errors import InputError, require
 
 __all__ = [
@@ -55,6 +56,7 @@ __all__ = [
     "haircut_shares",
     "series",
     "solara_args",
+    "who_paid",
 ]
 
 #: Port the dashboard serves on unless ``--port`` says otherwise.
@@ -76,7 +78,11 @@ DEFAULTS: dict[str, Any] = {
     "traders": 600,
     "crises": 4,
     "seed": 1,
+    "compare_with": "none",
 }
+
+#: Step columns whose first difference marks where two rules on one world part.
+PART_COLUMNS = ("adl_raised", "backstop_used", "fund", "residual", "traders_active")
 
 
 def _number(value: Any) -> Any:
@@ -122,11 +128,15 @@ class DashboardModel(mesa.Model):
         traders: starting traders.
         crises: crises in the run.
         seed: the run's root seed (an integer >= 0; digits in a string are accepted).
+        compare_with: ``"none"``, or a second rule (a built-in name, ``FILE.py:Class`` or
+            ``module:Class``) played on the same world (same scenario and seed: the same
+            prices, crises and traders) beside the first, step for step.
 
     Attributes:
         params: the keyword arguments as given.
         error: None, or the one-line message of the refused value (the game is then None).
         game: the game being played (None in the error state).
+        game_b: the second rule's game, or None.
         scenario: the validated scenario (None in the error state).
     """
 
@@ -154,6 +164,7 @@ class DashboardModel(mesa.Model):
         traders: int = DEFAULTS["traders"],
         crises: int = DEFAULTS["crises"],
         seed: int | str = DEFAULTS["seed"],
+        compare_with: str = DEFAULTS["compare_with"],
     ) -> None:
         super().__init__(rng=np.random.default_rng(0))
         self.params: dict[str, Any] = {
@@ -167,8 +178,10 @@ class DashboardModel(mesa.Model):
             "traders": traders,
             "crises": crises,
             "seed": seed,
+            "compare_with": compare_with,
         }
         self.error: str | None = None
+        self.game_b: ADLGame | None = None
         self._result: RunResult | None = None
         self.game: ADLGame | None = None
         self.scenario: Scenario | None = None
@@ -181,9 +194,23 @@ class DashboardModel(mesa.Model):
                 severity=str(severity),
                 two_pass=False,
             )
+            other = str(compare_with).strip()
+            if other and other != "none":
+                try:
+                    policy_class(other)
+                except InputError as exc:
+                    raise InputError("compare_with", f"none or {exc.allowed}", other) from None
+                self.game_b = ADLGame(
+                    self.scenario,
+                    seed=_seed(seed),
+                    policy=other,
+                    severity=str(severity),
+                    two_pass=False,
+                )
         except InputError as exc:
             self.error = str(exc)
             self.scenario = None
+            self.game = self.game_b = None
             self.running = False
 
     @classmethod
@@ -236,7 +263,26 @@ class DashboardModel(mesa.Model):
             self.running = False
             return
         self.game.step()
+        if self.game_b is not None:
+            self.game_b.step()
         self.running = bool(self.game.running)
+
+    def parted_at(self) -> int | None:
+        """The first step at which the two rules' worlds differ (ADL raised, backstop, fund,
+        residual or traders active); None while they agree or without a second rule."""
+        if self.game is None or self.game_b is None:
+            return None
+        a = self.game.datacollector.get_model_vars_dataframe()
+        b = self.game_b.datacollector.get_model_vars_dataframe()
+        n = min(len(a), len(b))
+        if n == 0:
+            return None
+        cols = [c for c in PART_COLUMNS if c in a.columns and c in b.columns]
+        x = a[cols].iloc[:n].to_numpy(dtype=np.float64)
+        y = b[cols].iloc[:n].to_numpy(dtype=np.float64)
+        differ = ~np.isclose(x, y, rtol=1e-9, atol=1e-6).all(axis=1)
+        hit = np.flatnonzero(differ)
+        return int(a["step"].iloc[hit[0]]) if hit.size else None
 
 
 def series(model: DashboardModel | ADLGame) -> pd.DataFrame:
@@ -304,6 +350,23 @@ def haircut_shares(model: DashboardModel | ADLGame, scope: str = "run") -> np.nd
     equity = adl["equity"][first]
     keep = equity > 0
     return taken[keep] / equity[keep]
+
+
+def who_paid(game: ADLGame | None) -> dict[str, float]:
+    """ADL dollars taken so far by agent type (``book``: the market makers' account)."""
+    if game is None:
+        return {}
+    adl = game.exchange.log.adl.to_array()
+    names = dict(TYPE_NAMES)
+    out = dict.fromkeys([*names.values(), "book"], 0.0)
+    if adl.size == 0:
+        return out
+    kinds = game.exchange.acc.kind[adl["account"]]
+    book = np.isin(adl["account"], np.atleast_1d(game.exchange.book))
+    for t, name in names.items():
+        out[name] = float(adl["haircut"][(kinds == t) & ~book].sum())
+    out["book"] = float(adl["haircut"][book].sum())
+    return out
 
 
 # ---------------------------------------------------------------------- command line

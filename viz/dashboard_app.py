@@ -39,7 +39,7 @@ from mesa.visualization.utils import force_update, update_counter
 
 from experiments.studies.experiment import game_policies
 from market.adl import SEVERITIES
-from viz.dashboard import DEFAULTS, DashboardModel, haircut_shares, series
+from viz.dashboard import DEFAULTS, DashboardModel, haircut_shares, series, who_paid
 from viz.style import RC
 
 __all__ = [
@@ -51,6 +51,7 @@ __all__ = [
     "KeepLastGood",
     "Page",
     "RetentionPlot",
+    "SideBySide",
     "Status",
 ]
 
@@ -87,6 +88,7 @@ MODEL_PARAMS: dict[str, dict[str, Any]] = {
     "traders": _text("Traders", "traders"),
     "crises": _text("Crises", "crises"),
     "seed": _text("Seed", "seed"),
+    "compare_with": _text("Compare with (none, a rule, FILE.py:Class)", "compare_with"),
 }
 
 _BLACK = "black"
@@ -156,7 +158,9 @@ def Status(model: KeepLastGood) -> None:
             )
         # plain text, not Markdown: Markdown pulls KaTeX from a CDN and the page is offline
         solara.Text(
-            f"Policy {p['policy']} · severity {p['severity']} · "
+            f"Policy {p['policy']}"
+            + (f" vs {p['compare_with']}" if current.game_b is not None else "")
+            + f" · severity {p['severity']} · "
             f"step {game.t} / {game.total_steps} ({where if game.t else 'not started'}) · "
             f"seed {p['seed']}, {p['traders']} traders, {p['crises']} crises · "
             f"whale / flipper / Sybil {p['whale']} / {p['flipper']} / {p['sybil']}, "
@@ -189,6 +193,65 @@ def Status(model: KeepLastGood) -> None:
             "Change the parameters in the sidebar, then press Reset to start a game with them.",
             style={"font-size": "12px", "color": "#666"},
         )
+
+
+def _who_paid_plot(paid: dict[str, float], title: str) -> Figure:
+    """Bars: ADL dollars taken so far by agent type (hatched, greyscale-safe)."""
+
+    def draw(ax: Axes) -> None:
+        names = list(paid)
+        ax.bar(names, [paid[n] for n in names], color=_GREY, edgecolor=_BLACK, hatch="//")
+        ax.set_title(title)
+        ax.set_ylabel("ADL taken so far, $")
+        ax.tick_params(axis="x", labelsize=8)
+
+    return _plot(draw)
+
+
+@solara.component
+def SideBySide(model: KeepLastGood) -> None:
+    """Two rules on one world, in two columns: where they part and what each did to whom."""
+    update_counter.get()
+    current: DashboardModel = model.value
+    a, b = current.game, current.game_b
+    if a is None:
+        return
+    if b is None:
+        solara.Text(
+            "Set 'Compare with' to a second rule (a name, or your FILE.py:Class) and press "
+            "Reset to play both on this world side by side.",
+            style={"font-size": "12px", "color": "#666", "padding": "0 16px"},
+        )
+        return
+    part = current.parted_at()
+    where = (
+        f"The two rules part at step {part}: the first step whose ADL, backstop, fund, residual "
+        "or traders differ."
+        if part is not None
+        else "Same world, same draws: the two rules have not parted yet."
+    )
+    with solara.Column(gap="4px", style={"padding": "0 16px"}):
+        solara.Text(
+            where, style={"font-size": "14px", "font-weight": "500"}, classes=["adl-parted"]
+        )
+        with solara.Columns([1, 1]):
+            for game, css in ((a, "adl-side-a"), (b, "adl-side-b")):
+                df = series(game)
+                last = df.iloc[-1]
+                paid = who_paid(game)
+                touched = int(np.unique(game.exchange.log.adl.to_array()["account"]).size)
+                with solara.Column():
+                    solara.Text(
+                        f"{game.policy_name}: ADL raised {_money(last['cum_adl'])} from "
+                        f"{touched:,} accounts · backstop paid {_money(last['cum_backstop'])} · "
+                        f"fund {_money(last['fund'])} · traders {int(last['traders_active'])}",
+                        style={"font-size": "13px"},
+                        classes=[css],
+                    )
+                    solara.FigureMatplotlib(
+                        _who_paid_plot(paid, f"Who paid under {game.policy_name}"),
+                        format="png",
+                    )
 
 
 def _plot(draw: Callable[[Axes], None]) -> Figure:
@@ -314,6 +377,7 @@ def Page() -> None:
     """The dashboard: status line above Mesa's SolaraViz (controls, parameters, plots)."""
     model = solara.use_memo(lambda: KeepLastGood(DashboardModel()), [])
     Status(model)
+    SideBySide(model)
     SolaraViz(
         model,
         components=COMPONENTS,

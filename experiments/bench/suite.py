@@ -57,6 +57,7 @@ __all__ = [
     "BUDGET_SHARE",
     "GAME_SIZE",
     "KERNEL_SIZES",
+    "NO_ADL",
     "PROFILE_TARGETS",
     "PRO_RATA_LIKE",
     "QUEUE_LIKE",
@@ -286,7 +287,9 @@ QUICK_KERNEL_SIZES = (1_000, 10_000)
 WAVE_ACCOUNTS = 1_000_000
 QUICK_WAVE_ACCOUNTS = 20_000
 #: Rules that walk a ranked queue (the wave target for them is 2 s, 1 s for the smooth rules).
-WAVE_QUEUES = (*QUEUE_LIKE, "hybrid")
+WAVE_QUEUES = (*QUEUE_LIKE, "bybit", "okx", "aevo", "lighter", "gmx", "hybrid")
+#: Rules without a ranked ADL: a wave raises nothing and the shortfall goes to their bearer.
+NO_ADL = ("paradex", "deribit")
 #: ``experiments.bench.naive_mesa.bench_game`` arguments, full suite and ``quick=True``; both games
 #: play every crisis (``naive_crises=None``), side by side in the same process.
 GAME_SIZE = {"traders": 100_000, "crises": 10, "naive_crises": None}

@@ -219,7 +219,9 @@ class ADLGame(mesa.Model):
                 account_fraction=sc.adl.account_fraction,
             ),
             execution=None if sc.adl.execution == "auto" else sc.adl.execution,
-            shortfall=sc.adl.shortfall,
+            shortfall=(self.policy.default_shortfall or "fund_debt")
+            if sc.adl.shortfall == "auto"
+            else sc.adl.shortfall,
             capacity=int(sc.run.traders * 1.2) + 16,
         )
         self.t = 0
@@ -587,6 +589,7 @@ class ADLGame(mesa.Model):
         adl = ex.log.adl.to_array()[self._adl_rows_at_crisis :]
         n = ex.n_accounts
         haircut = np.bincount(adl["account"], weights=adl["haircut"], minlength=n)[:n]
+        haircut = haircut.astype(np.float64, copy=False)  # an empty log gives int counts
         social = ex.log.socialised.to_array()[n_social:]
         if social.size:  # what settlement charged counts as a haircut (churn, panel)
             haircut += np.bincount(social["account"], weights=social["haircut"], minlength=n)[:n]

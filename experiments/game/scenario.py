@@ -118,9 +118,10 @@ class AdlSpec:
         "wave sizing (auto: the policy's own; position for production queues)",
     )
     shortfall: str = f(
-        "fund_debt",
-        _choice("written_off", "fund_debt", "venue", "socialised"),
-        "who carries what backstop and ADL leave uncovered",
+        "auto",
+        _choice("auto", "written_off", "fund_debt", "venue", "socialised", "withdrawals"),
+        "who carries what backstop and ADL leave uncovered (auto: the policy's own, e.g. "
+        "socialised for deribit, withdrawals for paradex; else fund_debt)",
     )
     params: dict = f({}, {"kind": "table"}, "policy parameters by name")  # noqa: RUF009
 
@@ -453,10 +454,12 @@ def _cross_checks(sc: Scenario) -> None:
         )
     if sc.crisis.drop_max < sc.crisis.drop_median:
         raise InputError("scenario.crisis.drop_max", ">= crisis.drop_median", sc.crisis.drop_max)
-    from market.adl import POLICIES, get_policy
+    from market.adl import get_policy, policy_class
 
-    if sc.adl.policy not in POLICIES:
-        raise InputError("scenario.adl.policy", f"one of {', '.join(POLICIES)}", sc.adl.policy)
+    try:
+        policy_class(sc.adl.policy)
+    except InputError as exc:
+        raise InputError("scenario.adl.policy", exc.allowed, sc.adl.policy) from None
     try:
         get_policy(sc.adl.policy, **sc.adl.params)
     except InputError as exc:
@@ -479,7 +482,8 @@ def builtin_scenarios() -> list[str]:
 
 
 def load_scenario(source: str | Path | None = None) -> Scenario:
-    """Load a scenario: None (the default), a built-in name, or a TOML file path.
+    """Load a scenario: None (the default), a built-in name, ``venue:<name>`` (the default
+    world with a venue's mechanics, :mod:`experiments.game.venues`) or a TOML file path.
 
     Raises:
         InputError: unknown file or name, TOML syntax errors, unknown keys, wrong types and
@@ -487,6 +491,10 @@ def load_scenario(source: str | Path | None = None) -> Scenario:
     """
     if source is None:
         source = "default"
+    if isinstance(source, str) and source.startswith("venue:"):
+        from experiments.game.venues import venue_overrides
+
+        return load_scenario("default").replace(**venue_overrides(source[len("venue:") :]))
     text: str
     path = Path(source)
     if path.suffix == ".toml" or path.exists():

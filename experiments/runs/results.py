@@ -191,6 +191,7 @@ EXTRA_METRICS = (
     "carried_debt",
     "venue_paid",
     "socialised",
+    "withdrawal_cut",
     "conservation_error",
 )
 
@@ -271,6 +272,7 @@ class RunResult:
             "carried_debt": float(ex.debt),
             "venue_paid": float(ex.venue_paid),
             "socialised": float(ex.socialised),
+            "withdrawal_cut": float(ex.withdrawal_cut),
             "traders_active_end": float(len(game.traders())),
             "traders_churned": float(game.churned_total),
             "fee_revenue": float(ex.fee_revenue),
@@ -332,24 +334,25 @@ HONEST_TYPES = ("passive", "entrant")
 
 
 def gaming_shelter(crises: list[Any]) -> float:
-    """How much the gaming traders are sheltered from ADL, in [-inf, 1].
+    """How much the gaming traders are sheltered from ADL, in [-1, 1].
 
-    ``1 - r_gaming / r_honest``, where ``r`` is a group's ADL haircuts over its gross notional
-    at each crisis start (its exposure, so leverage alone does not count as gaming), summed
-    over crises: flippers and Sybil owners against passive traders and entrants.  0: gaming
-    buys nothing; 1: gamers bear no haircut; negative: gamers bear more per dollar held.  NaN
-    when the honest traders bore no haircut or a group held no position."""
+    ``(r_honest - r_gaming) / (r_honest + r_gaming)``, where ``r`` is a group's ADL haircuts
+    over its gross notional at each crisis start (its exposure, so leverage alone does not
+    count as gaming), summed over crises: flippers and Sybil owners against passive traders
+    and entrants.  0: gaming buys nothing; 1: gamers bear no haircut while honest traders
+    do; -1: the reverse.  Bounded, so one run where a group bears almost nothing cannot
+    dominate an average.  NaN when neither group bore a haircut or a group held no position.
+    """
 
-    def rate(types: tuple[str, ...]) -> tuple[float, float]:
+    def rate(types: tuple[str, ...]) -> float:
         h = sum(c.haircut_by_type.get(t, 0.0) for c in crises for t in types)
         e = sum(c.notional_by_type.get(t, 0.0) for c in crises for t in types)
-        return h, e
+        return h / e if e > 0 else float("nan")
 
-    hg, eg = rate(GAMING_TYPES)
-    hh, eh = rate(HONEST_TYPES)
-    if eg <= 0 or eh <= 0 or hh <= 0:
+    rg, rh = rate(GAMING_TYPES), rate(HONEST_TYPES)
+    if not (np.isfinite(rg) and np.isfinite(rh)) or rg + rh <= 0:
         return float("nan")
-    return 1.0 - (hg / eg) / (hh / eh)
+    return (rh - rg) / (rh + rg)
 
 
 def json_safe(obj: object) -> object:

@@ -153,12 +153,14 @@ class RunSpec:
     tags: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        from market.adl import POLICIES, SEVERITIES
+        from market.adl import SEVERITIES, policy_class
 
         if not isinstance(self.scenario, dict):
             raise InputError("RunSpec.scenario", "a dict (experiments.game.scenario.to_dict)")
-        if self.policy not in POLICIES:
-            raise InputError("RunSpec.policy", f"one of {', '.join(POLICIES)}", self.policy)
+        try:
+            policy_class(self.policy)
+        except InputError as exc:
+            raise InputError("RunSpec.policy", exc.allowed, self.policy) from None
         if self.severity not in SEVERITIES:
             raise InputError("RunSpec.severity", f"one of {', '.join(SEVERITIES)}", self.severity)
         if isinstance(self.seed, bool) or not isinstance(self.seed, int | np.integer):

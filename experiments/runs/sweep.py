@@ -264,13 +264,23 @@ def _names(data: dict, key: str, allowed: dict, default: Any) -> tuple[str, ...]
     return tuple(items)
 
 
+def _known(policy: str, where: str) -> None:
+    """Refuse a plug-in policy that cannot be loaded, naming ``where``."""
+    from market.adl import policy_class
+
+    try:
+        policy_class(policy)
+    except InputError as exc:
+        raise InputError(where, exc.allowed, policy) from None
+
+
 def _policy_param(name: str, policies: tuple[str, ...], where: str) -> bool:
     """Check that every policy takes parameter ``name``; True if it is an integer parameter."""
-    from market.adl import POLICIES
+    from market.adl import policy_class
 
     integer = True
     for p in policies:
-        cls = POLICIES[p]
+        cls = policy_class(p)
         valid = cls._param_names()
         if name not in valid:
             raise InputError(
@@ -363,7 +373,19 @@ def sweep_from_dict(
     base = _resolve_scenario(data.get("scenario", "default"), Path(base_dir) if base_dir else None)
     if "policies" not in data:
         raise InputError("sweep.policies", f"a list of policy names from {', '.join(POLICIES)}")
-    policies = _names(data, "policies", POLICIES, None)
+    from market.adl.plugins import entry_point_policies, is_plugin_spec
+
+    given = data.get("policies")
+    plugins = [
+        v
+        for v in ([given] if isinstance(given, str) else given or [])
+        if isinstance(v, str) and is_plugin_spec(v)
+    ]
+    policies = _names(
+        data, "policies", {**POLICIES, **entry_point_policies(), **dict.fromkeys(plugins)}, None
+    )
+    for p in plugins:
+        _known(p, "sweep.policies")
     severities = _names(data, "severity", SEVERITIES, "full")
     seeds = _check_int(data, "seeds", 1, 1)
     root_seed = _check_int(data, "root_seed", 1, 0)

@@ -251,6 +251,8 @@ def check_policy(name: str, policy: ADLPolicy, inst: Instance) -> list[dict[str,
         detail = f"max h/c at B > alpha*sum(c), alpha={b['alpha']:.3f}"
         if b["cap_hi"] <= b["alpha"] * float(c.sum()):  # the rule's own reach: nothing forced
             margin, detail = 0.0, detail + " (vacuous: B <= alpha * what the rule may take)"
+        elif float(c.sum()) <= 0:  # a rule that takes nothing in a wave covers no B
+            margin, detail = 0.0, detail + " (vacuous: the rule takes nothing in a wave)"
         rows.append(_row(name, "fairness_cap", inst, margin, b["cap_hi"], b["alpha"], mf, detail))
         # profits only: B > sum(g) => principal >= B - sum(g); claimants protect principal
         c = _reach(policy, snap, b["profit_hi"])

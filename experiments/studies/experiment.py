@@ -29,7 +29,7 @@ from experiments.studies.report import (
     power_lines,
     seed_text,
 )
-from market.adl import POLICIES
+from market.adl import POLICIES, policy_class
 from market.errors import require
 
 #: Size presets: ``default`` is the built-in default scenario; ``tiny`` is for tests and
@@ -107,8 +107,9 @@ class Experiment:
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""
     game: ClassVar[bool] = True
-    #: Seeds when the command line does not say (``--quick`` designs use 3).
+    #: Seeds when the command line does not say, without and with ``--quick``.
     default_seeds: ClassVar[int] = 5
+    quick_seeds: ClassVar[int] = 3
 
     policies: tuple[str, ...] | None = None
     baseline: str | None = "pro_rata"
@@ -117,7 +118,7 @@ class Experiment:
         """The policies this experiment plays, validated against the registry."""
         names = game_policies() if self.policies is None else list(self.policies)
         for p in names:
-            require(p in POLICIES, "policy", f"one of {', '.join(POLICIES)}", p)
+            policy_class(p)  # a built-in, a plug-in or an installed entry point
         return names
 
     def cells(self, base: Scenario) -> list[dict[str, Any]]:

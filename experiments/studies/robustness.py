@@ -6,12 +6,13 @@ and the gaming traders' shelter from ADL) is recomputed in every cell of a desig
 behaviour: Morris elementary-effect trajectories (SALib) over the behavioural parameters
 (:data:`PARAMETERS`) and the entry and imitation families (:data:`CATEGORIES`), the trajectories
 dealt out in turn to the churn hazard families (:data:`agents.churn.CHURN_FAMILIES`), the same
-seeds in every cell and for every policy (paired).  Runs go through the run engine, so
-``--executor dask://...`` works.
+seeds for every policy (paired); ``quick`` deals its seeds over the cells in turn (one run per
+cell and policy).  Runs go through the run engine, so ``--executor dask://...`` works.
 
 A conclusion (policy, metric) is the sign of the paired difference ``policy - pro_rata``.  It
 is **robust** when that sign holds in at least 90 % of the cells (cell means over seeds) and the
-interval of the difference pooled over every cell and seed excludes zero; otherwise it is
+95 % interval over seeds (each seed's mean over its cells: a seed's cells share one world, so
+seeds are the sampling unit) excludes zero; otherwise it is
 **fragile**, and ``flips_under`` names the churn families under which some cell's sign flips.
 A policy whose numbers equal pro_rata's in every run **coincides** with it (no conclusion).
 ``verdicts.csv`` holds the verdicts; ``sensitivity.csv`` what moves each difference: Morris
@@ -25,6 +26,7 @@ audit's counterfactual gameability is its own experiment (``adlgame audit``).
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -36,7 +38,7 @@ from agents.churn import CHURN_FAMILIES
 from agents.population import ENTRY_FAMILIES, IMITATION_FAMILIES
 from experiments.game.scenario import Scenario
 from experiments.metrics import confidence_interval
-from experiments.studies.experiment import Experiment
+from experiments.studies.experiment import Experiment, check_seeds
 from experiments.studies.report import FigureWriter, md_table, ok_rows, seed_text
 
 __all__ = [
@@ -208,11 +210,14 @@ def verdicts(rows: pd.DataFrame, baseline: str = "pro_rata", level: float = 0.95
             if d.empty:
                 continue
             per_cell = d.groupby(level="cell_id").mean()
+            # seeds are the sampling unit (every cell of a seed shares its world), so the
+            # interval is over per-seed means across cells
+            per_seed = d.groupby(level="seed").mean()
             scale = max(float(np.abs(base.loc[both, metric]).max()), 1e-12)
             same = bool((d.abs() <= 1e-9 * scale).all())
             majority = float(np.sign(per_cell.median())) or float(np.sign(per_cell.mean()))
             share = float((np.sign(per_cell) == majority).mean()) if majority else 0.0
-            ci = confidence_interval(d.to_numpy(), level)
+            ci = confidence_interval(per_seed.to_numpy(), level)
             excludes = ci.low > 0 or ci.high < 0
             good = (majority > 0) == (better == "higher")
             fam_of = g.reset_index().drop_duplicates("cell_id").set_index("cell_id")["churn.family"]
@@ -229,6 +234,7 @@ def verdicts(rows: pd.DataFrame, baseline: str = "pro_rata", level: float = 0.95
                     "baseline": baseline,
                     "cells": int(per_cell.size),
                     "n": int(ci.n),
+                    "runs": int(d.size),
                     "mean_diff": ci.mean,
                     "ci_low": ci.low,
                     "ci_high": ci.high,
@@ -251,6 +257,8 @@ class Robustness(Experiment):
     """
 
     name: ClassVar[str] = "robustness"
+    #: ``--quick``: 8 seeds dealt over the 40 cells, one run per cell and policy.
+    quick_seeds: ClassVar[int] = 8
     description: ClassVar[str] = (
         "every policy against pro_rata across the behaviour families and a Morris design over "
         "the behavioural parameters: which conclusions are robust, and what moves them"
@@ -258,6 +266,17 @@ class Robustness(Experiment):
 
     trajectories: int = 4
     quick: bool = False
+
+    def specs(self, seeds: int, base: Scenario) -> list[Any]:
+        """Every cell with seeds 1..N; ``quick``: cell ``i`` with seed ``i mod N + 1`` alone, so
+        N seeds spread over the design at one run per cell and policy."""
+        every = super().specs(seeds, base)
+        if not self.quick:
+            return every
+        n = check_seeds(seeds)
+        keys = [json.dumps(c, sort_keys=True) for c in self.cells(base)]
+        seed_of = {k: i % n + 1 for i, k in enumerate(keys)}
+        return [s for s in every if s.seed == seed_of[json.dumps(s.cell, sort_keys=True)]]
 
     def design(self) -> tuple[np.ndarray, list[dict[str, Any]]]:
         """The unit Morris design and its cells (:func:`morris_design`)."""
@@ -291,10 +310,16 @@ class Robustness(Experiment):
             f"({LEVELS} levels) per churn family ({', '.join(CHURN_FAMILIES)}) over "
             f"{', '.join(PARAMETERS)} (ranges {_ranges()}) and "
             + ", ".join(f"{k} ({', '.join(v)})" for k, v in CATEGORIES.items())
-            + f"; seeds {seed_text(seeds)} in every cell",
-            f"- robust: the sign holds in >= {ROBUST_SHARE:.0%} of cells and the pooled 95 % "
-            "interval of the paired difference excludes zero; otherwise fragile; coincides: "
-            "equal to the baseline in every run",
+            + (
+                f"; seeds {seed_text(seeds)} dealt to the cells in turn (one run per cell and "
+                "policy)"
+                if self.quick
+                else f"; seeds {seed_text(seeds)} in every cell"
+            ),
+            f"- robust: the sign holds in >= {ROBUST_SHARE:.0%} of cells and the 95 % "
+            "interval of the paired difference over seeds (each seed's mean over its cells: "
+            "the cells of a seed share its world) excludes zero; otherwise fragile; "
+            "coincides: equal to the baseline in every run",
             "",
         ]
         if table.empty:
@@ -304,7 +329,8 @@ class Robustness(Experiment):
                 r["conclusion"],
                 r["verdict"],
                 f"{r['sign_share']:.0%}",
-                f"{r['mean_diff']:.4g} [{r['ci_low']:.4g}, {r['ci_high']:.4g}] (n={r['n']})",
+                f"{r['mean_diff']:.4g} [{r['ci_low']:.4g}, {r['ci_high']:.4g}] "
+                f"(seeds={r['n']}, runs={r['runs']})",
                 r["flips_under"] or "-",
                 _drivers(sens, r["policy"], r["metric"]),
             ]

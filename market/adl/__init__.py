@@ -8,7 +8,7 @@ rules), the eligibility configuration and the severity controllers.
 
 from market.adl.base import KNOWN_PROPERTIES, ADLPolicy, Allocation, Snapshot, execute, water_fill
 from market.adl.eligibility import Eligibility
-from market.adl.registry import POLICIES, describe_policies, get_policy
+from market.adl.registry import POLICIES, describe_policies, get_policy, policy_class
 from market.adl.severity import SEVERITIES, SeverityController, WaveOutcome, WaveState, get_severity
 
 __all__ = [
@@ -27,6 +27,7 @@ __all__ = [
     "execute",
     "get_policy",
     "get_severity",
+    "policy_class",
     "water_fill",
 ]
 

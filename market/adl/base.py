@@ -378,6 +378,8 @@ class ADLPolicy(Params):
             the game and every experiment apply it unless the configuration names another.
         default_execution: ``"budget"`` or ``"position"`` (:data:`EXECUTIONS`): how the venue
             the rule comes from sizes a wave; overridable per exchange or scenario.
+        default_shortfall: the shortfall bearer the venue uses (``None``: the exchange's or
+            the scenario's default), e.g. ``"socialised"`` for Deribit.
     """
 
     name: ClassVar[str] = "base"
@@ -389,6 +391,7 @@ class ADLPolicy(Params):
     exact_small_only: ClassVar[bool] = False
     default_cap: ClassVar[str] = "pnl"
     default_execution: ClassVar[str] = "budget"
+    default_shortfall: ClassVar[str | None] = None
 
     # -- the work ----------------------------------------------------------------------
     def allocate_wealth(self, snap: Snapshot, budget: float) -> np.ndarray:

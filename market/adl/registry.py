@@ -8,6 +8,7 @@ from market.adl.base import ADLPolicy
 from market.adl.layered import Hybrid, Seniority, use_registry
 from market.adl.minimax import MinimaxLeverage
 from market.adl.minmax_ilp import MinMaxILP
+from market.adl.plugins import entry_point_policies, is_plugin_spec, load_plugin
 from market.adl.prorata import CappedProRata, ContractProRata, ProRata, RiskAwareProRata
 from market.adl.queues import (
     BinanceQueue,
@@ -15,6 +16,15 @@ from market.adl.queues import (
     DriftSocialLoss,
     DydxQueue,
     HyperliquidQueue,
+)
+from market.adl.venues import (
+    AevoQueue,
+    BybitQueue,
+    DeribitSessionLoss,
+    GmxProfitCap,
+    LighterQueue,
+    OkxQueue,
+    ParadexWithdrawalLoss,
 )
 from market.errors import InputError
 
@@ -27,6 +37,13 @@ POLICIES: dict[str, type[ADLPolicy]] = {
         BinanceQueue,
         DydxQueue,
         DriftSocialLoss,
+        BybitQueue,
+        OkxQueue,
+        AevoQueue,
+        LighterQueue,
+        GmxProfitCap,
+        ParadexWithdrawalLoss,
+        DeribitSessionLoss,
         ProRata,
         ContractProRata,
         CappedProRata,
@@ -39,17 +56,36 @@ POLICIES: dict[str, type[ADLPolicy]] = {
 }
 
 
+def policy_class(name: str) -> type[ADLPolicy]:
+    """The class behind a policy name: a built-in, ``FILE.py:Class``, ``module:Class`` or an
+    installed entry point (:mod:`market.adl.plugins`).
+
+    Raises:
+        InputError: for a name that is none of these (listing the built-ins).
+    """
+    if isinstance(name, str) and name in POLICIES:
+        return POLICIES[name]
+    if is_plugin_spec(name):
+        return load_plugin(name)
+    installed = entry_point_policies()
+    if isinstance(name, str) and name in installed:
+        return load_plugin(installed[name])
+    known = ", ".join([*POLICIES, *installed])
+    raise InputError("policy", f"one of {known}, or FILE.py:Class, or module:Class", name)
+
+
 def get_policy(name: str | ADLPolicy, **params: Any) -> ADLPolicy:
-    """A policy by registry name with its parameters (an instance is returned as it is).
+    """A policy by name with its parameters (an instance is returned as it is).
+
+    ``name`` is a built-in registry name, ``FILE.py:Class``, ``module:Class`` or an installed
+    entry point (:func:`policy_class`).
 
     Raises:
         InputError: for an unknown name (listing the known ones) or an unknown parameter.
     """
     if isinstance(name, ADLPolicy):
         return name.set_params(**params) if params else name
-    if name not in POLICIES:
-        raise InputError("policy", f"one of {', '.join(POLICIES)}", name)
-    cls = POLICIES[name]
+    cls = policy_class(name)
     valid = cls._param_names()
     bad = sorted(set(params) - set(valid))
     if bad:
@@ -63,9 +99,18 @@ use_registry(get_policy)  # Hybrid and Seniority name their inner rules
 
 
 def describe_policies() -> list[dict[str, Any]]:
-    """One record per built-in policy: name, description, claimed properties, source, params."""
+    """One record per policy, the built-ins then installed entry points: name, description,
+    claimed properties, source, params and ``origin`` (``built-in`` or the entry point)."""
     rows = []
-    for name, cls in POLICIES.items():
+    named: list[tuple[str, type[ADLPolicy], str]] = [
+        (n, c, "built-in") for n, c in POLICIES.items()
+    ]
+    for n, value in entry_point_policies().items():
+        try:
+            named.append((n, load_plugin(value), f"entry point {value}"))
+        except InputError:
+            continue  # a broken installed plugin is left out of the listing
+    for name, cls, origin in named:
         pol = cls()
         rows.append(
             {
@@ -76,6 +121,7 @@ def describe_policies() -> list[dict[str, Any]]:
                 "sides": pol.sides,
                 "exact_small_only": bool(pol.exact_small_only),
                 "source": cls.source,
+                "origin": origin,
                 "params": {
                     k: (v if isinstance(v, int | float | str | bool | None) else repr(v))
                     for k, v in pol.get_params(deep=False).items()

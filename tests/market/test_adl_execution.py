@@ -71,6 +71,7 @@ def test_an_uncovered_deficit_lands_with_its_bearer(bearer):
         "written_off": (rep.written_off, ex.bad_debt),
         "fund_debt": (rep.carried, ex.debt),
         "socialised": (rep.carried, ex.debt),
+        "withdrawals": (rep.carried, ex.debt),
         "venue": (rep.venue_paid, ex.venue_paid),
     }[bearer]
     assert got == pytest.approx((DEFICIT, DEFICIT))
@@ -105,6 +106,39 @@ def test_socialised_shortfall_is_charged_to_winners_at_settlement():
     assert got[int(w2)] == pytest.approx(3 * DEFICIT / 4)
     assert check_invariants(ex).ok
     assert ex.settle() == 0.0  # nothing left to socialise
+
+
+def test_paradex_cuts_withdrawals_by_the_socialised_loss_factor():
+    # paradex raises nothing in the wave and names its bearer: the 483.6 is carried, then
+    # every withdrawal is cut by debt / active traders' positive equity (the winner's 20,600)
+    ex, acc = crash_world("paradex")
+    assert ex.shortfall == "withdrawals"
+    ex.step(94.0)
+    assert ex.debt == pytest.approx(DEFICIT) and ex.log.adl.to_array()["haircut"].sum() == 0
+    factor = DEFICIT / 20_600.0
+    assert ex.withdrawal_factor() == pytest.approx(factor)
+    external = ex.external
+    assert ex.withdraw(acc["winner"], 1_000.0).all()
+    kept = 1_000.0 * factor
+    assert ex.withdrawal_cut == pytest.approx(kept) and ex.debt == pytest.approx(DEFICIT - kept)
+    assert ex.external == pytest.approx(external - (1_000.0 - kept))  # less money left
+    assert check_invariants(ex).ok
+    # a leaver's payout is cut the same way, and never by more than is still owed
+    external = ex.external
+    paid = ex.deactivate([acc["winner"]])
+    assert ex.debt == pytest.approx(0.0) and ex.withdrawal_cut == pytest.approx(DEFICIT)
+    assert ex.external == pytest.approx(external - paid[0])  # what left is what was paid
+    assert ex.acc.cash[acc["winner"]] == 0.0 and paid[0] > 0
+    assert check_invariants(ex).ok
+    assert ex.withdrawal_factor() == 0.0
+
+
+def test_deribit_socialises_the_session_among_its_winners():
+    ex, _ = crash_world("deribit")
+    assert ex.shortfall == "socialised"
+    ex.step(94.0)
+    assert ex.settle() == pytest.approx(DEFICIT)
+    assert check_invariants(ex).ok
 
 
 def test_settle_does_nothing_under_other_bearers():

@@ -165,3 +165,40 @@ def test_dashboard_in_chromium(server, tmp_path):
     # dark pixels: text and plot lines; the page is not an empty white sheet
     assert (img.mean(axis=2) < 100).mean() > 0.005
     assert not problems, "requests failed (the page must work offline):\n" + "\n".join(problems)
+
+
+def test_two_rules_side_by_side_in_chromium(server):
+    # a designer's draft against a venue's rule: same world, two columns, the step they part
+    from playwright.sync_api import sync_playwright
+
+    url, _ = server
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1900})
+            page.set_default_timeout(UI_TIMEOUT_MS)
+            page.goto(url)
+            page.locator(".adl-status").wait_for()
+            box = page.locator(".v-text-field").filter(has_text="Compare with").locator("input")
+            box.fill("pro_rata")
+            box.press("Enter")
+            page.get_by_role("button", name="Reset").click()
+            page.get_by_text("Policy hyperliquid vs pro_rata · severity full · step 0 /").wait_for()
+            assert "have not parted yet" in page.locator(".adl-parted").inner_text()
+            assert page.locator(".adl-side-a").inner_text().startswith("hyperliquid: ADL raised")
+            assert page.locator(".adl-side-b").inner_text().startswith("pro_rata: ADL raised")
+            parted = page.locator(".adl-parted")
+            for k in range(1, 61):  # step to the first ADL wave (the first crisis)
+                page.get_by_role("button", name="Step").click()
+                page.get_by_text(f"vs pro_rata · severity full · step {k} /").wait_for()
+                if "part at step" in parted.inner_text():
+                    break
+            text = parted.inner_text()
+            step = int(text.split("part at step ")[1].split(":")[0])
+            assert step > 0
+            a = page.locator(".adl-side-a").inner_text()
+            b = page.locator(".adl-side-b").inner_text()
+            assert a != b  # what each rule did differs once they part
+            assert page.locator("img").count() >= 8  # six plots and two who-paid charts
+        finally:
+            browser.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from experiments.studies.audit.world import (
     build_world,
     eligibility_for,
 )
+from market.accounts import BOOK, VAULT
 from market.adl import POLICIES, get_policy
 from market.adl.base import ADLPolicy
 from market.exchange import Exchange
@@ -277,6 +279,14 @@ _MEAN_COLS = (
 )
 
 
+def _slot(name: str, slot: dict[str, int]) -> int:
+    """A policy's stream slot: its registry position, or for a plug-in a stable number from
+    its name (the same in every process and run)."""
+    if name in slot:
+        return slot[name]
+    return len(slot) + int(hashlib.sha256(name.encode()).hexdigest()[:8], 16)
+
+
 def audit_policies(
     world: World, policies: Sequence[str], actions: Sequence[str], cfg: AuditConfig
 ) -> list[dict[str, Any]]:
@@ -285,12 +295,14 @@ def audit_policies(
     if world.pre is None:
         return records
     slot = {name: i for i, name in enumerate(POLICIES)}
+    flags = world.pre.acc.flags
     for name in policies:
         policy = get_policy(name)
         honest = honest_run(world.pre, world.marks, policy, cfg.cap)
-        pick_ss, act_ss = _child(world.target_seq, slot[name]).spawn(2)
+        pick_ss, act_ss = _child(world.target_seq, _slot(name, slot)).spawn(2)
         payers = np.flatnonzero(honest.burden > 0)
         payers = payers[payers < world.pre.n_accounts]
+        payers = payers[(flags[payers] & (BOOK | VAULT)) == 0]  # traders only, not the book
         m = min(cfg.targets, payers.size)
         chosen = np.sort(np.random.default_rng(pick_ss).choice(payers, size=m, replace=False))
         act_seqs = act_ss.spawn(max(m, 1))

@@ -22,7 +22,7 @@ from experiments.studies.audit.runs import (
 from experiments.studies.audit.world import (
     AuditConfig,
 )
-from market.adl import POLICIES
+from market.adl import policy_class
 from market.errors import require
 
 
@@ -154,7 +154,7 @@ def run_audit(
         InputError: for an unknown policy or action, or a bad seed or worker count.
     """
     for p in policies:
-        require(p in POLICIES, "policy", f"one of {', '.join(POLICIES)}", p)
+        policy_class(p)  # a built-in, a plug-in or an installed entry point
     for a in actions:
         require(a in ACTIONS, "action", f"one of {', '.join(ACTIONS)}", a)
     require(

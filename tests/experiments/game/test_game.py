@@ -361,6 +361,7 @@ def test_ruin_ends_a_whales_learning_only_when_asked():
 
 
 def test_gaming_shelter_compares_haircut_per_dollar_held():
+    import math
     from types import SimpleNamespace
 
     from experiments.runs.results import gaming_shelter
@@ -372,11 +373,11 @@ def test_gaming_shelter_compares_haircut_per_dollar_held():
     assert gaming_shelter(same) == 0.0
     sheltered = [crisis({"flipper": 0.0, "passive": 10.0}, {"flipper": 10.0, "passive": 100.0})]
     assert gaming_shelter(sheltered) == 1.0
+    # gamers pay twice as much per dollar held: (1 - 2) / (1 + 2)
     worse = [crisis({"sybil": 2.0, "entrant": 1.0}, {"sybil": 10.0, "entrant": 10.0})]
-    assert gaming_shelter(worse) == -1.0
-    import math
-
+    assert gaming_shelter(worse) == pytest.approx(-1 / 3)
     assert math.isnan(gaming_shelter([crisis({"flipper": 1.0}, {"flipper": 1.0})]))
+    assert math.isnan(gaming_shelter([crisis({}, {"flipper": 1.0, "passive": 1.0})]))
 
 
 @pytest.mark.parametrize("name", ["default", "oct10"])

@@ -120,7 +120,13 @@ def test_quick_robustness_writes_its_verdicts(tmp_path, quick):
         assert (tmp_path / "rob" / f"{stem}.png").stat().st_size > 10_000
     table = pd.read_csv(tmp_path / "rob" / "verdicts.csv")
     assert set(table["verdict"]) <= {"robust", "fragile", "coincides"} and len(table) == 6
-    assert (table["cells"] == 40).all() and summary.attrs["info"]["verdicts"] == 6
+    # gaming_shelter is undefined in cells where no gamer or honest trader was hit
+    assert (table.loc[table["metric"] != "gaming_shelter", "cells"] == 40).all()
+    assert summary.attrs["info"]["verdicts"] == 6
+    runs = pd.read_parquet(tmp_path / "rob" / "runs.parquet")
+    # quick: the two seeds dealt over the 40 cells, one run per cell and policy
+    assert len(runs) == 40 * 2 and runs.groupby("seed").size().to_dict() == {1: 40, 2: 40}
+    assert (table.loc[table["metric"] != "gaming_shelter", "n"] == 2).all()
     report = (tmp_path / "rob" / "report.md").read_text()
     assert "| conclusion | verdict |" in report and "moved most by" in report
     sens = pd.read_csv(tmp_path / "rob" / "sensitivity.csv")

@@ -194,7 +194,7 @@ def test_forced_concentration_holds_for_every_policy(name):
         snap = data.draw(snapshots(1, max_n))
         asked = data.draw(budgets(snap, infeasible=False))
         c = np.clip(policy.wave_caps(snap, asked), 0.0, snap.capacity)
-        if name != "dydx":
+        if name not in ("dydx", "paradex", "deribit"):  # these hold themselves to less
             np.testing.assert_array_equal(c, snap.capacity)
         reach = lot_grid_capacity(snap.with_capacity(c)) if policy.price_rule != "none" else c
         budget = min(asked, float(reach.sum()))
