@@ -7,6 +7,7 @@ import dataclasses
 import json
 import sys
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -163,9 +164,13 @@ def build_parser(extend: ParserExtension | None = None) -> argparse.ArgumentPars
         "--section",
         action="append",
         default=None,
-        help="kernels, wave, game or sweep (repeat or comma-separate; default: all four)",
+        help="kernels, wave, game, sweep or scaling (repeat or comma-separate; default: the "
+        "first four)",
     )
     b.add_argument("--quick", action="store_true", help="small sizes (a smoke check in seconds)")
+    b.add_argument(
+        "--out", default=None, help="with --section scaling: write scaling.json and its figure"
+    )
     b.add_argument(
         "--sizes",
         default="1e3,1e4,1e5,1e6",
@@ -422,12 +427,21 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         rows = bench.bench_policies(sizes, repeat=args.repeat)
         print(json.dumps(rows, indent=2) if args.json else bench.format_policy_table(rows))
         return 0
-    sections: Sequence[str] = bench.SECTIONS
+    sections: Sequence[str] = bench.DEFAULT_SECTIONS
     if args.section:
         sections = [x.strip() for item in args.section for x in item.split(",") if x.strip()]
     chosen = bench.check_sections(sections)
     progress = None if args.json else (lambda line: print(line, file=sys.stderr, flush=True))
     result = bench.run_benchmarks(chosen, quick=args.quick, progress=progress)
+    if args.out is not None and result.get("scaling"):
+        import pandas as pd
+
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "scaling.json").write_text(json.dumps(result["scaling"], indent=1))
+        if args.figures is not None:
+            ctx = {"experiment": "scaling", "seeds": 1, "seed_list": [1], "scenario": "crash"}
+            args.figures("scaling", out, pd.DataFrame(result["scaling"]), pd.DataFrame(), ctx)
     print(json.dumps(result, indent=2) if args.json else bench.format_report(result))
     return 0
 

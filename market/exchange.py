@@ -94,6 +94,13 @@ class BackstopConfig:
         fee_share: share of trading fees paid into the fund (fund mode).
         vault_trigger: the vault takes over accounts whose equity < trigger * maintenance.
         vault_unwind: share of the vault's inventory sent to the book each step.
+        max_drawdown: (fund) the share of its reference balance the fund may pay before ADL
+            starts: it pays down to ``(1 - max_drawdown) * reference`` and ADL covers the
+            rest.  1 (the default): until the fund is empty.  Bybit's 2025 trigger (the
+            pool's drawdown against its 8-hour maximum held at -30 %) and OKX's threshold
+            (30 % below its 8-hour average) are about 0.3.  The reference is the fund at
+            construction, then wherever :meth:`Exchange.set_fund_reference` puts it (the game:
+            the fund at each crisis start).
     """
 
     kind: str = "fund"
@@ -101,6 +108,7 @@ class BackstopConfig:
     fee_share: float = 0.0
     vault_trigger: float = 2.0 / 3.0
     vault_unwind: float = 0.2
+    max_drawdown: float = 1.0
 
     def __post_init__(self) -> None:
         require(
@@ -116,6 +124,9 @@ class BackstopConfig:
             self.capital,
         )
         require(0 <= self.fee_share <= 1, "backstop.fee_share", "in [0, 1]", self.fee_share)
+        require(
+            0 <= self.max_drawdown <= 1, "backstop.max_drawdown", "in [0, 1]", self.max_drawdown
+        )
         require(
             0 < self.vault_trigger <= 1, "backstop.vault_trigger", "in (0, 1]", self.vault_trigger
         )
@@ -209,6 +220,7 @@ class Exchange(Waterfall):
         self.socialised = 0.0
         self.withdrawal_cut = 0.0  # kept from withdrawals to repay a carried shortfall
         self.fund = self.backstop.capital if self.backstop.kind == "fund" else 0.0
+        self.fund_reference = self.fund  # what backstop.max_drawdown is measured against
         self.external = self.fund
         self.depth_scale = np.ones(self.K)
         self.stress = np.zeros(self.K)
@@ -767,6 +779,12 @@ class Exchange(Waterfall):
         paid = np.zeros(idx.size)
         paid[np.isin(idx, live)] = out - kept
         return paid
+
+    def set_fund_reference(self, value: float | None = None) -> None:
+        """The balance ``backstop.max_drawdown`` is measured against (default: the fund now)."""
+        v = self.fund if value is None else float(value)
+        require(np.isfinite(v) and v >= 0, "fund_reference", "a finite number >= 0", v)
+        self.fund_reference = v
 
     def fund_deposit(self, amount: float) -> None:
         """New capital for the backstop (insurance fund, or the vault's account)."""

@@ -23,6 +23,13 @@ class PopulationSpec:
         long_share: probability that an account is long.
         entry_spread: log-normal spread of entry prices around the mark (so some positions
             start in profit and some at a loss).
+        positions_tail: with several markets, the number of markets an account trades is
+            ``min(K, floor(Pareto(positions_tail)))``: with 1.5 about 65 % trade one market,
+            88 % at most three and 2 % twelve or more (an assumption shaped like a venue:
+            most accounts hold a few positions, a few hold dozens).  0: one market each.
+        market_zipf: market popularity ``p_k ~ (k + 1) ** -market_zipf`` (1: market 0 is the
+            most traded, the way a venue's BTC and ETH books dwarf its long tail); 0: uniform.
+            Positions drawn twice in one market for one account merge into one.
     """
 
     accounts: int = 10_000
@@ -33,6 +40,8 @@ class PopulationSpec:
     leverage_max: float = 50.0
     long_share: float = 0.5
     entry_spread: float = 0.05
+    positions_tail: float = 1.5
+    market_zipf: float = 1.0
 
     def __post_init__(self) -> None:
         require(self.accounts >= 1, "population.accounts", "an integer >= 1", self.accounts)
@@ -53,39 +62,77 @@ class PopulationSpec:
         require(
             0 <= self.entry_spread < 1, "population.entry_spread", "in [0, 1)", self.entry_spread
         )
+        require(
+            self.positions_tail == 0 or self.positions_tail > 0.5,
+            "population.positions_tail",
+            "0 (one position per account) or > 0.5",
+            self.positions_tail,
+        )
+        require(0 <= self.market_zipf <= 5, "population.market_zipf", "in [0, 5]", self.market_zipf)
+
+
+def _positions(
+    spec: PopulationSpec, n: int, k_markets: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """(account, market) of every position: a heavy-tailed count of markets per account, each
+    market drawn by popularity; duplicates within an account merged.  Sorted by account."""
+    if spec.positions_tail == 0:
+        count = np.ones(n, dtype=np.int64)
+    else:
+        u = rng.random(n)
+        count = np.minimum(np.floor((1.0 - u) ** (-1.0 / spec.positions_tail)), k_markets)
+        count = count.astype(np.int64)
+    owner = np.repeat(np.arange(n), count)
+    weight = (np.arange(k_markets) + 1.0) ** -spec.market_zipf
+    cdf = np.cumsum(weight / weight.sum())
+    market = np.minimum(np.searchsorted(cdf, rng.random(owner.size), side="right"), k_markets - 1)
+    key = np.unique(owner * k_markets + market)  # merge repeats, sorted by account
+    return key // k_markets, key % k_markets
 
 
 def seed_population(ex: Exchange, spec: PopulationSpec, rng: np.random.Generator) -> np.ndarray:
-    """Open ``spec.accounts`` funded accounts with one position each; returns their indices.
+    """Open ``spec.accounts`` funded accounts with their positions; returns their indices.
 
-    Each account trades one market (uniformly), holds a Pareto-sized position at a
-    log-uniform leverage, and is funded so that its equity at the mark equals notional /
+    With one market every account holds one position in it.  With several, each account
+    trades a heavy-tailed number of markets chosen by popularity (``positions_tail``,
+    ``market_zipf``).  Each position is Pareto-sized at its account's log-uniform leverage,
+    and the account is funded so that its equity at the mark equals its total notional /
     leverage.  Positions are genesis fills against the book at the entry price, without
     fees, so the exchange starts balanced (long open interest = short open interest).
-    Leverage is capped by the market's initial margin.
+    Leverage is capped by the markets' initial margin.
     """
     n = spec.accounts
-    market = rng.integers(0, ex.K, size=n)
-    u = rng.random(n)
+    if ex.K == 1 or (spec.positions_tail == 0 and spec.market_zipf == 0):
+        # one position per account in a uniform market: the draws of the earlier population
+        owner = np.arange(n)
+        market = rng.integers(0, ex.K, size=n)
+    else:
+        owner, market = _positions(spec, n, ex.K, rng)
+    m = owner.size
+    u = rng.random(m)
     notional = np.minimum(
         spec.min_notional * (1.0 - u) ** (-1.0 / spec.size_alpha), spec.max_notional
     )
-    lev = np.exp(rng.uniform(np.log(spec.leverage_min), np.log(spec.leverage_max), size=n))
-    max_lev = 1.0 / np.array([s.initial_margin for s in ex.specs])[market]
-    lev = np.minimum(lev, max_lev * 0.999)
-    side = np.where(rng.random(n) < spec.long_share, 1, -1)
-    entry_shift = rng.normal(0.0, spec.entry_spread, size=n)
+    lev_acc = np.exp(rng.uniform(np.log(spec.leverage_min), np.log(spec.leverage_max), size=n))
+    im = np.array([s.initial_margin for s in ex.specs])
+    # an account's leverage is capped by the strictest initial margin among its markets
+    worst = np.full(n, 0.0)
+    np.maximum.at(worst, owner, im[market])
+    lev_acc = np.minimum(lev_acc, 0.999 / np.where(worst > 0, worst, 1.0))
+    side = np.where(rng.random(m) < spec.long_share, 1, -1)
+    entry_shift = rng.normal(0.0, spec.entry_spread, size=m)
     mark = ex.marks[market]
     lot = ex.lot[market]
     lots = np.maximum(np.rint(notional / (mark * lot)), 1).astype(np.int64)
     entry = mark * np.exp(entry_shift)
     upnl = side * lots * lot * (mark - entry)
-    target_eq = lots * lot * mark / lev
-    cash = np.maximum(target_eq - upnl, 0.01 * target_eq)
+    target_eq = lots * lot * mark / lev_acc[owner]
+    cash_pos = np.maximum(target_eq - upnl, 0.01 * target_eq)
+    cash = np.bincount(owner, weights=cash_pos, minlength=n)
     idx = ex.open_accounts(n, cash)
     for k in range(ex.K):
         mk = market == k
-        rows = idx[mk]
+        rows = idx[owner[mk]]
         if rows.size == 0:
             continue
         # genesis fills at each account's own entry price, in groups of one price per call

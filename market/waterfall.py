@@ -281,7 +281,9 @@ class Waterfall:
         """Pay holes pro rata from the backstop's capital; returns what each hole received."""
         total = float(hole.sum())
         if self.backstop.kind == "fund":
-            avail = self.fund
+            # the fund pays down to its floor; below it ADL starts (Bybit's, OKX's triggers)
+            floor = (1.0 - self.backstop.max_drawdown) * self.fund_reference
+            avail = max(self.fund - floor, 0.0)
         elif self.backstop.kind == "vault":
             avail = max(self._vault_equity(), 0.0)
             avail = min(avail, max(float(self.acc.cash[self.vault]), 0.0))

@@ -65,6 +65,7 @@ __all__ = [
     "draw_overshoot_horizon",
     "draw_pass_rates",
     "draw_policy_intervals",
+    "draw_scaling",
     "draw_sensitivity",
     "draw_verdicts",
     "interval_words",
@@ -1119,6 +1120,44 @@ def _robustness(rows: pd.DataFrame, summary: pd.DataFrame, ctx: dict) -> list[Dr
     ]
 
 
+def draw_scaling(rows: pd.DataFrame, *, title: str = "Crash wave cost") -> Figure | None:
+    """Step time of one crash wave against accounts, one line per market count and shape
+    (log-log; markers and line styles, greyscale-safe)."""
+    need = {"accounts", "markets", "shape", "step_seconds"}
+    if rows is None or rows.empty or not need <= set(rows.columns):
+        return None
+    done = rows[rows["step_seconds"].notna()]
+    if done.empty:
+        return None
+    fig, axes = new_figure(size=(7.0, 4.4))
+    ax = axes[0, 0]
+    for i, ((shape, k), g) in enumerate(done.groupby(["shape", "markets"], sort=True)):
+        g = g.sort_values("accounts")
+        st = series_style(i)
+        ax.plot(g["accounts"], g["step_seconds"], label=f"{k} markets, {shape}", **st)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("accounts")
+    ax.set_ylabel("one wave step, s")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def _scaling(rows: pd.DataFrame, summary: pd.DataFrame, ctx: dict) -> list[Draw]:
+    return [
+        (
+            "scaling",
+            "Crash wave cost against accounts and markets",
+            "One waterfall step through a 30 % drop (liquidations, fund, ADL under the "
+            "Hyperliquid queue), by accounts, market count and population shape (one: one "
+            "position per account; venue: a heavy-tailed count of markets per account).",
+            draw_scaling(rows, title="One crash wave: time against accounts"),
+        )
+    ]
+
+
 def _oct10(rows: pd.DataFrame, summary: pd.DataFrame, ctx: dict) -> list[Draw]:
     data = ctx.get("data")
     if data is None:
@@ -1192,6 +1231,7 @@ DRAWERS: dict[str, Callable[[pd.DataFrame, pd.DataFrame, dict], list[Draw]]] = {
     "bounds": _bounds,
     "oct10": _oct10,
     "robustness": _robustness,
+    "scaling": _scaling,
 }
 
 

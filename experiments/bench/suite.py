@@ -55,6 +55,7 @@ from market.spec import MarketSpec
 
 __all__ = [
     "BUDGET_SHARE",
+    "DEFAULT_SECTIONS",
     "GAME_SIZE",
     "KERNEL_SIZES",
     "NO_ADL",
@@ -279,7 +280,9 @@ def format_policy_table(rows: list[dict]) -> str:
 
 # =========================================================================== the suite
 #: Sections of :func:`run_benchmarks`, in the order they run.
-SECTIONS = ("kernels", "wave", "game", "sweep")
+SECTIONS = ("kernels", "wave", "game", "sweep", "scaling")
+#: Sections run when none is named (``scaling`` takes minutes more: ask for it).
+DEFAULT_SECTIONS = ("kernels", "wave", "game", "sweep")
 #: Policy-kernel sizes (number of eligible accounts) of the full suite and of ``quick=True``.
 KERNEL_SIZES = (1_000, 10_000, 100_000, 1_000_000)
 QUICK_KERNEL_SIZES = (1_000, 10_000)
@@ -307,6 +310,8 @@ TARGETS = {
     "wave_peak_mb": 2048.0,
     "sweep_speedup_2_vs_1": 1.6,
     "game_speedup_vs_naive": 20.0,
+    # a wave at K markets within 1.5x of one market for the same open positions (issue 17)
+    "scaling_markets_overhead": 1.5,
 }
 
 
@@ -453,7 +458,10 @@ def build_wave(policy: str | ADLPolicy, cfg: WaveConfig) -> tuple[Exchange, np.n
         backstop=BackstopConfig(kind="fund", capital=cfg.fund_capital),
         capacity=int(cfg.accounts) + 8,
     )
-    seed_population(ex, PopulationSpec(accounts=int(cfg.accounts)), np.random.default_rng(pop_ss))
+    # one position per account, markets uniform: the wave's figures stay comparable across
+    # versions (the scaling section times venue-shaped populations)
+    one = PopulationSpec(accounts=int(cfg.accounts), positions_tail=0.0, market_zipf=0.0)
+    seed_population(ex, one, np.random.default_rng(pop_ss))
     path = crash_path(
         np.full(ex.K, cfg.mark),
         1,
@@ -744,6 +752,17 @@ def evaluate_targets(result: dict[str, Any]) -> dict[str, dict[str, Any]]:
             "x",
             f"{sweep['runs']} runs, 2 workers vs 1",
         )
+    over = (result.get("scaling_summary") or {}).get("markets_overhead") or []
+    if over and over[-1]["markets"] > 1:
+        last = over[-1]
+        out["scaling_markets_overhead"] = _target(
+            last["ratio"],
+            TARGETS["scaling_markets_overhead"],
+            "<=",
+            "x",
+            f"wave step at {last['accounts']:,} accounts x {last['markets']} markets over x 1 "
+            "market, one position each (the same open positions)",
+        )
     game = result.get("game")
     if game and "game_speedup_vs_naive" in game:
         out["game_speedup_vs_naive"] = _target(
@@ -757,7 +776,7 @@ def evaluate_targets(result: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def run_benchmarks(
-    sections: str | Sequence[str] = SECTIONS,
+    sections: str | Sequence[str] = DEFAULT_SECTIONS,
     quick: bool = False,
     progress: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
@@ -804,6 +823,8 @@ def run_benchmarks(
         "sweep_seconds_1": None,
         "sweep_seconds_2": None,
         "sweep_speedup_2_vs_1": None,
+        "scaling": None,
+        "scaling_summary": None,
         "notes": [],
     }
     notes: list[str] = result["notes"]
@@ -865,6 +886,13 @@ def run_benchmarks(
         if cores["usable"] < 2:
             notes.append("sweep: fewer than 2 usable cores, so 2 workers cannot run in parallel.")
         say(_sweep_line(sweep, cores["usable"]))
+    if "scaling" in chosen:
+        from experiments.bench.scaling import bench_scaling, scaling_summary
+
+        say("scaling: one crash wave over accounts x markets x positions per account ...")
+        records = bench_scaling(quick=quick, progress=say)
+        result["scaling"] = records
+        result["scaling_summary"] = scaling_summary(records)
     result["targets"] = evaluate_targets(result)
     result["machine"]["load_average_end"] = _load()
     result["seconds"] = time.perf_counter() - t0
@@ -974,6 +1002,20 @@ def format_report(result: dict[str, Any]) -> str:
     sweep = result.get("sweep")
     if sweep:
         lines += ["", _sweep_line(sweep, usable)]
+    summ = result.get("scaling_summary")
+    if summ:
+        lines.append("")
+        for r in summ["slopes"]:
+            lines.append(
+                f"scaling: step time ~ accounts^{r['slope']:.2f} at {r['markets']} markets "
+                f"({r['shape']})"
+            )
+        for r in summ["markets_overhead"]:
+            lines.append(
+                f"scaling: {r['accounts']:,} accounts x {r['markets']} markets, one position "
+                f"each: {r['ratio']:.2f}x the one-market step, peak {r['peak_mb']:,.0f} MB"
+            )
+        lines += [f"scaling: skipped {s}" for s in summ["skipped"]]
     targets = result.get("targets") or {}
     if targets:
         met = sum(1 for t in targets.values() if t.get("pass"))

@@ -208,7 +208,10 @@ class ADLGame(mesa.Model):
             specs,
             m.mark,
             backstop=BackstopConfig(
-                kind=sc.backstop.kind, capital=sc.backstop.capital, fee_share=sc.backstop.fee_share
+                kind=sc.backstop.kind,
+                capital=sc.backstop.capital,
+                fee_share=sc.backstop.fee_share,
+                max_drawdown=sc.backstop.max_drawdown,
             ),
             policy=self.policy,
             severity=get_severity(self.severity_name),
@@ -569,6 +572,7 @@ class ADLGame(mesa.Model):
         self._current = CrisisRecord(
             index=crisis, start_step=self.t, drop=float(self._crisis_draws["size"][crisis])
         )
+        self.exchange.set_fund_reference()  # backstop.max_drawdown counts from here
         self._eq_at_crisis = self.exchange.equity().copy()
         kinds = self.exchange.acc.kind[: self._eq_at_crisis.size]
         gross = self.exchange.notional().sum(axis=1)

@@ -98,6 +98,12 @@ class BackstopSpec:
     capital: float = f(2e5, _num(0), "starting capital, dollars")
     fee_share: float = f(0.2, _num(0, 1), "share of trading fees paid into the fund")
     lp_topup: float = f(0.0, _num(0, 1), "share of the gap to `capital` LPs refill after a crisis")
+    max_drawdown: float = f(
+        1.0,
+        _num(0, 1),
+        "share of its balance at the crisis start the fund pays before ADL starts (1: until "
+        "empty; Bybit's and OKX's triggers: about 0.3)",
+    )
 
 
 @dataclass(frozen=True)

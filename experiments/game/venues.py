@@ -11,11 +11,14 @@ What each preset sets, and from where:
   which carries its ADL price and, for Paradex and Deribit, the shortfall's bearer.
 * ``backstop.kind`` -- ``vault`` where a liquidator vault takes positions over (Hyperliquid's
   HLP, Lighter's LLP, GMX's pool), ``fund`` where an insurance fund pays (the venue notes).
+* ``backstop.max_drawdown`` -- Bybit's 2025 drawdown trigger (ADL once the pool is 30 % below
+  its 8-hour maximum, the docs' example constant) and OKX's threshold (30 % below its 8-hour
+  average, from an older text: UNVERIFIED), both measured here from the crisis start.
 * ``market.taker_fee`` / ``maker_fee`` -- the base-tier fees the venues publicised in 2025,
   rounded; they change often, so :data:`FEE_NOTE` says to check them before relying on them.
 
 Not set (kept at the default scenario's, and the same for every venue): fund size, margin
-rates, lot sizes, triggers (Bybit's drawdown trigger, OKX's fund threshold), depth.
+rates, lot sizes, depth.
 """
 
 from __future__ import annotations
@@ -56,19 +59,23 @@ VENUES: dict[str, tuple[dict[str, Any], str]] = {
         {
             "adl.policy": "bybit",
             "backstop.kind": "fund",
+            "backstop.max_drawdown": 0.3,
             "market.taker_fee": 0.00055,
             "market.maker_fee": 0.0002,
         },
-        "profit x leverage queue (UNVERIFIED form) at the bankruptcy price; insurance fund",
+        "profit x leverage queue (UNVERIFIED form) at the bankruptcy price; ADL once the "
+        "pool is 30 % below its level at the crisis start (the 2025 drawdown trigger)",
     ),
     "okx": (
         {
             "adl.policy": "okx",
             "backstop.kind": "fund",
+            "backstop.max_drawdown": 0.3,
             "market.taker_fee": 0.0005,
             "market.maker_fee": 0.0002,
         },
-        "PnL% x leverage queue, bankruptcy price once the fund is depleted; security fund",
+        "PnL% x leverage queue at the bankruptcy price; ADL once the fund is 30 % below its "
+        "level at the crisis start (its threshold trigger, an older text's figure)",
     ),
     "bitmex": (
         {

@@ -141,6 +141,25 @@ def test_deribit_socialises_the_session_among_its_winners():
     assert check_invariants(ex).ok
 
 
+def test_a_fund_drawdown_limit_starts_adl_before_the_fund_is_empty():
+    # Bybit's / OKX's triggers: the fund pays down to 70 % of its reference, ADL the rest
+    ex, _ = crash_world(
+        "pro_rata", backstop=BackstopConfig(kind="fund", capital=1_000.0, max_drawdown=0.3)
+    )
+    rep = ex.step(94.0)
+    assert rep.backstop_used == pytest.approx(300.0)
+    assert ex.fund == pytest.approx(700.0, abs=1.0)  # plus the lot-rounding overshoot
+    assert rep.adl_raised == pytest.approx(DEFICIT - 300.0, abs=1.0)  # lot rounding
+    assert check_invariants(ex).ok
+    # the reference moves with the game's crises; the default pays until empty
+    ex.set_fund_reference()
+    assert ex.fund_reference == pytest.approx(ex.fund)
+    full, _ = crash_world("pro_rata", backstop=BackstopConfig(kind="fund", capital=1_000.0))
+    assert full.step(94.0).backstop_used == pytest.approx(DEFICIT)
+    with pytest.raises(InputError, match=r"backstop\.max_drawdown"):
+        BackstopConfig(kind="fund", capital=1.0, max_drawdown=1.5)
+
+
 def test_settle_does_nothing_under_other_bearers():
     ex, _ = crash_world(policy=None, shortfall="fund_debt")
     ex.step(94.0)

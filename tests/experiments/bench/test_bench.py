@@ -369,3 +369,24 @@ def test_profile_tables_name_the_hot_functions():
     assert "20,000 accounts x 4 markets, hyperliquid" in text and "exchange.py" in text
     with pytest.raises(InputError, match=r"^--profile: must be one of game, wave"):
         profile("sweep")
+
+
+def test_scaling_section_times_the_grid_and_fits_slopes(tmp_path):
+    from experiments.bench.scaling import QUICK_SCALING_GRID, scaling_summary
+    from viz.cli import main as adlgame
+
+    result = run_benchmarks(["scaling"], quick=True)
+    rows = result["scaling"]
+    g = QUICK_SCALING_GRID
+    assert len(rows) == len(g["accounts"]) * len(g["markets"]) * len(g["shapes"])
+    for r in rows:
+        assert r["step_seconds"] > 0 and r["peak_mb"] > 0 and r["liquidated"] > 0
+        # one position per account plus the book's position in each market
+        assert r["positions"] == r["accounts"] + r["markets"]
+    summary = scaling_summary(rows)
+    assert {s["markets"] for s in summary["slopes"]} == set(g["markets"])
+    assert summary["markets_overhead"][0]["ratio"] == 1.0
+    assert result["targets"]["scaling_markets_overhead"]["target"] == 1.5
+    # the command line writes the records and the figure
+    assert adlgame(["bench", "--section", "scaling", "--quick", "--out", str(tmp_path)]) == 0
+    assert (tmp_path / "scaling.json").exists() and (tmp_path / "scaling.png").exists()

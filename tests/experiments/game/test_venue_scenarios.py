@@ -28,9 +28,22 @@ def test_a_venue_changes_only_its_mechanics(venue):
     base = flat(to_dict(load_scenario()))
     sc = flat(to_dict(load_scenario(f"venue:{venue}")))
     changed = {k for k in base if base[k] != sc[k]}
-    assert changed <= {"name", "adl.policy", "backstop.kind", "market.taker_fee",
-                       "market.maker_fee"}
+    assert changed <= {"name", "adl.policy", "backstop.kind", "backstop.max_drawdown",
+                       "market.taker_fee", "market.maker_fee"}
     assert sc["adl.policy"] == VENUES[venue][0]["adl.policy"] and sc["name"] == f"venue:{venue}"
+
+
+def test_bybit_and_okx_start_adl_before_their_fund_is_empty():
+    from experiments.game.model import ADLGame
+
+    for venue in ("bybit", "okx"):
+        sc = load_scenario(f"venue:{venue}").replace(**{"run.traders": 600, "run.crises": 2})
+        assert sc.backstop.max_drawdown == 0.3
+        g = ADLGame(sc, seed=1)
+        g.run()
+        ts = g.datacollector.get_model_vars_dataframe()
+        waves = ts[ts["adl_raised"] > 0]
+        assert len(waves) and (waves["fund"] > 0).all()  # ADL ran with money left in the fund
 
 
 def test_an_unknown_venue_lists_the_known_ones():
