@@ -64,6 +64,10 @@ class StepReport:
 class Waterfall:
     """Steps the exchange: see the module docstring (mixed into ``Exchange``)."""
 
+    #: From this many markets on, per-account sums run over the open positions only
+    #: (:meth:`_account_sums_open`); below it, column by column over every market.
+    sparse_sums_min_markets: int = 9
+
     # ------------------------------------------------------------------ the waterfall
     def step(self, marks: object) -> StepReport:
         """Move to new marks and run the waterfall once; returns what happened."""
@@ -208,18 +212,21 @@ class Waterfall:
         sent_notional = np.zeros((rows.size, self.K))
         sent_lots = np.zeros((rows.size, self.K), dtype=np.int64)
         fee_due = np.zeros(rows.size)
-        for k in range(self.K):
+        sub = acc.pos[rows]
+        ri, ci = np.nonzero(sub)  # the open positions of the rows, by row then market
+        order = np.argsort(ci, kind="stable")  # by market, rows in order within one
+        ri, ci = ri[order], ci[order]
+        starts = np.searchsorted(ci, np.arange(self.K + 1))
+        for k in np.unique(ci).tolist():  # only the markets these rows hold
             spec = self.specs[k]
-            q = acc.pos[rows, k]
-            has = q != 0
-            if not has.any():
-                continue
+            has = ri[starts[k] : starts[k + 1]]  # row positions holding market k, ascending
+            q = sub[has, k]
             r = rows[has]
-            qa = np.abs(q[has])
+            qa = np.abs(q)
             nt = qa * self.lot[k] * self.marks[k]
             chunk = (nt > spec.chunk_threshold) & (eq[has] > 0)
             send = np.where(chunk, np.ceil(qa * spec.chunk_fraction).astype(np.int64), qa)
-            dq = -np.sign(q[has]) * send
+            dq = -np.sign(q) * send
             px = self._book_prices(k, dq)
             self._fill(r, k, dq, px, "liquidation")
             sent_notional[has, k] = send * self.lot[k] * self.marks[k]
@@ -607,6 +614,8 @@ class Waterfall:
         for a row until its position or entry changes.  ``upnl_only``: the first one only.
         """
         acc = self.acc
+        if self.sparse_sums_min_markets <= self.K:
+            return self._account_sums_open(rows, upnl_only)
         pos = acc.pos if rows is None else acc.pos[rows]
         entry = acc.entry if rows is None else acc.entry[rows]
         ups = [pos[:, k] * self.lot[k] * (self.marks[k] - entry[:, k]) for k in range(self.K)]
@@ -621,6 +630,35 @@ class Waterfall:
             has |= pk != 0
         ntsum = mg.row_sum([nt[:, k] for k in range(self.K)])
         return mg.row_sum(ups), mg.maintenance_from_notional(nt, self.specs), ntsum, has
+
+    def _account_sums_open(
+        self, rows: np.ndarray | None, upnl_only: bool
+    ) -> tuple[np.ndarray, ...]:
+        """:meth:`_account_sums` over the open positions only (many markets, few positions
+        each): one pass to find them, then per-position terms summed per account by
+        ``bincount``.  The same sums up to floating-point order."""
+        acc = self.acc
+        pos = acc.pos if rows is None else acc.pos[rows]
+        n = pos.shape[0]
+        r, c = np.nonzero(pos)
+        q = pos[r, c]
+        e = acc.entry[r if rows is None else rows[r], c]  # entries of the open positions only
+        ups = np.bincount(r, weights=q * self.lot[c] * (self.marks[c] - e), minlength=n)
+        if upnl_only:
+            return (ups,)
+        ntv = np.abs(q) * (self.lot * self.marks)[c]
+        ntsum = np.bincount(r, weights=ntv, minlength=n)
+        if any(sp.tiers for sp in self.specs):
+            req = np.empty_like(ntv)
+            for k in np.unique(c).tolist():  # tiered requirement market by market
+                sel = c == k
+                req[sel] = mg.tiered_requirement(ntv[sel], self.specs[k])
+        else:
+            req = ntv * np.array([sp.maintenance_margin for sp in self.specs])[c]
+        mm = np.bincount(r, weights=req, minlength=n)
+        has = np.zeros(n, dtype=bool)
+        has[r] = True
+        return ups, mm, ntsum, has
 
     def _execute_adl(self, k: int, snap: Snapshot, alloc, wave: int) -> None:
         """Close the allocated lots at the mark against the book and debit the haircuts.
