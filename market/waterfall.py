@@ -344,22 +344,43 @@ class Waterfall:
         else:
             oi = self.notional().sum(axis=0)
             fallback_w = oi / oi.sum() if oi.sum() > 0 else np.full(self.K, 1.0 / self.K)
-        share = np.where(wsum > 0, w / np.where(wsum > 0, wsum, 1.0), fallback_w[None, :])
-        need_k = (left[:, None] * share).sum(axis=0)
-        deficit_k = (hole[:, None] * share).sum(axis=0)
-        side_k = np.sign((np.sign(lots) * np.abs(w)).sum(axis=0)).astype(np.int64)
-        abs_lots = np.abs(lots)
-        lots_k = abs_lots.sum(axis=0)
         with np.errstate(divide="ignore", invalid="ignore"):
             uncovered = np.where(hole > 0, left / np.where(hole > 0, hole, 1.0), 0.0)
-        open_k = (abs_lots * uncovered[:, None]).sum(axis=0)  # lots the backstop left
         is_vault = rows == self.vault
-        vault_open_k = (abs_lots[is_vault] * uncovered[is_vault, None]).sum(axis=0)
+        if self.sparse_sums_min_markets <= self.K:  # many markets: over the holes' positions
+            need_k, deficit_k, side_k, lots_k, open_k, vault_open_k = self._market_totals_open(
+                hole, left, w, lots, wsum[:, 0], fallback_w, uncovered, is_vault
+            )
+        else:
+            share = np.where(wsum > 0, w / np.where(wsum > 0, wsum, 1.0), fallback_w[None, :])
+            need_k = (left[:, None] * share).sum(axis=0)
+            deficit_k = (hole[:, None] * share).sum(axis=0)
+            side_k = np.sign((np.sign(lots) * np.abs(w)).sum(axis=0)).astype(np.int64)
+            abs_lots = np.abs(lots)
+            lots_k = abs_lots.sum(axis=0)
+            open_k = (abs_lots * uncovered[:, None]).sum(axis=0)  # lots the backstop left
+            vault_open_k = (abs_lots[is_vault] * uncovered[is_vault, None]).sum(axis=0)
         position = self.execution == "position"
         snaps: dict[int, tuple[Snapshot, bool]] = {}
+        holders = None
+        if self.sparse_sums_min_markets <= self.K:  # who holds each market, found once
+            hr, hc = np.nonzero(self.acc.pos)  # rows ascending within each market below
+            order = np.argsort(hc, kind="stable")
+            hr, hc = hr[order], hc[order]
+            starts = np.searchsorted(hc, np.arange(self.K + 1))
+            holders = (hr, starts)
         for k in np.flatnonzero(need_k > 0):
+            extra = {}
+            if holders is not None:
+                extra["holders"] = holders[0][holders[1][k] : holders[1][k + 1]]
             snaps[int(k)] = self._snapshot(
-                int(k), side_k[k], deficit_k[k], lots_k[k], sums=sums, wave=self.wave_no + 1
+                int(k),
+                side_k[k],
+                deficit_k[k],
+                lots_k[k],
+                sums=sums,
+                wave=self.wave_no + 1,
+                **extra,
             )
             self.wave_no += 1
         first_wave = self.wave_no - len(snaps)
@@ -484,6 +505,39 @@ class Waterfall:
             self._backstop_income(surplus)
         return paid, rep
 
+    def _market_totals_open(
+        self,
+        hole: np.ndarray,
+        left: np.ndarray,
+        w: np.ndarray,
+        lots: np.ndarray,
+        wsum: np.ndarray,
+        fallback_w: np.ndarray,
+        uncovered: np.ndarray,
+        is_vault: np.ndarray,
+    ) -> tuple[np.ndarray, ...]:
+        """The per-market totals of :meth:`_run_adl` (need, deficit, side, liquidated lots,
+        lots the backstop left, the vault's share of them) over the holes' liquidated
+        positions only: the same sums up to floating-point order."""
+        k_n = self.K
+        h, k = np.nonzero((w != 0) | (lots != 0))
+        wv, lv = w[h, k], lots[h, k]
+        ok = wsum[h] > 0
+        share = np.where(ok, wv / np.where(ok, wsum[h], 1.0), 0.0)
+        need_k = np.bincount(k, weights=left[h] * share, minlength=k_n)
+        deficit_k = np.bincount(k, weights=hole[h] * share, minlength=k_n)
+        flat = wsum <= 0  # holes without liquidated notional: spread by open interest
+        if flat.any():
+            need_k = need_k + float(left[flat].sum()) * fallback_w
+            deficit_k = deficit_k + float(hole[flat].sum()) * fallback_w
+        side = np.bincount(k, weights=np.sign(lv) * np.abs(wv), minlength=k_n)
+        side_k = np.sign(side).astype(np.int64)
+        al = np.abs(lv).astype(np.float64)
+        lots_k = np.bincount(k, weights=al, minlength=k_n).round().astype(np.int64)
+        open_k = np.bincount(k, weights=al * uncovered[h], minlength=k_n)
+        vault_open_k = np.bincount(k, weights=al * uncovered[h] * is_vault[h], minlength=k_n)
+        return need_k, deficit_k, side_k, lots_k, open_k, vault_open_k
+
     def _vault_hands_over(self, k: int, alloc, vault_share: float) -> None:
         """Position execution: the vault's part of the closed lots leaves the vault.
 
@@ -508,6 +562,7 @@ class Waterfall:
         *,
         sums: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
         wave: int = 0,
+        holders: np.ndarray | None = None,
     ) -> tuple[Snapshot, bool]:
         """The eligible positions of market k for an ADL wave after ``deficit`` dollars of holes.
 
@@ -523,16 +578,20 @@ class Waterfall:
 
         ``sums`` (optional): per-account (upnl sum, maintenance, notional sum) over every row
         at the current state, from :meth:`_account_sums`; gathered instead of recomputed.
+        ``holders`` (optional): the rows holding market k, ascending; only they are examined
+        (the same rows result, since a row without a position is never eligible).
         Returns the snapshot and the price-fallback flag.
         """
         acc = self.acc
-        pos_k = acc.pos[:, k]
-        ok = ((acc.flags & (VAULT | BANKRUPT)) == 0) & ((acc.flags & ACTIVE) != 0)
+        cand = holders
+        pos_k = acc.pos[:, k] if cand is None else acc.pos[cand, k]
+        flags = acc.flags if cand is None else acc.flags[cand]
+        ok = ((flags & (VAULT | BANKRUPT)) == 0) & ((flags & ACTIVE) != 0)
         if (self.policy is not None and self.policy.sides == "all") or liq_side == 0:
             ok &= pos_k != 0
         else:
             ok &= (pos_k < 0) if liq_side > 0 else (pos_k > 0)  # pos_k * liq_side < 0
-        rows = np.flatnonzero(ok)
+        rows = np.flatnonzero(ok) if cand is None else cand[ok]
         lot = self.lot[k]
         mark = self.marks[k]
         gap_bk = deficit / max(int(liq_lots), 1)
@@ -546,7 +605,7 @@ class Waterfall:
             gap = 0.0
         else:
             gap = gap_bk
-        q = pos_k[rows]
+        q = acc.pos[rows, k]
         lots = np.abs(q)
         cash = acc.cash[rows]
         entry_k = acc.entry[rows, k]
