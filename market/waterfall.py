@@ -93,34 +93,10 @@ class Waterfall:
         trader = (acc.flags & (BOOK | VAULT)) == 0
         under = trader & has_pos & (eq < mm)
         liq = np.flatnonzero(under)
-        liq_notional = np.zeros((liq.size, self.K))
-        liq_lots = np.zeros((liq.size, self.K), dtype=np.int64)
-        if liq.size:
-            acc.flags[liq] |= LIQUIDATED
-            if self.vault >= 0:
-                take = eq[liq] < self.backstop.vault_trigger * mm[liq]
-                rep.takeovers = int(take.sum())
-                liq_notional[take], liq_lots[take] = self._vault_takeover(liq[take])
-                rest = ~take
-            else:
-                rest = np.ones(liq.size, dtype=bool)
-            if rest.any():
-                liq_notional[rest], liq_lots[rest] = self._liquidate(liq[rest], eq[liq[rest]])
-        rep.liquidated = int(liq.size)
-        # holes: flat accounts with negative cash, and a vault under water
-        flat = ~(acc.pos[liq] != 0).any(axis=1) if liq.size else np.zeros(0, dtype=bool)
-        hole_rows = liq[flat & (acc.cash[liq] < 0)]
-        hole_w = liq_notional[flat & (acc.cash[liq] < 0)]
-        hole_lots = liq_lots[flat & (acc.cash[liq] < 0)]
-        hole = -acc.cash[hole_rows]
-        if self.vault >= 0:
-            v_eq = self._vault_equity()
-            if v_eq < 0:
-                hole_rows = np.append(hole_rows, self.vault)
-                hole = np.append(hole, -v_eq)
-                v_pos = acc.pos[self.vault]
-                hole_w = np.vstack([hole_w, np.abs(v_pos) * self.lot * self.marks])
-                hole_lots = np.vstack([hole_lots, v_pos])
+        if self.sparse_sums_min_markets <= self.K:  # many markets: what was sent, position-wise
+            hole_rows, hole, hole_w, hole_lots = self._liquidations_open(liq, eq, mm, rep)
+        else:
+            hole_rows, hole, hole_w, hole_lots = self._liquidations_dense(liq, eq, mm, rep)
         acc.flags[hole_rows] |= BANKRUPT
         deficit = float(hole.sum())
         rep.bankrupt = int(hole_rows.size)
@@ -151,6 +127,94 @@ class Waterfall:
             residual=left,
         )
         return rep
+
+    def _liquidations_dense(
+        self, liq: np.ndarray, eq: np.ndarray, mm: np.ndarray, rep: StepReport
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Liquidate ``liq``; the holes it leaves (rows, dollars) and the notional and lots
+        each hole's liquidation sent, as ``(holes, K)`` arrays."""
+        acc = self.acc
+        liq_notional = np.zeros((liq.size, self.K))
+        liq_lots = np.zeros((liq.size, self.K), dtype=np.int64)
+        if liq.size:
+            acc.flags[liq] |= LIQUIDATED
+            if self.vault >= 0:
+                take = eq[liq] < self.backstop.vault_trigger * mm[liq]
+                rep.takeovers = int(take.sum())
+                liq_notional[take], liq_lots[take] = self._vault_takeover(liq[take])
+                rest = ~take
+            else:
+                rest = np.ones(liq.size, dtype=bool)
+            if rest.any():
+                liq_notional[rest], liq_lots[rest] = self._liquidate(liq[rest], eq[liq[rest]])
+        rep.liquidated = int(liq.size)
+        # holes: flat accounts with negative cash, and a vault under water
+        flat = ~(acc.pos[liq] != 0).any(axis=1) if liq.size else np.zeros(0, dtype=bool)
+        hole_rows = liq[flat & (acc.cash[liq] < 0)]
+        hole_w = liq_notional[flat & (acc.cash[liq] < 0)]
+        hole_lots = liq_lots[flat & (acc.cash[liq] < 0)]
+        hole = -acc.cash[hole_rows]
+        if self.vault >= 0:
+            v_eq = self._vault_equity()
+            if v_eq < 0:
+                hole_rows = np.append(hole_rows, self.vault)
+                hole = np.append(hole, -v_eq)
+                v_pos = acc.pos[self.vault]
+                hole_w = np.vstack([hole_w, np.abs(v_pos) * self.lot * self.marks])
+                hole_lots = np.vstack([hole_lots, v_pos])
+        return hole_rows, hole, hole_w, hole_lots
+
+    def _liquidations_open(
+        self, liq: np.ndarray, eq: np.ndarray, mm: np.ndarray, rep: StepReport
+    ) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, ...], None]:
+        """:meth:`_liquidations_dense` without accounts x markets scratch: what each hole's
+        liquidation sent as ``(hole index, market, notional, lots)``, one entry per position."""
+        acc = self.acc
+        parts: list[tuple[np.ndarray, ...]] = []
+        still_open = np.zeros(liq.size, dtype=bool)
+        if liq.size:
+            acc.flags[liq] |= LIQUIDATED
+            if self.vault >= 0:
+                take = eq[liq] < self.backstop.vault_trigger * mm[liq]
+                rep.takeovers = int(take.sum())
+                if take.any():
+                    nt, lots = self._vault_takeover(liq[take])
+                    ii, kk = np.nonzero(lots)
+                    parts.append((np.flatnonzero(take)[ii], kk, nt[ii, kk], lots[ii, kk]))
+                rest = ~take
+            else:
+                rest = np.ones(liq.size, dtype=bool)
+            if rest.any():
+                at = np.flatnonzero(rest)
+                i, k, nt, lots, left_open = self._liquidate(liq[at], eq[liq[at]], sparse=True)
+                parts.append((at[i], k, nt, lots))
+                still_open[at] = left_open
+        rep.liquidated = int(liq.size)
+        hmask = ~still_open & (acc.cash[liq] < 0)  # flat accounts with negative cash
+        hole_rows = liq[hmask]
+        hole = -acc.cash[hole_rows]
+        slot = np.full(liq.size, -1, dtype=np.int64)
+        slot[hmask] = np.arange(hole_rows.size)
+        e_i = np.zeros(0, dtype=np.int64)
+        h, k, w, lots = (
+            (np.concatenate(x) for x in zip(*parts, strict=True))
+            if parts
+            else (e_i, e_i, np.zeros(0), e_i)
+        )
+        keep = slot[h] >= 0
+        h, k, w, lots = slot[h[keep]], k[keep], w[keep], lots[keep].astype(np.int64)
+        if self.vault >= 0:
+            v_eq = self._vault_equity()
+            if v_eq < 0:
+                v_pos = acc.pos[self.vault]
+                vk = np.flatnonzero(v_pos)
+                h = np.append(h, np.full(vk.size, hole_rows.size))
+                k = np.append(k, vk)
+                w = np.append(w, np.abs(v_pos[vk]) * self.lot[vk] * self.marks[vk])
+                lots = np.append(lots, v_pos[vk])
+                hole_rows = np.append(hole_rows, self.vault)
+                hole = np.append(hole, -v_eq)
+        return hole_rows, hole, (h, k, w, lots), None
 
     def _bear_shortfall(self, rows: np.ndarray, left: np.ndarray, rep: StepReport) -> None:
         """Fill what the backstop and ADL left uncovered and book it to its bearer."""
@@ -206,11 +270,20 @@ class Waterfall:
         """Credit money into holes (vault: into its cash)."""
         np.add.at(self.acc.cash, rows, amount)
 
-    def _liquidate(self, rows: np.ndarray, eq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Send the positions of ``rows`` to the book (chunked when large and solvent)."""
+    def _liquidate(self, rows: np.ndarray, eq: np.ndarray, *, sparse: bool = False) -> tuple:
+        """Send the positions of ``rows`` to the book (chunked when large and solvent).
+
+        Returns the notional and signed lots sent, as ``(rows, K)`` arrays, or with ``sparse``
+        as ``(row index, market, notional, lots, still open)``: one entry per position sent,
+        and per row whether a chunked position is left.
+        """
         acc = self.acc
-        sent_notional = np.zeros((rows.size, self.K))
-        sent_lots = np.zeros((rows.size, self.K), dtype=np.int64)
+        if sparse:
+            parts: list[tuple[np.ndarray, ...]] = []
+            still_open = np.zeros(rows.size, dtype=bool)
+        else:
+            sent_notional = np.zeros((rows.size, self.K))
+            sent_lots = np.zeros((rows.size, self.K), dtype=np.int64)
         fee_due = np.zeros(rows.size)
         sub = acc.pos[rows]
         ri, ci = np.nonzero(sub)  # the open positions of the rows, by row then market
@@ -229,9 +302,14 @@ class Waterfall:
             dq = -np.sign(q) * send
             px = self._book_prices(k, dq)
             self._fill(r, k, dq, px, "liquidation")
-            sent_notional[has, k] = send * self.lot[k] * self.marks[k]
-            sent_lots[has, k] = -dq  # signed position that was liquidated
-            fee_due[has] += sent_notional[has, k] * spec.liquidation_fee
+            nt_sent = send * self.lot[k] * self.marks[k]
+            if sparse:
+                parts.append((has, np.full(has.size, k), nt_sent, -dq))
+                still_open[has] |= send < qa
+            else:
+                sent_notional[has, k] = nt_sent
+                sent_lots[has, k] = -dq  # signed position that was liquidated
+            fee_due[has] += nt_sent * spec.liquidation_fee
         # clearance fee out of whatever equity is left, to the backstop
         eq_after = acc.cash[rows] + self._account_sums(rows, upnl_only=True)[0]  # equity(rows)
         fee = np.minimum(fee_due, np.maximum(eq_after, 0.0))
@@ -241,6 +319,12 @@ class Waterfall:
             acc.fees_paid[rows[nz]] += fee[nz]
             book_gain(acc.gains, rows[nz], -fee[nz])
             self._backstop_income(float(fee[nz].sum()))
+        if sparse:
+            if not parts:
+                e = np.zeros(0, dtype=np.int64)
+                return e, e, np.zeros(0), e, still_open
+            i, k, nt, lots = (np.concatenate(x) for x in zip(*parts, strict=True))
+            return i, k, nt, lots.astype(np.int64), still_open
         return sent_notional, sent_lots
 
     def _backstop_income(self, amount: float) -> None:
@@ -319,8 +403,8 @@ class Waterfall:
         rows: np.ndarray,
         hole: np.ndarray,
         left: np.ndarray,
-        w: np.ndarray,
-        lots: np.ndarray,
+        w: np.ndarray | tuple[np.ndarray, ...],
+        lots: np.ndarray | None,
         rep: StepReport,
         *,
         sums: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
@@ -334,11 +418,17 @@ class Waterfall:
         dollars taken are whatever those lots are worth there: above the need (the surplus
         goes to the backstop) or below it (the rest stays with the shortfall's bearer).
 
-        ``sums``: per-account (upnl sum, maintenance, notional sum) over every row, valid at
-        the current state (see :meth:`_account_sums`), which the snapshots then gather.
+        ``w`` and ``lots``: the notional and signed lots each hole's liquidation sent, as
+        ``(holes, K)`` arrays, or ``w`` as ``(hole, market, notional, lots)`` per position
+        (``lots`` None) with many markets.  ``sums``: per-account (upnl sum, maintenance,
+        notional sum) over every row, valid at the current state (see
+        :meth:`_account_sums`), which the snapshots then gather.
         """
         total_left = float(left.sum())
-        wsum = w.sum(axis=1, keepdims=True)
+        if isinstance(w, tuple):  # (hole, market, notional, lots) of the holes' positions
+            wsum = np.bincount(w[0], weights=w[2], minlength=rows.size)[:, None]
+        else:
+            wsum = w.sum(axis=1, keepdims=True)
         if (wsum > 0).all():
             fallback_w = np.zeros(self.K)  # not used: every hole has liquidated notional
         else:
@@ -347,9 +437,9 @@ class Waterfall:
         with np.errstate(divide="ignore", invalid="ignore"):
             uncovered = np.where(hole > 0, left / np.where(hole > 0, hole, 1.0), 0.0)
         is_vault = rows == self.vault
-        if self.sparse_sums_min_markets <= self.K:  # many markets: over the holes' positions
+        if isinstance(w, tuple):  # many markets: over the holes' positions
             need_k, deficit_k, side_k, lots_k, open_k, vault_open_k = self._market_totals_open(
-                hole, left, w, lots, wsum[:, 0], fallback_w, uncovered, is_vault
+                hole, left, w, wsum[:, 0], fallback_w, uncovered, is_vault
             )
         else:
             share = np.where(wsum > 0, w / np.where(wsum > 0, wsum, 1.0), fallback_w[None, :])
@@ -509,8 +599,7 @@ class Waterfall:
         self,
         hole: np.ndarray,
         left: np.ndarray,
-        w: np.ndarray,
-        lots: np.ndarray,
+        sent: tuple[np.ndarray, ...],
         wsum: np.ndarray,
         fallback_w: np.ndarray,
         uncovered: np.ndarray,
@@ -518,10 +607,10 @@ class Waterfall:
     ) -> tuple[np.ndarray, ...]:
         """The per-market totals of :meth:`_run_adl` (need, deficit, side, liquidated lots,
         lots the backstop left, the vault's share of them) over the holes' liquidated
-        positions only: the same sums up to floating-point order."""
+        positions only (``sent``: hole index, market, notional, lots): the same sums up to
+        floating-point order."""
         k_n = self.K
-        h, k = np.nonzero((w != 0) | (lots != 0))
-        wv, lv = w[h, k], lots[h, k]
+        h, k, wv, lv = sent
         ok = wsum[h] > 0
         share = np.where(ok, wv / np.where(ok, wsum[h], 1.0), 0.0)
         need_k = np.bincount(k, weights=left[h] * share, minlength=k_n)
