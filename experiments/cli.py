@@ -516,7 +516,13 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 def _demo_verdicts(scenario: Any) -> str:
     """What the demo's behavioural rows depend on: the packaged robustness verdicts."""
-    from experiments.studies.verdict_book import METRIC_WORDS, packaged_verdicts, verdict_for
+    from experiments.studies.verdict_book import (
+        METRIC_WORDS,
+        direction,
+        packaged_verdicts,
+        verdict_for,
+        verdict_phrase,
+    )
 
     _, meta = packaged_verdicts()
     rows = [
@@ -537,12 +543,9 @@ def _demo_verdicts(scenario: Any) -> str:
     ]
     for m, v in rows:
         assert v is not None
-        word = "beats" if " beats " in v["conclusion"] else "trails"
-        share = f"{float(v['sign_share']):.0%}"
-        flips = f"; flips under {v['flips_under']}" if v["flips_under"] else ""
         lines.append(
-            f"  {METRIC_WORDS[m]:<28} hyperliquid {word} pro_rata: {v['verdict']} "
-            f"(same sign in {share} of cells{flips})"
+            f"  {METRIC_WORDS[m]:<28} hyperliquid {direction(v)} pro_rata: "
+            f"{verdict_phrase(v, meta['cells'])}"
         )
     return "\n".join(lines)
 

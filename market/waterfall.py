@@ -93,10 +93,7 @@ class Waterfall:
         trader = (acc.flags & (BOOK | VAULT)) == 0
         under = trader & has_pos & (eq < mm)
         liq = np.flatnonzero(under)
-        if self.sparse_sums_min_markets <= self.K:  # many markets: what was sent, position-wise
-            hole_rows, hole, hole_w, hole_lots = self._liquidations_open(liq, eq, mm, rep)
-        else:
-            hole_rows, hole, hole_w, hole_lots = self._liquidations_dense(liq, eq, mm, rep)
+        hole_rows, hole, sent = self._liquidations(liq, eq, mm, rep)
         acc.flags[hole_rows] |= BANKRUPT
         deficit = float(hole.sum())
         rep.bankrupt = int(hole_rows.size)
@@ -115,7 +112,7 @@ class Waterfall:
             moved = np.append(liq, self.book)
             usum[moved], mm[moved], ntsum[moved], _ = self._account_sums(moved)
             sums = (usum, mm, ntsum)
-            adl_paid, rep = self._run_adl(hole_rows, hole, left, hole_w, hole_lots, rep, sums=sums)
+            adl_paid, rep = self._run_adl(hole_rows, hole, left, sent, rep, sums=sums)
         left = left - adl_paid
         self._bear_shortfall(hole_rows, left, rep)
         self.log.bankruptcies.append(
@@ -128,47 +125,14 @@ class Waterfall:
         )
         return rep
 
-    def _liquidations_dense(
+    def _liquidations(
         self, liq: np.ndarray, eq: np.ndarray, mm: np.ndarray, rep: StepReport
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Liquidate ``liq``; the holes it leaves (rows, dollars) and the notional and lots
-        each hole's liquidation sent, as ``(holes, K)`` arrays."""
-        acc = self.acc
-        liq_notional = np.zeros((liq.size, self.K))
-        liq_lots = np.zeros((liq.size, self.K), dtype=np.int64)
-        if liq.size:
-            acc.flags[liq] |= LIQUIDATED
-            if self.vault >= 0:
-                take = eq[liq] < self.backstop.vault_trigger * mm[liq]
-                rep.takeovers = int(take.sum())
-                liq_notional[take], liq_lots[take] = self._vault_takeover(liq[take])
-                rest = ~take
-            else:
-                rest = np.ones(liq.size, dtype=bool)
-            if rest.any():
-                liq_notional[rest], liq_lots[rest] = self._liquidate(liq[rest], eq[liq[rest]])
-        rep.liquidated = int(liq.size)
-        # holes: flat accounts with negative cash, and a vault under water
-        flat = ~(acc.pos[liq] != 0).any(axis=1) if liq.size else np.zeros(0, dtype=bool)
-        hole_rows = liq[flat & (acc.cash[liq] < 0)]
-        hole_w = liq_notional[flat & (acc.cash[liq] < 0)]
-        hole_lots = liq_lots[flat & (acc.cash[liq] < 0)]
-        hole = -acc.cash[hole_rows]
-        if self.vault >= 0:
-            v_eq = self._vault_equity()
-            if v_eq < 0:
-                hole_rows = np.append(hole_rows, self.vault)
-                hole = np.append(hole, -v_eq)
-                v_pos = acc.pos[self.vault]
-                hole_w = np.vstack([hole_w, np.abs(v_pos) * self.lot * self.marks])
-                hole_lots = np.vstack([hole_lots, v_pos])
-        return hole_rows, hole, hole_w, hole_lots
+    ) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, ...]]:
+        """Liquidate ``liq`` (the vault takes over the deepest, the book the rest).
 
-    def _liquidations_open(
-        self, liq: np.ndarray, eq: np.ndarray, mm: np.ndarray, rep: StepReport
-    ) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, ...], None]:
-        """:meth:`_liquidations_dense` without accounts x markets scratch: what each hole's
-        liquidation sent as ``(hole index, market, notional, lots)``, one entry per position."""
+        Returns the holes left (rows and dollars: flat accounts with negative cash, and a
+        vault under water) and what each hole's liquidation sent, one entry per position:
+        ``(hole index, market, notional, signed lots)``."""
         acc = self.acc
         parts: list[tuple[np.ndarray, ...]] = []
         still_open = np.zeros(liq.size, dtype=bool)
@@ -186,7 +150,7 @@ class Waterfall:
                 rest = np.ones(liq.size, dtype=bool)
             if rest.any():
                 at = np.flatnonzero(rest)
-                i, k, nt, lots, left_open = self._liquidate(liq[at], eq[liq[at]], sparse=True)
+                i, k, nt, lots, left_open = self._liquidate(liq[at], eq[liq[at]])
                 parts.append((at[i], k, nt, lots))
                 still_open[at] = left_open
         rep.liquidated = int(liq.size)
@@ -214,7 +178,7 @@ class Waterfall:
                 lots = np.append(lots, v_pos[vk])
                 hole_rows = np.append(hole_rows, self.vault)
                 hole = np.append(hole, -v_eq)
-        return hole_rows, hole, (h, k, w, lots), None
+        return hole_rows, hole, (h, k, w, lots)
 
     def _bear_shortfall(self, rows: np.ndarray, left: np.ndarray, rep: StepReport) -> None:
         """Fill what the backstop and ADL left uncovered and book it to its bearer."""
@@ -270,20 +234,15 @@ class Waterfall:
         """Credit money into holes (vault: into its cash)."""
         np.add.at(self.acc.cash, rows, amount)
 
-    def _liquidate(self, rows: np.ndarray, eq: np.ndarray, *, sparse: bool = False) -> tuple:
+    def _liquidate(self, rows: np.ndarray, eq: np.ndarray) -> tuple[np.ndarray, ...]:
         """Send the positions of ``rows`` to the book (chunked when large and solvent).
 
-        Returns the notional and signed lots sent, as ``(rows, K)`` arrays, or with ``sparse``
-        as ``(row index, market, notional, lots, still open)``: one entry per position sent,
-        and per row whether a chunked position is left.
+        Returns ``(row index, market, notional, signed lots, still open)``: one entry per
+        position sent, and per row whether a chunked position is left.
         """
         acc = self.acc
-        if sparse:
-            parts: list[tuple[np.ndarray, ...]] = []
-            still_open = np.zeros(rows.size, dtype=bool)
-        else:
-            sent_notional = np.zeros((rows.size, self.K))
-            sent_lots = np.zeros((rows.size, self.K), dtype=np.int64)
+        parts: list[tuple[np.ndarray, ...]] = []
+        still_open = np.zeros(rows.size, dtype=bool)
         fee_due = np.zeros(rows.size)
         sub = acc.pos[rows]
         ri, ci = np.nonzero(sub)  # the open positions of the rows, by row then market
@@ -303,12 +262,8 @@ class Waterfall:
             px = self._book_prices(k, dq)
             self._fill(r, k, dq, px, "liquidation")
             nt_sent = send * self.lot[k] * self.marks[k]
-            if sparse:
-                parts.append((has, np.full(has.size, k), nt_sent, -dq))
-                still_open[has] |= send < qa
-            else:
-                sent_notional[has, k] = nt_sent
-                sent_lots[has, k] = -dq  # signed position that was liquidated
+            parts.append((has, np.full(has.size, k), nt_sent, -dq))  # -dq: the position sent
+            still_open[has] |= send < qa
             fee_due[has] += nt_sent * spec.liquidation_fee
         # clearance fee out of whatever equity is left, to the backstop
         eq_after = acc.cash[rows] + self._account_sums(rows, upnl_only=True)[0]  # equity(rows)
@@ -319,13 +274,11 @@ class Waterfall:
             acc.fees_paid[rows[nz]] += fee[nz]
             book_gain(acc.gains, rows[nz], -fee[nz])
             self._backstop_income(float(fee[nz].sum()))
-        if sparse:
-            if not parts:
-                e = np.zeros(0, dtype=np.int64)
-                return e, e, np.zeros(0), e, still_open
-            i, k, nt, lots = (np.concatenate(x) for x in zip(*parts, strict=True))
-            return i, k, nt, lots.astype(np.int64), still_open
-        return sent_notional, sent_lots
+        if not parts:
+            e = np.zeros(0, dtype=np.int64)
+            return e, e, np.zeros(0), e, still_open
+        i, k, nt, lots = (np.concatenate(x) for x in zip(*parts, strict=True))
+        return i, k, nt, lots.astype(np.int64), still_open
 
     def _backstop_income(self, amount: float) -> None:
         amount = self._repay(amount)
@@ -403,8 +356,7 @@ class Waterfall:
         rows: np.ndarray,
         hole: np.ndarray,
         left: np.ndarray,
-        w: np.ndarray | tuple[np.ndarray, ...],
-        lots: np.ndarray | None,
+        sent: tuple[np.ndarray, ...],
         rep: StepReport,
         *,
         sums: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
@@ -418,16 +370,20 @@ class Waterfall:
         dollars taken are whatever those lots are worth there: above the need (the surplus
         goes to the backstop) or below it (the rest stays with the shortfall's bearer).
 
-        ``w`` and ``lots``: the notional and signed lots each hole's liquidation sent, as
-        ``(holes, K)`` arrays, or ``w`` as ``(hole, market, notional, lots)`` per position
-        (``lots`` None) with many markets.  ``sums``: per-account (upnl sum, maintenance,
+        ``sent``: what each hole's liquidation sent, ``(hole, market, notional, signed
+        lots)`` per position (:meth:`_liquidations`).  ``sums``: per-account (upnl sum, maintenance,
         notional sum) over every row, valid at the current state (see
         :meth:`_account_sums`), which the snapshots then gather.
         """
         total_left = float(left.sum())
-        if isinstance(w, tuple):  # (hole, market, notional, lots) of the holes' positions
-            wsum = np.bincount(w[0], weights=w[2], minlength=rows.size)[:, None]
-        else:
+        many = self.sparse_sums_min_markets <= self.K
+        if many:  # over the holes' positions
+            wsum = np.bincount(sent[0], weights=sent[2], minlength=rows.size)[:, None]
+        else:  # as (holes, K) arrays, summed column by column
+            w = np.zeros((rows.size, self.K))
+            lots = np.zeros((rows.size, self.K), dtype=np.int64)
+            w[sent[0], sent[1]] = sent[2]
+            lots[sent[0], sent[1]] = sent[3]
             wsum = w.sum(axis=1, keepdims=True)
         if (wsum > 0).all():
             fallback_w = np.zeros(self.K)  # not used: every hole has liquidated notional
@@ -437,9 +393,9 @@ class Waterfall:
         with np.errstate(divide="ignore", invalid="ignore"):
             uncovered = np.where(hole > 0, left / np.where(hole > 0, hole, 1.0), 0.0)
         is_vault = rows == self.vault
-        if isinstance(w, tuple):  # many markets: over the holes' positions
+        if many:
             need_k, deficit_k, side_k, lots_k, open_k, vault_open_k = self._market_totals_open(
-                hole, left, w, wsum[:, 0], fallback_w, uncovered, is_vault
+                hole, left, sent, wsum[:, 0], fallback_w, uncovered, is_vault
             )
         else:
             share = np.where(wsum > 0, w / np.where(wsum > 0, wsum, 1.0), fallback_w[None, :])
@@ -453,7 +409,7 @@ class Waterfall:
         position = self.execution == "position"
         snaps: dict[int, tuple[Snapshot, bool]] = {}
         holders = None
-        if self.sparse_sums_min_markets <= self.K:  # who holds each market, found once
+        if many:  # who holds each market, found once
             hr, hc = np.nonzero(self.acc.pos)  # rows ascending within each market below
             order = np.argsort(hc, kind="stable")
             hr, hc = hr[order], hc[order]

@@ -38,8 +38,7 @@ import mesa
 import numpy as np
 import pandas as pd
 
-from agents.base import TYPE_NAMES
-from experiments.game.model import ADLGame
+from experiments.game.model import ADLGame, haircut_by_type
 from experiments.game.scenario import Scenario, load_scenario
 from experiments.runs.results import RunResult
 from experiments.studies.experiment import game_policies
@@ -356,17 +355,10 @@ def who_paid(game: ADLGame | None) -> dict[str, float]:
     """ADL dollars taken so far by agent type (``book``: the market makers' account)."""
     if game is None:
         return {}
-    adl = game.exchange.log.adl.to_array()
-    names = dict(TYPE_NAMES)
-    out = dict.fromkeys([*names.values(), "book"], 0.0)
-    if adl.size == 0:
-        return out
-    kinds = game.exchange.acc.kind[adl["account"]]
-    book = np.isin(adl["account"], np.atleast_1d(game.exchange.book))
-    for t, name in names.items():
-        out[name] = float(adl["haircut"][(kinds == t) & ~book].sum())
-    out["book"] = float(adl["haircut"][book].sum())
-    return out
+    ex = game.exchange
+    adl = ex.log.adl.to_array()
+    per_account = np.bincount(adl["account"], weights=adl["haircut"], minlength=ex.n_accounts)
+    return haircut_by_type(ex, per_account.astype(np.float64, copy=False))
 
 
 # ---------------------------------------------------------------------- command line

@@ -588,19 +588,22 @@ def draw_verdicts(summary: pd.DataFrame, *, title: str = "Verdicts") -> Figure |
     need = {"policy", "metric", "verdict", "sign_share", "conclusion"}
     if summary is None or summary.empty or not need <= set(summary.columns):
         return None
-    sign = np.where(summary["conclusion"].str.contains(" beats "), 1.0, -1.0)
+    from experiments.studies.verdict_book import direction
+
+    way = [direction(r) for r in summary.to_dict("records")]
+    sign = np.where(np.array(way) == "beats", 1.0, -1.0)
     val = np.where(summary["verdict"] == "coincides", np.nan, sign * summary["sign_share"])
-    df = summary.assign(_v=val)
+    df = summary.assign(_v=val, way_=way)
     v = _grid(df, "policy", "metric", "_v")
-    word = {(r.policy, r.metric): (r.verdict, r.sign_share, r.conclusion) for r in df.itertuples()}
+    word = {(r.policy, r.metric): (r.verdict, r.sign_share, r.way_) for r in df.itertuples()}
 
     def cell(p: str, m: str) -> str:
         if (p, m) not in word:
             return "n/a"
-        verdict, share, text = word[(p, m)]
+        verdict, share, goes = word[(p, m)]
         if verdict == "coincides":
             return "coincides"
-        return f"{verdict}\n{'beats' if ' beats ' in text else 'trails'} {share:.0%}"
+        return f"{verdict}\n{goes} {share:.0%}"
 
     texts = [[cell(p, m) for m in v.columns] for p in v.index]
     return _heatmap(

@@ -21,10 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from experiments.studies.crash import CrashConfig, crash_exchange
 from market.adl import get_policy
-from market.exchange import BackstopConfig, Exchange
-from market.population import PopulationSpec, seed_population
-from market.spec import MarketSpec
 
 __all__ = [
     "MEMORY_CAP_MB",
@@ -55,21 +53,15 @@ def _one_point(accounts: int, markets: int, shape: str, seed: int = 1) -> dict[s
     rec: dict[str, Any] = {"accounts": accounts, "markets": markets, "shape": shape}
     if dense_mb > MEMORY_CAP_MB:
         return {**rec, "skipped": f"dense arrays alone {dense_mb:,.0f} MB"}
+    cfg = CrashConfig(accounts=accounts, markets=markets, seed=seed)
+    if shape == "one":
+        cfg = CrashConfig(
+            accounts=accounts, markets=markets, seed=seed, positions_tail=0.0, market_zipf=0.0
+        )
     tracemalloc.start()
     try:
-        specs = tuple(MarketSpec(name=f"M{k}", lot_size=0.1, depth=5e6) for k in range(markets))
-        ex = Exchange(
-            specs,
-            100.0,
-            policy=get_policy("hyperliquid"),
-            backstop=BackstopConfig(kind="fund", capital=1e6),
-            capacity=accounts + 8,
-        )
-        spec = PopulationSpec(accounts=accounts)
-        if shape == "one":
-            spec = PopulationSpec(accounts=accounts, positions_tail=0.0, market_zipf=0.0)
         t0 = time.perf_counter()
-        seed_population(ex, spec, np.random.default_rng(seed))
+        ex = crash_exchange(cfg, get_policy("hyperliquid"), np.random.default_rng(seed))
         build = time.perf_counter() - t0
         positions = int(np.count_nonzero(ex.acc.pos))
         t0 = time.perf_counter()

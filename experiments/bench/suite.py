@@ -291,8 +291,8 @@ WAVE_ACCOUNTS = 1_000_000
 QUICK_WAVE_ACCOUNTS = 20_000
 #: Rules that walk a ranked queue (the wave target for them is 2 s, 1 s for the smooth rules).
 WAVE_QUEUES = (*QUEUE_LIKE, "bybit", "okx", "aevo", "lighter", "gmx", "hybrid")
-#: Rules without a ranked ADL: a wave raises nothing and the shortfall goes to their bearer.
-NO_ADL = ("paradex", "deribit")
+#: Rules without a ranked ADL (they name their own shortfall bearer): a wave raises nothing.
+NO_ADL = tuple(n for n, c in POLICIES.items() if c.default_shortfall is not None)
 #: ``experiments.bench.naive_mesa.bench_game`` arguments, full suite and ``quick=True``; both games
 #: play every crisis (``naive_crises=None``), side by side in the same process.
 GAME_SIZE = {"traders": 100_000, "crises": 10, "naive_crises": None}

@@ -79,6 +79,15 @@ class CrisisRecord:
     notional_by_type: dict[str, float] = field(default_factory=dict)  # gross, at the start
 
 
+def haircut_by_type(ex: Exchange, haircut: np.ndarray) -> dict[str, float]:
+    """Dollars of a per-account ``haircut`` (over the first ``haircut.size`` accounts) by
+    agent type, and ``book`` for the market makers' account (ADL'd like any other)."""
+    kinds = ex.acc.kind[: haircut.size]
+    out = {name: float(haircut[kinds == t].sum()) for t, name in TYPE_NAMES.items()}
+    out["book"] = float(haircut[ex.book]) if ex.book < haircut.size else 0.0
+    return out
+
+
 class OwnerAccounts:
     """The accounts of a list of traders, laid out for per-trader sums without a Python loop.
 
@@ -598,9 +607,7 @@ class ADLGame(mesa.Model):
         if social.size:  # what settlement charged counts as a haircut (churn, panel)
             haircut += np.bincount(social["account"], weights=social["haircut"], minlength=n)[:n]
         c.touched = int(np.count_nonzero(haircut))
-        kinds = ex.acc.kind
-        c.haircut_by_type = {TYPE_NAMES[t]: float(haircut[kinds == t].sum()) for t in TYPE_NAMES}
-        c.haircut_by_type["book"] = float(haircut[ex.book])  # market makers are ADL'd too
+        c.haircut_by_type = haircut_by_type(ex, haircut)
         before = np.pad(self._liq_flags_before, (0, n - self._liq_flags_before.size))
         liquidated_now = ((ex.acc.flags & LIQUIDATED) != 0) & (before == 0)
         churned = self._churn(haircut, liquidated_now)

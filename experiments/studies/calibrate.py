@@ -51,13 +51,12 @@ SOURCES: dict[str, str] = {
 }
 
 
-def _replay_waves(seeds: int, cfg: Any) -> pd.DataFrame:
+def _replay_waves(data: Any, seeds: int, cfg: Any) -> pd.DataFrame:
     """Per wave, the replay's mean over seeds of wealth pro-rata's published-definition PTSR
     and the production-budget queue's largest haircut, beside the published values."""
-    from experiments.studies.oct10 import HL_AT_PROD, PRO_RATA_WEALTH, load_oct10
+    from experiments.studies.oct10 import HL_AT_PROD, PRO_RATA_WEALTH
     from experiments.studies.oct10.waves import replay
 
-    data = load_oct10()
     runs, _ = replay(data, seeds, cfg=cfg, policies=["pro_rata", "hyperliquid"])
     mean = runs.groupby(["policy", "wave"])[["ptsr_pubdef", "max_haircut"]].mean()
     out = pd.DataFrame({"wave": data.waves["wave"].to_numpy()})
@@ -76,19 +75,24 @@ def _log_gap(sim: np.ndarray, pub: np.ndarray) -> np.ndarray:
 def fit_pnl_power(seeds: int, population: int, tail: float) -> tuple[float, pd.DataFrame]:
     """The PnL exponent whose replay matches the published wealth pro-rata PTSR wave by wave
     (least squares on logs over the waves where both are defined), and the per-wave table."""
-    from experiments.studies.oct10 import ReplayConfig
+    from experiments.studies.oct10 import ReplayConfig, load_oct10
+
+    data, fills = load_oct10(), load_wallet_targets().fills  # read once for every evaluation
+
+    def config(power: float) -> ReplayConfig:
+        return ReplayConfig(
+            population=population, pnl_tail=tail, pnl_power=power, fills_total=fills
+        )
 
     def loss(power: float) -> float:
-        cfg = ReplayConfig(population=population, pnl_tail=tail, pnl_power=power)
-        w = _replay_waves(seeds, cfg)
+        w = _replay_waves(data, seeds, config(power))
         return float(np.sum(_log_gap(w["ptsr_sim"].to_numpy(), w["ptsr_pub"].to_numpy()) ** 2))
 
     res = optimize.minimize_scalar(
         loss, bounds=PNL_POWER_RANGE, method="bounded", options={"xatol": 1e-3}
     )
     power = float(res.x)
-    cfg = ReplayConfig(population=population, pnl_tail=tail, pnl_power=power)
-    return power, _replay_waves(seeds, cfg)
+    return power, _replay_waves(data, seeds, config(power))
 
 
 #: Search range of the PnL exponent.

@@ -30,7 +30,32 @@ class CrashConfig:
     lot_size: float = 0.1
     depth: float = 5e6
     execution: str | None = None  # None: the policy's own
-    shortfall: str = "written_off"
+    shortfall: str | None = None  # None: the policy's own, else written off
+    positions_tail: float = 1.5  # markets per account (market.population.PopulationSpec)
+    market_zipf: float = 1.0  # market popularity (market.population.PopulationSpec)
+
+
+def crash_exchange(
+    cfg: CrashConfig, policy: ADLPolicy | None, rng: np.random.Generator
+) -> Exchange:
+    """The exchange of a crash before its first step: markets, backstop, the population."""
+    specs = tuple(
+        MarketSpec(name=f"M{k}", lot_size=cfg.lot_size, depth=cfg.depth) for k in range(cfg.markets)
+    )
+    ex = Exchange(
+        specs,
+        cfg.mark,
+        policy=policy,
+        backstop=BackstopConfig(kind=cfg.backstop, capital=cfg.fund),
+        execution=cfg.execution,
+        shortfall=cfg.shortfall,
+        capacity=cfg.accounts + 8,
+    )
+    spec = PopulationSpec(
+        accounts=cfg.accounts, positions_tail=cfg.positions_tail, market_zipf=cfg.market_zipf
+    )
+    seed_population(ex, spec, rng)
+    return ex
 
 
 def run_crash(cfg: CrashConfig, policy: ADLPolicy | None = None) -> dict:
@@ -44,19 +69,7 @@ def run_crash(cfg: CrashConfig, policy: ADLPolicy | None = None) -> dict:
     """
     root = np.random.SeedSequence(cfg.seed)
     pop_ss, price_ss = root.spawn(2)
-    specs = tuple(
-        MarketSpec(name=f"M{k}", lot_size=cfg.lot_size, depth=cfg.depth) for k in range(cfg.markets)
-    )
-    ex = Exchange(
-        specs,
-        cfg.mark,
-        policy=policy,
-        backstop=BackstopConfig(kind=cfg.backstop, capital=cfg.fund),
-        execution=cfg.execution,
-        shortfall=cfg.shortfall,
-        capacity=cfg.accounts + 8,
-    )
-    seed_population(ex, PopulationSpec(accounts=cfg.accounts), np.random.default_rng(pop_ss))
+    ex = crash_exchange(cfg, policy, np.random.default_rng(pop_ss))
     path = crash_path(
         np.full(cfg.markets, cfg.mark),
         cfg.steps,

@@ -315,6 +315,12 @@ class Experiment:
         rows.attrs["scenario_digest"] = scenario_digest(base)
         summary, report = self.summarise(rows)
         failed = int((rows["status"] != "ok").sum()) if "status" in rows.columns else 0
-        return rows, summary, report, {"runs": len(rows), "runs_failed": failed}
+        extra = self.write_outputs(out, summary)
+        return rows, summary, report, {"runs": len(rows), "runs_failed": failed, **extra}
+
+    def write_outputs(self, out: Path, summary: pd.DataFrame) -> dict[str, Any]:
+        """Files an experiment writes beside the common ones, after its runs; returns what
+        they add to the run's info (none by default)."""
+        return {}
 
 

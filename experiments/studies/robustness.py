@@ -39,7 +39,7 @@ from agents.population import ENTRY_FAMILIES, IMITATION_FAMILIES
 from experiments.game.scenario import Scenario
 from experiments.metrics import confidence_interval
 from experiments.studies.experiment import Experiment, check_seeds
-from experiments.studies.report import FigureWriter, md_table, ok_rows, seed_text
+from experiments.studies.report import md_table, ok_rows, seed_text
 
 __all__ = [
     "CATEGORIES",
@@ -137,7 +137,7 @@ def sensitivity(
     ok = ok_rows(rows)
     if ok.empty:
         return pd.DataFrame()
-    ok = ok.assign(_key=[_cell_key(r) for _, r in ok.iterrows()])
+    ok = ok.assign(_key=[_cell_key(r) for r in ok.to_dict("records")])
     keys = [_cell_key(c) for c in cells]
     families = np.array([c["churn.family"] for c in cells])
     base = ok[ok["policy"] == baseline].set_index(["_key", "seed"])
@@ -356,35 +356,14 @@ class Robustness(Experiment):
         ]
         return table, "\n".join(lines) + "\n"
 
-    def run(
-        self,
-        seeds: int,
-        out: Path,
-        *,
-        base: Scenario,
-        executor: str = "local",
-        workers: int | None = None,
-        quiet: bool = False,
-        scale: str = "default",
-        figures: FigureWriter | None = None,
-    ) -> tuple[pd.DataFrame, pd.DataFrame, str, dict[str, Any]]:
-        """The runs of the design; also writes ``verdicts.csv`` and ``sensitivity.csv``."""
-        rows, table, report, info = super().run(
-            seeds,
-            out,
-            base=base,
-            executor=executor,
-            workers=workers,
-            quiet=quiet,
-            scale=scale,
-            figures=figures,
-        )
-        table.to_csv(Path(out) / "verdicts.csv", index=False)
-        table.attrs.get("sensitivity", pd.DataFrame()).to_csv(
+    def write_outputs(self, out: Path, summary: pd.DataFrame) -> dict[str, Any]:
+        """Writes ``verdicts.csv`` and ``sensitivity.csv``; counts the verdicts for the info."""
+        summary.to_csv(Path(out) / "verdicts.csv", index=False)
+        summary.attrs.get("sensitivity", pd.DataFrame()).to_csv(
             Path(out) / "sensitivity.csv", index=False
         )
-        robust = int((table["verdict"] == "robust").sum()) if len(table) else 0
-        return rows, table, report, {**info, "verdicts": len(table), "robust": robust}
+        robust = int((summary["verdict"] == "robust").sum()) if len(summary) else 0
+        return {"verdicts": len(summary), "robust": robust}
 
 
 def _ranges() -> str:
@@ -411,5 +390,5 @@ def _with_cell_ids(rows: pd.DataFrame) -> pd.DataFrame:
     cols = [c for c in ("churn.family", *PARAMETERS, *CATEGORIES) if c in rows.columns]
     if not cols or rows.empty:
         return rows.assign(cell_id=0)
-    ids = rows[cols].astype(str).agg("|".join, axis=1)
-    return rows.assign(cell_id=pd.factorize(ids)[0])
+    keys = [_cell_key(r) for r in rows[cols].to_dict("records")]
+    return rows.assign(cell_id=pd.factorize(pd.Series(keys))[0])

@@ -10,6 +10,7 @@ screened one; any other scenario is said to be unscreened.  Refresh with ``make 
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 from collections.abc import Iterable
@@ -23,6 +24,7 @@ from experiments.game.scenario import Scenario, load_scenario, scenario_digest
 from market.errors import require
 
 __all__ = [
+    "direction",
     "package_run",
     "packaged_verdicts",
     "readme_table",
@@ -47,7 +49,13 @@ def _folder() -> Any:
 
 
 def packaged_verdicts() -> tuple[pd.DataFrame, dict[str, Any]]:
-    """The packaged verdict table and its metadata."""
+    """The packaged verdict table and its metadata (read once per process; copies)."""
+    table, meta = _read_packaged()
+    return table.copy(), dict(meta)
+
+
+@functools.lru_cache(maxsize=1)
+def _read_packaged() -> tuple[pd.DataFrame, dict[str, Any]]:
     folder = _folder()
     with (folder / "verdicts.csv").open("rb") as fh:
         table = pd.read_csv(fh, keep_default_na=False, na_values=[""])
@@ -84,7 +92,8 @@ def verdict_phrase(row: dict, cells: int | None = None) -> str:
     return text + ")"
 
 
-def _direction(row: dict) -> str:
+def direction(row: dict) -> str:
+    """``beats``, ``trails`` or ``equals``: which way a verdict row's conclusion goes."""
     text = str(row["conclusion"])
     return "beats" if " beats " in text else "trails" if " trails " in text else "equals"
 
@@ -119,7 +128,7 @@ def verdict_lines(
                 continue
             row = hit.iloc[0].to_dict()
             lines.append(
-                f"| {p} | {word} | {_direction(row)} | {verdict_phrase(row, meta['cells'])} |"
+                f"| {p} | {word} | {direction(row)} | {verdict_phrase(row, meta['cells'])} |"
             )
     return lines
 
@@ -141,7 +150,7 @@ def readme_table() -> list[str]:
             if row["verdict"] == "coincides":
                 cells.append("coincides")
             else:
-                cells.append(f"{_direction(row)}, **{row['verdict']}** {row['sign_share']:.0%}")
+                cells.append(f"{direction(row)}, **{row['verdict']}** {row['sign_share']:.0%}")
         lines.append(f"| {p} | " + " | ".join(cells) + " |")
     return lines
 

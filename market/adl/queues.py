@@ -56,6 +56,8 @@ __all__ = [
     "DydxQueue",
     "HyperliquidQueue",
     "RankedQueue",
+    "leverage_pnl_score",
+    "profit_leverage_score",
     "quantile_indicator",
 ]
 
@@ -392,17 +394,29 @@ class BinanceQueue(RankedQueue):
             self.formula,
         )
         _require_prices(snap)
-        eq = snap.equity
         if self.formula == "current":
-            notional = snap.notional
-            with np.errstate(divide="ignore", invalid="ignore"):
-                pnl_pct = snap.upnl / notional
-            raw = _pnl_times_leverage(pnl_pct, _effective_leverage(snap, notional))
-        else:
-            with np.errstate(divide="ignore", invalid="ignore"):
-                margin_ratio = np.where(eq > 0, snap.maintenance / np.where(eq > 0, eq, 1.0), 0.0)
-                raw = np.maximum(snap.upnl, 0.0) / np.maximum(snap.cash, 1.0) * margin_ratio
-        return _finish_score(raw, snap)
+            return profit_leverage_score(snap)
+        return leverage_pnl_score(snap)
+
+
+def profit_leverage_score(snap: Snapshot) -> np.ndarray:
+    """``PNL% * EffLev`` in profit, ``PNL% / EffLev`` otherwise, with ``PNL% = upnl /
+    notional`` and ``EffLev = notional / equity``: Binance's current ranking, and the form
+    Bybit's is taken to have.  Rows without lots last (``-inf``)."""
+    notional = snap.notional
+    with np.errstate(divide="ignore", invalid="ignore"):
+        pnl_pct = snap.upnl / notional
+    return _finish_score(_pnl_times_leverage(pnl_pct, _effective_leverage(snap, notional)), snap)
+
+
+def leverage_pnl_score(snap: Snapshot) -> np.ndarray:
+    """``max(0, upnl) / max(1, cash) * maintenance / equity`` (0 where equity <= 0): Binance's
+    legacy ``LeveragePnl``, which Aevo uses.  Rows without lots last (``-inf``)."""
+    eq = snap.equity
+    with np.errstate(divide="ignore", invalid="ignore"):
+        margin_ratio = np.where(eq > 0, snap.maintenance / np.where(eq > 0, eq, 1.0), 0.0)
+        raw = np.maximum(snap.upnl, 0.0) / np.maximum(snap.cash, 1.0) * margin_ratio
+    return _finish_score(raw, snap)
 
 
 def _whole_lots(x: Any) -> Any:

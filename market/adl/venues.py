@@ -45,8 +45,9 @@ from market.adl.queues import (
     RankedQueue,
     _effective_leverage,
     _finish_score,
-    _pnl_times_leverage,
     _require_prices,
+    leverage_pnl_score,
+    profit_leverage_score,
 )
 from market.errors import require
 
@@ -59,12 +60,6 @@ __all__ = [
     "OkxQueue",
     "ParadexWithdrawalLoss",
 ]
-
-
-def _pnl_pct_on_notional(snap: Snapshot) -> np.ndarray:
-    notional = snap.notional
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return snap.upnl / notional
 
 
 class BybitQueue(RankedQueue):
@@ -99,8 +94,7 @@ class BybitQueue(RankedQueue):
     def score(self, snap: Snapshot) -> np.ndarray:
         """``PNL% * EffLev`` in profit, ``PNL% / EffLev`` otherwise (PNL% on notional)."""
         _require_prices(snap)
-        pnl_pct = _pnl_pct_on_notional(snap)
-        return _finish_score(_pnl_times_leverage(pnl_pct, _effective_leverage(snap)), snap)
+        return profit_leverage_score(snap)
 
 
 class OkxQueue(RankedQueue):
@@ -131,10 +125,9 @@ class OkxQueue(RankedQueue):
     def score(self, snap: Snapshot) -> np.ndarray:
         """``PnL% * EffLev`` for every row (the text gives no loser branch)."""
         _require_prices(snap)
-        pnl_pct = _pnl_pct_on_notional(snap)
-        lev = _effective_leverage(snap)
-        with np.errstate(invalid="ignore"):
-            raw = pnl_pct * lev
+        notional = snap.notional
+        with np.errstate(divide="ignore", invalid="ignore"):
+            raw = snap.upnl / notional * _effective_leverage(snap, notional)
         return _finish_score(raw, snap)
 
 
@@ -200,12 +193,7 @@ class AevoQueue(RankedQueue):
     def score(self, snap: Snapshot) -> np.ndarray:
         """``UPNL / max(1, cash) * MM / equity`` in profit, 0 otherwise."""
         _require_prices(snap)
-        eq = snap.equity
-        pnl_pct = snap.upnl / np.maximum(snap.cash, 1.0)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ratio = np.where(eq > 0, snap.maintenance / np.where(eq > 0, eq, 1.0), 0.0)
-        raw = np.where(pnl_pct > 0, pnl_pct * ratio, 0.0)
-        return _finish_score(raw, snap)
+        return leverage_pnl_score(snap)
 
 
 class LighterQueue(RankedQueue):
