@@ -183,7 +183,7 @@ def target_orders(
         acc = accounts[m]
         price = ex.marks[k] * ex.lot[k]
         want = np.floor(np.maximum(eq[m], 0.0) * leverage[m] / price).astype(np.int64) * side[m]
-        delta = want - ex.acc.pos[acc, k]
+        delta = want - ex.acc.positions.lots_of(acc, int(k))
         go = delta != 0
         if go.any():
             ex.trade(acc[go], int(k), delta[go])

@@ -46,8 +46,12 @@ class Flipper(Trader):
         spec = model.scenario.flipper
         ex = model.exchange
         acc, mk = members.account, members.market
-        pos = ex.acc.pos[acc, mk]
-        upnl = ex.upnl()[acc, mk]
+        pos = np.zeros(acc.size, dtype=np.int64)
+        entry = np.zeros(acc.size)
+        for k in np.unique(mk).tolist():
+            sel = mk == k
+            pos[sel], entry[sel] = ex.acc.positions.get(k, acc[sel])
+        upnl = pos * ex.lot[mk] * (ex.marks[mk] - entry)  # upnl()[acc, mk], bit for bit
         lights = model.published_lights[acc]
         due = np.fromiter((a.due for a in members.agents), dtype=np.int64, count=len(members))
         notional = np.abs(pos) * ex.lot[mk] * ex.marks[mk]
@@ -65,12 +69,12 @@ class Flipper(Trader):
         for k in np.unique(mk[go]):
             sel = np.flatnonzero(go & (mk == k))
             rows, q = acc[sel], pos[sel]
-            eq_before = ex.equity()[rows]
+            eq_before = ex.equity(rows)
             closed = ex.trade(rows, int(k), -q)
             reopened = np.zeros_like(closed)
             if closed.any():
                 reopened[closed] = ex.trade(rows[closed], int(k), q[closed])
-            paid = eq_before - ex.equity()[rows]  # fees and spread of the round trip
+            paid = eq_before - ex.equity(rows)  # fees and spread of the round trip
             for j, i in enumerate(sel):
                 if closed[j] and reopened[j]:
                     agents[i].flips += 1

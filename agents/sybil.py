@@ -51,44 +51,89 @@ class SybilOwner(Trader):
 
     @classmethod
     def arrange(cls, model: ADLGame, agent: SybilOwner) -> None:
-        """Open (or re-open) the owner's positions over its accounts."""
-        ex = model.exchange
-        k = agent.market
-        accounts = agent.accounts
-        if (ex.acc.pos[accounts, k] != 0).any():
-            ex.close_all(accounts[ex.acc.pos[accounts, k] != 0])
-        cash = ex.acc.cash[accounts].copy()
-        total = float(cash.sum())
-        safe = model.scenario.passive.leverage_median
-        max_lev = 0.9 / ex.specs[k].initial_margin
-        eq, notional = sybil_split(total, agent.leverage, accounts.size, safe, max_lev)
-        # move cash between the owner's own (now flat) accounts to match the split: all of it
-        # to the first account, then out again to the others
-        head = accounts[:1]
-        rest, rest_cash = accounts[1:], cash[1:]
-        give = rest_cash > 0
-        if give.any():
-            ex.transfer_many(rest[give], np.repeat(head, give.sum()), rest_cash[give])
-        left = total
-        out = np.zeros(rest.size)
-        for j in range(rest.size):
-            if eq[j + 1] > 0:
-                out[j] = min(float(eq[j + 1]), left)
-                left -= out[j]
-        send = eq[1:] > 0
-        if send.any():
-            ex.transfer_many(np.repeat(head, send.sum()), rest[send], out[send])
-        lots = np.floor(notional / (ex.marks[k] * ex.lot[k])).astype(np.int64) * agent.side
-        go = lots != 0
-        if go.any():
-            ex.trade(accounts[go], k, lots[go])
+        """Open (or re-open) the owner's positions over its accounts (:meth:`arrange_all` of
+        this owner alone)."""
+        cls.arrange_all(model, [agent])
 
     @classmethod
     def arrange_all(cls, model: ADLGame, agents: list[SybilOwner]) -> None:
-        """:meth:`arrange` every owner in ``agents``, in order (each through the exchange's
-        public order API: closes, transfers between its own accounts, new orders)."""
-        for agent in agents:
-            cls.arrange(model, agent)
+        """:meth:`arrange` every owner in ``agents`` at once, through the exchange's public API.
+
+        Three stages, each batched over every owner: every open position of the owners'
+        accounts is closed (one order per market, owners in order); the cash of each owner's
+        other accounts goes to its first account and out again to match :func:`sybil_split`;
+        the new orders go in (one per market).  With a book of unlimited depth the result
+        equals :meth:`arrange` owner by owner, up to floating-point order; with a finite book
+        the orders walk it in another sequence (all closes before all openings) and fill at
+        other prices.
+        """
+        if not agents:
+            return
+        ex = model.exchange
+        book = ex.acc.positions
+        parts = np.array([a.accounts.size for a in agents], dtype=np.int64)
+        flat = np.concatenate([a.accounts for a in agents]).astype(np.int64)
+        owner = np.repeat(np.arange(len(agents)), parts)
+        start = np.zeros(len(agents), dtype=np.int64)
+        np.cumsum(parts[:-1], out=start[1:])
+        j = np.arange(flat.size) - start[owner]  # position within the owner's accounts
+        market = np.array([a.market for a in agents], dtype=np.int64)
+        side = np.array([a.side for a in agents], dtype=np.int64)
+        lev = np.array([a.leverage for a in agents], dtype=np.float64)
+        # 1. close every open position of the owners' accounts, market by market
+        order = np.argsort(flat, kind="stable")
+        i, ks, _, _ = book.entries(flat[order], ex.acc.n)
+        i = order[i]
+        for k in np.unique(ks).tolist():
+            sel = ks == k
+            rows = np.sort(i[sel])  # owners in order, accounts in order within one
+            ex.trade(flat[rows], k, -book.lots_of(flat[rows], k))
+        # 2. the split of each owner's cash and notional (sybil_split, vectorised)
+        cash = ex.acc.cash[flat].copy()
+        total = cash[start].copy()  # each owner's cash, added account after account
+        for jj in range(1, int(parts.max())):
+            who = np.flatnonzero(parts > jj)
+            total[who] += cash[start[who] + jj]
+        safe = model.scenario.passive.leverage_median
+        max_lev = 0.9 / np.array([ex.specs[k].initial_margin for k in market.tolist()])
+        total_n = lev * total
+        equal = (lev <= safe) | (parts == 1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            e_x = np.clip((total_n - safe * total) / (max_lev - safe), 0.0, total)
+            e_safe = np.where(parts > 1, (total - e_x) / np.maximum(parts - 1, 1), total)
+        last = j == parts[owner] - 1
+        o_eq = np.where(
+            equal[owner], (total / parts)[owner], np.where(last, e_x[owner], e_safe[owner])
+        )
+        o_nt = np.where(
+            equal[owner],
+            (total_n / parts)[owner],
+            np.where(last, (total_n - safe * (total - e_x))[owner], safe * e_safe[owner]),
+        )
+        # 3. cash to each owner's first account, then out again to the split
+        head = flat[start][owner]
+        rest = j > 0
+        give = rest & (cash > 0)
+        if give.any():
+            ex.transfer_many(flat[give], head[give], cash[give])
+        # each owner's accounts after the first take their share in turn from what is left
+        out = np.zeros(flat.size)
+        left = total.copy()
+        for jj in range(1, int(parts.max())):
+            who = np.flatnonzero(parts > jj)
+            at = start[who] + jj
+            out[at] = np.where(o_eq[at] > 0, np.minimum(o_eq[at], left[who]), 0.0)
+            left[who] -= out[at]
+        send = rest & (out > 0)
+        if send.any():
+            ex.transfer_many(head[send], flat[send], out[send])
+        # 4. the new orders, market by market
+        mk = market[owner]
+        lots = np.floor(o_nt / (ex.marks[mk] * ex.lot[mk])).astype(np.int64) * side[owner]
+        for k in np.unique(mk).tolist():
+            go = (mk == k) & (lots != 0)
+            if go.any():
+                ex.trade(flat[go], k, lots[go])
 
     @classmethod
     def after_crisis(cls, model: ADLGame, members: Members) -> None:

@@ -89,6 +89,18 @@ def build_parser(extend: ParserExtension | None = None) -> argparse.ArgumentPars
         "--correlation", type=float, default=1.0, help="cross-market correlation of the drop"
     )
     c.add_argument(
+        "--positions-tail",
+        type=float,
+        default=1.5,
+        help="Pareto tail of the markets per account (default 1.5; 0: one position each)",
+    )
+    c.add_argument(
+        "--market-zipf",
+        type=float,
+        default=1.0,
+        help="market popularity exponent (default 1; 0: markets equally popular)",
+    )
+    c.add_argument(
         "--policy", default=None, help="ADL policy name (see `adlgame policies`); none by default"
     )
     c.add_argument(
@@ -263,6 +275,8 @@ def _cmd_crash(args: argparse.Namespace) -> int:
         fund=args.fund,
         backstop=args.backstop,
         correlation=args.correlation,
+        positions_tail=args.positions_tail,
+        market_zipf=args.market_zipf,
         execution=args.execution,
         shortfall=args.shortfall,
     )

@@ -1,10 +1,12 @@
-"""Account state as arrays over N accounts and K markets (structure of arrays)."""
+"""Account state as arrays over N accounts (structure of arrays); positions by market in
+:class:`market.positions.Positions`."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from market.errors import require
+from market.positions import Positions
 
 #: Flag bits in :attr:`Accounts.flags`.
 ACTIVE = np.uint8(1)
@@ -23,8 +25,10 @@ class Accounts:
 
     Attributes (views of the first ``n`` rows):
         cash: collateral in dollars, (N,).
-        pos: position in whole lots per market, int64 (N, K); positive is long.
-        entry: average entry price per position, (N, K); 0 where flat.
+        positions: the open positions (signed whole lots, positive long, and average entry
+            prices), stored by market (:class:`market.positions.Positions`).
+        pos, entry: the same as dense read-only (N, K) arrays, built on demand and cached
+            until the next change: O(N x K), for inspection and small worlds only.
         gains: realised-gains ledger (N, 3): recent, older, settled.  Filled by realised
             profit, reduced by losses, fees and withdrawals (most junior layer first), and
             untouched by closing and reopening at the same price.
@@ -38,15 +42,14 @@ class Accounts:
         require(markets >= 1, "markets", "an integer >= 1", markets)
         self.k = int(markets)
         self.n = 0
+        self.positions = Positions(self.k)
+        self._dense: tuple[int, int, np.ndarray, np.ndarray] | None = None
         self._alloc(max(int(capacity), 16))
 
     def _alloc(self, cap: int) -> None:
         old = getattr(self, "_cash", None)
-        k = self.k
         new = {
             "_cash": np.zeros(cap),
-            "_pos": np.zeros((cap, k), dtype=np.int64),
-            "_entry": np.zeros((cap, k)),
             "_gains": np.zeros((cap, 3)),
             "_fees": np.zeros(cap),
             "_flags": np.zeros(cap, dtype=np.uint8),
@@ -84,15 +87,25 @@ class Accounts:
         """Collateral per account (view)."""
         return self._cash[: self.n]
 
+    def _dense_arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        key = (self.positions.version, self.n)
+        if self._dense is None or self._dense[:2] != key:
+            lots, ent = self.positions.dense(self.n)
+            lots.flags.writeable = False
+            ent.flags.writeable = False
+            self._dense = (*key, lots, ent)
+        return self._dense[2], self._dense[3]
+
     @property
     def pos(self) -> np.ndarray:
-        """Lots per account and market (view)."""
-        return self._pos[: self.n]
+        """Lots per account and market as a dense read-only (N, K) array (built on demand,
+        cached until the next change; O(N x K): for inspection and small worlds)."""
+        return self._dense_arrays()[0]
 
     @property
     def entry(self) -> np.ndarray:
-        """Average entry price per account and market (view)."""
-        return self._entry[: self.n]
+        """Average entry price per account and market, dense read-only (N, K) (as ``pos``)."""
+        return self._dense_arrays()[1]
 
     @property
     def gains(self) -> np.ndarray:
@@ -127,8 +140,10 @@ class Accounts:
         """A deep copy (used by two-pass counterfactual replays)."""
         other = Accounts.__new__(Accounts)
         other.k, other.n, other._cap = self.k, self.n, self._cap
-        for name in ("_cash", "_pos", "_entry", "_gains", "_fees", "_flags", "_group", "_kind"):
+        for name in ("_cash", "_gains", "_fees", "_flags", "_group", "_kind"):
             setattr(other, name, getattr(self, name).copy())
+        other.positions = self.positions.copy()
+        other._dense = None
         return other
 
 

@@ -276,46 +276,76 @@ class Exchange(Waterfall):
         return self.acc.n
 
     def upnl(self) -> np.ndarray:
-        """Unrealised PnL per account and market at the marks, (N, K)."""
+        """Unrealised PnL per account and market at the marks, dense (N, K): O(N x K), for
+        inspection and small worlds (per-account sums: :meth:`account_upnl`)."""
         return mg.upnl(self.acc.pos, self.acc.entry, self.marks, self.lot)
+
+    def account_upnl(self, accounts: np.ndarray | None = None) -> np.ndarray:
+        """Unrealised PnL summed over each account's markets: (N,), or the rows ``accounts``
+        (unique, trusted) only.  Cost follows their open positions."""
+        return self._account_sums(accounts, upnl_only=True)[0]
+
+    def account_notional(self, accounts: np.ndarray | None = None) -> np.ndarray:
+        """Notional at the marks summed over each account's markets, (N,) or the rows only."""
+        return self._account_sums(accounts)[2]
 
     def equity(self, accounts: np.ndarray | None = None) -> np.ndarray:
         """Equity per account at the marks: (N,), or the rows ``accounts`` only.
 
-        ``equity(idx)`` equals ``equity()[idx]`` bit for bit (the same arithmetic per row) at
-        a cost of O(len(idx)) instead of O(N).  ``accounts`` are trusted row indices.
+        ``equity(idx)`` equals ``equity()[idx]`` bit for bit (each account's PnL is summed
+        over its markets in market order either way) at a cost that follows the rows' open
+        positions.  ``accounts`` are trusted row indices (repeats allowed).
         """
         a = self.acc
         if accounts is None:
-            return mg.equity(a.cash, a.pos, a.entry, self.marks, self.lot)
-        idx = np.asarray(accounts)
-        return mg.equity(a.cash[idx], a.pos[idx], a.entry[idx], self.marks, self.lot)
+            return a.cash + self.account_upnl()
+        idx = np.asarray(accounts, dtype=np.int64)
+        uniq, inv = np.unique(idx, return_inverse=True)
+        if uniq.size == idx.size and (idx.size < 2 or bool(np.all(idx[1:] > idx[:-1]))):
+            return a.cash[idx] + self.account_upnl(idx)
+        return (a.cash[uniq] + self.account_upnl(uniq))[inv.reshape(idx.shape)]
 
     def maintenance(self) -> np.ndarray:
         """Maintenance requirement per account, (N,)."""
-        return mg.maintenance(self.acc.pos, self.marks, self.specs)
+        return self._account_sums()[1]
 
-    def initial_margin(self) -> np.ndarray:
-        """Initial requirement per account, (N,)."""
-        return mg.initial(self.acc.pos, self.marks, self.specs)
+    def initial_margin(self, accounts: np.ndarray | None = None) -> np.ndarray:
+        """Initial requirement per account, (N,), or the rows ``accounts`` (unique) only."""
+        n = self.acc.n if accounts is None else int(np.asarray(accounts).size)
+        i, k, q, _ = self.acc.positions.entries(accounts, self.acc.n)
+        rates = np.array([s.initial_margin for s in self.specs])
+        w = np.abs(q) * (self.lot * self.marks)[k] * rates[k]
+        return np.bincount(i, weights=w, minlength=n)
 
     def notional(self) -> np.ndarray:
-        """Position notional per account and market, (N, K)."""
+        """Position notional per account and market, dense (N, K): O(N x K), for inspection
+        and small worlds (per-account sums: :meth:`account_notional`)."""
         return mg.notional(self.acc.pos, self.marks, self.lot)
+
+    def market_notional(self) -> np.ndarray:
+        """Gross notional (longs plus shorts) per market at the marks, (K,)."""
+        gross = np.array([np.abs(q).sum() for q in self.acc.positions.lots], dtype=np.float64)
+        return gross * self.lot * self.marks
 
     def leverage(self) -> np.ndarray:
         """Account notional over equity (inf where equity <= 0 and a position is open)."""
-        nt = self.notional().sum(axis=1)
-        eq = self.equity()
+        usum, _, nt, _ = self._account_sums()
+        eq = self.acc.cash + usum
         with np.errstate(divide="ignore", invalid="ignore"):
             return np.where(eq > 0, nt / np.where(eq > 0, eq, 1.0), np.where(nt > 0, np.inf, 0.0))
 
     def open_interest(self) -> np.ndarray:
         """(long lots, short lots) per market, shape (2, K)."""
-        p = self.acc.pos
-        gross = np.abs(p).sum(axis=0)
-        net = p.sum(axis=0)
+        lots = self.acc.positions.lots
+        gross = np.array([np.abs(q).sum() for q in lots], dtype=np.int64)
+        net = np.array([q.sum() for q in lots], dtype=np.int64)
         return np.stack([(gross + net) // 2, (gross - net) // 2])  # integers: exact
+
+    def position(self, accounts: object, market: int) -> tuple[np.ndarray, np.ndarray]:
+        """(signed lots, average entry) of ``accounts`` in ``market`` (0 and 0.0 where flat)."""
+        k = self._check_market(market)
+        idx = np.atleast_1d(np.asarray(accounts, dtype=np.int64))
+        return self.acc.positions.get(k, idx)
 
     # ------------------------------------------------------------------ accounts and money
     def open_accounts(
@@ -394,7 +424,8 @@ class Exchange(Waterfall):
     def free_collateral(self, idx: np.ndarray) -> np.ndarray:
         """What an account may withdraw: min(cash, equity - initial margin), floored at 0."""
         eq = self.equity(idx)
-        im = mg.initial(self.acc.pos[idx], self.marks, self.specs)
+        uniq, inv = np.unique(idx, return_inverse=True)
+        im = self.initial_margin(uniq)[inv.reshape(idx.shape)]
         return np.maximum(np.minimum(self.acc.cash[idx], eq - im), 0.0)
 
     def withdraw(self, account: object, amount: object) -> np.ndarray:
@@ -463,10 +494,10 @@ class Exchange(Waterfall):
         """
         if idx.size == 0:
             return np.zeros(0)
-        pos, entry = self.acc.pos, self.acc.entry
-        q1, new_e, realised = fill_arithmetic(pos[idx, k], entry[idx, k], dq, price, self.lot[k])
-        pos[idx, k] = q1
-        entry[idx, k] = new_e
+        book = self.acc.positions
+        q0, e0 = book.get(k, idx)
+        q1, new_e, realised = fill_arithmetic(q0, e0, dq, price, self.lot[k])
+        book.set(k, idx, q1, new_e)
         self.acc.cash[idx] += realised
         book_gain(self.acc.gains, idx, realised)
         return realised
@@ -637,14 +668,15 @@ class Exchange(Waterfall):
     def _margin_ok(
         self, idx: np.ndarray, k: int, q: np.ndarray, px: np.ndarray, fee: bool
     ) -> np.ndarray:
-        pos = self.acc.pos[idx].copy()
-        old = pos[:, k].copy()
-        pos[:, k] = old + q
-        increases = np.abs(pos[:, k]) > np.abs(old)
+        old = self.acc.positions.lots_of(idx, k)
+        new = old + q
+        increases = np.abs(new) > np.abs(old)
         cost = q * self.lot[k] * (px - self.marks[k])  # value given up vs the mark
         fees = np.abs(q) * self.lot[k] * px * self.specs[k].taker_fee if fee else 0.0
         eq_after = self.equity(idx) - cost - fees
-        im_after = mg.initial(pos, self.marks, self.specs)
+        # the initial requirement with market k's position replaced by the new one
+        per_lot = self.lot[k] * self.marks[k] * self.specs[k].initial_margin
+        im_after = self.initial_margin(idx) + (np.abs(new) - np.abs(old)) * per_lot
         return ~increases | (eq_after >= im_after)
 
     def transfer_many(self, src: object, dst: object, amount: object) -> np.ndarray:
@@ -678,9 +710,10 @@ class Exchange(Waterfall):
         """Close every position of the accounts at the book (settling a leaving trader)."""
         idx = self._check_accounts(accounts)
         for k in range(self.K):
-            rows = idx[self.acc.pos[idx, k] != 0]
-            if rows.size:
-                self.trade(rows, k, -self.acc.pos[rows, k])
+            q = self.acc.positions.lots_of(idx, k)
+            held = q != 0
+            if held.any():
+                self.trade(idx[held], k, -q[held])
 
     def apply_funding(self, rates: object) -> np.ndarray:
         """Pay funding: longs pay ``rate * notional`` to shorts (negative rate: the reverse).
@@ -695,7 +728,8 @@ class Exchange(Waterfall):
             "finite, |rate| < 1",
             r.tolist(),
         )
-        pay = -(self.acc.pos * self.lot * self.marks * r).sum(axis=1)
+        i, k, q, _ = self.acc.positions.entries()
+        pay = np.bincount(i, weights=-(q * (self.lot * self.marks * r)[k]), minlength=self.acc.n)
         self.acc.cash[:] += pay
         nz = np.flatnonzero(pay != 0)  # = flatnonzero(pay), faster on a boolean mask
         book_gain(self.acc.gains, nz, pay[nz])
@@ -731,28 +765,21 @@ class Exchange(Waterfall):
         require(s != d, "dst", "a different account from src", d)
         if self.acc.group[s] != self.acc.group[d]:
             return False
-        q = int(self.acc.pos[s, k])
+        pair = np.array([s, d]) if s < d else np.array([d, s])
+        book = self.acc.positions
+        q_sd, e_sd = book.get(k, np.array([s, d]))
+        q, price = int(q_sd[0]), float(e_sd[0])
         if lots > abs(q):
             return False
         dq = int(np.sign(q)) * int(lots)
-        price = float(self.acc.entry[s, k])
-        saved = (
-            self.acc.pos[[s, d]].copy(),
-            self.acc.entry[[s, d]].copy(),
-            self.acc.cash[[s, d]].copy(),
-            self.acc.gains[[s, d]].copy(),
-        )
+        saved = (self.acc.cash[pair].copy(), self.acc.gains[pair].copy())
         self._apply_fills(np.array([s]), k, np.array([-dq]), np.array([price]))
         self._apply_fills(np.array([d]), k, np.array([dq]), np.array([price]))
-        eq = self.equity(np.array([s, d]))
-        im = mg.initial(self.acc.pos[[s, d]], self.marks, self.specs)
+        eq = self.equity(pair)
+        im = self.initial_margin(pair)
         if np.any(eq < im):
-            (
-                self.acc.pos[[s, d]],
-                self.acc.entry[[s, d]],
-                self.acc.cash[[s, d]],
-                self.acc.gains[[s, d]],
-            ) = saved
+            book.set(k, np.array([s, d]), q_sd, e_sd)
+            self.acc.cash[pair], self.acc.gains[pair] = saved
             return False
         return True
 
@@ -765,9 +792,10 @@ class Exchange(Waterfall):
         idx = self._check_accounts(accounts)
         live = idx[(self.acc.flags[idx] & ACTIVE) != 0]
         for k in range(self.K):
-            rows = live[self.acc.pos[live, k] != 0]
-            if rows.size:
-                dq = -self.acc.pos[rows, k]
+            q = self.acc.positions.lots_of(live, k)
+            held = q != 0
+            if held.any():
+                rows, dq = live[held], -q[held]
                 px = self._book_prices(k, dq)
                 self._fill(rows, k, dq, px, "settle")
         out = np.maximum(self.acc.cash[live], 0.0)
@@ -829,5 +857,6 @@ class Exchange(Waterfall):
 
 def check_positions(exchange: Exchange) -> None:
     """Raise :class:`InputError` if any position is not whole lots (defensive)."""
-    if exchange.acc.pos.dtype.kind not in "iu":
-        raise InputError("positions", "whole lots (integer dtype)", exchange.acc.pos.dtype)
+    for q in exchange.acc.positions.lots:
+        if q.dtype.kind not in "iu":
+            raise InputError("positions", "whole lots (integer dtype)", q.dtype)

@@ -47,9 +47,8 @@ def money_total(ex: Exchange) -> float:
     ``debt`` is a carried shortfall (fund debt, or awaiting socialisation): the holes it filled
     hold money the exchange owes, so it is subtracted like bad debt.
     """
-    pos = ex.acc.pos
-    r, c = np.nonzero(pos)  # open positions only: a flat cell holds no unrealised PnL
-    up = pos[r, c] * ex.lot[c] * (ex.marks[c] - ex.acc.entry[r, c])
+    _, c, q, e = ex.acc.positions.entries()  # open positions only
+    up = q * ex.lot[c] * (ex.marks[c] - e)
     # sum in a fixed order (sorted) for stability at 1e6 accounts
     parts = np.concatenate([ex.acc.cash, up])
     return float(np.sum(np.sort(parts))) + ex.fund + ex.fee_revenue - ex.bad_debt - ex.debt
@@ -63,7 +62,7 @@ def check_invariants(ex: Exchange) -> InvariantReport:
     return InvariantReport(
         conservation_error=float(err),
         oi_imbalance=(long_ - short_).astype(np.int64),
-        whole_lots=ex.acc.pos.dtype.kind in "iu",
+        whole_lots=all(q.dtype.kind in "iu" for q in ex.acc.positions.lots),
         negative_fund=ex.fund < -1e-9 * max(1.0, abs(ex.external)),
         book_solvent=float(ex.equity(np.array([ex.book]))[0]) >= -ex.book_capital,
     )

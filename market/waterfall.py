@@ -64,8 +64,8 @@ class StepReport:
 class Waterfall:
     """Steps the exchange: see the module docstring (mixed into ``Exchange``)."""
 
-    #: From this many markets on, per-account sums run over the open positions only
-    #: (:meth:`_account_sums_open`); below it, column by column over every market.
+    #: From this many markets on, :meth:`_run_adl` totals the holes' liquidated positions per
+    #: market by ``bincount``; below it, as (holes, K) arrays summed column by column.
     sparse_sums_min_markets: int = 9
 
     # ------------------------------------------------------------------ the waterfall
@@ -142,9 +142,8 @@ class Waterfall:
                 take = eq[liq] < self.backstop.vault_trigger * mm[liq]
                 rep.takeovers = int(take.sum())
                 if take.any():
-                    nt, lots = self._vault_takeover(liq[take])
-                    ii, kk = np.nonzero(lots)
-                    parts.append((np.flatnonzero(take)[ii], kk, nt[ii, kk], lots[ii, kk]))
+                    ii, kk, nt, lots = self._vault_takeover(liq[take])
+                    parts.append((np.flatnonzero(take)[ii], kk, nt, lots))
                 rest = ~take
             else:
                 rest = np.ones(liq.size, dtype=bool)
@@ -170,12 +169,11 @@ class Waterfall:
         if self.vault >= 0:
             v_eq = self._vault_equity()
             if v_eq < 0:
-                v_pos = acc.pos[self.vault]
-                vk = np.flatnonzero(v_pos)
+                _, vk, vq, _ = acc.positions.entries(np.array([self.vault]))
                 h = np.append(h, np.full(vk.size, hole_rows.size))
                 k = np.append(k, vk)
-                w = np.append(w, np.abs(v_pos[vk]) * self.lot[vk] * self.marks[vk])
-                lots = np.append(lots, v_pos[vk])
+                w = np.append(w, np.abs(vq) * self.lot[vk] * self.marks[vk])
+                lots = np.append(lots, vq)
                 hole_rows = np.append(hole_rows, self.vault)
                 hole = np.append(hole, -v_eq)
         return hole_rows, hole, (h, k, w, lots)
@@ -244,15 +242,13 @@ class Waterfall:
         parts: list[tuple[np.ndarray, ...]] = []
         still_open = np.zeros(rows.size, dtype=bool)
         fee_due = np.zeros(rows.size)
-        sub = acc.pos[rows]
-        ri, ci = np.nonzero(sub)  # the open positions of the rows, by row then market
-        order = np.argsort(ci, kind="stable")  # by market, rows in order within one
-        ri, ci = ri[order], ci[order]
+        # the open positions of the rows, by market, rows in order within one
+        ri, ci, qi, _ = acc.positions.entries(rows, acc.n)
         starts = np.searchsorted(ci, np.arange(self.K + 1))
         for k in np.unique(ci).tolist():  # only the markets these rows hold
             spec = self.specs[k]
             has = ri[starts[k] : starts[k + 1]]  # row positions holding market k, ascending
-            q = sub[has, k]
+            q = qi[starts[k] : starts[k + 1]]
             r = rows[has]
             qa = np.abs(q)
             nt = qa * self.lot[k] * self.marks[k]
@@ -292,30 +288,25 @@ class Waterfall:
     def _vault_takeover(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Move the positions of ``rows`` to the vault at the mark; positive equity goes too."""
         acc = self.acc
-        notional = mg.notional(acc.pos[rows], self.marks, self.lot)
-        lots = acc.pos[rows].copy()
-        for k in range(self.K):
-            q = acc.pos[rows, k]
-            has = q != 0
-            if not has.any():
-                continue
-            r = rows[has]
-            dq = -q[has]
+        ri, ci, qi, _ = acc.positions.entries(rows, acc.n)  # by market, rows ascending
+        notional = np.abs(qi) * self.lot[ci] * self.marks[ci]
+        starts = np.searchsorted(ci, np.arange(self.K + 1))
+        for k in np.unique(ci).tolist():
+            sl = slice(starts[k], starts[k + 1])
+            r = rows[ri[sl]]
             px = np.full(r.size, self.marks[k])
-            self._fill(r, k, dq, px, "vault_takeover", counterparty=self.vault)
+            self._fill(r, k, -qi[sl], px, "vault_takeover", counterparty=self.vault)
         margin_left = np.maximum(acc.cash[rows], 0.0)
         acc.cash[rows] -= margin_left
         book_gain(acc.gains, rows, -margin_left)
         acc.cash[self.vault] += float(margin_left.sum())
-        return notional, lots
+        return ri, ci, notional, qi
 
     def _vault_unwind(self) -> None:
         """Send a share of the vault's inventory to the book."""
         v = self.vault
-        for k in range(self.K):
-            q = int(self.acc.pos[v, k])
-            if q == 0:
-                continue
+        _, vk, vq, _ = self.acc.positions.entries(np.array([v]))
+        for k, q in zip(vk.tolist(), vq.tolist(), strict=True):
             send = int(np.ceil(abs(q) * self.backstop.vault_unwind))
             dq = np.array([-np.sign(q) * send])
             px = self._book_prices(k, dq)
@@ -388,7 +379,7 @@ class Waterfall:
         if (wsum > 0).all():
             fallback_w = np.zeros(self.K)  # not used: every hole has liquidated notional
         else:
-            oi = self.notional().sum(axis=0)
+            oi = self.market_notional()
             fallback_w = oi / oi.sum() if oi.sum() > 0 else np.full(self.K, 1.0 / self.K)
         with np.errstate(divide="ignore", invalid="ignore"):
             uncovered = np.where(hole > 0, left / np.where(hole > 0, hole, 1.0), 0.0)
@@ -408,17 +399,7 @@ class Waterfall:
             vault_open_k = (abs_lots[is_vault] * uncovered[is_vault, None]).sum(axis=0)
         position = self.execution == "position"
         snaps: dict[int, tuple[Snapshot, bool]] = {}
-        holders = None
-        if many:  # who holds each market, found once
-            hr, hc = np.nonzero(self.acc.pos)  # rows ascending within each market below
-            order = np.argsort(hc, kind="stable")
-            hr, hc = hr[order], hc[order]
-            starts = np.searchsorted(hc, np.arange(self.K + 1))
-            holders = (hr, starts)
         for k in np.flatnonzero(need_k > 0):
-            extra = {}
-            if holders is not None:
-                extra["holders"] = holders[0][holders[1][k] : holders[1][k + 1]]
             snaps[int(k)] = self._snapshot(
                 int(k),
                 side_k[k],
@@ -426,7 +407,6 @@ class Waterfall:
                 lots_k[k],
                 sums=sums,
                 wave=self.wave_no + 1,
-                **extra,
             )
             self.wave_no += 1
         first_wave = self.wave_no - len(snaps)
@@ -591,7 +571,7 @@ class Waterfall:
         the mark, so the bankrupt vault position is what the winners absorbed.  No money moves.
         """
         v = self.vault
-        q = int(self.acc.pos[v, k])
+        q = int(self.acc.positions.lots_of(np.array([v]), k)[0])
         n = min(round(float(alloc.lots.sum()) * vault_share), abs(q))
         if n <= 0:
             return
@@ -607,7 +587,6 @@ class Waterfall:
         *,
         sums: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
         wave: int = 0,
-        holders: np.ndarray | None = None,
     ) -> tuple[Snapshot, bool]:
         """The eligible positions of market k for an ADL wave after ``deficit`` dollars of holes.
 
@@ -623,20 +602,16 @@ class Waterfall:
 
         ``sums`` (optional): per-account (upnl sum, maintenance, notional sum) over every row
         at the current state, from :meth:`_account_sums`; gathered instead of recomputed.
-        ``holders`` (optional): the rows holding market k, ascending; only they are examined
-        (the same rows result, since a row without a position is never eligible).
-        Returns the snapshot and the price-fallback flag.
+        Only the rows holding market k are examined (a row without a position is never
+        eligible).  Returns the snapshot and the price-fallback flag.
         """
         acc = self.acc
-        cand = holders
-        pos_k = acc.pos[:, k] if cand is None else acc.pos[cand, k]
-        flags = acc.flags if cand is None else acc.flags[cand]
+        cand, pos_k, ent_k = acc.positions.holders(k)  # ascending rows, open positions
+        flags = acc.flags[cand]
         ok = ((flags & (VAULT | BANKRUPT)) == 0) & ((flags & ACTIVE) != 0)
-        if (self.policy is not None and self.policy.sides == "all") or liq_side == 0:
-            ok &= pos_k != 0
-        else:
+        if not ((self.policy is not None and self.policy.sides == "all") or liq_side == 0):
             ok &= (pos_k < 0) if liq_side > 0 else (pos_k > 0)  # pos_k * liq_side < 0
-        rows = np.flatnonzero(ok) if cand is None else cand[ok]
+        rows = cand[ok]
         lot = self.lot[k]
         mark = self.marks[k]
         gap_bk = deficit / max(int(liq_lots), 1)
@@ -650,20 +625,15 @@ class Waterfall:
             gap = 0.0
         else:
             gap = gap_bk
-        q = acc.pos[rows, k]
+        q = pos_k[ok]
         lots = np.abs(q)
         cash = acc.cash[rows]
-        entry_k = acc.entry[rows, k]
-        if sums is not None and rows.size >= 2:  # one row: maintenance() takes another path
+        entry_k = ent_k[ok]
+        up = q * lot * (mark - entry_k)  # upnl()[rows, k], bit for bit
+        if sums is not None:
             usum, mm, nt = sums[0][rows], sums[1][rows], sums[2][rows]
-            up = q * lot * (mark - entry_k)  # upnl()[rows, k], bit for bit
         else:
-            pos_rows = acc.pos[rows]
-            up_all = mg.upnl(pos_rows, acc.entry[rows], self.marks, self.lot)
-            up = up_all[:, k]
-            usum = up_all.sum(axis=1)
-            mm = mg.maintenance(pos_rows, self.marks, self.specs)
-            nt = mg.notional(pos_rows, self.marks, self.lot).sum(axis=1)
+            usum, mm, nt, _ = self._account_sums(rows)
         eq = cash + usum
         is_book = rows == self.book
         if is_book.any():
@@ -709,49 +679,23 @@ class Waterfall:
     def _account_sums(
         self, rows: np.ndarray | None = None, *, upnl_only: bool = False
     ) -> tuple[np.ndarray, ...]:
-        """Per-account sums the waterfall reads, over every row or over the rows ``rows``.
+        """Per-account sums the waterfall reads, over every row or over the unique rows ``rows``.
 
         Returns (upnl summed over markets, maintenance, notional summed over markets, has an
         open position): ``upnl().sum(axis=1)``, ``maintenance()``, ``notional().sum(axis=1)``
-        and ``(pos != 0).any(axis=1)`` on those rows, computed market by market (up to
-        floating-point order).  None of them reads cash, so they stay valid
-        for a row until its position or entry changes.  ``upnl_only``: the first one only.
+        and ``(pos != 0).any(axis=1)`` on those rows, from the open positions only, each
+        account's terms added in market order (:meth:`market.positions.Positions.entries`).
+        None of them reads cash, so they stay valid for a row until its position or entry
+        changes.  ``upnl_only``: the first one only.
         """
         acc = self.acc
-        if self.sparse_sums_min_markets <= self.K:
-            return self._account_sums_open(rows, upnl_only)
-        pos = acc.pos if rows is None else acc.pos[rows]
-        entry = acc.entry if rows is None else acc.entry[rows]
-        ups = [pos[:, k] * self.lot[k] * (self.marks[k] - entry[:, k]) for k in range(self.K)]
-        if upnl_only:
-            return (mg.row_sum(ups),)
-        lotmark = self.lot * self.marks
-        nt = np.empty((pos.shape[0], self.K))
-        has = np.zeros(pos.shape[0], dtype=bool)
-        for k in range(self.K):
-            pk = pos[:, k]
-            np.multiply(np.abs(pk), lotmark[k], out=nt[:, k])
-            has |= pk != 0
-        ntsum = mg.row_sum([nt[:, k] for k in range(self.K)])
-        return mg.row_sum(ups), mg.maintenance_from_notional(nt, self.specs), ntsum, has
-
-    def _account_sums_open(
-        self, rows: np.ndarray | None, upnl_only: bool
-    ) -> tuple[np.ndarray, ...]:
-        """:meth:`_account_sums` over the open positions only (many markets, few positions
-        each): one pass to find them, then per-position terms summed per account by
-        ``bincount``.  The same sums up to floating-point order."""
-        acc = self.acc
-        pos = acc.pos if rows is None else acc.pos[rows]
-        n = pos.shape[0]
-        r, c = np.nonzero(pos)
-        q = pos[r, c]
-        e = acc.entry[r if rows is None else rows[r], c]  # entries of the open positions only
-        ups = np.bincount(r, weights=q * self.lot[c] * (self.marks[c] - e), minlength=n)
+        n = acc.n if rows is None else int(np.asarray(rows).size)
+        i, c, q, e = acc.positions.entries(rows, acc.n)
+        ups = np.bincount(i, weights=q * self.lot[c] * (self.marks[c] - e), minlength=n)
         if upnl_only:
             return (ups,)
         ntv = np.abs(q) * (self.lot * self.marks)[c]
-        ntsum = np.bincount(r, weights=ntv, minlength=n)
+        ntsum = np.bincount(i, weights=ntv, minlength=n)
         if any(sp.tiers for sp in self.specs):
             req = np.empty_like(ntv)
             for k in np.unique(c).tolist():  # tiered requirement market by market
@@ -759,9 +703,9 @@ class Waterfall:
                 req[sel] = mg.tiered_requirement(ntv[sel], self.specs[k])
         else:
             req = ntv * np.array([sp.maintenance_margin for sp in self.specs])[c]
-        mm = np.bincount(r, weights=req, minlength=n)
+        mm = np.bincount(i, weights=req, minlength=n)
         has = np.zeros(n, dtype=bool)
-        has[r] = True
+        has[i] = True
         return ups, mm, ntsum, has
 
     def _execute_adl(self, k: int, snap: Snapshot, alloc, wave: int) -> None:

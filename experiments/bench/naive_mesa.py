@@ -33,8 +33,9 @@ What is shared and what is not:
   in the agents' order, the way a Mesa model collects agents' intents before resolving them.
   The same holds for the settlement of leaving traders, the opening orders of entrants, the
   flippers' close-and-reopen round trips and the recapitalisation of broke whales.
-* Crisis ends: churn draws, whale learning, Sybil re-arranging (``SybilOwner.arrange`` per
-  owner), imitation and entrants' opening orders run one agent at a time.  Agents remember
+* Crisis ends: churn draws, whale learning, Sybil re-arranging (per owner in plain Python,
+  its closes, transfers and orders posted as intents), imitation and entrants' opening
+  orders run one agent at a time.  Agents remember
   their own equity at the start of each crisis.  Venue-level aggregates (the ADL log per
   account, the venue's record that sets the entry rate, the population total of equity at
   risk in the churn hazard) are read or reduced by the model, not by agents.  Recording (the
@@ -65,7 +66,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from agents import Entrant, Flipper, PassiveTrader, SybilOwner, Trader, Whale
+from agents import Entrant, Flipper, PassiveTrader, SybilOwner, Trader, Whale, sybil_split
 from agents.whale import EXPLORE, UTILITY_FLOOR
 from experiments.game.model import TRADER_TYPES, ADLGame, CrisisRecord
 from experiments.game.scenario import Scenario, load_scenario
@@ -382,9 +383,56 @@ class NaiveADLGame(ADLGame):
         if broke:
             acc = np.array([a.account for a in broke], dtype=np.int64)
             self.exchange.deposit(acc, np.array([a.stake for a in broke]))
-        for agent in list(by_type.get(SybilOwner, ())):
-            SybilOwner.arrange(self, agent)
+        self._rearrange_sybils(list(by_type.get(SybilOwner, ())))
         self.invalidate()
+
+    def _rearrange_sybils(self, owners: list[Trader]) -> None:
+        """Sybil owners re-arrange one by one in plain Python, posting intents: closes of every
+        open position (sent as one batch per market), transfers between each owner's own
+        accounts after :func:`agents.sybil.sybil_split` (sent as the model's two transfer
+        batches: to each owner's first account, then out again), then the new orders."""
+        if not owners:
+            return
+        ex = self.exchange
+        pos = ex.acc.pos
+        for agent in owners:
+            for a in agent.accounts.tolist():
+                for k in range(ex.K):
+                    q = pos.item(a, k)
+                    if q:
+                        self.submit(a, k, -q)
+        self._send_orders()
+        safe = self.scenario.passive.leverage_median
+        to_head: list[tuple[int, int, float]] = []
+        out_again: list[tuple[int, int, float]] = []
+        orders: list[tuple[int, int, int]] = []
+        for agent in owners:
+            accs = agent.accounts.tolist()
+            cash = [ex.acc.cash.item(a) for a in accs]
+            total = sum(cash)
+            k = agent.market
+            max_lev = 0.9 / ex.specs[k].initial_margin
+            eq, nt = sybil_split(total, agent.leverage, len(accs), safe, max_lev)
+            head = accs[0]
+            to_head += [(a, head, c) for a, c in zip(accs[1:], cash[1:], strict=True) if c > 0]
+            left = total
+            for a, e in zip(accs[1:], eq[1:].tolist(), strict=True):
+                give = min(e, left) if e > 0 else 0.0
+                left -= give
+                if give > 0:
+                    out_again.append((head, a, give))
+            price = ex.marks.item(k) * ex.lot.item(k)
+            for a, n in zip(accs, nt.tolist(), strict=True):
+                lots = math.floor(n / price) * agent.side
+                if lots:
+                    orders.append((a, k, lots))
+        for batch in (to_head, out_again):
+            if batch:
+                src, dst, amt = (np.array(x) for x in zip(*batch, strict=True))
+                ex.transfer_many(src, dst, amt)
+        for a, k, lots in orders:
+            self.submit(a, k, lots)
+        self._send_orders()
 
     def _churn(self, haircut: np.ndarray, liquidated: np.ndarray) -> list[Trader]:
         """Each trader draws whether it leaves after this crisis; leavers are settled together."""

@@ -509,7 +509,7 @@ class ADLGame(mesa.Model):
         if phase == "crisis":
             self._publish_lights(crisis)
             if self.scenario.churn.base == "pnl":  # the largest profit held in the crisis
-                up = np.maximum(self.exchange.upnl().sum(axis=1), 0.0)
+                up = np.maximum(self.exchange.account_upnl(), 0.0)
                 peak = np.pad(self._pnl_at_crisis, (0, max(up.size - self._pnl_at_crisis.size, 0)))
                 self._pnl_at_crisis = np.maximum(peak[: up.size], up)
         self._agents_act(phase)
@@ -584,11 +584,11 @@ class ADLGame(mesa.Model):
         self.exchange.set_fund_reference()  # backstop.max_drawdown counts from here
         self._eq_at_crisis = self.exchange.equity().copy()
         kinds = self.exchange.acc.kind[: self._eq_at_crisis.size]
-        gross = self.exchange.notional().sum(axis=1)
+        gross = self.exchange.account_notional()
         self._current.notional_by_type = {
             name: float(gross[kinds == t].sum()) for t, name in TYPE_NAMES.items()
         }
-        self._pnl_at_crisis = np.maximum(self.exchange.upnl().sum(axis=1), 0.0)
+        self._pnl_at_crisis = np.maximum(self.exchange.account_upnl(), 0.0)
         self._adl_rows_at_crisis = len(self.exchange.log.adl)
         self._liq_flags_before = (self.exchange.acc.flags & LIQUIDATED).copy()
 

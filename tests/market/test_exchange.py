@@ -339,7 +339,8 @@ def test_invariant_report_detects_a_leak():
     assert not rep.ok
     assert rep.conservation_error > 1e-9
     ex.acc.cash[2] -= 1.0
-    ex.acc.pos[2, 0] += 1  # a long with no short
+    q, e = ex.acc.positions.get(0, np.array([2]))
+    ex.acc.positions.set(0, np.array([2]), q + 1, e)  # a long with no short
     assert check_invariants(ex).oi_imbalance.tolist() == [1]
 
 

@@ -20,7 +20,8 @@ from market.exchange import Exchange
 # --------------------------------------------------------------------------- actions
 def _positions(ex: Exchange, target: int) -> list[tuple[int, int]]:
     """(market, signed lots) of every open position of ``target``."""
-    return [(k, int(ex.acc.pos[target, k])) for k in range(ex.K) if ex.acc.pos[target, k] != 0]
+    _, ks, qs, _ = ex.acc.positions.entries(np.array([target]))
+    return [(int(k), int(q)) for k, q in zip(ks, qs, strict=True)]
 
 
 def apply_close_reopen(ex: Exchange, target: int, rng: np.random.Generator | None = None) -> None:
@@ -236,7 +237,7 @@ def apply_sybil_split(
         accounts,
     )
     require(shape == "equal" or level is not None, "sybil.level", "given unless shape='equal'")
-    if not (ex.acc.pos[target] != 0).any():
+    if not ex.acc.positions.entries(np.array([target]))[0].size:
         raise ActionRefused(f"account {target} holds no position to split")
     eq = float(ex.equity()[target])
     if eq <= 0:
