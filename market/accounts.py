@@ -42,7 +42,7 @@ class Accounts:
         require(markets >= 1, "markets", "an integer >= 1", markets)
         self.k = int(markets)
         self.n = 0
-        self.positions = Positions(self.k)
+        self.positions = Positions(self.k, max(int(capacity), 16))
         self._dense: tuple[int, int, np.ndarray, np.ndarray] | None = None
         self._alloc(max(int(capacity), 16))
 

@@ -846,6 +846,16 @@ class Exchange(Waterfall):
         require(liq_side in (-1, 1), "liq_side", "+1 (longs liquidated) or -1", liq_side)
         return self._snapshot(k, int(liq_side), 0.0, 1)[0]
 
+    def ranking_snapshots(self, liq_side: int) -> list[Snapshot]:
+        """:meth:`ranking_snapshot` of every market (the same snapshots), with the per-account
+        sums computed once for all of them."""
+        require(liq_side in (-1, 1), "liq_side", "+1 (longs liquidated) or -1", liq_side)
+        usum, mm, nt, _ = self._account_sums()
+        return [
+            self._snapshot(k, int(liq_side), 0.0, 1, sums=(usum, mm, nt))[0]
+            for k in range(self.K)
+        ]
+
     def age_gains(self) -> None:
         """Move the gains ladder one rung up: recent → older → settled."""
         g = self.acc.gains

@@ -13,6 +13,10 @@ sums over a dense array (bit for bit, skipped flat cells adding exact zeros).
 A position closed to zero keeps its entry (lots 0) until its column holds more zeros than open
 positions, then the column is compacted: reopening costs no insertion, and a column never
 holds more than twice its open positions.
+
+Indexed the other way too: a bit per (account, market) says which markets an account holds
+(``K / 8`` bytes per account), so the positions of a few accounts are found without visiting
+every market.
 """
 
 from __future__ import annotations
@@ -31,15 +35,23 @@ class Positions:
         acct: per market, the accounts with an entry, ascending (int64).
         lots: per market, their signed lots (int64; 0 for a closed entry awaiting compaction).
         entry: per market, their average entry prices (0 where flat).
+        held: per account, a bit per market held (uint8, ``(accounts, ceil(K / 8))``).
         version: incremented by every change (readers cache derived arrays against it).
     """
 
-    def __init__(self, markets: int) -> None:
+    def __init__(self, markets: int, accounts: int = 1024) -> None:
         self.k = int(markets)
         self.acct: list[np.ndarray] = [_EMPTY_I.copy() for _ in range(self.k)]
         self.lots: list[np.ndarray] = [_EMPTY_I.copy() for _ in range(self.k)]
         self.entry: list[np.ndarray] = [_EMPTY_F.copy() for _ in range(self.k)]
+        self.held = np.zeros((max(int(accounts), 16), (self.k + 7) // 8), dtype=np.uint8)
         self.version = 0
+
+    def _reserve(self, n: int) -> None:
+        if n > self.held.shape[0]:
+            grown = np.zeros((max(n, 2 * self.held.shape[0]), self.held.shape[1]), np.uint8)
+            grown[: self.held.shape[0]] = self.held
+            self.held = grown
 
     # ------------------------------------------------------------------ lookups
     def _slots(self, k: int, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -90,6 +102,12 @@ class Positions:
             self.acct[k] = np.insert(self.acct[k], at, r)
             self.lots[k] = np.insert(self.lots[k], at, lots[new][order])
             self.entry[k] = np.insert(self.entry[k], at, entry[new][order])
+        self._reserve(int(rows.max()) + 1)
+        byte, bit = k >> 3, np.uint8(1 << (k & 7))
+        opened = lots != 0
+        self.held[rows[opened], byte] |= bit
+        if not opened.all():
+            self.held[rows[~opened], byte] &= ~bit
         if found.any() and not lots[found].all():
             self._compact(k)
 
@@ -114,44 +132,36 @@ class Positions:
         """Every open position, market by market, accounts ascending within a market.
 
         Returns ``(i, k, lots, entry)``: ``i`` the account (``rows is None``) or its index in
-        ``rows`` (unique rows; ``n`` the number of accounts, needed for many rows).
+        ``rows`` (unique rows; ``n`` the number of accounts).  Few rows are found through the
+        held-markets bits (the markets they hold only); many through a lookup table over the
+        accounts while every column is read once.
         """
+        if rows is None:
+            return self._scan(None)
+        rows = np.asarray(rows, dtype=np.int64)
+        if rows.size == 0:
+            return _EMPTY_I, _EMPTY_I, _EMPTY_I, _EMPTY_F
+        stored = sum(a.size for a in self.acct)
+        if n is not None and rows.size * self.held.shape[1] * 8 > stored + 64 * self.k:
+            where = np.full(n, -1, dtype=np.int64)
+            where[rows] = np.arange(rows.size)
+            return self._scan(where)
+        return self._by_bits(rows)
+
+    def _scan(self, where: np.ndarray | None) -> tuple[np.ndarray, ...]:
+        """Read every column once; ``where`` maps accounts to output indices (-1: skip)."""
         parts_i, parts_k, parts_q, parts_e = [], [], [], []
-        where = None
-        if rows is not None:
-            rows = np.asarray(rows, dtype=np.int64)
-            if rows.size == 0:
-                return _EMPTY_I, _EMPTY_I, _EMPTY_I, _EMPTY_F
-            if n is not None and rows.size * 8 > n // max(self.k, 1):  # a lookup table pays
-                where = np.full(n, -1, dtype=np.int64)
-                where[rows] = np.arange(rows.size)
-            else:
-                order = np.argsort(rows, kind="stable")
-                srt = rows[order]
         for k in range(self.k):
             a, q, e = self.acct[k], self.lots[k], self.entry[k]
             if a.size == 0:
                 continue
-            if rows is None:
+            if where is None:
                 keep = q != 0
                 i = a[keep]
-            elif where is not None:
+            else:
                 pos = where[a]
                 keep = (pos >= 0) & (q != 0)
                 i = pos[keep]
-            else:  # few rows: find them in the column
-                slot = np.searchsorted(a, srt)
-                ok = slot < a.size
-                ok[ok] = a[slot[ok]] == srt[ok]
-                s = slot[ok]
-                nz = q[s] != 0
-                s = s[nz]
-                i = order[ok][nz]
-                parts_i.append(i)
-                parts_k.append(np.full(i.size, k, dtype=np.int64))
-                parts_q.append(q[s])
-                parts_e.append(e[s])
-                continue
             parts_i.append(i)
             parts_k.append(np.full(i.size, k, dtype=np.int64))
             parts_q.append(q[keep])
@@ -165,6 +175,35 @@ class Positions:
             np.concatenate(parts_e),
         )
 
+    def _by_bits(self, rows: np.ndarray) -> tuple[np.ndarray, ...]:
+        """The open positions of a few unique ``rows``, found through the held-markets bits."""
+        if rows.size > 1 and not bool(np.all(rows[1:] > rows[:-1])):
+            order = np.argsort(rows, kind="stable")
+            srt = rows[order]
+        else:
+            order, srt = None, rows
+        inside = srt < self.held.shape[0]
+        words = np.zeros((srt.size, self.held.shape[1]), dtype=np.uint8)
+        words[inside] = self.held[srt[inside]]
+        bits = np.unpackbits(words, axis=1, bitorder="little")[:, : self.k]
+        kk, jj = np.nonzero(bits.T)  # market by market, accounts ascending within one
+        if kk.size == 0:
+            return _EMPTY_I, _EMPTY_I, _EMPTY_I, _EMPTY_F
+        q = np.empty(kk.size, dtype=np.int64)
+        e = np.empty(kk.size)
+        bounds = np.flatnonzero(np.diff(kk)) + 1
+        for lo, hi in zip(
+            np.concatenate([[0], bounds]).tolist(),
+            np.concatenate([bounds, [kk.size]]).tolist(),
+            strict=True,
+        ):
+            k = int(kk[lo])
+            slot = np.searchsorted(self.acct[k], srt[jj[lo:hi]])
+            q[lo:hi] = self.lots[k][slot]
+            e[lo:hi] = self.entry[k][slot]
+        i = jj if order is None else order[jj]
+        return i, kk.astype(np.int64), q, e
+
     def count(self) -> int:
         """Number of open positions."""
         return int(sum(np.count_nonzero(q) for q in self.lots))
@@ -172,8 +211,8 @@ class Positions:
     def has_position(self, n: int) -> np.ndarray:
         """Boolean (n,): the accounts holding at least one open position."""
         out = np.zeros(n, dtype=bool)
-        for a, q in zip(self.acct, self.lots, strict=True):
-            out[a[q != 0]] = True
+        m = min(n, self.held.shape[0])
+        out[:m] = self.held[:m].any(axis=1)
         return out
 
     def dense(self, n: int, rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -203,4 +242,5 @@ class Positions:
         other.acct = [a.copy() for a in self.acct]
         other.lots = [q.copy() for q in self.lots]
         other.entry = [e.copy() for e in self.entry]
+        other.held = self.held.copy()
         return other

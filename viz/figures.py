@@ -1124,26 +1124,47 @@ def _robustness(rows: pd.DataFrame, summary: pd.DataFrame, ctx: dict) -> list[Dr
 
 
 def draw_scaling(rows: pd.DataFrame, *, title: str = "Crash wave cost") -> Figure | None:
-    """Step time of one crash wave against accounts, one line per market count and shape
-    (log-log; markers and line styles, greyscale-safe)."""
+    """Wave step time against accounts, one line per market count and shape (left), and
+    against markets for the same open positions, with the 1.5x target (right); log-log,
+    markers and line styles (greyscale-safe)."""
     need = {"accounts", "markets", "shape", "step_seconds"}
     if rows is None or rows.empty or not need <= set(rows.columns):
         return None
     done = rows[rows["step_seconds"].notna()]
+    if "kind" in done.columns:
+        done = done[done["kind"] == "wave"]
     if done.empty:
         return None
-    fig, axes = new_figure(size=(7.0, 4.4))
+    fig, axes = new_figure(1, 2, size=(10.0, 4.4))
     ax = axes[0, 0]
     for i, ((shape, k), g) in enumerate(done.groupby(["shape", "markets"], sort=True)):
         g = g.sort_values("accounts")
-        st = series_style(i)
-        ax.plot(g["accounts"], g["step_seconds"], label=f"{k} markets, {shape}", **st)
+        if len(g) < 2:
+            continue
+        ax.plot(g["accounts"], g["step_seconds"], label=f"{k} markets, {shape}", **series_style(i))
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("accounts")
     ax.set_ylabel("one wave step, s")
     ax.set_title(title)
     ax.legend(fontsize=8)
+    ax = axes[0, 1]
+    one = done[done["shape"] == "one"]
+    counts = one.groupby("accounts")["markets"].nunique()
+    if not counts.empty and counts.max() >= 2:
+        n = int(counts[counts == counts.max()].index.max())
+        g = one[one["accounts"] == n].sort_values("markets")
+        ax.plot(g["markets"], g["step_seconds"], label=f"{n:,} accounts", **series_style(0))
+        base = g.loc[g["markets"] == 1, "step_seconds"]
+        if not base.empty:
+            ax.axhline(
+                1.5 * float(base.iloc[0]), color="0.4", ls="--", lw=1, label="1.5x one market"
+            )
+        ax.set_xscale("log")
+        ax.set_xlabel("markets (one position per account)")
+        ax.set_ylabel("one wave step, s")
+        ax.set_title("The same open positions over more markets")
+        ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
 

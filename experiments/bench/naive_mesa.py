@@ -69,6 +69,7 @@ import numpy as np
 from agents import Entrant, Flipper, PassiveTrader, SybilOwner, Trader, Whale, sybil_split
 from agents.whale import EXPLORE, UTILITY_FLOOR
 from experiments.game.model import TRADER_TYPES, ADLGame, CrisisRecord
+from experiments.game.popularity import draw_markets
 from experiments.game.scenario import Scenario, load_scenario
 from market.errors import require
 from market.spec import MarketSpec
@@ -525,7 +526,10 @@ class NaiveADLGame(ADLGame):
                 )
             )
             side = 1 if rng.random() < 0.5 else -1
-            market = int(rng.integers(0, sc.market.markets))
+            if self.market_shares is None:
+                market = int(rng.integers(0, sc.market.markets))
+            else:
+                market = int(draw_markets(rng, sc.market.markets, self.market_shares, 1)[0])
             acc = ex.open_accounts(1, notional / lev)
             new.append(self._new_agent(Entrant, acc, market, side, lev))
         self.entrants_left -= count

@@ -1,140 +1,271 @@
-"""How a crash wave's cost grows with accounts, markets and positions per account.
+"""How cost grows with accounts, markets and positions per account: waves, crashes, the game.
 
-:func:`bench_scaling` builds a crash world per grid point (a synthetic population,
-:mod:`market.population`, of one position per account or venue-shaped), times one waterfall
-step through a 30 % drop (liquidations, backstop, ADL under the Hyperliquid queue) and traces
-the peak memory the world and the step allocate (:mod:`tracemalloc`, which numpy reports to).
-:func:`scaling_summary` fits log-log slopes of time on accounts per market count and reports
-the markets overhead: the time at K markets over the time at one market for the same accounts
-holding one position each, i.e. the same number of open positions.  With positions stored as
-dense accounts x markets arrays that ratio grows with K; a layout that stores what is open
-keeps it near 1 (the target: within 1.5x at 437,723 accounts x 162 markets).
+Every grid point runs in its own forked child, so its peak memory is its own (the child's peak
+resident set: interpreter, imports, the world and the step), and no tracing slows it down.
 
-Grid points whose dense arrays alone would pass :data:`MEMORY_CAP_MB` are skipped and listed.
+* ``wave`` points build a crash world (:mod:`market.population`: ``one`` position per account,
+  or ``venue``-shaped: a heavy-tailed count of markets per account over heavy-tailed market
+  popularity) and time one waterfall step through a 30 % drop (liquidations, fund, ADL under
+  the Hyperliquid queue).
+* ``crash`` points run the whole ``adlgame crash`` computation (10 steps).
+* ``game`` points run the ``oct10_venue`` scenario (markets sized like the event's coins) for
+  a number of traders and crises and time its steps.
+
+:func:`scaling_summary` fits log-log slopes of wave time on accounts, and reads off the targets
+of issue 17: the markets overhead ``t(K) / t(1)`` for the same accounts holding one position
+each (the same open positions), the doubling ratio ``t(2K) / t(K)`` at that size, the peak
+memory of the crash at 437,723 accounts x 162 markets, the 5,000,000 x 400 wave, and the
+oct10-scale game's wall time.
 """
 
 from __future__ import annotations
 
+import multiprocessing
+import resource
 import time
-import tracemalloc
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from experiments.studies.crash import CrashConfig, crash_exchange
+from experiments.studies.crash import CrashConfig, crash_exchange, run_crash
 from market.adl import get_policy
 
 __all__ = [
-    "MEMORY_CAP_MB",
     "QUICK_SCALING_GRID",
     "SCALING_GRID",
     "bench_scaling",
     "scaling_summary",
 ]
 
-#: Accounts, markets and population shapes of the full grid (``one``: one position per
-#: account; ``venue``: the venue-shaped default of :class:`market.population.PopulationSpec`).
-SCALING_GRID: dict[str, tuple] = {
-    "accounts": (10_000, 100_000, 437_723),
-    "markets": (1, 16, 162),
-    "shapes": ("one", "venue"),
-}
-QUICK_SCALING_GRID: dict[str, tuple] = {
-    "accounts": (5_000, 20_000),
-    "markets": (1, 8),
-    "shapes": ("one",),
-}
-#: Skip grid points whose dense position arrays (positions, entries) would pass this.
-MEMORY_CAP_MB = 3_000.0
+#: The event's size (accounts, markets).
+OCT10 = (437_723, 162)
+
+#: Grid points of the full section: (kind, accounts or traders, markets, shape or crises).
+SCALING_GRID: list[tuple[str, int, int, Any]] = [
+    # wave time against accounts, one position each, at 1 and 162 markets
+    *[("wave", n, k, "one") for k in (1, 162) for n in (10_000, 100_000, 1_000_000, 10_000_000)],
+    # wave time against markets for the same open positions (437,723 accounts, one each)
+    *[("wave", OCT10[0], k, "one") for k in (1, 16, 81, 162, 324)],
+    # venue-shaped populations: positions per account heavy-tailed
+    *[("wave", n, 162, "venue") for n in (10_000, 100_000, OCT10[0], 1_000_000)],
+    ("wave", 5_000_000, 400, "venue"),
+    # the whole adlgame crash process at the event's size, venue-shaped
+    ("crash", OCT10[0], OCT10[1], "venue"),
+    ("crash", OCT10[0], 1, "venue"),
+    # the game: one crisis at growing size, then the event's size over 10 crises
+    *[("game", n, OCT10[1], 1) for n in (10_000, 100_000)],
+    ("game", OCT10[0], OCT10[1], 10),
+]
+QUICK_SCALING_GRID: list[tuple[str, int, int, Any]] = [
+    *[("wave", n, k, "one") for k in (1, 8) for n in (5_000, 20_000)],
+    ("wave", 20_000, 16, "one"),
+    ("wave", 5_000, 8, "venue"),
+    ("crash", 5_000, 8, "venue"),
+    ("game", 600, 8, 1),
+]
 
 
-def _one_point(accounts: int, markets: int, shape: str, seed: int = 1) -> dict[str, Any]:
-    dense_mb = accounts * markets * 16 / 1e6
-    rec: dict[str, Any] = {"accounts": accounts, "markets": markets, "shape": shape}
-    if dense_mb > MEMORY_CAP_MB:
-        return {**rec, "skipped": f"dense arrays alone {dense_mb:,.0f} MB"}
-    cfg = CrashConfig(accounts=accounts, markets=markets, seed=seed)
-    if shape == "one":
-        cfg = CrashConfig(
-            accounts=accounts, markets=markets, seed=seed, positions_tail=0.0, market_zipf=0.0
-        )
-    tracemalloc.start()
-    try:
-        t0 = time.perf_counter()
-        ex = crash_exchange(cfg, get_policy("hyperliquid"), np.random.default_rng(seed))
-        build = time.perf_counter() - t0
-        positions = ex.acc.positions.count()
-        t0 = time.perf_counter()
-        rep = ex.step(ex.marks * 0.7)
-        step = time.perf_counter() - t0
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
+def _maxrss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def _wave_point(accounts: int, markets: int, shape: str, seed: int = 1) -> dict[str, Any]:
+    flat = {"positions_tail": 0.0, "market_zipf": 0.0} if shape == "one" else {}
+    cfg = CrashConfig(accounts=accounts, markets=markets, seed=seed, **flat)
+    t0 = time.perf_counter()
+    ex = crash_exchange(cfg, get_policy("hyperliquid"), np.random.default_rng(seed))
+    build = time.perf_counter() - t0
+    positions = ex.acc.positions.count()
+    t0 = time.perf_counter()
+    rep = ex.step(ex.marks * 0.7)
+    step = time.perf_counter() - t0
     return {
-        **rec,
         "positions": positions,
         "build_seconds": build,
         "step_seconds": step,
-        "peak_mb": peak / 1e6,
         "liquidated": int(rep.liquidated),
+        "waves": len(rep.waves),
         "adl_raised": float(rep.adl_raised),
     }
 
 
-def bench_scaling(quick: bool = False, progress: Any = None) -> list[dict[str, Any]]:
-    """One record per grid point: accounts, markets, shape, open positions, build and step
-    seconds, peak traced MB (or ``skipped`` with the reason)."""
-    grid = QUICK_SCALING_GRID if quick else SCALING_GRID
+def _crash_point(accounts: int, markets: int, shape: str, seed: int = 1) -> dict[str, Any]:
+    flat = {"positions_tail": 0.0, "market_zipf": 0.0} if shape == "one" else {}
+    cfg = CrashConfig(accounts=accounts, markets=markets, seed=seed, **flat)
+    t0 = time.perf_counter()
+    out = run_crash(cfg)
+    return {
+        "seconds": time.perf_counter() - t0,
+        "liquidated": int(out["liquidated"]),
+        "deficit": float(out["deficit"]),
+        "conservation_error": float(out["conservation_error"]),
+    }
+
+
+def _game_point(traders: int, markets: int, crises: int, seed: int = 1) -> dict[str, Any]:
+    from experiments.game.model import ADLGame
+    from experiments.game.scenario import load_scenario
+
+    sc = load_scenario("oct10_venue").replace(
+        **{"run.traders": traders, "run.crises": crises, "market.markets": markets}
+    )
+    t0 = time.perf_counter()
+    game = ADLGame(sc, seed=seed)
+    setup = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    game.run()
+    run = time.perf_counter() - t0
+    return {
+        "setup_seconds": setup,
+        "run_seconds": run,
+        "seconds": setup + run,
+        "steps": int(game.t),
+        "step_seconds": run / max(int(game.t), 1),
+        "deficit": float(sum(c.deficit for c in game.crises)),
+    }
+
+
+_POINTS: dict[str, Callable[..., dict[str, Any]]] = {
+    "wave": _wave_point,
+    "crash": _crash_point,
+    "game": _game_point,
+}
+
+
+def _child(conn: Any, kind: str, args: tuple) -> None:
+    try:
+        rec = _POINTS[kind](*args)
+        rec["peak_mb"] = _maxrss_mb()
+        conn.send(rec)
+    except Exception as exc:  # reported in the record; the section goes on
+        conn.send({"error": f"{type(exc).__name__}: {exc}"})
+    finally:
+        conn.close()
+
+
+def _run_child(kind: str, args: tuple) -> dict[str, Any]:
+    ctx = multiprocessing.get_context("fork")
+    recv, send = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=_child, args=(send, kind, args), daemon=True)
+    proc.start()
+    send.close()
+    try:
+        rec = recv.recv()
+    except EOFError:
+        rec = None
+    finally:
+        recv.close()
+    proc.join()
+    return rec if rec is not None else {"error": f"child ended with exit code {proc.exitcode}"}
+
+
+def _describe(rec: dict[str, Any]) -> str:
+    if "error" in rec:
+        return f"error: {rec['error']}"
+    if rec["kind"] == "wave":
+        return (
+            f"step {rec['step_seconds']:.3f} s, {rec['positions']:,} positions, "
+            f"{rec['waves']} waves, peak {rec['peak_mb']:,.0f} MB"
+        )
+    if rec["kind"] == "crash":
+        return f"whole crash {rec['seconds']:.2f} s, peak {rec['peak_mb']:,.0f} MB"
+    return (
+        f"{rec['steps']} steps in {rec['seconds']:.1f} s ({rec['step_seconds']:.3f} s a step), "
+        f"peak {rec['peak_mb']:,.0f} MB"
+    )
+
+
+def bench_scaling(
+    quick: bool = False,
+    progress: Callable[[str], None] | None = None,
+    grid: list[tuple[str, int, int, Any]] | None = None,
+) -> list[dict[str, Any]]:
+    """One record per grid point (:data:`SCALING_GRID`, or the quick one): its kind, accounts
+    (traders for the game), markets, shape (crises for the game), the timings and the child
+    process's peak resident memory ``peak_mb`` (or ``error``)."""
+    points = grid if grid is not None else (QUICK_SCALING_GRID if quick else SCALING_GRID)
     out = []
-    for shape in grid["shapes"]:
-        for k in grid["markets"]:
-            for n in grid["accounts"]:
-                rec = _one_point(n, k, shape)
-                out.append(rec)
-                if progress is not None:
-                    what = rec.get("skipped") or (
-                        f"step {rec['step_seconds']:.3f} s, peak {rec['peak_mb']:,.0f} MB, "
-                        f"{rec['positions']:,} positions"
-                    )
-                    progress(f"scaling: {n:,} accounts x {k} markets ({shape}): {what}")
+    for kind, n, k, extra in points:
+        rec = {"kind": kind, "accounts": n, "markets": k}
+        rec["crises" if kind == "game" else "shape"] = extra
+        rec.update(_run_child(kind, (n, k, extra)))
+        out.append(rec)
+        if progress is not None:
+            what = "traders" if kind == "game" else "accounts"
+            progress(f"scaling {kind}: {n:,} {what} x {k} markets ({extra}): {_describe(rec)}")
     return out
 
 
 def scaling_summary(records: list[dict[str, Any]]) -> dict[str, Any]:
-    """Log-log slopes of step time on accounts (per shape and market count) and the markets
-    overhead ``t(K) / t(1)`` at the largest account count with one position each."""
-    done = [r for r in records if "step_seconds" in r]
+    """Slopes and the issue-17 figures read off :func:`bench_scaling`'s records.
+
+    ``slopes``: log-log slope of wave time on accounts per (shape, markets).
+    ``markets_overhead``: at the largest account count timed with one position each and
+    several market counts, ``t(K) / t(1)`` per K.  ``markets_doubling``: ``t(2K) / t(K)`` for
+    the largest such pair.  ``crash``, ``big_wave``, ``game``: the crash processes, the largest
+    venue-shaped wave and the largest game, as recorded.
+    """
+    ok = [r for r in records if "error" not in r]
+    waves = [r for r in ok if r["kind"] == "wave"]
     slopes = []
-    for shape in sorted({r["shape"] for r in done}):
-        for k in sorted({r["markets"] for r in done if r["shape"] == shape}):
-            pts = [r for r in done if r["shape"] == shape and r["markets"] == k]
-            if len(pts) >= 2:
+    for shape in sorted({r["shape"] for r in waves}):
+        for k in sorted({r["markets"] for r in waves if r["shape"] == shape}):
+            pts = sorted(
+                (r for r in waves if r["shape"] == shape and r["markets"] == k),
+                key=lambda r: r["accounts"],
+            )
+            if len({r["accounts"] for r in pts}) >= 2:
                 x = np.log([r["accounts"] for r in pts])
                 y = np.log([r["step_seconds"] for r in pts])
                 slopes.append(
                     {"shape": shape, "markets": k, "slope": float(np.polyfit(x, y, 1)[0])}
                 )
-    one = [r for r in done if r["shape"] == "one"]
-    overhead = []
-    if one:
-        n = max(r["accounts"] for r in one)
-        base = [r for r in one if r["accounts"] == n and r["markets"] == 1]
-        for r in sorted((r for r in one if r["accounts"] == n), key=lambda r: r["markets"]):
-            if base:
-                overhead.append(
-                    {
-                        "accounts": n,
-                        "markets": r["markets"],
-                        "ratio": r["step_seconds"] / base[0]["step_seconds"],
-                        "peak_mb": r["peak_mb"],
-                    }
-                )
+    one = [r for r in waves if r["shape"] == "one"]
+    by_n: dict[int, dict[int, dict[str, Any]]] = {}
+    for r in one:
+        by_n.setdefault(r["accounts"], {})[r["markets"]] = r
+    multi = [n for n, ks in by_n.items() if 1 in ks and len(ks) >= 3] or [
+        n for n, ks in by_n.items() if 1 in ks and len(ks) >= 2
+    ]
+    overhead, doubling = [], None
+    if multi:
+        n = max(multi)
+        ks = by_n[n]
+        base = ks[1]["step_seconds"]
+        for k in sorted(ks):
+            overhead.append(
+                {
+                    "accounts": n,
+                    "markets": k,
+                    "ratio": ks[k]["step_seconds"] / base,
+                    "step_seconds": ks[k]["step_seconds"],
+                    "peak_mb": ks[k]["peak_mb"],
+                }
+            )
+        pairs = [(k, 2 * k) for k in sorted(ks) if k > 1 and 2 * k in ks]
+        if pairs:
+            k, k2 = pairs[-1]
+            doubling = {
+                "accounts": n,
+                "markets": k,
+                "doubled": k2,
+                "ratio": ks[k2]["step_seconds"] / ks[k]["step_seconds"],
+            }
+    venue = [r for r in waves if r["shape"] == "venue"]
+    big = max(venue, key=lambda r: (r["accounts"] * r["markets"], r["accounts"]), default=None)
+    games = [r for r in ok if r["kind"] == "game"]
+    game = max(games, key=lambda r: (r["accounts"], r["crises"]), default=None)
     return {
         "slopes": slopes,
         "markets_overhead": overhead,
-        "skipped": [
-            f"{r['accounts']:,} x {r['markets']} ({r['shape']}): {r['skipped']}"
+        "markets_doubling": doubling,
+        "crash": [r for r in ok if r["kind"] == "crash"],
+        "big_wave": big,
+        "game": game,
+        "errors": [
+            f"{r['kind']} {r['accounts']:,} x {r['markets']}: {r['error']}"
             for r in records
-            if "skipped" in r
+            if "error" in r
         ],
     }

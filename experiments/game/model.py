@@ -40,6 +40,7 @@ from agents import (
 from agents.base import TYPE_NAMES, target_orders
 from agents.churn import foreseen_share, leave_probability
 from agents.population import entry_factor, imitation_probability
+from experiments.game.popularity import coin_names, draw_markets, market_shares
 from experiments.game.scenario import Scenario
 from experiments.game.seeding import FixedSeed, child_seed_states
 from experiments.game.twopass import TwoPassRecorder
@@ -196,16 +197,27 @@ class ADLGame(mesa.Model):
         self.severity_name = severity or scenario.adl.severity
         sc = scenario
         m = sc.market
+        self.market_shares = market_shares(m.popularity, m.markets, m.zipf)
+        names = (
+            coin_names(m.markets)
+            if m.popularity == "oct10"
+            else [f"M{k}" for k in range(m.markets)]
+        )
+        depth = (
+            np.full(m.markets, m.depth)
+            if self.market_shares is None
+            else m.depth * m.markets * self.market_shares
+        )
         specs = tuple(
             MarketSpec(
-                name=f"M{k}",
+                name=names[k],
                 lot_size=m.lot_size,
                 initial_margin=m.initial_margin,
                 maintenance_margin=m.maintenance_margin,
                 taker_fee=m.taker_fee,
                 maker_fee=m.maker_fee,
                 liquidation_fee=m.liquidation_fee,
-                depth=m.depth,
+                depth=float(depth[k]),
                 impact_exponent=m.impact_exponent,
                 # the makers carry the stress thinning alone unless both are asked for
                 stress_thinning=m.stress_thinning if sc.maker.thinning == "both" else 0.0,
@@ -390,7 +402,7 @@ class ADLGame(mesa.Model):
         kinds = np.repeat([0, 1, 2, 3], [n_passive, *counts])
         kinds = kinds[rng.permutation(n)]
         # every draw below has a fixed shape, so the population is the same for every policy
-        market = rng.integers(0, sc.market.markets, size=n)
+        market = draw_markets(rng, sc.market.markets, self.market_shares, n)
         side = np.where(rng.random(n) < 0.5, 1, -1)
         u_size = rng.random(n)
         z_lev = rng.standard_normal(n)
@@ -564,8 +576,7 @@ class ADLGame(mesa.Model):
         ex = self.exchange
         liq_side = -int(self._crisis_draws["sign"][crisis])  # longs are liquidated in a fall
         lights = np.zeros(ex.acc._cap, dtype=np.int64)
-        for k in range(ex.K):
-            snap = ex.ranking_snapshot(k, liq_side)
+        for snap in ex.ranking_snapshots(liq_side):
             if snap.n == 0:
                 continue
             score = (
@@ -781,7 +792,12 @@ class ADLGame(mesa.Model):
             lev = p.leverage_median * np.exp(p.leverage_sigma * rng.standard_normal())
             lev = float(min(max(lev, 1.0), max_lev))  # np.clip's value, without its overhead
             side = 1 if rng.random() < 0.5 else -1
-            market = 0 if one_market else int(rng.integers(0, sc.market.markets))
+            if one_market:
+                market = 0
+            elif self.market_shares is None:
+                market = int(rng.integers(0, sc.market.markets))
+            else:
+                market = int(draw_markets(rng, sc.market.markets, self.market_shares, 1)[0])
             draws.append((notional / lev, market, side, lev))
         acc = ex.open_accounts_by_owner(np.ones(count, dtype=np.int64), [d[0] for d in draws])
         ex.acc.kind[acc] = Entrant.type_code

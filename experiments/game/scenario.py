@@ -60,9 +60,16 @@ class RunSpec:
 
 @dataclass(frozen=True)
 class MarketSection:
-    """The markets (all alike) and calm-period price dynamics."""
+    """The markets (alike but for their size) and calm-period price dynamics."""
 
-    markets: int = f(1, _num(1, 64, integer=True), "markets, cross-margined")
+    markets: int = f(1, _num(1, 400, integer=True), "markets, cross-margined")
+    popularity: str = f(
+        "uniform",
+        _choice("uniform", "zipf", "oct10"),
+        "how traders and book depth spread over markets: equally, Zipf (`zipf`), or as the "
+        "10 October 2025 coins' sizes (the largest `markets` of its 162)",
+    )
+    zipf: float = f(1.0, _num(0, 5), "Zipf exponent of market popularity (popularity = zipf)")
     mark: float = f(100.0, _num(0, None, open_lo=True), "starting mark price")
     lot_size: float = f(0.1, _num(0, None, open_lo=True), "base units per lot")
     initial_margin: float = f(0.02, _num(0, 1, open_lo=True), "initial margin rate")

@@ -33,6 +33,9 @@ DATA_FILES = (
 #: Per wave and coin: ADL'd quantity and gap per contract (read by :func:`gap_check` only).
 GAP_FILE = "two_pass_wave_coin_gap_per_contract_h0.csv"
 
+#: Per coin and 5 s cluster: deficit and winners' capacity (read by :func:`coin_sizes` only).
+COIN_FILE = "per_shock_metrics_queue.csv"
+
 #: Number of global waves in the published analysis (5 s gap clustering).
 N_WAVES = 16
 
@@ -297,3 +300,18 @@ def load_oct10(folder: str | Path | Traversable | None = None) -> Oct10Data:
     )
 
 
+def coin_sizes(folder: str | Path | Traversable | None = None) -> pd.Series:
+    """Each coin's size in the event: the largest winners' capacity (open profit, dollars) over
+    its 5 s ADL clusters, from the published per-coin file; 162 coins, largest first.
+
+    Raises:
+        InputError: for a missing file or column, a non-numeric or negative capacity.
+    """
+    src = data_folder() if folder is None else folder
+    src = Path(src) if isinstance(src, str) else src
+    df = _read_csv(src, COIN_FILE, {"cluster_id": _INT, "total_capacity_usd": _NUM})
+    require("coin" in df.columns, f"oct10 data {COIN_FILE}", "a csv with a coin column", None)
+    cap = df["total_capacity_usd"]
+    require(bool((cap >= 0).all()), f"oct10 data {COIN_FILE}: total_capacity_usd", ">= 0", None)
+    sizes = df.groupby(df["coin"].astype(str))["total_capacity_usd"].max()
+    return sizes.sort_values(ascending=False, kind="stable")
