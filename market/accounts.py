@@ -187,6 +187,19 @@ def book_gain(gains: np.ndarray, idx: np.ndarray, amount: np.ndarray) -> None:
         gains[rows] = sub
 
 
+def book_gain_one(gains: np.ndarray, row: int, amount: float) -> None:
+    """:func:`book_gain` for one row and one amount, in scalars (the same operations)."""
+    if amount > 0:
+        gains[row, 0] += amount
+    elif amount < 0:
+        left = -amount
+        for layer in range(gains.shape[1]):
+            col = float(gains[row, layer])
+            take = min(col, left)
+            gains[row, layer] = col - take
+            left = left - take
+
+
 def _book_gain_dense(gains: np.ndarray, idx: np.ndarray, amt: np.ndarray) -> None:
     """:func:`book_gain` over whole columns, for updates touching most rows (funding).
 

@@ -108,6 +108,12 @@ class EventTable:
 
     def append(self, **cols: object) -> None:
         """Append rows; every column is a scalar or an array of one common length."""
+        if all(isinstance(v, int | float | bool | np.number | np.bool_) for v in cols.values()):
+            # one row of scalars (a wave's record): built in one call
+            row = tuple(cols.get(name, 0) for name in self.dtype.names)
+            self._blocks.append(np.array([row], dtype=self.dtype))
+            self._cache = None
+            return
         lengths = {np.size(v) for v in cols.values() if np.ndim(v) > 0}
         n = lengths.pop() if lengths else 1
         if lengths:

@@ -39,6 +39,7 @@ from market.accounts import (
     VAULT,
     Accounts,
     book_gain,
+    book_gain_one,
 )
 from market.adl.base import EXECUTIONS, ADLPolicy, Snapshot
 from market.adl.eligibility import Eligibility
@@ -131,8 +132,6 @@ class BackstopConfig:
             0 < self.vault_trigger <= 1, "backstop.vault_trigger", "in (0, 1]", self.vault_trigger
         )
         require(0 < self.vault_unwind <= 1, "backstop.vault_unwind", "in (0, 1]", self.vault_unwind)
-
-
 
 
 class Exchange(Waterfall):
@@ -495,9 +494,11 @@ class Exchange(Waterfall):
         if idx.size == 0:
             return np.zeros(0)
         book = self.acc.positions
-        q0, e0 = book.get(k, idx)
+        idx = np.asarray(idx, dtype=np.int64)
+        where = book.locate(k, idx)
+        q0, e0 = book.read(k, where)
         q1, new_e, realised = fill_arithmetic(q0, e0, dq, price, self.lot[k])
-        book.set(k, idx, q1, new_e)
+        book.write(k, idx, where, q1, new_e)
         self.acc.cash[idx] += realised
         book_gain(self.acc.gains, idx, realised)
         return realised
@@ -508,12 +509,38 @@ class Exchange(Waterfall):
         Buys and sells are applied as two fills at their own average prices, so the book's
         average entry stays a price inside the range of the fills (no cancellation error).
         """
-        target = np.array([self.book if row is None else row])
+        r = self.book if row is None else int(row)
+        fills = []
         for mask in (dq > 0, dq < 0):
             q = int(dq[mask].sum())
             if q:
-                vwap = float((dq[mask] * px[mask]).sum()) / q
-                self._apply_fills(target, k, np.array([-q]), np.array([vwap]))
+                fills.append((-q, float((dq[mask] * px[mask]).sum()) / q))
+        if not fills:
+            return
+        # the two fills one after the other on one row, in scalars (fill_arithmetic's
+        # operations, the same bits), then one write
+        book = self.acc.positions
+        target = np.array([r], dtype=np.int64)
+        where = book.locate(k, target)
+        q0a, e0a = book.read(k, where)
+        q0, e0, lot = int(q0a[0]), float(e0a[0]), float(self.lot[k])
+        cash, gains = self.acc.cash, self.acc.gains
+        for dq1, price in fills:
+            q1 = q0 + dq1
+            same = q0 == 0 or (q0 > 0) == (dq1 > 0)
+            closed = 0 if same else min(abs(dq1), abs(q0))
+            sign = (q0 > 0) - (q0 < 0)
+            realised = float(closed * sign) * lot * (price - e0)
+            if q1 == 0:
+                e1 = 0.0
+            elif same:
+                e1 = (q0 * e0 + dq1 * price) / q1
+            else:
+                e1 = price if abs(dq1) > abs(q0) else e0
+            cash[r] += realised
+            book_gain_one(gains, r, realised)
+            q0, e0 = q1, e1
+        book.write(k, target, where, np.array([q0]), np.array([e0]))
 
     def _fill(
         self,
@@ -852,8 +879,7 @@ class Exchange(Waterfall):
         require(liq_side in (-1, 1), "liq_side", "+1 (longs liquidated) or -1", liq_side)
         usum, mm, nt, _ = self._account_sums()
         return [
-            self._snapshot(k, int(liq_side), 0.0, 1, sums=(usum, mm, nt))[0]
-            for k in range(self.K)
+            self._snapshot(k, int(liq_side), 0.0, 1, sums=(usum, mm, nt))[0] for k in range(self.K)
         ]
 
     def age_gains(self) -> None:
@@ -862,7 +888,6 @@ class Exchange(Waterfall):
         g[:, 2] += g[:, 1]
         g[:, 1] = g[:, 0]
         g[:, 0] = 0.0
-
 
 
 def check_positions(exchange: Exchange) -> None:

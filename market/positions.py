@@ -54,24 +54,31 @@ class Positions:
             self.held = grown
 
     # ------------------------------------------------------------------ lookups
-    def _slots(self, k: int, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Where ``rows`` sit in market k's column, and whether they are there."""
+    def locate(self, k: int, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Where ``rows`` (int64) sit in market k's column, and whether they are there: the
+        ``where`` that :meth:`read` and :meth:`write` take (valid until market k changes)."""
         col = self.acct[k]
         slot = np.searchsorted(col, rows)
         found = slot < col.size
         found[found] = col[slot[found]] == rows[found]
         return slot, found
 
-    def get(self, k: int, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(lots, entry) of ``rows`` in market k (0 and 0.0 where they hold nothing)."""
-        rows = np.asarray(rows, dtype=np.int64)
-        slot, found = self._slots(k, rows)
-        q = np.zeros(rows.shape, dtype=np.int64)
-        e = np.zeros(rows.shape)
+    def read(self, k: int, where: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """(lots, entry) at a :meth:`locate` result (0 and 0.0 where not held)."""
+        slot, found = where
+        if found.all():
+            return self.lots[k][slot], self.entry[k][slot]
+        q = np.zeros(slot.shape, dtype=np.int64)
+        e = np.zeros(slot.shape)
         s = slot[found]
         q[found] = self.lots[k][s]
         e[found] = self.entry[k][s]
         return q, e
+
+    def get(self, k: int, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(lots, entry) of ``rows`` in market k (0 and 0.0 where they hold nothing)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        return self.read(k, self.locate(k, rows))
 
     def lots_of(self, rows: np.ndarray, k: int) -> np.ndarray:
         """Signed lots of ``rows`` in market k."""
@@ -83,33 +90,52 @@ class Positions:
         rows = np.asarray(rows, dtype=np.int64)
         if rows.size == 0:
             return
+        self.write(k, rows, self.locate(k, rows), lots, entry)
+
+    def write(
+        self,
+        k: int,
+        rows: np.ndarray,
+        where: tuple[np.ndarray, np.ndarray],
+        lots: np.ndarray,
+        entry: np.ndarray,
+    ) -> None:
+        """:meth:`set` at a :meth:`locate` result of the same unique int64 ``rows``."""
+        if rows.size == 0:
+            return
         lots = np.broadcast_to(np.asarray(lots, dtype=np.int64), rows.shape)
         entry = np.broadcast_to(np.asarray(entry, dtype=np.float64), rows.shape)
-        if not lots.all():
-            entry = np.where(lots != 0, entry, 0.0)  # no entry price where flat
-        self.version += 1
-        slot, found = self._slots(k, rows)
-        if found.any():
-            s = slot[found]
-            self.lots[k][s] = lots[found]
-            self.entry[k][s] = entry[found]
-        new = ~found & (lots != 0)
-        if new.any():
-            r = rows[new]
-            order = np.argsort(r, kind="stable")
-            r = r[order]
-            at = slot[new][order]
-            self.acct[k] = np.insert(self.acct[k], at, r)
-            self.lots[k] = np.insert(self.lots[k], at, lots[new][order])
-            self.entry[k] = np.insert(self.entry[k], at, entry[new][order])
-        self._reserve(int(rows.max()) + 1)
-        byte, bit = k >> 3, np.uint8(1 << (k & 7))
         opened = lots != 0
-        self.held[rows[opened], byte] |= bit
-        if not opened.all():
+        all_open = bool(opened.all())
+        if not all_open:
+            entry = np.where(opened, entry, 0.0)  # no entry price where flat
+        self.version += 1
+        slot, found = where
+        every = bool(found.all())
+        s = slot if every else slot[found]
+        if s.size:
+            self.lots[k][s] = lots if every else lots[found]
+            self.entry[k][s] = entry if every else entry[found]
+        if not every:
+            new = ~found & opened
+            if new.any():
+                r = rows[new]
+                order = np.argsort(r, kind="stable")
+                at = slot[new][order]
+                self.acct[k] = np.insert(self.acct[k], at, r[order])
+                self.lots[k] = np.insert(self.lots[k], at, lots[new][order])
+                self.entry[k] = np.insert(self.entry[k], at, entry[new][order])
+        top = int(rows.max()) + 1
+        if top > self.held.shape[0]:
+            self._reserve(top)
+        byte, bit = k >> 3, np.uint8(1 << (k & 7))
+        if all_open:
+            self.held[rows, byte] |= bit
+        else:
+            self.held[rows[opened], byte] |= bit
             self.held[rows[~opened], byte] &= ~bit
-        if found.any() and not lots[found].all():
-            self._compact(k)
+            if s.size:
+                self._compact(k)
 
     def _compact(self, k: int, force: bool = False) -> None:
         q = self.lots[k]

@@ -102,6 +102,7 @@ class Oct10(Experiment):
                 context=figure_context(self, n, base, scale),
                 game_seeds=2 if scale == "default" else 1,
                 game_traders=None if scale == "default" else 1000,
+                market_seeds=3 if scale == "default" else 1,
             )
         finally:
             if bar is not None:

@@ -70,7 +70,6 @@ class Eligibility(Params):
 
     name: ClassVar[str] = "eligibility"
 
-
     cap: str = "pnl"
     buffer: float = 1.0
     account_fraction: float = 1.0

@@ -253,9 +253,7 @@ class MinMaxILP(ADLPolicy):
             self.time_limit,
         )
         if snap.n > self.max_n:
-            raise InputError(
-                "snapshot.n", f"<= max_n = {self.max_n} rows for min_max_ilp", snap.n
-            )
+            raise InputError("snapshot.n", f"<= max_n = {self.max_n} rows for min_max_ilp", snap.n)
 
     def solve_lots(self, snap: Snapshot, budget: float) -> np.ndarray:
         """The optimal lots per row (int64; validates ``max_n``)."""

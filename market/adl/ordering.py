@@ -213,5 +213,3 @@ def queue_allocate(capacity: Any, score: Any, budget: float) -> np.ndarray:
     if cut is None:
         return c.copy()
     return walk_queue(c, cut, b)[0]
-
-

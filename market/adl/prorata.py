@@ -403,7 +403,6 @@ class CappedProRata(ADLPolicy):
         return capped_fill(self.caps(snap), budget, weights=snap.capacity)
 
 
-
 def _effective_leverage(snap: Snapshot) -> np.ndarray:
     """``snap.leverage`` with inf/NaN set to the largest finite value and negatives to 0."""
     lev = snap.leverage
@@ -551,4 +550,3 @@ class RiskAwareProRata(ADLPolicy):
         with np.errstate(divide="ignore"):
             log_w = np.log(snap.capacity) + log_w
         return capped_fill(cap, budget, log_weights=log_w)
-

@@ -82,7 +82,7 @@ def _make(spec: _Spec, rng: np.random.Generator) -> Snapshot:
         exponent = rng.uniform(-half, half, n)
         if n >= 2 and spec.value_decades > 2:  # the wide mode spans its decades exactly
             exponent[rng.choice(n, 2, replace=False)] = (-half, half)
-        lot_value = unit * 10.0 ** exponent
+        lot_value = unit * 10.0**exponent
         if spec.zero_lot_values:
             lot_value[rng.random(n) < 0.1] = 0.0
     else:

@@ -14,6 +14,11 @@ from experiments.studies.oct10.data import (
 from experiments.studies.oct10.game import (
     game_overshoot,
 )
+from experiments.studies.oct10.per_market import (
+    per_market_totals,
+    replay_per_market,
+    spread_table,
+)
 from experiments.studies.oct10.report import (
     write_report,
 )
@@ -39,8 +44,13 @@ def run_experiment(
     context: dict[str, Any] | None = None,
     game_seeds: int = 2,
     game_traders: int | None = None,
+    market_seeds: int = 3,
 ) -> dict[str, Any]:
     """Replay, then write ``report.md``, ``waves.csv`` and ``runs.csv`` into ``out``.
+
+    ``market_seeds`` seeds (at most ``seeds``; 0: skipped) of the per-market replay
+    (:mod:`.per_market`: each coin on its own lot grid) go to ``per_market.csv`` and the
+    report's section 3c, with the spread table (``per_market_spread.csv``).
 
     ``game_seeds`` seeds of the oct10 scenario are played for :func:`game_overshoot` (0:
     skipped), with ``game_traders`` traders (None: the scenario's); their rows go to
@@ -68,6 +78,14 @@ def run_experiment(
     game = game_overshoot(game_seeds, game_traders) if game_seeds > 0 else None
     if game is not None:
         game.to_csv(path / "game.csv", index=False)
+    per_market = None
+    m_seeds = min(int(market_seeds), seeds)
+    if m_seeds > 0:
+        pm_runs = replay_per_market(data, m_seeds, cfg)
+        pm_runs.to_csv(path / "per_market.csv", index=False)
+        spreads = spread_table(data, m_seeds, cfg)
+        spreads.to_csv(path / "per_market_spread.csv", index=False)
+        per_market = (per_market_totals(pm_runs, data, runs), spreads)
     elapsed = time.perf_counter() - t0
     report = write_report(
         path,
@@ -81,6 +99,7 @@ def run_experiment(
         figures=figures,
         context=context,
         game=game,
+        per_market=per_market,
     )
     totals = run_totals(runs).groupby("policy", sort=False)["overshoot"].mean()
     return {
@@ -99,4 +118,9 @@ def run_experiment(
             else {}
         ),
         "figures": [p.stem for p in sorted(path.glob("*.svg"))] if figures is not None else [],
+        "per_market_overshoot": (
+            {r["policy"]: float(r["overshoot"]) for _, r in per_market[0].iterrows()}
+            if per_market is not None
+            else {}
+        ),
     }

@@ -21,6 +21,7 @@ from experiments.studies.oct10.data import (
 from experiments.studies.oct10.game import (
     gap_check,
 )
+from experiments.studies.oct10.per_market import per_market_lines
 from experiments.studies.oct10.synth import (
     RatioFit,
     ReplayConfig,
@@ -217,6 +218,7 @@ def write_report(
     figures: Callable[..., list] | None = None,
     context: dict[str, Any] | None = None,
     game: pd.DataFrame | None = None,
+    per_market: tuple[pd.DataFrame, pd.DataFrame | None] | None = None,
 ) -> Path:
     """Write ``report.md`` into ``out``; returns the report's path.
 
@@ -433,6 +435,7 @@ def write_report(
         *_difference_notes(data, table, cfg),
         "",
         *_game_lines(data, game, gap_check()),
+        *(per_market_lines(*per_market) if per_market is not None else []),
         "## 4. Per wave",
         "",
         "Mean over seeds (synthetic); the interval of every cell is in `waves.csv`. The "
