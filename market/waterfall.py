@@ -449,7 +449,13 @@ class Waterfall:
                 budget = theta * need
             b_eff, cut = self.eligibility.budget(budget, snap.capacity)
             alloc = self.policy(snap, b_eff)
-            self._execute_adl(k, snap, alloc, wave_no)
+            base = self.eligibility.base(
+                upnl=snap.upnl,
+                gains_total=snap.gains,
+                equity=snap.equity,
+                maintenance=snap.maintenance,
+            )
+            self._execute_adl(k, snap, alloc, wave_no, base)
             raised = alloc.raised
             if position and target_lots and vault_open_k[k] > 0:
                 self._vault_hands_over(k, alloc, float(vault_open_k[k] / open_k[k]))
@@ -463,12 +469,6 @@ class Waterfall:
             rep.undershoot += under
             rep.rounding += alloc.overshoot
             rep.touched += alloc.touched
-            base = self.eligibility.base(
-                upnl=snap.upnl,
-                gains_total=snap.gains,
-                equity=snap.equity,
-                maintenance=snap.maintenance,
-            )
             with np.errstate(divide="ignore", invalid="ignore"):
                 fr = np.where(snap.capacity > 0, alloc.haircut / snap.capacity, 0.0)
                 fr_base = np.where(base > 0, alloc.haircut / np.where(base > 0, base, 1.0), 0.0)
@@ -708,7 +708,9 @@ class Waterfall:
         has[i] = True
         return ups, mm, ntsum, has
 
-    def _execute_adl(self, k: int, snap: Snapshot, alloc, wave: int) -> None:
+    def _execute_adl(
+        self, k: int, snap: Snapshot, alloc, wave: int, base: np.ndarray | None = None
+    ) -> None:
         """Close the allocated lots at the mark against the book and debit the haircuts.
 
         When the book itself is ADL'd, its closed lots would be matched against its own
@@ -743,11 +745,15 @@ class Waterfall:
             mark=self.marks[k],
             haircut=h,
             capacity=snap.capacity[touched],
-            base=self.eligibility.base(
-                upnl=snap.upnl[touched],
-                gains_total=snap.gains[touched],
-                equity=snap.equity[touched],
-                maintenance=snap.maintenance[touched],
+            base=(
+                self.eligibility.base(
+                    upnl=snap.upnl[touched],
+                    gains_total=snap.gains[touched],
+                    equity=snap.equity[touched],
+                    maintenance=snap.maintenance[touched],
+                )
+                if base is None
+                else base[touched]
             ),
             equity=snap.equity[touched],
             from_gains=alloc.from_gains[touched],

@@ -7,7 +7,9 @@ resident set: interpreter, imports, the world and the step), and no tracing slow
   or ``venue``-shaped: a heavy-tailed count of markets per account over heavy-tailed market
   popularity) and time one waterfall step through a 30 % drop (liquidations, fund, ADL under
   the Hyperliquid queue), best of three (see :data:`REPEAT`).
-* ``crash`` points run the whole ``adlgame crash`` computation (10 steps).
+* ``crash`` points run the whole ``adlgame crash`` computation (10 steps; the process's peak
+  memory is the figure for the venue-shaped point, the time ratio is read at one position
+  per account, the same open positions at 1 and at K markets).
 * ``game`` points run the ``oct10_venue`` scenario (markets sized like the event's coins) for
   a number of traders and crises and time its steps.
 
@@ -50,9 +52,11 @@ SCALING_GRID: list[tuple[str, int, int, Any]] = [
     # venue-shaped populations: positions per account heavy-tailed
     *[("wave", n, 162, "venue") for n in (10_000, 100_000, OCT10[0], 1_000_000)],
     ("wave", 5_000_000, 400, "venue"),
-    # the whole adlgame crash process at the event's size, venue-shaped
+    # the whole adlgame crash at the event's size: venue-shaped (memory), and one position
+    # per account at 162 markets and at 1 (the same open positions: time)
     ("crash", OCT10[0], OCT10[1], "venue"),
-    ("crash", OCT10[0], 1, "venue"),
+    ("crash", OCT10[0], OCT10[1], "one"),
+    ("crash", OCT10[0], 1, "one"),
     # the game: one crisis at growing size, then the event's size over 10 crises
     *[("game", n, OCT10[1], 1) for n in (10_000, 100_000)],
     ("game", OCT10[0], OCT10[1], 10),
@@ -62,6 +66,8 @@ QUICK_SCALING_GRID: list[tuple[str, int, int, Any]] = [
     ("wave", 20_000, 16, "one"),
     ("wave", 5_000, 8, "venue"),
     ("crash", 5_000, 8, "venue"),
+    ("crash", 5_000, 8, "one"),
+    ("crash", 5_000, 1, "one"),
     ("game", 600, 8, 1),
 ]
 

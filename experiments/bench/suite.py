@@ -349,25 +349,29 @@ def _scaling_targets(summ: dict[str, Any]) -> dict[str, dict[str, Any]]:
             f"wave step at {dbl['accounts']:,} accounts, {dbl['doubled']} markets over "
             f"{dbl['markets']}, one position each",
         )
-    crash = {r["markets"]: r for r in summ.get("crash") or []}
-    if crash:
-        k = max(crash)
-        r = crash[k]
+    crashes = summ.get("crash") or []
+    venue = [r for r in crashes if r["shape"] == "venue"]
+    if venue:
+        r = max(venue, key=lambda r: (r["accounts"], r["markets"]))
         out["scaling_crash_peak_mb"] = _target(
             r["peak_mb"],
             TARGETS["scaling_crash_peak_mb"],
             "<=",
             "MB",
-            f"peak RSS of the whole crash, {r['accounts']:,} accounts x {k} markets",
+            f"peak RSS of the whole crash, {r['accounts']:,} accounts x {r['markets']} "
+            "markets, venue-shaped",
         )
-        if 1 in crash and k > 1:
-            out["scaling_crash_markets_ratio"] = _target(
-                r["seconds"] / crash[1]["seconds"],
-                TARGETS["scaling_crash_markets_ratio"],
-                "<=",
-                "x",
-                f"the whole crash, {r['accounts']:,} accounts, {k} markets over 1",
-            )
+    one = {r["markets"]: r for r in crashes if r["shape"] == "one"}
+    if 1 in one and max(one) > 1:
+        k = max(one)
+        out["scaling_crash_markets_ratio"] = _target(
+            one[k]["seconds"] / one[1]["seconds"],
+            TARGETS["scaling_crash_markets_ratio"],
+            "<=",
+            "x",
+            f"the whole crash, {one[k]['accounts']:,} accounts holding one position each, "
+            f"{k} markets over 1",
+        )
     big = summ.get("big_wave")
     if big:
         size = f"{big['accounts']:,} accounts x {big['markets']} markets, venue-shaped"
