@@ -221,8 +221,8 @@ def test_quick_targets_well_formed(quick):
         assert isinstance(t["pass"], bool)
         cmp = t["value"] <= t["target"] if t["op"] == "<=" else t["value"] >= t["target"]
         assert t["pass"] == cmp, key
-    assert targets["wave.pro_rata.seconds"]["target"] == TARGETS["wave_smooth_seconds"] == 1.0
-    assert targets["wave.hyperliquid.seconds"]["target"] == TARGETS["wave_queue_seconds"] == 2.0
+    assert targets["wave.pro_rata.seconds"]["target"] == TARGETS["wave_smooth_seconds"] == 0.6
+    assert targets["wave.hyperliquid.seconds"]["target"] == TARGETS["wave_queue_seconds"] == 0.6
     assert targets["sweep_speedup_2_vs_1"]["op"] == ">="
 
 
@@ -288,7 +288,7 @@ def test_evaluate_targets_by_hand():
     result = {
         "wave_1m": {
             "pro_rata": {"seconds": 1.25, "peak_mb": 900.0, "accounts": 10, "markets": 4},
-            "dydx": {"seconds": 1.25, "peak_mb": 2100.0, "accounts": 10, "markets": 4},
+            "dydx": {"seconds": 0.55, "peak_mb": 2100.0, "accounts": 10, "markets": 4},
             "hybrid": {"error": "child process ended with exit code -9"},
         },
         "sweep": {
@@ -302,8 +302,8 @@ def test_evaluate_targets_by_hand():
         },
     }
     t = evaluate_targets(result)
-    assert t["wave.pro_rata.seconds"]["pass"] is False  # smooth rule: 1.25 > 1
-    assert t["wave.dydx.seconds"]["pass"] is True  # queue: 1.25 <= 2
+    assert t["wave.pro_rata.seconds"]["pass"] is False  # smooth rule: 1.25 > 0.6
+    assert t["wave.dydx.seconds"]["pass"] is True  # queue: 0.55 <= 0.6
     assert t["wave.pro_rata.peak_mb"]["pass"] is True
     assert t["wave.dydx.peak_mb"]["pass"] is False  # 2100 > 2048
     assert t["wave.hybrid.seconds"]["pass"] is None and t["wave.hybrid.peak_mb"]["value"] is None
