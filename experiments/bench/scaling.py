@@ -47,8 +47,10 @@ OCT10 = (437_723, 162)
 SCALING_GRID: list[tuple[str, int, int, Any]] = [
     # wave time against accounts, one position each, at 1 and 162 markets
     *[("wave", n, k, "one") for k in (1, 162) for n in (10_000, 100_000, 1_000_000, 10_000_000)],
-    # wave time against markets for the same open positions (437,723 accounts, one each)
+    # wave time against markets for the same open positions (437,723 accounts, one each),
+    # and at 5,000,000 accounts (where the fixed cost per market wave weighs less)
     *[("wave", OCT10[0], k, "one") for k in (1, 16, 81, 162, 324)],
+    *[("wave", 5_000_000, k, "one") for k in (1, 162, 324)],
     # venue-shaped populations: positions per account heavy-tailed
     *[("wave", n, 162, "venue") for n in (10_000, 100_000, OCT10[0], 1_000_000)],
     ("wave", 5_000_000, 400, "venue"),
@@ -223,8 +225,9 @@ def scaling_summary(records: list[dict[str, Any]]) -> dict[str, Any]:
     ``slopes``: log-log slope of wave time on accounts per (shape, markets).
     ``markets_overhead``: at the largest account count timed with one position each and
     several market counts, ``t(K) / t(1)`` per K.  ``markets_doubling``: ``t(2K) / t(K)`` for
-    the largest such pair.  ``crash``, ``big_wave``, ``game``: the crash processes, the largest
-    venue-shaped wave and the largest game, as recorded.
+    the largest such pair.  ``markets_by_size``: the doubling and overhead ratios at every
+    account count that has them.  ``crash``, ``big_wave``, ``game``: the crash processes, the
+    largest venue-shaped wave and the largest game, as recorded.
     """
     ok = [r for r in records if "error" not in r]
     waves = [r for r in ok if r["kind"] == "wave"]
@@ -245,12 +248,26 @@ def scaling_summary(records: list[dict[str, Any]]) -> dict[str, Any]:
     by_n: dict[int, dict[int, dict[str, Any]]] = {}
     for r in one:
         by_n.setdefault(r["accounts"], {})[r["markets"]] = r
-    multi = [n for n, ks in by_n.items() if 1 in ks and len(ks) >= 3] or [
+    multi = [n for n, ks in by_n.items() if 1 in ks and len(ks) >= 4] or [
         n for n, ks in by_n.items() if 1 in ks and len(ks) >= 2
     ]
     overhead, doubling = [], None
+    by_size = []
+    for n, ks in sorted(by_n.items()):
+        pairs = [(k, 2 * k) for k in sorted(ks) if k > 1 and 2 * k in ks]
+        if pairs and 1 in ks:
+            k, k2 = pairs[-1]
+            by_size.append(
+                {
+                    "accounts": n,
+                    "markets": k,
+                    "doubled": k2,
+                    "ratio": ks[k2]["step_seconds"] / ks[k]["step_seconds"],
+                    "overhead": ks[k]["step_seconds"] / ks[1]["step_seconds"],
+                }
+            )
     if multi:
-        n = max(multi)
+        n = max(multi)  # the markets sweep: the most market counts at one size
         ks = by_n[n]
         base = ks[1]["step_seconds"]
         for k in sorted(ks):
@@ -280,6 +297,7 @@ def scaling_summary(records: list[dict[str, Any]]) -> dict[str, Any]:
         "slopes": slopes,
         "markets_overhead": overhead,
         "markets_doubling": doubling,
+        "markets_by_size": by_size,
         "crash": [r for r in ok if r["kind"] == "crash"],
         "big_wave": big,
         "game": game,

@@ -1085,6 +1085,12 @@ def format_report(result: dict[str, Any]) -> str:
                 f"scaling: {r['accounts']:,} accounts x {r['markets']} markets, one position "
                 f"each: {r['ratio']:.2f}x the one-market step, peak {r['peak_mb']:,.0f} MB"
             )
+        for r in summ.get("markets_by_size") or []:
+            lines.append(
+                f"scaling: {r['accounts']:,} accounts, one position each: {r['markets']} markets "
+                f"{r['overhead']:.2f}x one market, {r['doubled']} markets {r['ratio']:.2f}x "
+                f"{r['markets']}"
+            )
         lines += [f"scaling: error {s}" for s in summ["errors"]]
     targets = result.get("targets") or {}
     if targets:

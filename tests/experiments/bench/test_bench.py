@@ -394,6 +394,7 @@ def test_scaling_section_times_the_grid_and_fits_slopes(tmp_path):
     over = {r["markets"]: r["ratio"] for r in summary["markets_overhead"]}
     assert over[1] == 1.0 and set(over) == {1, 8, 16}
     assert summary["markets_doubling"]["doubled"] == 16
+    assert [r["accounts"] for r in summary["markets_by_size"]] == [20_000]
     targets = result["targets"]
     for name in (
         "scaling_markets_overhead",
