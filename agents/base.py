@@ -152,7 +152,6 @@ class Members:
             out._layout = (lengths[keep], flat[np.repeat(keep, lengths)])
         return out
 
-
     def plus(self, other: Members) -> Members:
         """This table with ``other``'s members appended (agents that joined the type after)."""
         out = Members.__new__(Members)

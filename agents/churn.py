@@ -83,8 +83,6 @@ def leave_probability(
         elif family == "logistic":
             p = 1.0 / (1.0 + np.exp(-steepness * (x - threshold)))
         else:
-            require(
-                foreseen is not None, "churn.foreseen", "the foreseen shares (predictability)"
-            )
+            require(foreseen is not None, "churn.foreseen", "the foreseen shares (predictability)")
             p = 1.0 - np.exp(-beta * np.abs(x - np.asarray(foreseen, dtype=np.float64)))
     return np.where(hit, np.clip(np.nan_to_num(p, nan=1.0), 0.0, 1.0), 0.0)

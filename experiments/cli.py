@@ -237,9 +237,7 @@ def build_parser(extend: ParserExtension | None = None) -> argparse.ArgumentPars
         help="comma-separated rules to play (names, FILE.py:Class, module:Class; the "
         "baseline is added); default every built-in",
     )
-    e.add_argument(
-        "--executor", default="local", help="where game runs go (default local)"
-    )
+    e.add_argument("--executor", default="local", help="where game runs go (default local)")
     e.add_argument("--workers", type=_positive_int, default=None, help="processes (default: CPUs)")
     e.add_argument(
         "--scale", choices=("default", "tiny"), default="default", help=argparse.SUPPRESS
@@ -299,10 +297,7 @@ def _cmd_crash(args: argparse.Namespace) -> int:
         f"  ADL needed / raised  ${out['adl_budget']:,.2f} / ${out['adl_raised']:,.2f}   "
         f"({out['execution']} execution)"
     )
-    print(
-        f"  overshoot            ${out['overshoot']:,.2f}   "
-        f"undershoot ${out['undershoot']:,.2f}"
-    )
+    print(f"  overshoot            ${out['overshoot']:,.2f}   undershoot ${out['undershoot']:,.2f}")
     if args.policy:
         print(
             f"  accounts touched     {out['accounts_touched']:,}   "
@@ -428,6 +423,7 @@ def _known_policy(name: str, flag: str) -> None:
 
 def _cmd_bench(args: argparse.Namespace) -> int:
     from experiments.bench import suite as bench
+
     if args.profile is not None:
         print(bench.profile(args.profile, quick=args.quick))
         return 0

@@ -237,9 +237,7 @@ class ADLGame(mesa.Model):
             policy=self.policy,
             severity=get_severity(self.severity_name),
             eligibility=Eligibility(
-                cap=self.policy.default_cap
-                if sc.adl.cap == "auto"
-                else sc.adl.cap,
+                cap=self.policy.default_cap if sc.adl.cap == "auto" else sc.adl.cap,
                 account_fraction=sc.adl.account_fraction,
             ),
             execution=None if sc.adl.execution == "auto" else sc.adl.execution,

@@ -53,5 +53,3 @@ class Attrition(Experiment):
             "traders_active_end",
             "total_deficit",
         )
-
-

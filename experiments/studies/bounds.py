@@ -458,5 +458,3 @@ class Bounds(Experiment):
                 "failed_facts": int((fails["kind"] == "fact").sum()),
             },
         )
-
-

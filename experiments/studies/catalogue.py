@@ -89,6 +89,7 @@ class Oct10(Experiment):
         ``figures`` is handed to :func:`experiments.studies.oct10.write_report`, which links them.
         """
         from experiments.studies import oct10
+
         n = check_seeds(seeds)
         cfg = None if scale == "default" else oct10.ReplayConfig(ilp_rows=20, max_accounts=200)
         bar, progress = progress_bar(quiet, "wave", f"adlgame experiment {self.name}")
@@ -131,9 +132,6 @@ OCT10_RANGES: dict[str, tuple[float, float]] = {
     "ptsr_pubdef": (0.0, np.inf),
     "pmr_pubdef": (0.0, np.inf),
 }
-
-
-
 
 
 #: The catalogue: name -> experiment with its default parameters, in listing order.
@@ -301,4 +299,3 @@ def run_experiment(
         }
     )
     return summary
-

@@ -45,7 +45,6 @@ TINY_OVERRIDES = {
 }
 
 
-
 def game_policies() -> list[str]:
     """Every registered policy that can play the game (exact-small-only rules left out)."""
     return [name for name, cls in POLICIES.items() if not cls.exact_small_only]
@@ -69,8 +68,6 @@ def check_seeds(seeds: Any) -> int:
     return int(seeds)
 
 
-
-
 def progress_bar(
     quiet: bool, unit: str, desc: str
 ) -> tuple[Any, Callable[[int, int], None] | None]:
@@ -88,7 +85,6 @@ def progress_bar(
         bar.update(done - bar.n)
 
     return bar, progress
-
 
 
 # =========================================================================== experiments
@@ -322,5 +318,3 @@ class Experiment:
         """Files an experiment writes beside the common ones, after its runs; returns what
         they add to the run's info (none by default)."""
         return {}
-
-

@@ -105,5 +105,3 @@ class Frontier(Experiment):
             "intervals above before reading a close call.",
         ]
         return summary, "\n".join(lines) + "\n"
-
-

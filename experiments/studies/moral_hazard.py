@@ -214,5 +214,3 @@ class MoralHazard(Experiment):
             f"{fmt(per_run)} s per run.  'No detectable difference' says the rules differ by "
             "less than the detectable column, if at all, at this size and behaviour.",
         ]
-
-

@@ -60,7 +60,6 @@ def figure_section(refs: Sequence[FigureRef], heading: str = "## Figures") -> li
     return lines
 
 
-
 def fmt(x: Any, digits: int = 4) -> str:
     """A number for a Markdown table: 4 significant digits, thousands separated."""
     if x is None or (isinstance(x, float) and not np.isfinite(x)):
@@ -406,8 +405,6 @@ def coincidence_lines(summary: pd.DataFrame, keys: Sequence[str]) -> list[str]:
     return ["", *lines] if lines else []
 
 
-
-
 def seed_text(seeds: Sequence[int]) -> str:
     """Seeds as ``1..5`` when consecutive, else comma-separated; ``-`` for none."""
     if not seeds:
@@ -415,4 +412,3 @@ def seed_text(seeds: Sequence[int]) -> str:
     if list(seeds) == list(range(seeds[0], seeds[-1] + 1)):
         return f"{seeds[0]}..{seeds[-1]}" if len(seeds) > 1 else str(seeds[0])
     return ", ".join(map(str, seeds))
-

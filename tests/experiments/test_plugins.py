@@ -62,14 +62,22 @@ def test_the_readme_rule_is_checked_and_played_through_the_cli(readme_rule, tmp_
     assert summary["policy"] == readme_rule and summary["adl_raised"] > 0
 
 
-def test_a_rule_that_fails_the_checker_plays_with_a_one_line_warning(tmp_path, capsys,
-                                                                      monkeypatch):
+def test_a_rule_that_fails_the_checker_plays_with_a_one_line_warning(tmp_path, capsys, monkeypatch):
     (tmp_path / "bad.py").write_text(BAD_RULE)
     monkeypatch.chdir(tmp_path)
     assert main(["check", "bad.py:Greedy", "--examples", "30", "--large-n", "0"]) == 1
     assert "FAIL" in capsys.readouterr().out
-    argv = ["run", "--policy", "bad.py:Greedy", "--traders", "300", "--crises", "1",
-            "--out", str(tmp_path / "r")]
+    argv = [
+        "run",
+        "--policy",
+        "bad.py:Greedy",
+        "--traders",
+        "300",
+        "--crises",
+        "1",
+        "--out",
+        str(tmp_path / "r"),
+    ]
     assert main(argv) == 0
     err = capsys.readouterr().err.strip().splitlines()
     warning = [ln for ln in err if ln.startswith("warning:")]
@@ -130,14 +138,27 @@ def test_a_sweep_file_plays_a_file_rule(readme_rule, tmp_path):
         load_sweep(bad)
 
 
-def test_experiment_policies_flag_plays_a_file_rule_beside_the_baseline(readme_rule, tmp_path,
-                                                                          capsys):
+def test_experiment_policies_flag_plays_a_file_rule_beside_the_baseline(
+    readme_rule, tmp_path, capsys
+):
     out = tmp_path / "c"
-    argv = ["experiment", "compare", "--policies", readme_rule, "--seeds", "1", "--scale",
-            "tiny", "--quiet", "--out", str(out)]
+    argv = [
+        "experiment",
+        "compare",
+        "--policies",
+        readme_rule,
+        "--seeds",
+        "1",
+        "--scale",
+        "tiny",
+        "--quiet",
+        "--out",
+        str(out),
+    ]
     assert main(argv) == 0
     rows = pd.read_parquet(out / "runs.parquet")
     assert list(dict.fromkeys(rows["policy"])) == [readme_rule, "pro_rata"]
-    assert main(["experiment", "bounds", "--policies", "pro_rata", "--out",
-                 str(tmp_path / "b")]) == 2
+    assert (
+        main(["experiment", "bounds", "--policies", "pro_rata", "--out", str(tmp_path / "b")]) == 2
+    )
     assert "--policies" in capsys.readouterr().err

@@ -14,9 +14,7 @@ from market.population import PopulationSpec, seed_population
 
 def world(markets: int, accounts: int = 20_000, **spec) -> tuple[Exchange, np.ndarray]:
     ex = Exchange(markets, 100.0, backstop=BackstopConfig("fund", 1e6), capacity=accounts + 8)
-    idx = seed_population(
-        ex, PopulationSpec(accounts=accounts, **spec), np.random.default_rng(5)
-    )
+    idx = seed_population(ex, PopulationSpec(accounts=accounts, **spec), np.random.default_rng(5))
     return ex, idx
 
 
@@ -71,8 +69,9 @@ def test_sums_over_open_positions_match_the_column_sums():
         np.testing.assert_array_equal(a[3], b[3])
 
 
-@pytest.mark.parametrize(("backstop", "policy"), [("fund", "hyperliquid"), ("vault", "pro_rata"),
-                                                 ("none", "drift")])
+@pytest.mark.parametrize(
+    ("backstop", "policy"), [("fund", "hyperliquid"), ("vault", "pro_rata"), ("none", "drift")]
+)
 def test_crash_steps_agree_across_the_two_paths(backstop, policy):
     # many markets: sums, hole totals and snapshot candidates over open positions, against
     # the column-by-column path, over three steps of a crash
@@ -80,8 +79,13 @@ def test_crash_steps_agree_across_the_two_paths(backstop, policy):
 
     out = []
     for min_markets in (9, 10**9):
-        ex = Exchange(24, 100.0, backstop=BackstopConfig(backstop, 1e5),
-                      policy=get_policy(policy), capacity=4_008)
+        ex = Exchange(
+            24,
+            100.0,
+            backstop=BackstopConfig(backstop, 1e5),
+            policy=get_policy(policy),
+            capacity=4_008,
+        )
         ex.sparse_sums_min_markets = min_markets
         seed_population(ex, PopulationSpec(accounts=4_000), np.random.default_rng(2))
         reps = [ex.step(ex.marks * f) for f in (0.85, 0.9, 1.05)]

@@ -299,8 +299,13 @@ def test_finished_run_shows_the_run_result_of_summary_json():
     got = m.result()
     assert got is m.result()  # computed once
     # the same figures a plain run of the same game gives (what summary.json holds)
-    game = ADLGame(m.scenario, seed=int(m.params["seed"]), policy=m.params["policy"],
-                   severity=m.params["severity"], two_pass=False)
+    game = ADLGame(
+        m.scenario,
+        seed=int(m.params["seed"]),
+        policy=m.params["policy"],
+        severity=m.params["severity"],
+        two_pass=False,
+    )
     game.run()
     want = RunResult.from_game(game)
     for key in ("total_deficit", "adl_raised", "accounts_touched", "retention", "fee_revenue"):

@@ -104,7 +104,8 @@ def _split_plan(
     so they add up to the position.  Cash is the equity target less the unrealised PnL the lots
     carry, floored at zero and rescaled so that it adds up to the target's cash.
     """
-    pos = ex.acc.pos[target]
+    pos_row, entry_row = ex.acc.positions.dense(ex.acc.n, np.array([target]))
+    pos = pos_row[0]
     want = np.abs(pos)[None, :] * fractions[:, None]
     lots = np.floor(want + 1e-9).astype(np.int64)
     left = np.abs(pos) - lots.sum(axis=0)
@@ -112,7 +113,7 @@ def _split_plan(
     extra = (np.arange(lots.shape[0])[:, None] < left[None, :]).astype(np.int64)
     np.put_along_axis(lots, rank, np.take_along_axis(lots, rank, axis=0) + extra, axis=0)
     signed = lots * np.sign(pos)[None, :]
-    up = mg.upnl(signed, np.broadcast_to(ex.acc.entry[target], signed.shape), ex.marks, ex.lot)
+    up = mg.upnl(signed, np.broadcast_to(entry_row[0], signed.shape), ex.marks, ex.lot)
     cash = np.maximum(equity - up.sum(axis=1), 0.0)
     total = float(ex.acc.cash[target])
     s = float(cash.sum())
@@ -139,7 +140,7 @@ def sybil_candidates(ex: Exchange, target: int, cfg: AuditConfig) -> list[dict[s
     k = cfg.sybil_accounts
     out: list[dict[str, Any]] = [{"shape": "equal", "accounts": k}]
     eq = float(ex.equity()[target])
-    nt = float(ex.notional()[target].sum())
+    nt = float(ex.account_notional(np.array([target]))[0])
     if eq <= 0 or nt <= 0:
         return out
     lev = nt / eq
@@ -166,8 +167,8 @@ def _plan_for(
     eq = float(ex.equity()[target])
     if shape == "equal":
         return np.full(k, 1.0 / k), np.full(k, eq / k)
-    nt = float(ex.notional()[target].sum())
-    up = float(ex.upnl()[target].sum())
+    nt = float(ex.account_notional(np.array([target]))[0])
+    up = float(ex.account_upnl(np.array([target]))[0])
     lv = float(level) * nt / eq
     m = max(nt / l_max, up, 0.0)
     s = float(np.clip((eq - m) / (nt / lv - m), 0.0, 1.0)) if nt / lv > m else 0.0
@@ -324,4 +325,3 @@ ACTIONS: dict[str, Action] = {
 
 #: Action names in report order.
 ACTION_NAMES = tuple(ACTIONS)
-

@@ -99,5 +99,3 @@ class Audit(Experiment):
                 "rows": len(rows),
             },
         )
-
-

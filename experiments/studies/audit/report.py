@@ -225,4 +225,3 @@ def write_report(result: AuditResult, out: str | Path) -> list[Path]:
 def config_dict(cfg: AuditConfig) -> dict[str, Any]:
     """The configuration as a plain dict (for JSON)."""
     return asdict(cfg)
-

@@ -359,5 +359,3 @@ def audit_seed(
 def _seed_job(job: tuple[AuditConfig, int, tuple[str, ...], tuple[str, ...]]) -> list[dict]:
     cfg, seed, policies, actions = job
     return audit_seed(cfg, seed, policies, actions)
-
-

@@ -220,7 +220,7 @@ class World:
 
 def _label_kinds(ex: Exchange, rows: np.ndarray, whale_share: float) -> None:
     """Label ``rows`` whale (top ``whale_share`` by notional) or passive in ``acc.kind``."""
-    nt = ex.notional()[rows].sum(axis=1)
+    nt = ex.account_notional(np.asarray(rows, dtype=np.int64))
     n_whale = math.floor(whale_share * rows.size)
     kind = np.full(rows.size, PASSIVE, dtype=np.int16)
     if n_whale > 0:
@@ -257,5 +257,3 @@ def build_world(cfg: AuditConfig, seed: int) -> World:
         ex = ahead
     empty = np.zeros((0, 1))
     return World(int(seed), None, empty, empty, -1, target_ss)
-
-

@@ -86,5 +86,3 @@ def game_overshoot(seeds: int = 2, traders: int | None = None) -> pd.DataFrame:
                 }
             )
     return pd.DataFrame(rows)
-
-

@@ -64,8 +64,6 @@ def _ci(row: pd.Series, m: str, fmt: Callable[[float], str]) -> str:
     return f"{fmt(mean)} [{fmt(lo)}, {fmt(hi)}]"
 
 
-
-
 def _difference_notes(data: Oct10Data, table: pd.DataFrame, cfg: ReplayConfig) -> list[str]:
     """One paragraph per published counterpart: by how much the game differs and why."""
     tot = table[table["wave"] == "total"].set_index("policy")
@@ -125,7 +123,6 @@ def _difference_notes(data: Oct10Data, table: pd.DataFrame, cfg: ReplayConfig) -
     return notes
 
 
-
 def _game_lines(data: Oct10Data, game: pd.DataFrame | None, gap_err: float | None) -> list[str]:
     """The report section on production's overshoot: why the replay cannot measure it, and
     what the position-mode queue takes in the game."""
@@ -178,8 +175,17 @@ def _game_lines(data: Oct10Data, game: pd.DataFrame | None, gap_err: float | Non
         )
     lines += [
         _md(
-            ["policy", "seed", "execution", "ADL steps", "B needed", "H0", "over", "under",
-             "H0 / B"],
+            [
+                "policy",
+                "seed",
+                "execution",
+                "ADL steps",
+                "B needed",
+                "H0",
+                "over",
+                "under",
+                "H0 / B",
+            ],
             rows,
         ),
         "",
@@ -509,8 +515,6 @@ def write_report(
     path = out / "report.md"
     path.write_text("\n".join(lines) + "\n")
     return path
-
-
 
 
 def _population_lines(cfg: Any, q: dict) -> list[str]:

@@ -350,8 +350,9 @@ def test_ruin_ends_a_whales_learning_only_when_asked():
     over = {"run.traders": 300, "run.crises": 3, "mix.whale": 0.2, "crisis.drop_median": 0.4}
     learned = {}
     for ruin in ("recapitalise", "replace"):
-        game = ADLGame(load_scenario().replace(**over, **{"whale.ruin": ruin}), seed=4,
-                       two_pass=False)
+        game = ADLGame(
+            load_scenario().replace(**over, **{"whale.ruin": ruin}), seed=4, two_pass=False
+        )
         game.run()
         learned[ruin] = np.array([w.weights for w in game.members(Whale).agents])
     # the same worlds until a whale is ruined; from then on its seat learns afresh

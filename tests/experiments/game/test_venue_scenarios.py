@@ -28,8 +28,14 @@ def test_a_venue_changes_only_its_mechanics(venue):
     base = flat(to_dict(load_scenario()))
     sc = flat(to_dict(load_scenario(f"venue:{venue}")))
     changed = {k for k in base if base[k] != sc[k]}
-    assert changed <= {"name", "adl.policy", "backstop.kind", "backstop.max_drawdown",
-                       "market.taker_fee", "market.maker_fee"}
+    assert changed <= {
+        "name",
+        "adl.policy",
+        "backstop.kind",
+        "backstop.max_drawdown",
+        "market.taker_fee",
+        "market.maker_fee",
+    }
     assert sc["adl.policy"] == VENUES[venue][0]["adl.policy"] and sc["name"] == f"venue:{venue}"
 
 
@@ -52,8 +58,7 @@ def test_an_unknown_venue_lists_the_known_ones():
 
 
 def test_compare_venues_puts_every_venue_side_by_side(tmp_path):
-    cat.run_experiment(Compare(venues=True), 1, tmp_path / "v", workers=2, quiet=True,
-                       scale="tiny")
+    cat.run_experiment(Compare(venues=True), 1, tmp_path / "v", workers=2, quiet=True, scale="tiny")
     rows = pd.read_parquet(tmp_path / "v" / "runs.parquet")
     assert list(dict.fromkeys(rows["tag.venue"])) == list(VENUES)
     report = (tmp_path / "v" / "report.md").read_text()

@@ -60,9 +60,7 @@ def test_the_fit_recovers_a_known_law():
     truth = WalletLaw(40_000, 1.6)
     rng = np.random.default_rng(42)
     n_max = 40 * 20_000
-    m = model_moments(
-        truth, 35_000, 800, rng.random(n_max), rng.random(35_000), rng.random(n_max)
-    )
+    m = model_moments(truth, 35_000, 800, rng.random(n_max), rng.random(35_000), rng.random(n_max))
     wallets = round(35_000 / m["fills_per_wallet"])
     fake = WalletTargets(fills=35_000, wallets=wallets, counts=np.full(800, 5))
     fit = fit_law(fake, seed=1, grid=15, target={k: m[k] for k in MOMENTS})

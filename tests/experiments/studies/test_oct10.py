@@ -296,7 +296,12 @@ def test_experiment_writes_report_with_every_policy_and_published_columns(tmp_pa
     from viz.figures import write_figures
 
     out = oct10.run_experiment(
-        tmp_path / "exp", 2, cfg=cfg, data=data, figures=write_figures, game_seeds=1,
+        tmp_path / "exp",
+        2,
+        cfg=cfg,
+        data=data,
+        figures=write_figures,
+        game_seeds=1,
         game_traders=1000,
     )
     folder = tmp_path / "exp"

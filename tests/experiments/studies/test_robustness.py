@@ -26,8 +26,13 @@ def rows_from(diffs: dict[str, list[float]]) -> pd.DataFrame:
         for seed, d in enumerate(ds, start=1):
             for policy, v in (("pro_rata", 0.5), ("q", 0.5 + d)):
                 out.append(
-                    {"policy": policy, "seed": seed, "churn.family": family, "retention": v,
-                     "status": "ok"}
+                    {
+                        "policy": policy,
+                        "seed": seed,
+                        "churn.family": family,
+                        "retention": v,
+                        "status": "ok",
+                    }
                 )
     return _with_cell_ids(pd.DataFrame(out))
 
@@ -40,8 +45,13 @@ def test_a_sign_that_holds_everywhere_is_robust():
 
 
 def test_a_sign_that_flips_under_a_family_is_fragile_and_names_it():
-    rows = rows_from({"exponential": [0.1, 0.12, 0.11], "power": [-0.1, -0.09, -0.12],
-                      "linear": [0.05, 0.06, 0.04]})
+    rows = rows_from(
+        {
+            "exponential": [0.1, 0.12, 0.11],
+            "power": [-0.1, -0.09, -0.12],
+            "linear": [0.05, 0.06, 0.04],
+        }
+    )
     v = verdicts(rows).set_index("metric").loc["retention"]
     assert v["verdict"] == "fragile" and v["sign_share"] < ROBUST_SHARE
     assert v["flips_under"] == "power"
@@ -71,8 +81,7 @@ def design_rows(diff) -> tuple:
     for cell in cells:
         for seed in (1, 2):
             for policy, v in (("pro_rata", 0.5), ("q", 0.5 + diff(cell))):
-                out.append({**cell, "policy": policy, "seed": seed, "retention": v,
-                            "status": "ok"})
+                out.append({**cell, "policy": policy, "seed": seed, "retention": v, "status": "ok"})
     return pd.DataFrame(out), unit, cells
 
 
@@ -87,8 +96,9 @@ def test_morris_finds_the_one_parameter_that_moves_a_difference():
 
 
 def test_a_difference_set_by_the_family_alone_has_eta_squared_one():
-    rank = {f: i for i, f in enumerate(("exponential", "linear", "power", "logistic",
-                                        "predictability"))}
+    rank = {
+        f: i for i, f in enumerate(("exponential", "linear", "power", "logistic", "predictability"))
+    }
     rows, unit, cells = design_rows(lambda c: 0.1 * rank[c["churn.family"]] - 0.15)
     s = sensitivity(rows, unit, cells).set_index("factor")
     assert s.loc["churn.family", "share"] == pytest.approx(1.0)

@@ -58,8 +58,9 @@ def test_the_rankings_follow_their_documents():
     np.testing.assert_allclose(get_policy("okx").score(s), expect)
     np.testing.assert_allclose(get_policy("bybit").score(s), expect)
     # Aevo: upnl / max(1, cash) * MM / equity
-    aevo = np.array([100 / 900 * 11 / 1000, 150 / 150 * 5.5 / 300, 1.0 * 4.4 / 80,
-                     100 / 50 * 22 / 150])
+    aevo = np.array(
+        [100 / 900 * 11 / 1000, 150 / 150 * 5.5 / 300, 1.0 * 4.4 / 80, 100 / 50 * 22 / 150]
+    )
     np.testing.assert_allclose(get_policy("aevo").score(s), aevo)
     # GMX: the largest profit first; Lighter: profit, then leverage breaks the 100-100 tie
     assert list(get_policy("gmx").priority(s)) == [1, 0, 3, 2]  # ties: capacity, then account
