@@ -130,13 +130,15 @@ def seed_population(ex: Exchange, spec: PopulationSpec, rng: np.random.Generator
     cash_pos = np.maximum(target_eq - upnl, 0.01 * target_eq)
     cash = np.bincount(owner, weights=cash_pos, minlength=n)
     idx = ex.open_accounts(n, cash)
+    by_market = np.argsort(market, kind="stable")  # market by market, accounts in order
+    bounds = np.searchsorted(market[by_market], np.arange(ex.K + 1))
+    signed = side * lots
     for k in range(ex.K):
-        mk = market == k
-        rows = idx[owner[mk]]
-        if rows.size == 0:
+        mk = by_market[bounds[k] : bounds[k + 1]]
+        if mk.size == 0:
             continue
         # genesis fills at each account's own entry price, in groups of one price per call
         order = np.argsort(entry[mk], kind="stable")
-        rows, q, px = rows[order], (side * lots)[mk][order], entry[mk][order]
-        ex.trade_genesis(rows, k, q, px)
+        sel = mk[order]
+        ex.trade_genesis(idx[owner[sel]], k, signed[sel], entry[sel])
     return idx
