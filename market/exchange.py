@@ -520,10 +520,8 @@ class Exchange(Waterfall):
         # the two fills one after the other on one row, in scalars (fill_arithmetic's
         # operations, the same bits), then one write
         book = self.acc.positions
-        target = np.array([r], dtype=np.int64)
-        where = book.locate(k, target)
-        q0a, e0a = book.read(k, where)
-        q0, e0, lot = int(q0a[0]), float(e0a[0]), float(self.lot[k])
+        q0, e0, slot = book.get_one(k, r)
+        lot = float(self.lot[k])
         cash, gains = self.acc.cash, self.acc.gains
         for dq1, price in fills:
             q1 = q0 + dq1
@@ -540,7 +538,7 @@ class Exchange(Waterfall):
             cash[r] += realised
             book_gain_one(gains, r, realised)
             q0, e0 = q1, e1
-        book.write(k, target, where, np.array([q0]), np.array([e0]))
+        book.set_one(k, r, q0, e0, slot)
 
     def _fill(
         self,
@@ -878,9 +876,11 @@ class Exchange(Waterfall):
         sums computed once for all of them."""
         require(liq_side in (-1, 1), "liq_side", "+1 (longs liquidated) or -1", liq_side)
         usum, mm, nt, _ = self._account_sums()
-        return [
-            self._snapshot(k, int(liq_side), 0.0, 1, sums=(usum, mm, nt))[0] for k in range(self.K)
-        ]
+        ks = list(range(self.K))
+        built = self._snapshots(
+            ks, [int(liq_side)] * self.K, [0.0] * self.K, [1] * self.K, sums=(usum, mm, nt)
+        )
+        return [snap for snap, _ in built]
 
     def age_gains(self) -> None:
         """Move the gains ladder one rung up: recent → older → settled."""

@@ -80,6 +80,39 @@ class Positions:
         rows = np.asarray(rows, dtype=np.int64)
         return self.read(k, self.locate(k, rows))
 
+    def get_one(self, k: int, row: int) -> tuple[int, float, int]:
+        """(lots, entry, slot) of one account in market k, in scalars; ``slot`` is where it
+        sits, or ``-1 - insertion point`` when it holds nothing (for :meth:`set_one`)."""
+        col = self.acct[k]
+        s = int(np.searchsorted(col, row))
+        if s < col.size and int(col[s]) == row:
+            return int(self.lots[k][s]), float(self.entry[k][s]), s
+        return 0, 0.0, -1 - s
+
+    def set_one(self, k: int, row: int, lots: int, entry: float, slot: int) -> None:
+        """:meth:`set` for one account at a :meth:`get_one` slot (valid until market k
+        changes)."""
+        self.version += 1
+        if not lots:
+            entry = 0.0
+        if slot >= 0:
+            self.lots[k][slot] = lots
+            self.entry[k][slot] = entry
+        elif lots:
+            at = -1 - slot
+            self.acct[k] = np.insert(self.acct[k], at, row)
+            self.lots[k] = np.insert(self.lots[k], at, lots)
+            self.entry[k] = np.insert(self.entry[k], at, entry)
+        if row >= self.held.shape[0]:
+            self._reserve(row + 1)
+        byte, bit = k >> 3, 1 << (k & 7)
+        if lots:
+            self.held[row, byte] |= bit
+        else:
+            self.held[row, byte] &= 0xFF ^ bit
+            if slot >= 0:
+                self._compact(k)
+
     def lots_of(self, rows: np.ndarray, k: int) -> np.ndarray:
         """Signed lots of ``rows`` in market k."""
         return self.get(k, rows)[0]

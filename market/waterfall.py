@@ -61,6 +61,26 @@ class StepReport:
     waves: list[int] = field(default_factory=list)
 
 
+def _concat(parts: list[np.ndarray]) -> np.ndarray:
+    return np.concatenate(parts) if parts else np.zeros(0)
+
+
+def _seg_max(x: np.ndarray, bounds: np.ndarray) -> np.ndarray:
+    """Per segment ``[bounds[i], bounds[i + 1])`` of ``x``: its maximum, floored at 0 (0 when
+    empty): ``x[segment].max(initial=0.0)`` for each."""
+    out = np.zeros(bounds.size - 1)
+    full = np.flatnonzero(np.diff(bounds) > 0)
+    if full.size:
+        out[full] = np.maximum(np.maximum.reduceat(x, bounds[full]), 0.0)
+    return out
+
+
+def _seg_count(mask: np.ndarray, bounds: np.ndarray) -> np.ndarray:
+    """Per segment of ``mask``: how many are True (integers)."""
+    c = np.concatenate([[0], np.cumsum(mask, dtype=np.int64)])
+    return c[bounds[1:]] - c[bounds[:-1]]
+
+
 class Waterfall:
     """Steps the exchange: see the module docstring (mixed into ``Exchange``)."""
 
@@ -399,16 +419,17 @@ class Waterfall:
             vault_open_k = (abs_lots[is_vault] * uncovered[is_vault, None]).sum(axis=0)
         position = self.execution == "position"
         snaps: dict[int, tuple[Snapshot, bool]] = {}
-        for k in np.flatnonzero(need_k > 0):
-            snaps[int(k)] = self._snapshot(
-                int(k),
-                side_k[k],
-                deficit_k[k],
-                lots_k[k],
-                sums=sums,
-                wave=self.wave_no + 1,
-            )
-            self.wave_no += 1
+        ks = [int(k) for k in np.flatnonzero(need_k > 0)]
+        built = self._snapshots(
+            ks,
+            [int(side_k[k]) for k in ks],
+            [float(deficit_k[k]) for k in ks],
+            [int(lots_k[k]) for k in ks],
+            sums=sums,
+            waves=[self.wave_no + 1 + j for j in range(len(ks))],
+        )
+        snaps.update(zip(ks, built, strict=True))
+        self.wave_no += len(ks)
         first_wave = self.wave_no - len(snaps)
         cap_total = float(sum(float(sn.capacity.sum()) for sn, _ in snaps.values()))
         # M_t: the largest winner's capacity, summed over the markets it pays in
@@ -437,6 +458,19 @@ class Waterfall:
         raised_total = 0.0
         max_frac, share_at_max = 0.0, None
         rule = self.policy.price_rule
+        # the waves' rows end to end: their eligibility base once, their statistics once below
+        listed = [sn for sn, _ in snaps.values()]
+        bounds = np.cumsum([0] + [sn.n for sn in listed])
+        cap_all = _concat([sn.capacity for sn in listed])
+        eq_all = _concat([sn.equity for sn in listed])
+        base_all = self.eligibility.base(
+            upnl=_concat([sn.upnl for sn in listed]),
+            gains_total=np.concatenate([sn.gains for sn in listed]) if listed else np.zeros((0, 3)),
+            equity=eq_all,
+            maintenance=_concat([sn.maintenance for sn in listed]),
+        )
+        taken: list[np.ndarray] = []
+        records: list[dict] = []
         for i, (k, (snap, fallback)) in enumerate(snaps.items()):
             wave_no = first_wave + i + 1
             rep.waves.append(wave_no)
@@ -449,12 +483,7 @@ class Waterfall:
                 budget = theta * need
             b_eff, cut = self.eligibility.budget(budget, snap.capacity)
             alloc = self.policy(snap, b_eff)
-            base = self.eligibility.base(
-                upnl=snap.upnl,
-                gains_total=snap.gains,
-                equity=snap.equity,
-                maintenance=snap.maintenance,
-            )
+            base = base_all[bounds[i] : bounds[i + 1]]
             self._execute_adl(k, snap, alloc, wave_no, base)
             raised = alloc.raised
             if position and target_lots and vault_open_k[k] > 0:
@@ -469,48 +498,60 @@ class Waterfall:
             rep.undershoot += under
             rep.rounding += alloc.overshoot
             rep.touched += alloc.touched
-            with np.errstate(divide="ignore", invalid="ignore"):
-                fr = np.where(snap.capacity > 0, alloc.haircut / snap.capacity, 0.0)
-                fr_base = np.where(base > 0, alloc.haircut / np.where(base > 0, base, 1.0), 0.0)
-                eq_pos = snap.equity > 0
-                fr_eq = np.where(eq_pos, alloc.haircut / np.where(eq_pos, snap.equity, 1.0), 0.0)
-            f_k = float(fr_base.max(initial=0.0))
-            if f_k > max_frac:  # the budget share where the largest haircut fraction occurred
-                cap_k = float(snap.capacity.sum())
-                max_frac, share_at_max = f_k, min(b_eff / cap_k, 1.0) if cap_k > 0 else None
-            self.log.waves.append(
-                step=self.step_no,
-                wave=wave_no,
-                market=k,
-                deficit=need,
-                theta=theta,
-                budget=budget,
-                capacity=float(snap.capacity.sum()),
-                raised=raised,
-                overshoot=over,
-                undershoot=under,
-                rounding=alloc.overshoot,
-                residual=alloc.residual + cut,
-                execution=int(position),
-                lots_target=target_lots,
-                granularity=alloc.granularity,
-                lot_value=float(snap.lot_value[0]) if snap.n else 0.0,
-                eligible=snap.n,
-                touched=alloc.touched,
-                price_fallback=fallback,
-                max_capacity=float(snap.capacity.max(initial=0.0)),
-                max_survivor=float((snap.capacity - alloc.haircut).max(initial=0.0)),
-                max_shortfall=float(left.max(initial=0.0)),
-                max_haircut_frac=float(fr.max(initial=0.0)),
-                max_haircut_equity_frac=float(fr_eq.max(initial=0.0)),
-                positive=int(np.count_nonzero(snap.capacity > 0)),
-                base_positive=int(np.count_nonzero(base > 0)),
-                base_total=float(base.sum()),
-                max_base_survivor=float(np.maximum(base - alloc.haircut, 0.0).max(initial=0.0)),
-                max_haircut_base_frac=float(fr_base.max(initial=0.0)),
-                severity_flag=flag,
-                severity_elasticity=elasticity,
+            taken.append(alloc.haircut)
+            records.append(
+                {
+                    "step": self.step_no,
+                    "wave": wave_no,
+                    "market": k,
+                    "deficit": need,
+                    "theta": theta,
+                    "budget": budget,
+                    "capacity": float(snap.capacity.sum()),
+                    "raised": raised,
+                    "overshoot": over,
+                    "undershoot": under,
+                    "rounding": alloc.overshoot,
+                    "residual": alloc.residual + cut,
+                    "execution": int(position),
+                    "lots_target": target_lots,
+                    "granularity": alloc.granularity,
+                    "lot_value": float(snap.lot_value[0]) if snap.n else 0.0,
+                    "eligible": snap.n,
+                    "touched": alloc.touched,
+                    "price_fallback": fallback,
+                    "max_shortfall": float(left.max(initial=0.0)),
+                    "base_total": float(base.sum()),
+                    "severity_flag": flag,
+                    "severity_elasticity": elasticity,
+                    "b_eff": b_eff,
+                }
             )
+        h_all = _concat(taken)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            fr = np.where(cap_all > 0, h_all / cap_all, 0.0)
+            fr_base = np.where(base_all > 0, h_all / np.where(base_all > 0, base_all, 1.0), 0.0)
+            eq_pos = eq_all > 0
+            fr_eq = np.where(eq_pos, h_all / np.where(eq_pos, eq_all, 1.0), 0.0)
+        stats = {
+            "max_capacity": _seg_max(cap_all, bounds),
+            "max_survivor": _seg_max(cap_all - h_all, bounds),
+            "max_haircut_frac": _seg_max(fr, bounds),
+            "max_haircut_equity_frac": _seg_max(fr_eq, bounds),
+            "positive": _seg_count(cap_all > 0, bounds),
+            "base_positive": _seg_count(base_all > 0, bounds),
+            "max_base_survivor": _seg_max(np.maximum(base_all - h_all, 0.0), bounds),
+            "max_haircut_base_frac": _seg_max(fr_base, bounds),
+        }
+        for i, rec in enumerate(records):
+            f_k = float(stats["max_haircut_base_frac"][i])
+            b_eff = rec.pop("b_eff")
+            if f_k > max_frac:  # the budget share where the largest haircut fraction occurred
+                cap_k = rec["capacity"]
+                max_frac, share_at_max = f_k, min(b_eff / cap_k, 1.0) if cap_k > 0 else None
+            for name, values in stats.items():
+                rec[name] = values[i].item()
+            self.log.waves.append(**rec)
         rep.adl_raised = raised_total
         self.severity_state = self.severity.update(
             self.severity_state,
@@ -605,42 +646,75 @@ class Waterfall:
         Only the rows holding market k are examined (a row without a position is never
         eligible).  Returns the snapshot and the price-fallback flag.
         """
+        return self._snapshots([k], [liq_side], [deficit], [liq_lots], sums=sums, waves=[wave])[0]
+
+    def _snapshots(
+        self,
+        markets: list[int],
+        liq_sides: list[int],
+        deficits: list[float],
+        liq_lots: list[int],
+        *,
+        sums: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+        waves: list[int] | None = None,
+    ) -> list[tuple[Snapshot, bool]]:
+        """:meth:`_snapshot` of several markets at once: the row arithmetic runs once over
+        every market's holders (elementwise, so each snapshot holds the same numbers as its
+        own call would), then each market's slice becomes its snapshot."""
         acc = self.acc
-        cand, pos_k, ent_k = acc.positions.holders(k)  # ascending rows, open positions
+        waves = list(waves) if waves is not None else [0] * len(markets)
+        held = [acc.positions.holders(k) for k in markets]  # ascending rows, open positions
+        sizes = np.array([h[0].size for h in held], dtype=np.int64)
+        e_i = np.zeros(0, dtype=np.int64)
+        cand = np.concatenate([h[0] for h in held]) if held else e_i
+        pos = np.concatenate([h[1] for h in held]) if held else e_i
+        ent = np.concatenate([h[2] for h in held]) if held else np.zeros(0)
+        seg = np.repeat(np.arange(len(markets)), sizes)
         flags = acc.flags[cand]
         ok = ((flags & (VAULT | BANKRUPT)) == 0) & ((flags & ACTIVE) != 0)
-        if not ((self.policy is not None and self.policy.sides == "all") or liq_side == 0):
-            ok &= (pos_k < 0) if liq_side > 0 else (pos_k > 0)  # pos_k * liq_side < 0
+        if not (self.policy is not None and self.policy.sides == "all"):
+            side = np.asarray(liq_sides, dtype=np.int64)[seg]
+            # the side facing the liquidated flow: pos * liq_side < 0 (every side for 0)
+            ok &= np.where(side > 0, pos < 0, np.where(side < 0, pos > 0, True))
         rows = cand[ok]
-        lot = self.lot[k]
-        mark = self.marks[k]
-        gap_bk = deficit / max(int(liq_lots), 1)
-        fallback = False
+        seg = seg[ok]
+        counts = np.bincount(seg, minlength=len(markets))
+        bounds = np.concatenate([[0], np.cumsum(counts)])
         rule = self.policy.price_rule if self.policy is not None else "bankruptcy"
-        if rule == "prev_mark":
-            gap = max(liq_side * (self.prev_marks[k] - mark) * lot, 0.0)
-            if gap <= 0:
-                gap, fallback = gap_bk, True
-        elif rule == "none":
-            gap = 0.0
-        else:
-            gap = gap_bk
-        q = pos_k[ok]
+        gaps, fallbacks = [], []
+        for k, liq_side, deficit, n_liq in zip(markets, liq_sides, deficits, liq_lots, strict=True):
+            lot, mark = self.lot[k], self.marks[k]
+            gap_bk = deficit / max(int(n_liq), 1)
+            fallback = False
+            if rule == "prev_mark":
+                gap = max(liq_side * (self.prev_marks[k] - mark) * lot, 0.0)
+                if gap <= 0:
+                    gap, fallback = gap_bk, True
+            elif rule == "none":
+                gap = 0.0
+            else:
+                gap = gap_bk
+            gaps.append(gap)
+            fallbacks.append(fallback)
+        mk = np.asarray(markets, dtype=np.int64)[seg]
+        q = pos[ok]
         lots = np.abs(q)
         cash = acc.cash[rows]
-        entry_k = ent_k[ok]
-        up = q * lot * (mark - entry_k)  # upnl()[rows, k], bit for bit
+        entry = ent[ok]
+        up = q * self.lot[mk] * (self.marks[mk] - entry)  # upnl()[rows, k], bit for bit
         if sums is not None:
             usum, mm, nt = sums[0][rows], sums[1][rows], sums[2][rows]
         else:
-            usum, mm, nt, _ = self._account_sums(rows)
+            uniq, inv = np.unique(rows, return_inverse=True)
+            u_s, m_s, n_s, _ = self._account_sums(uniq)
+            usum, mm, nt = u_s[inv], m_s[inv], n_s[inv]
         eq = cash + usum
         is_book = rows == self.book
         if is_book.any():
             eq = np.where(is_book, eq + self.book_capital, eq)
         with np.errstate(divide="ignore", invalid="ignore"):
             lev = np.where(eq > 0, nt / np.where(eq > 0, eq, 1.0), np.inf)
-        lot_value = np.full(rows.size, gap)
+        lot_value = np.asarray(gaps, dtype=np.float64)[seg]
         gains = acc.gains[rows]
         cap = self.eligibility.capacity(
             upnl=up,
@@ -651,30 +725,39 @@ class Waterfall:
             lot_value=lot_value,
             closes_lots=rule != "none",
         )
-        bk_price = mark + liq_side * gap / lot if rule != "none" else mark
-        snap = Snapshot.build(
-            cap,
-            lots=lots,
-            lot_value=lot_value if rule != "none" else np.zeros(rows.size),
-            side=np.sign(q),
-            entry=entry_k,
-            upnl=up,
-            cash=cash,
-            equity=eq,
-            account_upnl=usum,
-            leverage=lev,
-            maintenance=mm,
-            gains=gains,
-            account=rows,
-            group=acc.group[rows],
-            mark=mark,
-            prev_mark=float(self.prev_marks[k]),
-            bankruptcy_price=bk_price,
-            lot_size=lot,
-            market=k,
-            wave=wave,
-        )
-        return snap, fallback
+        sign = np.sign(q)
+        group = acc.group[rows]
+        out = []
+        for j, k in enumerate(markets):
+            sl = slice(int(bounds[j]), int(bounds[j + 1]))
+            lot, mark = self.lot[k], self.marks[k]
+            gap = gaps[j]
+            bk_price = mark + liq_sides[j] * gap / lot if rule != "none" else mark
+            n = sl.stop - sl.start
+            snap = Snapshot.build(
+                cap[sl],
+                lots=lots[sl],
+                lot_value=lot_value[sl] if rule != "none" else np.zeros(n),
+                side=sign[sl],
+                entry=entry[sl],
+                upnl=up[sl],
+                cash=cash[sl],
+                equity=eq[sl],
+                account_upnl=usum[sl],
+                leverage=lev[sl],
+                maintenance=mm[sl],
+                gains=gains[sl],
+                account=rows[sl],
+                group=group[sl],
+                mark=mark,
+                prev_mark=float(self.prev_marks[k]),
+                bankruptcy_price=bk_price,
+                lot_size=lot,
+                market=k,
+                wave=waves[j],
+            )
+            out.append((snap, fallbacks[j]))
+        return out
 
     def _account_sums(
         self, rows: np.ndarray | None = None, *, upnl_only: bool = False
