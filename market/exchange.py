@@ -575,6 +575,63 @@ class Exchange(Waterfall):
         )
         return realised
 
+    def _fill_markets(self, rows: np.ndarray, market: np.ndarray, dq: np.ndarray, kind: str):
+        """Fill orders of ``rows`` in several markets against the book at once.
+
+        ``market`` is ascending (market by market) and each market's rows are unique.  The
+        same operations as one :meth:`_fill` per market in market order, at the prices each
+        market's book gives: positions and entries per market, the fill arithmetic once over
+        every order, each account's cash and gains entries in market order, the book's side
+        market by market, the trade log in one block.  Returns the realised PnL per order.
+        """
+        book = self.acc.positions
+        bounds = np.flatnonzero(np.diff(market)) + 1
+        lo = np.concatenate([[0], bounds]).tolist()
+        hi = np.concatenate([bounds, [market.size]]).tolist()
+        ks = market[lo].tolist()
+        q0 = np.empty(rows.size, dtype=np.int64)
+        e0 = np.empty(rows.size)
+        px = np.empty(rows.size)
+        where = []
+        for k, a, b in zip(ks, lo, hi, strict=True):
+            px[a:b] = self._book_prices(k, dq[a:b])
+            w = book.locate(k, rows[a:b])
+            q0[a:b], e0[a:b] = book.read(k, w)
+            where.append(w)
+        q1, new_e, realised = fill_arithmetic(q0, e0, dq, px, self.lot[market])
+        for k, a, b, w in zip(ks, lo, hi, where, strict=True):
+            book.write(k, rows[a:b], w, q1[a:b], new_e[a:b])
+            self._book_takes(k, dq[a:b], px[a:b])
+        self._ledger_in_order(rows, realised)
+        self.log.trades.append(
+            step=self.step_no,
+            account=rows,
+            counterparty=self.book,
+            market=market,
+            lots=dq,
+            price=px,
+            mark=self.marks[market],
+            fee=0.0,
+            realised=realised,
+            kind=_KIND[kind],
+        )
+        return realised
+
+    def _ledger_in_order(self, rows: np.ndarray, amount: np.ndarray) -> None:
+        """``cash += amount`` and the gains ledger, entry by entry in the given order for each
+        account (``rows`` may repeat): one pass per repetition, not per entry."""
+        order = np.argsort(rows, kind="stable")  # by account, the given order within one
+        r, a = rows[order], amount[order]
+        first = np.ones(r.size, dtype=bool)
+        first[1:] = r[1:] != r[:-1]
+        starts = np.flatnonzero(first)
+        turn = np.arange(r.size) - np.repeat(starts, np.diff(np.append(starts, r.size)))
+        for j in range(int(turn.max(initial=-1)) + 1):
+            sel = starts if j == 0 else np.flatnonzero(turn == j)
+            rr, aa = r[sel], a[sel]
+            self.acc.cash[rr] += aa
+            book_gain(self.acc.gains, rr, aa)
+
     def _charge_fees(self, idx: np.ndarray, fee: np.ndarray) -> None:
         self.acc.cash[idx] -= fee
         self.acc.fees_paid[idx] += fee

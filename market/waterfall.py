@@ -255,32 +255,28 @@ class Waterfall:
     def _liquidate(self, rows: np.ndarray, eq: np.ndarray) -> tuple[np.ndarray, ...]:
         """Send the positions of ``rows`` to the book (chunked when large and solvent).
 
+        Every market's orders are sized in one pass over the rows' positions and filled by
+        :meth:`_fill_markets` (each market walks its own book, in market order).
         Returns ``(row index, market, notional, signed lots, still open)``: one entry per
         position sent, and per row whether a chunked position is left.
         """
         acc = self.acc
-        parts: list[tuple[np.ndarray, ...]] = []
-        still_open = np.zeros(rows.size, dtype=bool)
-        fee_due = np.zeros(rows.size)
         # the open positions of the rows, by market, rows in order within one
         ri, ci, qi, _ = acc.positions.entries(rows, acc.n)
-        starts = np.searchsorted(ci, np.arange(self.K + 1))
-        for k in np.unique(ci).tolist():  # only the markets these rows hold
-            spec = self.specs[k]
-            has = ri[starts[k] : starts[k + 1]]  # row positions holding market k, ascending
-            q = qi[starts[k] : starts[k + 1]]
-            r = rows[has]
-            qa = np.abs(q)
-            nt = qa * self.lot[k] * self.marks[k]
-            chunk = (nt > spec.chunk_threshold) & (eq[has] > 0)
-            send = np.where(chunk, np.ceil(qa * spec.chunk_fraction).astype(np.int64), qa)
-            dq = -np.sign(q) * send
-            px = self._book_prices(k, dq)
-            self._fill(r, k, dq, px, "liquidation")
-            nt_sent = send * self.lot[k] * self.marks[k]
-            parts.append((has, np.full(has.size, k), nt_sent, -dq))  # -dq: the position sent
-            still_open[has] |= send < qa
-            fee_due[has] += nt_sent * spec.liquidation_fee
+        qa = np.abs(qi)
+        lot, mark = self.lot[ci], self.marks[ci]
+        nt = qa * lot * mark
+        threshold = np.array([sp.chunk_threshold for sp in self.specs])[ci]
+        fraction = np.array([sp.chunk_fraction for sp in self.specs])[ci]
+        chunk = (nt > threshold) & (eq[ri] > 0)
+        send = np.where(chunk, np.ceil(qa * fraction).astype(np.int64), qa)
+        dq = -np.sign(qi) * send
+        if ri.size:
+            self._fill_markets(rows[ri], ci, dq, "liquidation")
+        nt_sent = send * lot * mark
+        still_open = np.bincount(ri, weights=send < qa, minlength=rows.size) > 0
+        rate = np.array([sp.liquidation_fee for sp in self.specs])[ci]
+        fee_due = np.bincount(ri, weights=nt_sent * rate, minlength=rows.size)  # market order
         # clearance fee out of whatever equity is left, to the backstop
         eq_after = acc.cash[rows] + self._account_sums(rows, upnl_only=True)[0]  # equity(rows)
         fee = np.minimum(fee_due, np.maximum(eq_after, 0.0))
@@ -290,11 +286,7 @@ class Waterfall:
             acc.fees_paid[rows[nz]] += fee[nz]
             book_gain(acc.gains, rows[nz], -fee[nz])
             self._backstop_income(float(fee[nz].sum()))
-        if not parts:
-            e = np.zeros(0, dtype=np.int64)
-            return e, e, np.zeros(0), e, still_open
-        i, k, nt, lots = (np.concatenate(x) for x in zip(*parts, strict=True))
-        return i, k, nt, lots.astype(np.int64), still_open
+        return ri, ci, nt_sent, (-dq).astype(np.int64), still_open  # -dq: the position sent
 
     def _backstop_income(self, amount: float) -> None:
         amount = self._repay(amount)
