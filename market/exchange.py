@@ -620,6 +620,12 @@ class Exchange(Waterfall):
     def _ledger_in_order(self, rows: np.ndarray, amount: np.ndarray) -> None:
         """``cash += amount`` and the gains ledger, entry by entry in the given order for each
         account (``rows`` may repeat): one pass per repetition, not per entry."""
+        if rows.size == 0:
+            return
+        if int(np.bincount(rows).max()) == 1:  # each account once: one pass
+            self.acc.cash[rows] += amount
+            book_gain(self.acc.gains, rows, amount)
+            return
         order = np.argsort(rows, kind="stable")  # by account, the given order within one
         r, a = rows[order], amount[order]
         first = np.ones(r.size, dtype=bool)
@@ -934,7 +940,7 @@ class Exchange(Waterfall):
         require(liq_side in (-1, 1), "liq_side", "+1 (longs liquidated) or -1", liq_side)
         usum, mm, nt, _ = self._account_sums()
         ks = list(range(self.K))
-        built = self._snapshots(
+        built, _ = self._snapshots(
             ks, [int(liq_side)] * self.K, [0.0] * self.K, [1] * self.K, sums=(usum, mm, nt)
         )
         return [snap for snap, _ in built]

@@ -412,7 +412,7 @@ class Waterfall:
         position = self.execution == "position"
         snaps: dict[int, tuple[Snapshot, bool]] = {}
         ks = [int(k) for k in np.flatnonzero(need_k > 0)]
-        built = self._snapshots(
+        built, wave_rows = self._snapshots(
             ks,
             [int(side_k[k]) for k in ks],
             [float(deficit_k[k]) for k in ks],
@@ -451,15 +451,14 @@ class Waterfall:
         max_frac, share_at_max = 0.0, None
         rule = self.policy.price_rule
         # the waves' rows end to end: their eligibility base once, their statistics once below
-        listed = [sn for sn, _ in snaps.values()]
-        bounds = np.cumsum([0] + [sn.n for sn in listed])
-        cap_all = _concat([sn.capacity for sn in listed])
-        eq_all = _concat([sn.equity for sn in listed])
+        bounds = wave_rows["bounds"]
+        cap_all = wave_rows["capacity"]
+        eq_all = wave_rows["equity"]
         base_all = self.eligibility.base(
-            upnl=_concat([sn.upnl for sn in listed]),
-            gains_total=np.concatenate([sn.gains for sn in listed]) if listed else np.zeros((0, 3)),
+            upnl=wave_rows["upnl"],
+            gains_total=wave_rows["gains"],
             equity=eq_all,
-            maintenance=_concat([sn.maintenance for sn in listed]),
+            maintenance=wave_rows["maintenance"],
         )
         taken: list[np.ndarray] = []
         records: list[dict] = []
@@ -638,7 +637,8 @@ class Waterfall:
         Only the rows holding market k are examined (a row without a position is never
         eligible).  Returns the snapshot and the price-fallback flag.
         """
-        return self._snapshots([k], [liq_side], [deficit], [liq_lots], sums=sums, waves=[wave])[0]
+        built, _ = self._snapshots([k], [liq_side], [deficit], [liq_lots], sums=sums, waves=[wave])
+        return built[0]
 
     def _snapshots(
         self,
@@ -649,10 +649,15 @@ class Waterfall:
         *,
         sums: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
         waves: list[int] | None = None,
-    ) -> list[tuple[Snapshot, bool]]:
+    ) -> tuple[list[tuple[Snapshot, bool]], dict[str, np.ndarray]]:
         """:meth:`_snapshot` of several markets at once: the row arithmetic runs once over
         every market's holders (elementwise, so each snapshot holds the same numbers as its
-        own call would), then each market's slice becomes its snapshot."""
+        own call would), then each market's slice becomes its snapshot.
+
+        Returns the (snapshot, price-fallback flag) pairs and the snapshots' rows end to end
+        (read-only; each snapshot's arrays are views of them): ``bounds`` (where each
+        snapshot starts, and the end), ``capacity``, ``equity``, ``upnl``, ``gains``,
+        ``maintenance``."""
         acc = self.acc
         waves = list(waves) if waves is not None else [0] * len(markets)
         held = [acc.positions.holders(k) for k in markets]  # ascending rows, open positions
@@ -667,7 +672,7 @@ class Waterfall:
         if not (self.policy is not None and self.policy.sides == "all"):
             side = np.asarray(liq_sides, dtype=np.int64)[seg]
             # the side facing the liquidated flow: pos * liq_side < 0 (every side for 0)
-            ok &= np.where(side > 0, pos < 0, np.where(side < 0, pos > 0, True))
+            ok &= (pos * side < 0) | (side == 0)
         rows = cand[ok]
         seg = seg[ok]
         counts = np.bincount(seg, minlength=len(markets))
@@ -717,39 +722,48 @@ class Waterfall:
             lot_value=lot_value,
             closes_lots=rule != "none",
         )
-        sign = np.sign(q)
+        sign = np.sign(q).astype(np.int8)
         group = acc.group[rows]
+        if rule == "none":
+            lot_value = np.zeros(rows.size)
+        arrays = {
+            "account": rows,
+            "side": sign,
+            "lots": lots,
+            "entry": entry,
+            "upnl": up,
+            "cash": cash,
+            "equity": eq,
+            "account_upnl": usum,
+            "leverage": lev,
+            "maintenance": mm,
+            "gains": gains,
+            "lot_value": lot_value,
+            "capacity": cap,
+            "group": group,
+        }
+        for arr in arrays.values():
+            arr.setflags(write=False)  # the snapshots' arrays are views of these
         out = []
         for j, k in enumerate(markets):
             sl = slice(int(bounds[j]), int(bounds[j + 1]))
-            lot, mark = self.lot[k], self.marks[k]
+            lot, mark = float(self.lot[k]), float(self.marks[k])
             gap = gaps[j]
             bk_price = mark + liq_sides[j] * gap / lot if rule != "none" else mark
-            n = sl.stop - sl.start
-            snap = Snapshot.build(
-                cap[sl],
-                lots=lots[sl],
-                lot_value=lot_value[sl] if rule != "none" else np.zeros(n),
-                side=sign[sl],
-                entry=entry[sl],
-                upnl=up[sl],
-                cash=cash[sl],
-                equity=eq[sl],
-                account_upnl=usum[sl],
-                leverage=lev[sl],
-                maintenance=mm[sl],
-                gains=gains[sl],
-                account=rows[sl],
-                group=group[sl],
+            snap = Snapshot(
+                **{name: arr[sl] for name, arr in arrays.items()},
                 mark=mark,
                 prev_mark=float(self.prev_marks[k]),
-                bankruptcy_price=bk_price,
+                bankruptcy_price=float(bk_price),
                 lot_size=lot,
-                market=k,
-                wave=waves[j],
+                market=int(k),
+                wave=int(waves[j]),
             )
             out.append((snap, fallbacks[j]))
-        return out
+        rows_out = {name: arrays[name] for name in ("capacity", "equity", "upnl", "gains")}
+        rows_out["maintenance"] = mm
+        rows_out["bounds"] = bounds.astype(np.int64)
+        return out, rows_out
 
     def _account_sums(
         self, rows: np.ndarray | None = None, *, upnl_only: bool = False
