@@ -70,7 +70,6 @@ class SybilOwner(Trader):
         if not agents:
             return
         ex = model.exchange
-        book = ex.acc.positions
         parts = np.array([a.accounts.size for a in agents], dtype=np.int64)
         flat = np.concatenate([a.accounts for a in agents]).astype(np.int64)
         owner = np.repeat(np.arange(len(agents)), parts)
@@ -80,14 +79,9 @@ class SybilOwner(Trader):
         market = np.array([a.market for a in agents], dtype=np.int64)
         side = np.array([a.side for a in agents], dtype=np.int64)
         lev = np.array([a.leverage for a in agents], dtype=np.float64)
-        # 1. close every open position of the owners' accounts, market by market
-        order = np.argsort(flat, kind="stable")
-        i, ks, _, _ = book.entries(flat[order], ex.acc.n)
-        i = order[i]
-        for k in np.unique(ks).tolist():
-            sel = ks == k
-            rows = np.sort(i[sel])  # owners in order, accounts in order within one
-            ex.trade(flat[rows], k, -book.lots_of(flat[rows], k))
+        # 1. close every open position of the owners' accounts, market by market (owners in
+        # order, accounts in order within one)
+        ex.close_all(flat)
         # 2. the split of each owner's cash and notional (sybil_split, vectorised)
         cash = ex.acc.cash[flat].copy()
         total = cash[start].copy()  # each owner's cash, added account after account

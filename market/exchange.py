@@ -47,6 +47,7 @@ from market.adl.severity import FullSeverity, SeverityController
 from market.errors import InputError, require
 from market.events import TRADE_KINDS, EventLog
 from market.liquidity import fill_prices
+from market.positions import sum_by
 from market.spec import MarketSpec
 from market.waterfall import Waterfall
 
@@ -299,9 +300,9 @@ class Exchange(Waterfall):
         if accounts is None:
             return a.cash + self.account_upnl()
         idx = np.asarray(accounts, dtype=np.int64)
+        if idx.ndim == 1 and (idx.size < 2 or bool(np.all(idx[1:] > idx[:-1]))):
+            return a.cash[idx] + self.account_upnl(idx)  # ascending: unique already
         uniq, inv = np.unique(idx, return_inverse=True)
-        if uniq.size == idx.size and (idx.size < 2 or bool(np.all(idx[1:] > idx[:-1]))):
-            return a.cash[idx] + self.account_upnl(idx)
         return (a.cash[uniq] + self.account_upnl(uniq))[inv.reshape(idx.shape)]
 
     def maintenance(self) -> np.ndarray:
@@ -314,7 +315,7 @@ class Exchange(Waterfall):
         i, k, q, _ = self.acc.positions.entries(accounts, self.acc.n)
         rates = np.array([s.initial_margin for s in self.specs])
         w = np.abs(q) * (self.lot * self.marks)[k] * rates[k]
-        return np.bincount(i, weights=w, minlength=n)
+        return sum_by(i, w, n)
 
     def notional(self) -> np.ndarray:
         """Position notional per account and market, dense (N, K): O(N x K), for inspection
@@ -517,27 +518,16 @@ class Exchange(Waterfall):
                 fills.append((-q, float((dq[mask] * px[mask]).sum()) / q))
         if not fills:
             return
-        # the two fills one after the other on one row, in scalars (fill_arithmetic's
-        # operations, the same bits), then one write
+        # the two fills one after the other on one row, on scalars, then one write
         book = self.acc.positions
         q0, e0, slot = book.get_one(k, r)
         lot = float(self.lot[k])
         cash, gains = self.acc.cash, self.acc.gains
         for dq1, price in fills:
-            q1 = q0 + dq1
-            same = q0 == 0 or (q0 > 0) == (dq1 > 0)
-            closed = 0 if same else min(abs(dq1), abs(q0))
-            sign = (q0 > 0) - (q0 < 0)
-            realised = float(closed * sign) * lot * (price - e0)
-            if q1 == 0:
-                e1 = 0.0
-            elif same:
-                e1 = (q0 * e0 + dq1 * price) / q1
-            else:
-                e1 = price if abs(dq1) > abs(q0) else e0
-            cash[r] += realised
-            book_gain_one(gains, r, realised)
-            q0, e0 = q1, e1
+            q1, e1, realised = fill_arithmetic(q0, e0, dq1, price, lot)
+            cash[r] += float(realised)
+            book_gain_one(gains, r, float(realised))
+            q0, e0 = int(q1), float(e1)
         book.set_one(k, r, q0, e0, slot)
 
     def _fill(
@@ -797,11 +787,23 @@ class Exchange(Waterfall):
     def close_all(self, accounts: object) -> None:
         """Close every position of the accounts at the book (settling a leaving trader)."""
         idx = self._check_accounts(accounts)
-        for k in range(self.K):
-            q = self.acc.positions.lots_of(idx, k)
-            held = q != 0
-            if held.any():
-                self.trade(idx[held], k, -q[held])
+        for k, at, q in self._held_by_market(idx):
+            self.trade(idx[at], k, -q)
+
+    def _held_by_market(self, idx: np.ndarray):
+        """Market by market (ascending), the positions of the unique rows ``idx``: yields
+        ``(market, indices into idx in idx's order, signed lots)`` for the markets they hold."""
+        i, ks, q, _ = self.acc.positions.entries(idx, self.acc.n)
+        order = np.lexsort((i, ks))  # by market, then in idx's order
+        i, ks, q = i[order], ks[order], q[order]
+        bounds = np.flatnonzero(np.diff(ks)) + 1
+        for a, b in zip(
+            np.concatenate([[0], bounds]).tolist(),
+            np.concatenate([bounds, [ks.size]]).tolist(),
+            strict=True,
+        ):
+            if b > a:
+                yield int(ks[a]), i[a:b], q[a:b]
 
     def apply_funding(self, rates: object) -> np.ndarray:
         """Pay funding: longs pay ``rate * notional`` to shorts (negative rate: the reverse).
@@ -817,7 +819,7 @@ class Exchange(Waterfall):
             r.tolist(),
         )
         i, k, q, _ = self.acc.positions.entries()
-        pay = np.bincount(i, weights=-(q * (self.lot * self.marks * r)[k]), minlength=self.acc.n)
+        pay = sum_by(i, -(q * (self.lot * self.marks * r)[k]), self.acc.n)
         self.acc.cash[:] += pay
         nz = np.flatnonzero(pay != 0)  # = flatnonzero(pay), faster on a boolean mask
         book_gain(self.acc.gains, nz, pay[nz])
@@ -879,13 +881,10 @@ class Exchange(Waterfall):
         """
         idx = self._check_accounts(accounts)
         live = idx[(self.acc.flags[idx] & ACTIVE) != 0]
-        for k in range(self.K):
-            q = self.acc.positions.lots_of(live, k)
-            held = q != 0
-            if held.any():
-                rows, dq = live[held], -q[held]
-                px = self._book_prices(k, dq)
-                self._fill(rows, k, dq, px, "settle")
+        for k, at, q in self._held_by_market(live):
+            rows, dq = live[at], -q
+            px = self._book_prices(k, dq)
+            self._fill(rows, k, dq, px, "settle")
         out = np.maximum(self.acc.cash[live], 0.0)
         kept = self._cut_withdrawals(out)  # before the leavers stop counting as active
         self.acc.cash[live] -= out

@@ -27,6 +27,12 @@ _EMPTY_I = np.zeros(0, dtype=np.int64)
 _EMPTY_F = np.zeros(0)
 
 
+def sum_by(index: np.ndarray, weights: np.ndarray, n: int) -> np.ndarray:
+    """``weights`` summed per ``index`` in their order, float64 of length ``n`` (``bincount``
+    returns integers when there is nothing to sum)."""
+    return np.bincount(index, weights=weights, minlength=n).astype(np.float64, copy=False)
+
+
 class Positions:
     """Signed whole lots and average entry prices per (account, market), stored by market.
 

@@ -23,6 +23,7 @@ from market.accounts import (
 )
 from market.adl.base import Snapshot
 from market.adl.severity import WaveOutcome, WaveState
+from market.positions import sum_by
 
 
 @dataclass
@@ -276,7 +277,7 @@ class Waterfall:
         nt_sent = send * lot * mark
         still_open = np.bincount(ri, weights=send < qa, minlength=rows.size) > 0
         rate = np.array([sp.liquidation_fee for sp in self.specs])[ci]
-        fee_due = np.bincount(ri, weights=nt_sent * rate, minlength=rows.size)  # market order
+        fee_due = sum_by(ri, nt_sent * rate, rows.size)  # market order
         # clearance fee out of whatever equity is left, to the backstop
         eq_after = acc.cash[rows] + self._account_sums(rows, upnl_only=True)[0]  # equity(rows)
         fee = np.minimum(fee_due, np.maximum(eq_after, 0.0))
@@ -780,11 +781,11 @@ class Waterfall:
         acc = self.acc
         n = acc.n if rows is None else int(np.asarray(rows).size)
         i, c, q, e = acc.positions.entries(rows, acc.n)
-        ups = np.bincount(i, weights=q * self.lot[c] * (self.marks[c] - e), minlength=n)
+        ups = sum_by(i, q * self.lot[c] * (self.marks[c] - e), n)
         if upnl_only:
             return (ups,)
         ntv = np.abs(q) * (self.lot * self.marks)[c]
-        ntsum = np.bincount(i, weights=ntv, minlength=n)
+        ntsum = sum_by(i, ntv, n)
         if any(sp.tiers for sp in self.specs):
             req = np.empty_like(ntv)
             for k in np.unique(c).tolist():  # tiered requirement market by market
@@ -792,7 +793,7 @@ class Waterfall:
                 req[sel] = mg.tiered_requirement(ntv[sel], self.specs[k])
         else:
             req = ntv * np.array([sp.maintenance_margin for sp in self.specs])[c]
-        mm = np.bincount(i, weights=req, minlength=n)
+        mm = sum_by(i, req, n)
         has = np.zeros(n, dtype=bool)
         has[i] = True
         return ups, mm, ntsum, has

@@ -22,7 +22,6 @@ oct10-scale game's wall time.
 
 from __future__ import annotations
 
-import multiprocessing
 import resource
 import time
 from collections.abc import Callable
@@ -30,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from experiments.bench.child import run_forked
 from experiments.studies.crash import CrashConfig, crash_exchange, run_crash
 from market.adl import get_policy
 
@@ -155,31 +155,15 @@ _POINTS: dict[str, Callable[..., dict[str, Any]]] = {
 }
 
 
-def _child(conn: Any, kind: str, args: tuple) -> None:
-    try:
-        rec = _POINTS[kind](*args)
-        rec["peak_mb"] = _maxrss_mb()
-        conn.send(rec)
-    except Exception as exc:  # reported in the record; the section goes on
-        conn.send({"error": f"{type(exc).__name__}: {exc}"})
-    finally:
-        conn.close()
+def _measured(kind: str, args: tuple) -> dict[str, Any]:
+    """One grid point's record with the process's peak RSS (run in a child)."""
+    rec = _POINTS[kind](*args)
+    rec["peak_mb"] = _maxrss_mb()
+    return rec
 
 
 def _run_child(kind: str, args: tuple) -> dict[str, Any]:
-    ctx = multiprocessing.get_context("fork")
-    recv, send = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_child, args=(send, kind, args), daemon=True)
-    proc.start()
-    send.close()
-    try:
-        rec = recv.recv()
-    except EOFError:
-        rec = None
-    finally:
-        recv.close()
-    proc.join()
-    return rec if rec is not None else {"error": f"child ended with exit code {proc.exitcode}"}
+    return run_forked(_measured, kind, args)
 
 
 def _describe(rec: dict[str, Any]) -> str:

@@ -29,7 +29,6 @@ the core count.  Timings are wall-clock and depend on what else the machine runs
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import platform
 import resource
@@ -43,6 +42,7 @@ from typing import Any
 
 import numpy as np
 
+from experiments.bench.child import run_forked
 from market.adl import POLICIES, get_policy
 from market.adl.base import ADLPolicy, Snapshot
 from market.adl.reference import reference_dydx, reference_pro_rata, reference_queue
@@ -325,6 +325,11 @@ TARGETS = {
 }
 
 
+def _at_most(out: dict, name: str, value: float, unit: str, what: str) -> None:
+    """``out[name]``: the ``<=`` target ``name`` of :data:`TARGETS` evaluated at ``value``."""
+    out[name] = _target(value, TARGETS[name], "<=", unit, what)
+
+
 def _scaling_targets(summ: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """The scaling section's targets, from :func:`experiments.bench.scaling.scaling_summary`."""
     out: dict[str, dict[str, Any]] = {}
@@ -332,20 +337,20 @@ def _scaling_targets(summ: dict[str, Any]) -> dict[str, dict[str, Any]]:
     at = [r for r in over if r["markets"] == 162] or over[-1:]
     if at and at[-1]["markets"] > 1:
         r = at[-1]
-        out["scaling_markets_overhead"] = _target(
+        _at_most(
+            out,
+            "scaling_markets_overhead",
             r["ratio"],
-            TARGETS["scaling_markets_overhead"],
-            "<=",
             "x",
             f"wave step at {r['accounts']:,} accounts x {r['markets']} markets over x 1 "
             "market, one position each (the same open positions)",
         )
     dbl = summ.get("markets_doubling")
     if dbl:
-        out["scaling_markets_doubling"] = _target(
+        _at_most(
+            out,
+            "scaling_markets_doubling",
             dbl["ratio"],
-            TARGETS["scaling_markets_doubling"],
-            "<=",
             "x",
             f"wave step at {dbl['accounts']:,} accounts, {dbl['doubled']} markets over "
             f"{dbl['markets']}, one position each",
@@ -354,10 +359,10 @@ def _scaling_targets(summ: dict[str, Any]) -> dict[str, dict[str, Any]]:
     venue = [r for r in crashes if r["shape"] == "venue"]
     if venue:
         r = max(venue, key=lambda r: (r["accounts"], r["markets"]))
-        out["scaling_crash_peak_mb"] = _target(
+        _at_most(
+            out,
+            "scaling_crash_peak_mb",
             r["peak_mb"],
-            TARGETS["scaling_crash_peak_mb"],
-            "<=",
             "MB",
             f"peak RSS of the whole crash, {r['accounts']:,} accounts x {r['markets']} "
             "markets, venue-shaped",
@@ -365,10 +370,10 @@ def _scaling_targets(summ: dict[str, Any]) -> dict[str, dict[str, Any]]:
     one = {r["markets"]: r for r in crashes if r["shape"] == "one"}
     if 1 in one and max(one) > 1:
         k = max(one)
-        out["scaling_crash_markets_ratio"] = _target(
+        _at_most(
+            out,
+            "scaling_crash_markets_ratio",
             one[k]["seconds"] / one[1]["seconds"],
-            TARGETS["scaling_crash_markets_ratio"],
-            "<=",
             "x",
             f"the whole crash, {one[k]['accounts']:,} accounts holding one position each, "
             f"{k} markets over 1",
@@ -376,18 +381,26 @@ def _scaling_targets(summ: dict[str, Any]) -> dict[str, dict[str, Any]]:
     big = summ.get("big_wave")
     if big:
         size = f"{big['accounts']:,} accounts x {big['markets']} markets, venue-shaped"
-        out["scaling_big_wave_seconds"] = _target(
-            big["step_seconds"], TARGETS["scaling_big_wave_seconds"], "<=", "s", f"wave, {size}"
+        _at_most(
+            out,
+            "scaling_big_wave_seconds",
+            big["step_seconds"],
+            "s",
+            f"wave, {size}",
         )
-        out["scaling_big_wave_peak_mb"] = _target(
-            big["peak_mb"], TARGETS["scaling_big_wave_peak_mb"], "<=", "MB", f"peak RSS, {size}"
+        _at_most(
+            out,
+            "scaling_big_wave_peak_mb",
+            big["peak_mb"],
+            "MB",
+            f"peak RSS, {size}",
         )
     game = summ.get("game")
     if game:
-        out["scaling_oct10_game_seconds"] = _target(
+        _at_most(
+            out,
+            "scaling_oct10_game_seconds",
             game["seconds"],
-            TARGETS["scaling_oct10_game_seconds"],
-            "<=",
             "s",
             f"oct10_venue game, {game['accounts']:,} traders x {game['markets']} markets x "
             f"{game['crises']} crises (setup included)",
@@ -642,16 +655,6 @@ def wave_once(name: str, cfg: WaveConfig, repeat: int) -> dict[str, Any]:
     }
 
 
-def _wave_child(conn: Any, name: str, cfg: WaveConfig, repeat: int) -> None:
-    """Child-process body: run :func:`wave_once` and send its record (or the error) back."""
-    try:
-        conn.send(wave_once(name, cfg, repeat))
-    except Exception as exc:  # reported in the record, the suite goes on
-        conn.send({"error": f"{type(exc).__name__}: {exc}"})
-    finally:
-        conn.close()
-
-
 def bench_wave(
     cfg: WaveConfig | None = None,
     policies: Sequence[str] | None = None,
@@ -687,22 +690,9 @@ def bench_wave(
             "a policy that runs at scale (not exact_small_only)",
             name,
         )
-    ctx = multiprocessing.get_context("fork")
     out: dict[str, dict[str, Any]] = {}
     for name in names:
-        recv, send = ctx.Pipe(duplex=False)
-        proc = ctx.Process(target=_wave_child, args=(send, name, cfg, int(repeat)), daemon=True)
-        proc.start()
-        send.close()
-        try:
-            rec = recv.recv()
-        except EOFError:
-            rec = None
-        finally:
-            recv.close()
-        proc.join()
-        if rec is None:
-            rec = {"error": f"child process ended with exit code {proc.exitcode}"}
+        rec = run_forked(wave_once, name, cfg, int(repeat))
         out[name] = rec
         if progress is not None:
             progress(_wave_line(name, rec, _cores()["usable"]))

@@ -30,7 +30,8 @@ DATA_FILES = (
     "summary_totals.csv",
 )
 
-#: Per wave and coin: ADL'd quantity and gap per contract (read by :func:`gap_check` only).
+#: Per wave and coin: ADL'd quantity and gap per contract (:func:`load_coin_grid`, and
+#: :func:`experiments.studies.oct10.game.gap_check`).
 GAP_FILE = "two_pass_wave_coin_gap_per_contract_h0.csv"
 
 #: Per coin and 5 s cluster: deficit and winners' capacity (read by :func:`coin_sizes` only).
@@ -315,3 +316,37 @@ def coin_sizes(folder: str | Path | Traversable | None = None) -> pd.Series:
     require(bool((cap >= 0).all()), f"oct10 data {COIN_FILE}: total_capacity_usd", ">= 0", None)
     sizes = df.groupby(df["coin"].astype(str))["total_capacity_usd"].max()
     return sizes.sort_values(ascending=False, kind="stable")
+
+
+def load_coin_grid(folder: str | Path | Any | None = None) -> pd.DataFrame:
+    """The published per-wave, per-coin gap file (real), rows with a positive gap only.
+
+    Columns: ``wave``, ``coin``, ``gap_usd`` (quantity x gap per contract, the coin's part of
+    B needed) and ``gap_per_contract`` (dollars one contract hands over when closed).
+
+    Raises:
+        InputError: a missing file or column, or text where numbers belong.
+    """
+    src = data_folder() if folder is None else folder
+    src = Path(src) if isinstance(src, str) else src
+    df = _read_csv(
+        src,
+        GAP_FILE,
+        {
+            "wave": "int",
+            "gap_usd_x_qty": "num",
+            "qty_contracts": "num",
+            "gap_per_contract_usd": "num",
+        },
+    )
+    require("coin" in df.columns, f"oct10 data {GAP_FILE}", "a csv with a coin column", None)
+    keep = (df["gap_usd_x_qty"] > 0) & (df["gap_per_contract_usd"] > 0)
+    out = pd.DataFrame(
+        {
+            "wave": df.loc[keep, "wave"].astype(int),
+            "coin": df.loc[keep, "coin"].astype(str),
+            "gap_usd": df.loc[keep, "gap_usd_x_qty"].astype(float),
+            "gap_per_contract": df.loc[keep, "gap_per_contract_usd"].astype(float),
+        }
+    )
+    return out.reset_index(drop=True)

@@ -29,21 +29,15 @@ rules are the like-for-like comparison.
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from experiments.metrics import accounts_touched, max_haircut_equity_fraction
-from experiments.studies.oct10.data import (
-    GAP_FILE,
-    Oct10Data,
-    _read_csv,
-    data_folder,
-)
+from experiments.studies.oct10.data import Oct10Data, load_coin_grid
 from experiments.studies.oct10.population import load_wallet_targets
-from experiments.studies.oct10.synth import ReplayConfig, synth_wave, wave_sizes
+from experiments.studies.oct10.synth import RatioFit, ReplayConfig, synth_wave, wave_sizes
 from market.adl import POLICIES, Snapshot, get_policy
 from market.errors import require
 
@@ -56,40 +50,6 @@ PUBLISHED_INTEGER = {
 
 #: Spawn key of the coin assignment stream (far from wave ids and the population's key).
 COIN_KEY = 2_000_000
-
-
-def load_coin_grid(folder: str | Path | Any | None = None) -> pd.DataFrame:
-    """The published per-wave, per-coin gap file (real), rows with a positive gap only.
-
-    Columns: ``wave``, ``coin``, ``gap_usd`` (quantity x gap per contract, the coin's part of
-    B needed) and ``gap_per_contract`` (dollars one contract hands over when closed).
-
-    Raises:
-        InputError: a missing file or column, or text where numbers belong.
-    """
-    src = data_folder() if folder is None else folder
-    src = Path(src) if isinstance(src, str) else src
-    df = _read_csv(
-        src,
-        GAP_FILE,
-        {
-            "wave": "int",
-            "gap_usd_x_qty": "num",
-            "qty_contracts": "num",
-            "gap_per_contract_usd": "num",
-        },
-    )
-    require("coin" in df.columns, f"oct10 data {GAP_FILE}", "a csv with a coin column", None)
-    keep = (df["gap_usd_x_qty"] > 0) & (df["gap_per_contract_usd"] > 0)
-    out = pd.DataFrame(
-        {
-            "wave": df.loc[keep, "wave"].astype(int),
-            "coin": df.loc[keep, "coin"].astype(str),
-            "gap_usd": df.loc[keep, "gap_usd_x_qty"].astype(float),
-            "gap_per_contract": df.loc[keep, "gap_per_contract_usd"].astype(float),
-        }
-    )
-    return out.reset_index(drop=True)
 
 
 def assign_coins(n: int, share: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -200,6 +160,8 @@ def replay_per_market(
     names = policies or [*per_market_policies(), PUBLISHED_FORM]
     objs = {name: get_policy(name) for name in names if name != PUBLISHED_FORM}
     fills = cfg.fills_total or load_wallet_targets().fills
+    q = data.ratio_quantiles
+    fit = RatioFit.from_quantiles(q["median"], q["p10"], q["p90"])
     rows: list[dict[str, Any]] = []
     steps, done = seeds * len(data.waves), 0
     for seed in range(1, seeds + 1):
@@ -207,7 +169,7 @@ def replay_per_market(
         for i, wave in data.waves.iterrows():
             wid = int(wave["wave"])
             size = members[i]
-            snap = synth_wave(wave, seed, _fit(data), size.size, cfg, sizes=size).snapshot
+            snap = synth_wave(wave, seed, fit, size.size, cfg, sizes=size).snapshot
             coins = grid[grid["wave"] == wid]
             b = float(wave["budget_needed_usd"])
             share = coins["gap_usd"].to_numpy() / coins["gap_usd"].sum()
@@ -251,13 +213,6 @@ def replay_per_market(
             if progress is not None:
                 progress(done, steps)
     return pd.DataFrame(rows)
-
-
-def _fit(data: Oct10Data):
-    from experiments.studies.oct10.synth import RatioFit
-
-    q = data.ratio_quantiles
-    return RatioFit.from_quantiles(q["median"], q["p10"], q["p90"])
 
 
 def per_market_totals(runs: pd.DataFrame, data: Oct10Data, pooled: pd.DataFrame | None = None):
@@ -379,7 +334,6 @@ __all__ = [
     "PUBLISHED_INTEGER",
     "assign_coins",
     "coin_snapshot",
-    "load_coin_grid",
     "per_market_lines",
     "per_market_policies",
     "per_market_totals",

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 
 from experiments.studies.oct10 import ReplayConfig, load_oct10, replay
+from experiments.studies.oct10.data import load_coin_grid
 from experiments.studies.oct10.per_market import (
     PUBLISHED_FORM,
     assign_coins,
     coin_snapshot,
-    load_coin_grid,
     per_market_lines,
     per_market_totals,
     published_contract_pro_rata,
