@@ -208,12 +208,40 @@ def build_parser(extend: ParserExtension | None = None) -> argparse.ArgumentPars
 
     a = sub.add_parser("audit", help="gameability audit: paired gaming / honest worlds per seed")
     a.add_argument("--policy", required=True, help="NAME[,NAME...] or all (exact-small excluded)")
-    a.add_argument("--actions", required=True, help="ACTION[,ACTION...] or all")
+    a.add_argument(
+        "--actions",
+        default=None,
+        help="ACTION[,ACTION...] or all (required without --search; with it, default all)",
+    )
     a.add_argument("--seeds", type=_positive_int, required=True, help="number of seeds (1..N)")
     a.add_argument("--out", required=True, help="folder for gameability.csv and gameability.md")
     a.add_argument("--json", action="store_true", help="print the rows as JSON, not the table")
     a.add_argument("--workers", type=_positive_int, default=None, help="processes (default: CPUs)")
     a.add_argument("--accounts", type=_positive_int, default=None, help="accounts per world")
+    a.add_argument(
+        "--search",
+        action="store_true",
+        help="best-response search (CMA-ES) per policy, beside the scripted actions",
+    )
+    a.add_argument(
+        "--budget", type=_positive_int, default=200, help="--search: strategies per policy"
+    )
+    a.add_argument(
+        "--holdout",
+        type=_positive_int,
+        default=None,
+        help="--search: held-out seeds after the training seeds (default max(8, --seeds))",
+    )
+    a.add_argument(
+        "--moves",
+        default="all",
+        help="--search: MOVE[,MOVE...] or all, from timing, exit, reset, split, margin",
+    )
+    a.add_argument(
+        "--executor",
+        default="local",
+        help="--search: local, dask-local or dask://HOST:PORT (evaluations in parallel)",
+    )
 
     e = sub.add_parser("experiment", help="named experiments writing a report (see --list)")
     e.add_argument("name", nargs="?", default=None, help=f"one of {', '.join(EXPERIMENTS)}")
@@ -570,10 +598,14 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     policies = au.parse_names(args.policy, allowed, "--policy", au.default_policies())
     for p in policies:
         _known_policy(p, "--policy")
-    actions = au.parse_names(args.actions, au.ACTION_NAMES, "--actions", au.ACTION_NAMES)
+    if args.actions is None and not args.search:
+        raise InputError("--actions", "ACTION[,ACTION...] or all (required without --search)")
+    actions = au.parse_names(args.actions or "all", au.ACTION_NAMES, "--actions", au.ACTION_NAMES)
     if args.accounts is not None and args.accounts < 10:
         raise InputError("--accounts", "an integer >= 10", args.accounts)
     cfg = au.AuditConfig() if args.accounts is None else au.AuditConfig(accounts=args.accounts)
+    if args.search:
+        return _audit_search(args, cfg, policies, actions)
     result = au.run_audit(cfg, policies, actions, args.seeds, workers=args.workers)
     paths = au.write_report(result, args.out)
     if args.json:
@@ -584,6 +616,55 @@ def _cmd_audit(args: argparse.Namespace) -> int:
         print(json.dumps(clean, indent=2))
     else:
         print(au.format_markdown(result))
+        print("written: " + ", ".join(str(p) for p in paths))
+    return 0
+
+
+def _audit_search(
+    args: argparse.Namespace, cfg: Any, policies: list[str], actions: list[str]
+) -> int:
+    """``adlgame audit --search``: the best-response search beside the scripted audit."""
+    from experiments.runs.runner import parse_executor
+    from experiments.studies import audit as au
+    from experiments.studies.audit import search as se
+    from experiments.studies.audit import search_report as sr
+
+    parse_executor(args.executor)
+    moves = au.parse_names(args.moves, list(se.MOVES), "--moves", list(se.MOVES))
+    holdout = args.holdout if args.holdout is not None else max(8, args.seeds)
+    search = se.SearchConfig(
+        budget=args.budget, seeds=args.seeds, holdout=holdout, moves=tuple(moves)
+    )
+
+    def progress(policy: str, done: int, best: float) -> None:
+        if not args.json:
+            print(
+                f"  {policy}: {done}/{search.budget} strategies, best {best:+.3f}",
+                file=sys.stderr,
+                flush=True,
+            )
+
+    result = se.run_search(
+        cfg, search, policies, executor=args.executor, workers=args.workers, progress=progress
+    )
+    held_cfg = dataclasses.replace(cfg, first_seed=cfg.first_seed + search.seeds)
+    scripted = au.run_audit(held_cfg, policies, actions, holdout, workers=args.workers)
+    paths = sr.write_search_report(result, scripted, args.out)
+    if args.figures is not None:
+        ctx = {
+            "experiment": "search",
+            "seeds": holdout,
+            "seed_list": held_cfg.seeds(holdout),
+            "scenario": "audit",
+            "policies": policies,
+        }
+        args.figures(
+            "search", Path(args.out), sr.curves(result), sr.side_by_side(result, scripted), ctx
+        )
+    if args.json:
+        print(json.dumps(sr.json_rows(result, scripted), indent=2))
+    else:
+        print(sr.format_search_markdown(result, scripted))
         print("written: " + ", ".join(str(p) for p in paths))
     return 0
 

@@ -313,9 +313,25 @@ class Exchange(Waterfall):
         """Initial requirement per account, (N,), or the rows ``accounts`` (unique) only."""
         n = self.acc.n if accounts is None else int(np.asarray(accounts).size)
         i, k, q, _ = self.acc.positions.entries(accounts, self.acc.n)
-        rates = np.array([s.initial_margin for s in self.specs])
-        w = np.abs(q) * (self.lot * self.marks)[k] * rates[k]
+        w = np.abs(q) * (self.lot * self.marks)[k] * self._initial_rates()[k]
         return sum_by(i, w, n)
+
+    def _initial_rates(self) -> np.ndarray:
+        """The markets' initial margin rates (kept while ``specs`` is the same tuple)."""
+        cached = getattr(self, "_im_rates", None)
+        if cached is None or cached[0] is not self.specs:
+            cached = (self.specs, np.array([s.initial_margin for s in self.specs]))
+            self._im_rates = cached
+        return cached[1]
+
+    def _equity_and_initial(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(equity(idx), initial_margin(idx))`` for unique rows from one read of their
+        positions: the same terms, added in the same order, as the two calls."""
+        i, k, q, e = self.acc.positions.entries(idx, self.acc.n)
+        n = int(idx.size)
+        ups = sum_by(i, q * self.lot[k] * (self.marks[k] - e), n)
+        im = sum_by(i, np.abs(q) * (self.lot * self.marks)[k] * self._initial_rates()[k], n)
+        return self.acc.cash[idx] + ups, im
 
     def notional(self) -> np.ndarray:
         """Position notional per account and market, dense (N, K): O(N x K), for inspection
@@ -637,6 +653,15 @@ class Exchange(Waterfall):
         self.fund += self._repay(to_fund)
         self.fee_revenue += total - to_fund
 
+    def _charge_fee_one(self, row: int, fee: float) -> None:
+        """:meth:`_charge_fees` for one row and one fee, in scalars (the same operations)."""
+        self.acc.cash[row] -= fee
+        self.acc.fees_paid[row] += fee
+        book_gain_one(self.acc.gains, row, -fee)
+        to_fund = fee * self.backstop.fee_share if self.backstop.kind == "fund" else 0.0
+        self.fund += self._repay(to_fund)
+        self.fee_revenue += fee - to_fund
+
     def _repay(self, amount: float) -> float:
         """Income for the backstop first repays carried fund debt; returns what is left."""
         if self.shortfall != "fund_debt" or self.debt <= 0 or amount <= 0:
@@ -649,11 +674,12 @@ class Exchange(Waterfall):
         s = self.specs[k]
         return s.depth * self.depth_scale[k] * max(1.0 - s.stress_thinning * self.stress[k], 1e-3)
 
-    def _book_prices(self, k: int, lots: np.ndarray) -> np.ndarray:
-        """Fill prices for signed lot orders in market k, walking the book in array order."""
+    def _walk(self, k: int, lots: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(fill prices, the book's consumption after them) for signed lot orders in market k,
+        walking the book in array order; nothing changes."""
         s = self.specs[k]
         size = np.abs(lots) * self.lot[k] * self.marks[k]
-        prices, self._consumed[k] = fill_prices(
+        return fill_prices(
             self.marks[k],
             size,
             np.sign(lots),
@@ -663,17 +689,16 @@ class Exchange(Waterfall):
             s.impact_exponent,
             s.max_impact,
         )
+
+    def _book_prices(self, k: int, lots: np.ndarray) -> np.ndarray:
+        """Fill prices for signed lot orders in market k, walking the book in array order."""
+        prices, self._consumed[k] = self._walk(k, lots)
         return prices
 
     def quote(self, market: int, lots: object) -> np.ndarray:
         """Fill prices the book would give now for signed lot orders (no state change)."""
         k = self._check_market(market)
-        q = np.atleast_1d(np.asarray(lots))
-        saved = self._consumed[k].copy()
-        try:
-            return self._book_prices(k, q)
-        finally:
-            self._consumed[k] = saved
+        return self._walk(k, np.atleast_1d(np.asarray(lots)))[0]
 
     def trade(
         self,
@@ -705,18 +730,35 @@ class Exchange(Waterfall):
         )
         q = q.astype(np.int64)
         require(bool(np.all(q != 0)), "lots", "non-zero whole lots", 0)
-        require(np.unique(idx).size == idx.size, "account", "unique indices per call", "duplicates")
+        ascending = idx.size < 2 or bool(np.all(idx[1:] > idx[:-1]))
+        require(
+            ascending or np.unique(idx).size == idx.size,
+            "account",
+            "unique indices per call",
+            "duplicates",
+        )
         inactive = (self.acc.flags[idx] & ACTIVE) == 0
         require(not inactive.any(), "account", "active accounts", idx[inactive][:3].tolist())
         if price is not None:
             self._check_prices(np.asarray([price], dtype=float), "price")
         # first pass: check margin with prices as if every order fills
-        px = np.full(idx.shape, float(price)) if price is not None else self.quote(k, q)
+        consumed = None
+        if price is not None:
+            px = np.full(idx.shape, float(price))
+        else:
+            px, consumed = self._walk(k, q)
         ok = self._margin_ok(idx, k, q, px, fee)
         if not ok.any():
             return ok
-        rows, qq = idx[ok], q[ok]
-        px = np.full(rows.shape, float(price)) if price is not None else self._book_prices(k, qq)
+        if ok.all():  # every order fills: the prices and the book's walk are the first pass's
+            rows, qq = idx, q
+            if consumed is not None:
+                self._consumed[k] = consumed
+        else:
+            rows, qq = idx[ok], q[ok]
+            px = (
+                np.full(rows.shape, float(price)) if price is not None else self._book_prices(k, qq)
+            )
         notional = np.abs(qq) * self.lot[k] * px
         taker = notional * self.specs[k].taker_fee if fee else np.zeros(rows.size)
         self._fill(rows, k, qq, px, "order", fees=taker)
@@ -724,7 +766,7 @@ class Exchange(Waterfall):
             self._charge_fees(rows, taker)
             maker = float(notional.sum() * self.specs[k].maker_fee)
             if maker:
-                self._charge_fees(np.array([self.book]), np.array([maker]))
+                self._charge_fee_one(self.book, maker)
         return ok
 
     def trade_genesis(self, accounts: object, market: int, lots: object, prices: object) -> None:
@@ -751,10 +793,11 @@ class Exchange(Waterfall):
         increases = np.abs(new) > np.abs(old)
         cost = q * self.lot[k] * (px - self.marks[k])  # value given up vs the mark
         fees = np.abs(q) * self.lot[k] * px * self.specs[k].taker_fee if fee else 0.0
-        eq_after = self.equity(idx) - cost - fees
+        eq, im = self._equity_and_initial(idx)
+        eq_after = eq - cost - fees
         # the initial requirement with market k's position replaced by the new one
         per_lot = self.lot[k] * self.marks[k] * self.specs[k].initial_margin
-        im_after = self.initial_margin(idx) + (np.abs(new) - np.abs(old)) * per_lot
+        im_after = im + (np.abs(new) - np.abs(old)) * per_lot
         return ~increases | (eq_after >= im_after)
 
     def transfer_many(self, src: object, dst: object, amount: object) -> np.ndarray:

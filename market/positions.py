@@ -247,6 +247,17 @@ class Positions:
             srt = rows[order]
         else:
             order, srt = None, rows
+        if self.k == 1:  # one market: its sorted column is the whole lookup
+            acct = self.acct[0]
+            if acct.size == 0 or srt.size == 0:
+                return _EMPTY_I, _EMPTY_I, _EMPTY_I, _EMPTY_F
+            slot = np.minimum(np.searchsorted(acct, srt), acct.size - 1)
+            q_all = self.lots[0][slot]
+            jj = np.flatnonzero((acct[slot] == srt) & (q_all != 0))
+            if jj.size == 0:
+                return _EMPTY_I, _EMPTY_I, _EMPTY_I, _EMPTY_F
+            i = jj if order is None else order[jj]
+            return i, np.zeros(jj.size, dtype=np.int64), q_all[jj], self.entry[0][slot[jj]]
         inside = srt < self.held.shape[0]
         words = np.zeros((srt.size, self.held.shape[1]), dtype=np.uint8)
         words[inside] = self.held[srt[inside]]

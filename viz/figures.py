@@ -1069,6 +1069,82 @@ def _audit(rows: pd.DataFrame, summary: pd.DataFrame, ctx: dict) -> list[Draw]:
     ]
 
 
+def draw_exploitability(table: pd.DataFrame, *, title: str = "Exploitability") -> Figure | None:
+    """Heat map policy x move: each scripted action's G net of cost and the searched
+    exploitability (columns ``policy``, ``move``, ``value``, ``low``, ``high``), cells
+    printed ``value [low, high]``."""
+    need = {"policy", "move", "value", "low", "high"}
+    if table is None or table.empty or not need <= set(table.columns):
+        return None
+    v = table.pivot_table(index="policy", columns="move", values="value", aggfunc="first")
+    v = v.reindex(index=list(dict.fromkeys(table["policy"])))
+    v = v[[m for m in dict.fromkeys(table["move"]) if m in v.columns]]
+    lo = table.pivot_table(index="policy", columns="move", values="low", aggfunc="first")
+    hi = table.pivot_table(index="policy", columns="move", values="high", aggfunc="first")
+    lo, hi = lo.reindex_like(v), hi.reindex_like(v)
+
+    def cell(p: str, m: str) -> str:
+        x = v.loc[p, m]
+        if not np.isfinite(x):
+            return "n/a"
+        if np.isfinite(lo.loc[p, m]) and np.isfinite(hi.loc[p, m]):
+            return f"{x:.2f}\n[{lo.loc[p, m]:.2f}, {hi.loc[p, m]:.2f}]"
+        return f"{x:.2f}"
+
+    texts = [[cell(p, m) for m in v.columns] for p in v.index]
+    return _heatmap(
+        v,
+        texts,
+        xlabel="scripted action, or the searched best response",
+        ylabel="policy",
+        cbar="net gain, share of the honest ADL burden",
+        title=title,
+    )
+
+
+@styled
+def draw_search_curves(
+    curve: pd.DataFrame, *, title: str = "Best-response search"
+) -> Figure | None:
+    """Best training gain found so far against strategies evaluated, one line per policy."""
+    if curve is None or curve.empty or not {"policy", "evaluations", "best"} <= set(curve):
+        return None
+    fig, axes = new_figure()
+    ax = axes[0, 0]
+    for i, (pol, grp) in enumerate(curve.groupby("policy", sort=False)):
+        ax.step(grp["evaluations"], grp["best"], where="post", label=pol, **series_style(i))
+    ax.set_xlabel("strategies evaluated")
+    ax.set_ylabel("best net gain so far (training seeds)")
+    ax.set_title(title)
+    _legend_right(fig, ax)
+    return fig
+
+
+def _search(rows: pd.DataFrame, summary: pd.DataFrame, ctx: dict) -> list[Draw]:
+    pols = list(dict.fromkeys(summary["policy"])) if "policy" in summary else None
+    return [
+        (
+            "exploitability",
+            "Scripted and searched exploitability",
+            caption(
+                {**ctx, "traders": None, "crises": None},
+                "Net gain of each scripted action and of the searched best response per "
+                "policy (share of the honest twin's ADL burden, net of fees, spread, impact "
+                f"and exposure given up; {interval_words(ctx)}), on held-out seeds",
+                policies=pols,
+            ),
+            draw_exploitability(summary, title="Exploitability: scripted actions and search"),
+        ),
+        (
+            "search_curves",
+            "Search curves",
+            "Best net gain found so far on the training seeds against strategies evaluated "
+            "(CMA-ES), per policy.",
+            draw_search_curves(rows),
+        ),
+    ]
+
+
 def _bounds(rows: pd.DataFrame, summary: pd.DataFrame, ctx: dict) -> list[Draw]:
     pols = list(dict.fromkeys(summary["policy"])) if "policy" in summary else None
     return [
@@ -1256,6 +1332,7 @@ DRAWERS: dict[str, Callable[[pd.DataFrame, pd.DataFrame, dict], list[Draw]]] = {
     "oct10": _oct10,
     "robustness": _robustness,
     "scaling": _scaling,
+    "search": _search,
 }
 
 

@@ -280,9 +280,9 @@ def format_policy_table(rows: list[dict]) -> str:
 
 # =========================================================================== the suite
 #: Sections of :func:`run_benchmarks`, in the order they run.
-SECTIONS = ("kernels", "wave", "game", "sweep", "scaling")
+SECTIONS = ("kernels", "wave", "game", "sweep", "envs", "scaling")
 #: Sections run when none is named (``scaling`` takes minutes more: ask for it).
-DEFAULT_SECTIONS = ("kernels", "wave", "game", "sweep")
+DEFAULT_SECTIONS = ("kernels", "wave", "game", "sweep", "envs")
 #: Policy-kernel sizes (number of eligible accounts) of the full suite and of ``quick=True``.
 KERNEL_SIZES = (1_000, 10_000, 100_000, 1_000_000)
 QUICK_KERNEL_SIZES = (1_000, 10_000)
@@ -322,6 +322,8 @@ TARGETS = {
     "scaling_big_wave_seconds": 10.0,
     "scaling_big_wave_peak_mb": 8192.0,
     "scaling_oct10_game_seconds": 300.0,
+    # issue 18: the Gymnasium environment at 2,000 traders on one core (random actions)
+    "envs_steps_per_s": 1000.0,
 }
 
 
@@ -823,6 +825,15 @@ def evaluate_targets(result: dict[str, Any]) -> dict[str, dict[str, Any]]:
             f"{sweep['runs']} runs, 2 workers vs 1",
         )
     out.update(_scaling_targets(result.get("scaling_summary") or {}))
+    envs = result.get("envs")
+    if envs and "gym_steps_per_s" in envs:
+        out["envs_steps_per_s"] = _target(
+            envs["gym_steps_per_s"],
+            TARGETS["envs_steps_per_s"],
+            ">=",
+            "steps/s",
+            f"Gymnasium environment steps, {envs['traders']:,} traders, random actions, one core",
+        )
     game = result.get("game")
     if game and "game_speedup_vs_naive" in game:
         out["game_speedup_vs_naive"] = _target(
@@ -885,6 +896,7 @@ def run_benchmarks(
         "sweep_speedup_2_vs_1": None,
         "scaling": None,
         "scaling_summary": None,
+        "envs": None,
         "notes": [],
     }
     notes: list[str] = result["notes"]
@@ -946,6 +958,14 @@ def run_benchmarks(
         if cores["usable"] < 2:
             notes.append("sweep: fewer than 2 usable cores, so 2 workers cannot run in parallel.")
         say(_sweep_line(sweep, cores["usable"]))
+    if "envs" in chosen:
+        from experiments.bench.envs import bench_envs, envs_line
+
+        say("learning environments, one episode each ...")
+        envs = bench_envs(quick=quick)
+        result["envs"] = envs
+        ok = _ok(_meets(envs["gym_steps_per_s"], TARGETS["envs_steps_per_s"], ">="))
+        say(envs_line(envs, TARGETS["envs_steps_per_s"], ok))
     if "scaling" in chosen:
         from experiments.bench.scaling import bench_scaling, scaling_summary
 
@@ -1062,6 +1082,12 @@ def format_report(result: dict[str, Any]) -> str:
     sweep = result.get("sweep")
     if sweep:
         lines += ["", _sweep_line(sweep, usable)]
+    envs = result.get("envs")
+    if envs:
+        from experiments.bench.envs import envs_line
+
+        ok = _ok(_meets(envs["gym_steps_per_s"], TARGETS["envs_steps_per_s"], ">="))
+        lines += ["", envs_line(envs, TARGETS["envs_steps_per_s"], ok)]
     summ = result.get("scaling_summary")
     if summ:
         lines.append("")

@@ -176,6 +176,8 @@ class ADLGame(mesa.Model):
         severity: severity controller name overriding the scenario's.
         two_pass: replay every ADL step with and without ADL (the two-pass counterfactual,
             :mod:`experiments.game.twopass`) to measure what ADL really took.
+        record: collect the per-step model series (Mesa's DataCollector); the learning
+            environments (:mod:`experiments.envs`), which read the state directly, turn it off.
     """
 
     def __init__(
@@ -186,6 +188,7 @@ class ADLGame(mesa.Model):
         policy: str | None = None,
         severity: str | None = None,
         two_pass: bool = True,
+        record: bool = True,
     ) -> None:
         root = np.random.SeedSequence(int(seed))
         children = dict(zip(STREAMS, root.spawn(len(STREAMS)), strict=True))
@@ -274,6 +277,7 @@ class ADLGame(mesa.Model):
         self.panel: list[dict[str, np.ndarray]] = []
         self.churned_total = 0
         self.two_pass = TwoPassRecorder() if two_pass and self.policy is not None else None
+        self.record = bool(record)
         self.datacollector = mesa.DataCollector(model_reporters=self._reporters())
         self._record({})
 
@@ -525,7 +529,8 @@ class ADLGame(mesa.Model):
         self._agents_act(phase)
         if phase == "calm":
             self.exchange.apply_funding(self.scenario.market.funding_rate)
-        self._record(rep.__dict__)
+        if self.record:
+            self._record(rep.__dict__)
         if phase == "crisis" and j == self.scenario.run.crisis_steps - 1:
             self._end_crisis()
         if self.t >= self.total_steps:

@@ -613,6 +613,19 @@ def _positive_workers(workers: int | None) -> int:
     return int(workers)
 
 
+def open_pool(executor: str = "local", workers: int | None = None) -> _Pool:
+    """An executor for tasks other than game runs (the audit's best-response search).
+
+    ``pool.executor.submit(fn, *args)`` runs ``fn`` in a local process (``workers=1``: in this
+    process) or on Dask, like a sweep's runs; ``pool.close()`` releases it.
+
+    Raises:
+        InputError: for a bad executor or worker count.
+    """
+    kind, address = parse_executor(executor)
+    return _Pool(kind, address, _positive_workers(workers))
+
+
 def _is_done(path: Path, retry_failed: bool) -> bool:
     if not path.exists():
         return False

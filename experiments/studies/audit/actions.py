@@ -246,16 +246,30 @@ def apply_sybil_split(
     l_max = decoy_leverage / max(s.initial_margin for s in ex.specs)
     frac, equity = _plan_for(ex, target, shape, int(accounts), level, l_max)
     lots, cash = _split_plan(ex, target, frac, equity)
+    move_split(ex, target, lots, cash)
+
+
+def move_split(ex: Exchange, target: int, lots: np.ndarray, cash: np.ndarray) -> np.ndarray:
+    """Open ``len(cash) - 1`` accounts in ``target``'s group and move a split plan into them.
+
+    ``lots`` (k, K) and ``cash`` (k,) are the plan of :func:`_split_plan` (row 0 stays with
+    the target).  The moves are tried in 1, 8 and 64 interleaved rounds on a copy first, so a
+    refused plan changes nothing.  Returns the new accounts.
+
+    Raises:
+        ActionRefused: if no round count keeps every move within initial margin.
+    """
     group = int(ex.acc.group[target])
     kind = int(ex.acc.kind[target])
+    n_new = int(cash.size) - 1
     for chunks in (1, 8, 64):
-        trial = ex.clone()
-        new = trial.open_accounts(int(accounts) - 1, 0.0, kind=kind, group=np.array([group]))
+        trial = ex.clone(with_log=False)
+        new = trial.open_accounts(n_new, 0.0, kind=kind, group=np.array([group]))
         if _move_in_chunks(trial, target, new, lots, cash, chunks):
-            new = ex.open_accounts(int(accounts) - 1, 0.0, kind=kind, group=np.array([group]))
+            new = ex.open_accounts(n_new, 0.0, kind=kind, group=np.array([group]))
             if not _move_in_chunks(ex, target, new, lots, cash, chunks):  # pragma: no cover
                 raise ActionRefused("split refused on replay")  # deterministic: cannot happen
-            return
+            return new
     raise ActionRefused(f"split of account {target} refused by initial margin")
 
 

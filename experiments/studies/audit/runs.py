@@ -287,6 +287,27 @@ def _slot(name: str, slot: dict[str, int]) -> int:
     return len(slot) + int(hashlib.sha256(name.encode()).hexdigest()[:8], 16)
 
 
+def policy_streams(
+    world: World, name: str
+) -> tuple[np.random.SeedSequence, np.random.SeedSequence]:
+    """The (target-picking, acting) streams of policy ``name`` in ``world``'s target stream."""
+    slot = {p: i for i, p in enumerate(POLICIES)}
+    pick_ss, act_ss = _child(world.target_seq, _slot(name, slot)).spawn(2)
+    return pick_ss, act_ss
+
+
+def pick_targets(
+    pre: Exchange, honest: RunOutcome, m: int, ss: np.random.SeedSequence
+) -> np.ndarray:
+    """Up to ``m`` trader accounts (not the book or the vault) that paid ADL in ``honest``,
+    drawn without replacement from ``ss``, ascending."""
+    payers = np.flatnonzero(honest.burden > 0)
+    payers = payers[payers < pre.n_accounts]
+    payers = payers[(pre.acc.flags[payers] & (BOOK | VAULT)) == 0]
+    m = min(int(m), payers.size)
+    return np.sort(np.random.default_rng(ss).choice(payers, size=m, replace=False))
+
+
 def audit_policies(
     world: World, policies: Sequence[str], actions: Sequence[str], cfg: AuditConfig
 ) -> list[dict[str, Any]]:
@@ -294,17 +315,12 @@ def audit_policies(
     records: list[dict[str, Any]] = []
     if world.pre is None:
         return records
-    slot = {name: i for i, name in enumerate(POLICIES)}
-    flags = world.pre.acc.flags
     for name in policies:
         policy = get_policy(name)
         honest = honest_run(world.pre, world.marks, policy, cfg.cap)
-        pick_ss, act_ss = _child(world.target_seq, _slot(name, slot)).spawn(2)
-        payers = np.flatnonzero(honest.burden > 0)
-        payers = payers[payers < world.pre.n_accounts]
-        payers = payers[(flags[payers] & (BOOK | VAULT)) == 0]  # traders only, not the book
-        m = min(cfg.targets, payers.size)
-        chosen = np.sort(np.random.default_rng(pick_ss).choice(payers, size=m, replace=False))
+        pick_ss, act_ss = policy_streams(world, name)
+        chosen = pick_targets(world.pre, honest, cfg.targets, pick_ss)
+        m = chosen.size
         act_seqs = act_ss.spawn(max(m, 1))
         for j, target in enumerate(chosen.tolist()):
             for action_name in actions:

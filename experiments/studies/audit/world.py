@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -208,6 +208,10 @@ class World:
         script: the crash script (without noise) over the same steps, ``(horizon, K)``.
         wave_step: the step number of the first wave.
         target_seq: the seed's target stream (spawned per policy).
+        before: the exchange ``L`` steps before ``pre`` for ``L = 1 ..`` (``keep_before`` of
+            :func:`build_world`; fewer when the crash is younger).
+        before_marks: the marks from each of those states through the measured steps (the
+            wave step is index ``L``).
     """
 
     seed: int
@@ -216,6 +220,8 @@ class World:
     script: np.ndarray
     wave_step: int
     target_seq: np.random.SeedSequence
+    before: list[Exchange] = field(default_factory=list)
+    before_marks: list[np.ndarray] = field(default_factory=list)
 
 
 def _label_kinds(ex: Exchange, rows: np.ndarray, whale_share: float) -> None:
@@ -229,8 +235,11 @@ def _label_kinds(ex: Exchange, rows: np.ndarray, whale_share: float) -> None:
     ex.acc.kind[rows] = kind
 
 
-def build_world(cfg: AuditConfig, seed: int) -> World:
-    """The seed's world, stepped without ADL up to the step before the first ADL wave."""
+def build_world(cfg: AuditConfig, seed: int, keep_before: int = 0) -> World:
+    """The seed's world, stepped without ADL up to the step before the first ADL wave.
+
+    ``keep_before`` also keeps the states of up to that many steps earlier (``World.before``).
+    """
     root = np.random.SeedSequence(int(seed))
     pop_ss, price_ss, target_ss = root.spawn(3)
     spec = MarketSpec(name="M0", lot_size=cfg.lot_size, depth=cfg.depth)
@@ -248,12 +257,28 @@ def build_world(cfg: AuditConfig, seed: int) -> World:
         cfg.mark, steps, rng=np.random.default_rng(price_ss), noise=cfg.noise, **shape
     )
     script = crash_path(cfg.mark, steps, **shape)
+    history: list[Exchange] = []
     for t in range(1, cfg.crash_steps + 1):
         ahead = ex.clone()
         rep = ahead.step(path[t])
         if rep.deficit - rep.backstop_used > 1e-9 * max(1.0, rep.deficit):
             window = slice(t, t + cfg.horizon)
-            return World(int(seed), ex, path[window].copy(), script[window].copy(), t, target_ss)
+            before = history[::-1]
+            before_marks = [
+                path[t - lead : t + cfg.horizon].copy() for lead in range(1, len(before) + 1)
+            ]
+            return World(
+                int(seed),
+                ex,
+                path[window].copy(),
+                script[window].copy(),
+                t,
+                target_ss,
+                before,
+                before_marks,
+            )
+        if keep_before > 0:
+            history = [*history, ex.clone(with_log=False)][-keep_before:]
         ex = ahead
     empty = np.zeros((0, 1))
     return World(int(seed), None, empty, empty, -1, target_ss)

@@ -408,3 +408,19 @@ def test_scaling_section_times_the_grid_and_fits_slopes(tmp_path):
     # the command line writes the records and the figure
     assert adlgame(["bench", "--section", "scaling", "--quick", "--out", str(tmp_path)]) == 0
     assert (tmp_path / "scaling.json").exists() and (tmp_path / "scaling.png").exists()
+
+
+def test_envs_section_times_both_environments_and_the_game():
+    r = run_benchmarks(("envs",), quick=True)
+    envs = r["envs"]
+    assert envs["traders"] == 300 and envs["gym_steps"] > 10
+    for key in ("gym_steps_per_s", "gym_idle_steps_per_s", "parallel_steps_per_s"):
+        assert envs[key] > 0
+    # an environment step plays a game step: it is never faster than the game alone
+    assert envs["gym_idle_steps_per_s"] < envs["game_steps_per_s"] * 1.5
+    assert envs["parallel_learner_steps_per_s"] == pytest.approx(
+        envs["parallel_steps_per_s"] * envs["learners_parallel"]
+    )
+    t = r["targets"]["envs_steps_per_s"]
+    assert t["target"] == TARGETS["envs_steps_per_s"] == 1000.0 and t["op"] == ">="
+    assert "envs 300 traders" in format_report(r)

@@ -1,0 +1,306 @@
+"""Learning traders inside the game: their accounts, their moves, what they see and earn.
+
+A learner is an owner of ``max_split`` exchange accounts (one group, unlabelled kind 0, no
+Mesa agent: the game's behaviours, churn and imitation never touch it) plus an off-exchange
+wallet.  Every step it chooses four numbers in ``[-1, 1]``, the strategy space of the
+searched audit (:mod:`experiments.studies.audit.strategy`) made per-step:
+
+0. ``exposure``: the signed notional it wants, as a share of its maximum leverage times its
+   equity on the exchange (-1 = fully short, 1 = fully long);
+1. ``reset``: above 0.5, close and reopen every position through the book (entry reset);
+2. ``margin``: above 0.5, deposit ``(a - 0.5) / 0.5`` of the wallet; below -0.5, withdraw
+   that share of the free collateral to the wallet (leverage down or up);
+3. ``split``: how many of its accounts carry the position, ``1 + round(max(a, 0) (S - 1))``
+   (``a <= 0``: one account, ``a = 1``: all ``S``); the position is spread equally over
+   them and cash follows.
+
+Every move goes through the exchange as for anyone: orders walk the book and pay the taker
+fee, orders that break initial margin are refused, withdrawals are limited to free
+collateral.  Positions move between its accounts only by trading (a venue does not transfer
+positions between sub-accounts).  Wealth is the wallet plus the equity of its accounts; the
+reward is the change of wealth over a step, as a share of the starting wealth.
+
+Everything is vectorised over learners (one order per account per step, in one exchange
+call per market and direction).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from market.accounts import ACTIVE
+from market.exchange import Exchange
+
+#: Length of one learner's observation.
+OBS_SIZE = 13
+
+#: The observation's fields, in order.
+OBS_FIELDS = (
+    "exposure",  # signed notional / wealth
+    "entry_gap",  # (mark - entry) / mark, signed by the position (profit per unit of price)
+    "upnl",  # unrealised PnL / wealth
+    "on_exchange",  # equity on the exchange / wealth
+    "wallet",  # wallet / wealth
+    "leverage",  # notional / equity, over the maximum leverage
+    "lights",  # the venue's published ADL indicator of its accounts (0-4), over 4
+    "fund",  # backstop capital over its starting capital
+    "crisis",  # 1 in a crisis step, else 0
+    "progress",  # steps into the current phase over the phase's length
+    "mark",  # mark / starting mark - 1
+    "accounts",  # accounts carrying the position over max_split
+    "haircut",  # ADL haircut taken in the last step / wealth
+)
+
+#: Length of one learner's action.
+ACT_SIZE = 4
+
+
+class Learners:
+    """``n`` learning traders of one game, each with ``max_split`` accounts and a wallet.
+
+    Args:
+        game: the running game (:class:`experiments.game.model.ADLGame`).
+        n: learners.
+        cash: each learner's starting collateral on the exchange (in its first account).
+        wallet: each learner's starting wallet (off the exchange).
+        market: the market each learner trades (one index, or one per learner).
+        max_split: accounts per learner.
+        max_leverage: the most leverage an exposure of 1 asks for (capped by the market's
+            initial margin).
+    """
+
+    def __init__(
+        self,
+        game: object,
+        n: int,
+        *,
+        cash: float = 10_000.0,
+        wallet: float = 10_000.0,
+        market: int | np.ndarray = 0,
+        max_split: int = 4,
+        max_leverage: float = 10.0,
+    ) -> None:
+        self.game = game
+        ex: Exchange = game.exchange  # type: ignore[attr-defined]
+        self.ex = ex
+        self.n = int(n)
+        self.S = int(max_split)
+        first_group = int(ex.acc.group[: ex.n_accounts].max(initial=-1)) + 1
+        groups = np.repeat(np.arange(first_group, first_group + self.n), self.S)
+        cash_each = np.zeros((self.n, self.S))
+        cash_each[:, 0] = float(cash)
+        rows = ex.open_accounts(self.n * self.S, cash_each.ravel(), kind=0, group=groups)
+        self.rows = rows.reshape(self.n, self.S)
+        self.market = np.broadcast_to(np.asarray(market, dtype=np.int64), (self.n,)).copy()
+        im = np.array([ex.specs[int(k)].initial_margin for k in self.market])
+        self.max_lev = np.minimum(float(max_leverage), 0.95 / im)
+        self.wallet = np.full(self.n, float(wallet))
+        self.used = np.ones(self.n, dtype=np.int64)
+        self.mark0 = ex.marks.copy()
+        self.fund0 = max(ex.backstop_capital(), 1e-9)
+        self._eq: np.ndarray | None = None  # equity as the last step closed (until act)
+        self.wealth0 = self.wealth()
+        self.last_wealth = self.wealth0.copy()
+        self.last_haircut = np.zeros(self.n)
+        self._adl_seen = len(ex.log.adl)
+
+    # ------------------------------------------------------------------ state
+    def equity(self) -> np.ndarray:
+        """Equity of each learner's accounts, (n, S) (read once per step after it closes)."""
+        if self._eq is not None:
+            return self._eq
+        return self.ex.equity(self.rows.ravel()).reshape(self.n, self.S)
+
+    def wealth(self) -> np.ndarray:
+        """Wallet plus equity on the exchange, per learner."""
+        return self.wallet + self.equity().sum(axis=1)
+
+    def alive(self) -> np.ndarray:
+        """Learners with positive wealth."""
+        return self.wealth() > 0
+
+    def _lots(self) -> np.ndarray:
+        """Signed lots of each account in its learner's market, (n, S)."""
+        out = np.zeros((self.n, self.S), dtype=np.int64)
+        for k in np.unique(self.market):
+            sel = self.market == k
+            out[sel] = self.ex.acc.positions.lots_of(self.rows[sel].ravel(), int(k)).reshape(
+                -1, self.S
+            )
+        return out
+
+    # ------------------------------------------------------------------ acting
+    def act(self, actions: np.ndarray) -> None:
+        """Carry out one step's moves (``actions``: (n, 4) in [-1, 1]; NaN counts as 0)."""
+        self._eq = None
+        a = np.clip(np.nan_to_num(np.asarray(actions, dtype=np.float64)), -1.0, 1.0)
+        a = a.reshape(self.n, ACT_SIZE)
+        ex = self.ex
+        active = (ex.acc.flags[self.rows] & ACTIVE) != 0  # (n, S)
+        # margin in: deposits from the wallet, spread over the accounts in use
+        dep = np.where(a[:, 2] > 0.5, (a[:, 2] - 0.5) / 0.5 * self.wallet, 0.0)
+        before = self.used
+        self.used = 1 + np.rint(np.maximum(a[:, 3], 0.0) * (self.S - 1)).astype(np.int64)
+        changed = self.used != before
+        in_use = np.arange(self.S)[None, :] < self.used[:, None]
+        if (dep > 0).any():
+            share = np.where(in_use & active, 1.0, 0.0)
+            share /= np.maximum(share.sum(axis=1, keepdims=True), 1.0)
+            amount = (dep[:, None] * share).ravel()
+            go = amount > 0
+            ex.deposit(self.rows.ravel()[go], amount[go])
+            self.wallet -= (dep[:, None] * share).sum(axis=1)
+        # the orders: each learner's target lots spread over its accounts in use
+        eq = self.equity()
+        total_eq = np.maximum(eq.sum(axis=1), 0.0)
+        price = ex.marks[self.market] * ex.lot[self.market]
+        target = np.trunc(a[:, 0] * self.max_lev * total_eq / price).astype(np.int64)
+        per = _spread(target, self.used, self.S)
+        per = np.where(active, per, 0)
+        now = self._lots()
+        delta = per - now
+        if changed.any():  # reduce first, move the cash, then add (the cash follows the lots)
+            reducing = (delta != 0) & (np.abs(per) < np.abs(now))
+            self._orders(np.where(reducing, delta, 0))
+            self._rebalance_cash(in_use & active, changed)
+            self._orders(np.where(reducing, 0, delta))
+        else:
+            self._orders(delta)
+        # entry reset: close and reopen through the book
+        if (a[:, 1] > 0.5).any():
+            lots = np.where((a[:, 1] > 0.5)[:, None], self._lots(), 0)
+            self._orders(-lots)
+            self._orders(lots)
+        # margin out: withdraw a share of the free collateral to the wallet
+        out = np.where(a[:, 2] < -0.5, (-a[:, 2] - 0.5) / 0.5, 0.0)
+        if (out > 0).any():
+            rows = self.rows[out > 0].ravel()
+            f = np.repeat(out[out > 0], self.S)
+            ok = (ex.acc.flags[rows] & ACTIVE) != 0
+            amount = f * ex.free_collateral(rows)
+            go = ok & (amount > 0)
+            if go.any():
+                ext0 = ex.external
+                ex.withdraw(rows[go], amount[go])
+                got = ext0 - ex.external  # what left the exchange (a withdrawal cut stays)
+                paid = np.zeros(self.n)
+                owner = np.repeat(np.flatnonzero(out > 0), self.S)[go]
+                np.add.at(paid, owner, amount[go])
+                total = float(paid.sum())
+                self.wallet += paid * (got / total if total > 0 else 0.0)
+
+    def _orders(self, delta: np.ndarray) -> None:
+        """Send ``delta`` (n, S) signed lots, one exchange call per market."""
+        if not delta.any():
+            return
+        for k in np.unique(self.market):
+            sel = (self.market == k)[:, None] & (delta != 0)
+            if sel.any():
+                self.ex.trade(self.rows[sel], int(k), delta[sel])
+
+    def _rebalance_cash(self, in_use: np.ndarray, changed: np.ndarray) -> None:
+        """For the learners whose accounts in use ``changed``: even the cash out over the
+        accounts in use, taking it from those out of use (within free collateral; a refused
+        transfer leaves the cash where it is)."""
+        ex = self.ex
+        cash = ex.acc.cash[self.rows]
+        free = ex.free_collateral(self.rows.ravel()).reshape(self.n, self.S)
+        n_in = np.maximum(in_use.sum(axis=1, keepdims=True), 1)
+        want = np.where(in_use, cash.sum(axis=1, keepdims=True) / n_in, 0.0)
+        give = np.minimum(np.maximum(cash - want, 0.0), free)
+        need = np.maximum(want - cash, 0.0)
+        give_rows = (give > 1e-9) & ~np.isclose(give, 0.0)
+        if not give_rows.any() or not (need > 1e-9).any():
+            return
+        src, dst, amt = [], [], []
+        todo = changed & give_rows.any(axis=1) & (need > 1e-9).any(axis=1)
+        for i in np.flatnonzero(todo).tolist():
+            g = give[i].copy()
+            d = need[i].copy()
+            for s in np.flatnonzero(g > 1e-9).tolist():
+                for t in np.flatnonzero(d > 1e-9).tolist():
+                    x = min(g[s], d[t])
+                    if x <= 1e-9:
+                        continue
+                    src.append(self.rows[i, s])
+                    dst.append(self.rows[i, t])
+                    amt.append(x)
+                    g[s] -= x
+                    d[t] -= x
+        if src:
+            ex.transfer_many(np.array(src), np.array(dst), np.array(amt))
+
+    # ------------------------------------------------------------------ seeing
+    def after_step(self) -> np.ndarray:
+        """Close the step: the ADL haircuts taken, and the reward per learner."""
+        ex = self.ex
+        n_adl = len(ex.log.adl)
+        self.last_haircut = np.zeros(self.n)
+        if n_adl > self._adl_seen:
+            adl = ex.log.adl.to_array()[self._adl_seen :]
+            owner = np.full(ex.n_accounts + 1, -1, dtype=np.int64)
+            owner[self.rows.ravel()] = np.repeat(np.arange(self.n), self.S)
+            who = owner[np.minimum(adl["account"], ex.n_accounts)]
+            mine = who >= 0
+            np.add.at(self.last_haircut, who[mine], adl["haircut"][mine])
+            self._adl_seen = n_adl
+        self._eq = None
+        self._eq = self.equity()
+        w = self.wealth()
+        reward = (w - self.last_wealth) / self.wealth0
+        self.last_wealth = w
+        return reward
+
+    def observe(self) -> np.ndarray:
+        """The observation of every learner, (n, 13) float32 (fields: :data:`OBS_FIELDS`)."""
+        ex, game = self.ex, self.game
+        rows = self.rows.ravel()
+        eq = self.equity()
+        on_ex = eq.sum(axis=1)
+        wealth = self.wallet + on_ex
+        scale = np.where(np.abs(wealth) > 1e-9, np.abs(wealth), 1.0)
+        lots = self._lots()
+        q = lots.sum(axis=1)
+        mark = ex.marks[self.market]
+        notional = q * ex.lot[self.market] * mark
+        upnl = ex.account_upnl(rows).reshape(self.n, self.S).sum(axis=1)
+        entry_value = notional - upnl  # q * lot * entry
+        with np.errstate(divide="ignore", invalid="ignore"):
+            gap = np.where(q != 0, (notional - entry_value) / np.abs(notional), 0.0)
+            lev = np.where(on_ex > 0, np.abs(notional) / on_ex, 0.0) / self.max_lev
+        pub = game.published_lights  # type: ignore[attr-defined]
+        lights = pub[np.minimum(rows, pub.size - 1)] * (rows < pub.size)
+        lights = lights.reshape(self.n, self.S).max(axis=1) / 4.0
+        crisis = 1.0 if game.phase == "crisis" else 0.0  # type: ignore[attr-defined]
+        sc = game.scenario  # type: ignore[attr-defined]
+        length = sc.run.crisis_steps if crisis else sc.run.calm_steps
+        progress = game.period_step / max(length, 1)  # type: ignore[attr-defined]
+        obs = np.column_stack(
+            [
+                notional / scale,
+                gap,
+                upnl / scale,
+                on_ex / scale,
+                self.wallet / scale,
+                lev,
+                lights,
+                np.full(self.n, ex.backstop_capital() / self.fund0),
+                np.full(self.n, crisis),
+                np.full(self.n, progress),
+                mark / self.mark0[self.market] - 1.0,
+                self.used / self.S,
+                self.last_haircut / scale,
+            ]
+        )
+        return np.nan_to_num(obs, nan=0.0, posinf=1e6, neginf=-1e6).astype(np.float32)
+
+
+def _spread(total: np.ndarray, used: np.ndarray, size: int) -> np.ndarray:
+    """``total`` lots per learner over its first ``used`` accounts, equal shares, the
+    remainder one lot each to the first accounts (signs kept), (n, size)."""
+    mag = np.abs(total)
+    base = mag // used
+    extra = mag - base * used
+    j = np.arange(size)[None, :]
+    per = np.where(j < used[:, None], base[:, None] + (j < extra[:, None]), 0)
+    return per * np.sign(total)[:, None]
