@@ -155,6 +155,10 @@ class Waterfall:
         vault under water) and what each hole's liquidation sent, one entry per position:
         ``(hole index, market, notional, signed lots)``."""
         acc = self.acc
+        if liq.size == 0 and self.vault < 0:  # nothing to liquidate, no vault to look at
+            rep.liquidated = 0
+            e_i = np.zeros(0, dtype=np.int64)
+            return e_i, np.zeros(0), (e_i, e_i, np.zeros(0), e_i)
         parts: list[tuple[np.ndarray, ...]] = []
         still_open = np.zeros(liq.size, dtype=bool)
         if liq.size:
