@@ -126,6 +126,17 @@ class EventTable:
         self._blocks.append(block)
         self._cache = None
 
+    def append_records(self, records: list[dict]) -> None:
+        """Append one row per record (a dict of scalars; missing columns 0), in one block:
+        the rows that one :meth:`append` per record would give."""
+        if not records:
+            return
+        names = self.dtype.names
+        self._blocks.append(
+            np.array([tuple(rec.get(name, 0) for name in names) for rec in records], self.dtype)
+        )
+        self._cache = None
+
     def to_array(self) -> np.ndarray:
         """All rows as one structured array (cached until the next append)."""
         if self._cache is None:

@@ -46,7 +46,7 @@ from market.adl.eligibility import Eligibility
 from market.adl.severity import FullSeverity, SeverityController
 from market.errors import InputError, require
 from market.events import TRADE_KINDS, EventLog
-from market.liquidity import fill_prices
+from market.liquidity import fill_price_one, fill_prices
 from market.positions import sum_by
 from market.spec import MarketSpec
 from market.waterfall import Waterfall
@@ -62,6 +62,9 @@ BACKSTOP_KINDS = ("fund", "vault", "none")
 #: unrealised profit (Deribit-style socialisation at settlement).
 SHORTFALL_BEARERS = ("written_off", "fund_debt", "venue", "socialised", "withdrawals")
 _KIND = {name: i for i, name in enumerate(TRADE_KINDS)}
+#: Up to this many rows, order fills and margin checks run row by row on scalars (the same
+#: operations as the array path, without its fixed cost per call).
+FEW_ROWS = 8
 
 
 def fill_arithmetic(
@@ -84,6 +87,23 @@ def fill_arithmetic(
     flipped = ~same & (np.abs(dq) > np.abs(q0))
     new_e = np.where(q1 == 0, 0.0, np.where(same, grown, np.where(flipped, price, e0)))
     return q1, new_e, realised
+
+
+def fill_arithmetic_one(
+    q0: int, e0: float, dq: int, price: float, lot: float
+) -> tuple[int, float, float]:
+    """:func:`fill_arithmetic` for one fill, in Python scalars: the same operations in the
+    same order, so the same bits, without numpy's per-call cost."""
+    q1 = q0 + dq
+    same = q0 == 0 or ((q0 > 0) == (dq > 0) and dq != 0)
+    closed = 0 if same else min(abs(dq), abs(q0))
+    sign0 = (q0 > 0) - (q0 < 0)
+    realised = closed * sign0 * lot * (price - e0)
+    if q1 == 0:
+        return 0, 0.0, realised
+    if same:
+        return q1, (q0 * e0 + dq * price) / q1, realised
+    return q1, (price if abs(dq) > abs(q0) else e0), realised
 
 
 @dataclass(frozen=True)
@@ -318,11 +338,29 @@ class Exchange(Waterfall):
 
     def _initial_rates(self) -> np.ndarray:
         """The markets' initial margin rates (kept while ``specs`` is the same tuple)."""
-        cached = getattr(self, "_im_rates", None)
-        if cached is None or cached[0] is not self.specs:
-            cached = (self.specs, np.array([s.initial_margin for s in self.specs]))
-            self._im_rates = cached
-        return cached[1]
+        return self._spec_field("initial_margin")
+
+    def _any_tiers(self) -> bool:
+        """Whether any market has maintenance tiers (kept like :meth:`_spec_field`)."""
+        self._spec_field("maintenance_margin")  # refreshes the cache for these specs
+        cache = self._spec_fields[1]
+        if "any_tiers" not in cache:
+            cache["any_tiers"] = any(sp.tiers for sp in self.specs)
+        return cache["any_tiers"]
+
+    def _spec_field(self, name: str) -> np.ndarray:
+        """One :class:`MarketSpec` field over the markets, as an array (read-only; kept while
+        ``specs`` is the same tuple, so a pass over many markets does not rebuild it)."""
+        cache = getattr(self, "_spec_fields", None)
+        if cache is None or cache[0] is not self.specs:
+            cache = (self.specs, {})
+            self._spec_fields = cache
+        arr = cache[1].get(name)
+        if arr is None:
+            arr = np.array([getattr(sp, name) for sp in self.specs])
+            arr.setflags(write=False)
+            cache[1][name] = arr
+        return arr
 
     def _equity_and_initial(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(equity(idx), initial_margin(idx))`` for unique rows from one read of their
@@ -512,6 +550,8 @@ class Exchange(Waterfall):
             return np.zeros(0)
         book = self.acc.positions
         idx = np.asarray(idx, dtype=np.int64)
+        if idx.size <= FEW_ROWS:  # row by row in scalars: the same operations, less overhead
+            return self._apply_fills_few(idx, k, dq, price)
         where = book.locate(k, idx)
         q0, e0 = book.read(k, where)
         q1, new_e, realised = fill_arithmetic(q0, e0, dq, price, self.lot[k])
@@ -520,6 +560,58 @@ class Exchange(Waterfall):
         book_gain(self.acc.gains, idx, realised)
         return realised
 
+    def _apply_fills_few(
+        self, idx: np.ndarray, k: int, dq: np.ndarray, price: np.ndarray
+    ) -> np.ndarray:
+        """:meth:`_apply_fills` row by row on scalars (a few unique rows)."""
+        book = self.acc.positions
+        cash, gains = self.acc.cash, self.acc.gains
+        lot = self.lot[k]
+        dq = np.broadcast_to(dq, idx.shape)
+        price = np.broadcast_to(price, idx.shape)
+        out = np.empty(idx.size)
+        for j, (r, d, p) in enumerate(zip(idx.tolist(), dq.tolist(), price.tolist(), strict=True)):
+            q0, e0, slot = book.get_one(k, r)
+            q1, e1, realised = fill_arithmetic_one(q0, e0, d, p, lot)
+            book.set_one(k, r, q1, e1, slot)
+            cash[r] += realised
+            book_gain_one(gains, r, float(realised))
+            out[j] = realised
+        return out
+
+    def _equity_initial_one(self, r: int, k: int) -> tuple[float, float, int]:
+        """``(equity, initial requirement, lots in market k)`` of one account, in scalars:
+        the terms of :meth:`_equity_and_initial`, added in the same (market) order."""
+        book = self.acc.positions
+        lot, marks, rates = self.lot, self.marks, self._initial_rates()
+        ups, im, old = 0.0, 0.0, 0
+        for m in book.markets_of(r):
+            q, e, _ = book.get_one(m, r)
+            if not q:
+                continue
+            ups += q * lot[m] * (marks[m] - e)
+            im += abs(q) * (lot[m] * marks[m]) * rates[m]
+            if m == k:
+                old = q
+        return self.acc.cash[r] + ups, im, old
+
+    def _margin_ok_few(
+        self, idx: np.ndarray, k: int, q: np.ndarray, px: np.ndarray, fee: bool
+    ) -> np.ndarray:
+        """:meth:`_margin_ok` row by row on scalars (a few unique rows)."""
+        lot, mark, spec = self.lot[k], self.marks[k], self.specs[k]
+        per_lot = lot * mark * spec.initial_margin
+        ok = np.empty(idx.size, dtype=bool)
+        for j, (r, d, p) in enumerate(zip(idx.tolist(), q.tolist(), px.tolist(), strict=True)):
+            eq, im, old = self._equity_initial_one(r, k)
+            new = old + d
+            cost = d * lot * (p - mark)
+            fees = abs(d) * lot * p * spec.taker_fee if fee else 0.0
+            eq_after = eq - cost - fees
+            im_after = im + (abs(new) - abs(old)) * per_lot
+            ok[j] = not abs(new) > abs(old) or bool(eq_after >= im_after)
+        return ok
+
     def _book_takes(self, k: int, dq: np.ndarray, px: np.ndarray, row: int | None = None) -> None:
         """The book (or ``row``) takes the other side of fills ``dq`` at prices ``px``.
 
@@ -527,24 +619,36 @@ class Exchange(Waterfall):
         average entry stays a price inside the range of the fills (no cancellation error).
         """
         r = self.book if row is None else int(row)
+        cash, gains = self.acc.cash, self.acc.gains
+        for realised in self._book_side(k, dq, px, r):
+            cash[r] += realised
+            book_gain_one(gains, r, realised)
+
+    def _book_side(self, k: int, dq: np.ndarray, px: np.ndarray, r: int) -> list[float]:
+        """The position side of :meth:`_book_takes`: row ``r``'s lots and entry in market k
+        after taking the other side of ``dq`` at ``px`` (buys, then sells); returns the PnL
+        each of the (at most two) fills realised, in order, for the caller to book."""
         fills = []
-        for mask in (dq > 0, dq < 0):
-            q = int(dq[mask].sum())
-            if q:
-                fills.append((-q, float((dq[mask] * px[mask]).sum()) / q))
+        if dq.size and (dq.min() > 0 or dq.max() < 0):  # one side only: no selection
+            q = int(dq.sum())
+            fills.append((-q, float((dq * px).sum()) / q))
+        else:
+            for mask in (dq > 0, dq < 0):
+                q = int(dq[mask].sum())
+                if q:
+                    fills.append((-q, float((dq[mask] * px[mask]).sum()) / q))
         if not fills:
-            return
+            return []
         # the two fills one after the other on one row, on scalars, then one write
         book = self.acc.positions
         q0, e0, slot = book.get_one(k, r)
         lot = float(self.lot[k])
-        cash, gains = self.acc.cash, self.acc.gains
+        out = []
         for dq1, price in fills:
-            q1, e1, realised = fill_arithmetic(q0, e0, dq1, price, lot)
-            cash[r] += float(realised)
-            book_gain_one(gains, r, float(realised))
-            q0, e0 = int(q1), float(e1)
+            q0, e0, realised = fill_arithmetic_one(q0, e0, dq1, price, lot)
+            out.append(realised)
         book.set_one(k, r, q0, e0, slot)
+        return out
 
     def _fill(
         self,
@@ -581,15 +685,51 @@ class Exchange(Waterfall):
         )
         return realised
 
-    def _fill_markets(self, rows: np.ndarray, market: np.ndarray, dq: np.ndarray, kind: str):
+    def _fill_markets(
+        self,
+        rows: np.ndarray,
+        market: np.ndarray,
+        dq: np.ndarray,
+        kind: str,
+        slots: np.ndarray | None = None,
+    ):
         """Fill orders of ``rows`` in several markets against the book at once.
 
         ``market`` is ascending (market by market) and each market's rows are unique.  The
         same operations as one :meth:`_fill` per market in market order, at the prices each
         market's book gives: positions and entries per market, the fill arithmetic once over
         every order, each account's cash and gains entries in market order, the book's side
-        market by market, the trade log in one block.  Returns the realised PnL per order.
+        market by market, the trade log in one block.  ``slots``: where each order's
+        position sits in its market's column, when the caller knows (every row holds one).
+        Returns the realised PnL per order.
         """
+        realised, px, book_pnl = self._fill_positions(rows, market, dq, slots=slots)
+        r = self.book
+        for amounts in book_pnl:
+            for x in amounts:
+                self.acc.cash[r] += x
+                book_gain_one(self.acc.gains, r, x)
+        self._ledger_in_order(rows, realised)
+        self._log_fills(rows, market, dq, px, realised, kind)
+        return realised
+
+    def _fill_positions(
+        self,
+        rows: np.ndarray,
+        market: np.ndarray,
+        dq: np.ndarray,
+        px: np.ndarray | None = None,
+        *,
+        slots: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray, list[list[float]]]:
+        """The position side of :meth:`_fill_markets`: every order's position and entry, and
+        the book's, market by market; no cash moves.  ``px``: the fill prices (None: walk each
+        market's book in array order).  ``slots``: where the rows' positions sit in their
+        columns (every row holds one), or None to look them up.  Returns (realised PnL per
+        order, the fill prices, per market the book's realised PnL in order) for the caller
+        to book."""
+        if market.size == 0:
+            return np.zeros(0), np.zeros(0) if px is None else px, []
         book = self.acc.positions
         bounds = np.flatnonzero(np.diff(market)) + 1
         lo = np.concatenate([[0], bounds]).tolist()
@@ -597,31 +737,45 @@ class Exchange(Waterfall):
         ks = market[lo].tolist()
         q0 = np.empty(rows.size, dtype=np.int64)
         e0 = np.empty(rows.size)
-        px = np.empty(rows.size)
+        walk = px is None
+        if walk:
+            px = np.empty(rows.size)
         where = []
         for k, a, b in zip(ks, lo, hi, strict=True):
-            px[a:b] = self._book_prices(k, dq[a:b])
-            w = book.locate(k, rows[a:b])
+            if walk:
+                px[a:b] = self._book_prices(k, dq[a:b])
+            w = book.locate(k, rows[a:b]) if slots is None else (slots[a:b], None)
             q0[a:b], e0[a:b] = book.read(k, w)
             where.append(w)
         q1, new_e, realised = fill_arithmetic(q0, e0, dq, px, self.lot[market])
+        book_pnl = []
         for k, a, b, w in zip(ks, lo, hi, where, strict=True):
             book.write(k, rows[a:b], w, q1[a:b], new_e[a:b])
-            self._book_takes(k, dq[a:b], px[a:b])
-        self._ledger_in_order(rows, realised)
+            book_pnl.append(self._book_side(k, dq[a:b], px[a:b], self.book))
+        return realised, px, book_pnl
+
+    def _log_fills(
+        self,
+        rows: np.ndarray,
+        market: np.ndarray,
+        dq: np.ndarray,
+        price: np.ndarray,
+        realised: np.ndarray,
+        kind: str,
+    ) -> None:
+        """One trade-log block for fills against the book (no fee charged with them)."""
         self.log.trades.append(
             step=self.step_no,
             account=rows,
             counterparty=self.book,
             market=market,
             lots=dq,
-            price=px,
+            price=price,
             mark=self.marks[market],
             fee=0.0,
             realised=realised,
             kind=_KIND[kind],
         )
-        return realised
 
     def _ledger_in_order(self, rows: np.ndarray, amount: np.ndarray) -> None:
         """``cash += amount`` and the gains ledger, entry by entry in the given order for each
@@ -678,6 +832,23 @@ class Exchange(Waterfall):
         """(fill prices, the book's consumption after them) for signed lot orders in market k,
         walking the book in array order; nothing changes."""
         s = self.specs[k]
+        if lots.size == 1 and lots[0] != 0:  # one order: in scalars (the same price)
+            size = abs(int(lots[0])) * self.lot[k] * self.marks[k]
+            sgn = 1 if lots[0] > 0 else -1
+            j = (sgn + 1) // 2  # column 0: bids (sells), 1: asks (buys)
+            new = np.array(self._consumed[k], dtype=np.float64)
+            px = fill_price_one(
+                self.marks[k],
+                size,
+                sgn,
+                float(new[j]),
+                self._depth_eff(k),
+                s.impact,
+                s.impact_exponent,
+                s.max_impact,
+            )
+            new[j] += size
+            return np.array([px]), new
         size = np.abs(lots) * self.lot[k] * self.marks[k]
         return fill_prices(
             self.marks[k],
@@ -747,7 +918,10 @@ class Exchange(Waterfall):
             px = np.full(idx.shape, float(price))
         else:
             px, consumed = self._walk(k, q)
-        ok = self._margin_ok(idx, k, q, px, fee)
+        if idx.size <= FEW_ROWS:
+            ok = self._margin_ok_few(idx, k, q, px, fee)
+        else:
+            ok = self._margin_ok(idx, k, q, px, fee)
         if not ok.any():
             return ok
         if ok.all():  # every order fills: the prices and the book's walk are the first pass's
@@ -763,7 +937,10 @@ class Exchange(Waterfall):
         taker = notional * self.specs[k].taker_fee if fee else np.zeros(rows.size)
         self._fill(rows, k, qq, px, "order", fees=taker)
         if fee:
-            self._charge_fees(rows, taker)
+            if rows.size == 1:
+                self._charge_fee_one(int(rows[0]), float(taker[0]))
+            else:
+                self._charge_fees(rows, taker)
             maker = float(notional.sum() * self.specs[k].maker_fee)
             if maker:
                 self._charge_fee_one(self.book, maker)

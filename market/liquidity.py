@@ -24,15 +24,17 @@ def average_impact(
     """
     start = np.asarray(start, dtype=np.float64)
     size = np.asarray(size, dtype=np.float64)
+    n = start.size
     s_cap = depth * (cap / impact) ** (1.0 / exponent)  # where the curve reaches the cap
-
-    def integral(s: np.ndarray) -> np.ndarray:
-        below = np.minimum(s, s_cap)
-        area = impact * depth / (exponent + 1.0) * (below / depth) ** (exponent + 1.0)
-        return area + cap * np.maximum(s - s_cap, 0.0)
-
+    # the integral at both ends of every order in one pass: [start + size, start]
+    s = np.concatenate([start + size, start])
+    below = np.minimum(s, s_cap)
+    area = impact * depth / (exponent + 1.0) * (below / depth) ** (exponent + 1.0)
+    area += cap * np.maximum(s - s_cap, 0.0)
     with np.errstate(divide="ignore", invalid="ignore"):
-        avg = (integral(start + size) - integral(start)) / size
+        avg = (area[:n] - area[n:]) / size
+    if bool((size > 0).all()):
+        return avg
     marginal0 = np.minimum(impact * (start / depth) ** exponent, cap)
     return np.where(size > 0, avg, marginal0)
 
@@ -64,13 +66,50 @@ def fill_prices(
     side = np.asarray(side)
     prices = np.empty_like(sizes)
     new = np.array(consumed, dtype=np.float64)
+    if sizes.size == 0:
+        return prices, new
+    lo, hi = side.min(), side.max()
     for j, sgn in enumerate((-1, 1)):  # column 0: bids (sells), column 1: asks (buys)
-        m = side == sgn
-        if not m.any():
-            continue
-        x = sizes[m]
-        start = new[j] + np.concatenate([[0.0], np.cumsum(x)[:-1]])
+        if lo == hi:  # one side only (a crash's liquidations): no selection
+            if lo != sgn:
+                continue
+            m, x = None, sizes
+        else:
+            m = side == sgn
+            if not m.any():
+                continue
+            x = sizes[m]
+        start = np.empty(x.size)
+        start[0] = 0.0
+        np.cumsum(x[:-1], out=start[1:])
+        start = new[j] + start
         avg = average_impact(start, x, depth_eff, impact, exponent, cap)
-        prices[m] = mark * (1.0 + sgn * avg)
+        px = mark * (1.0 + sgn * avg)
+        if m is None:
+            prices = px
+        else:
+            prices[m] = px
         new[j] += x.sum()
     return prices, new
+
+
+def fill_price_one(
+    mark: float,
+    size: float,
+    sgn: int,
+    consumed: float,
+    depth_eff: float,
+    impact: float,
+    exponent: float,
+    cap: float,
+) -> float:
+    """:func:`fill_prices` for one order of ``size`` > 0 dollars on side ``sgn`` after
+    ``consumed`` dollars of that side, in scalars: the same operations (the power through
+    the same array routine), so the same price, without the batch's fixed cost."""
+    s_cap = depth_eff * (cap / impact) ** (1.0 / exponent)
+    end, start = consumed + size, consumed + 0.0
+    ends = np.array([min(end, s_cap), min(start, s_cap)]) / depth_eff
+    area = impact * depth_eff / (exponent + 1.0) * ends ** (exponent + 1.0)
+    a_end = float(area[0]) + cap * max(end - s_cap, 0.0)
+    a_start = float(area[1]) + cap * max(start - s_cap, 0.0)
+    return mark * (1.0 + sgn * ((a_end - a_start) / size))

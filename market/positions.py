@@ -27,6 +27,14 @@ _EMPTY_I = np.zeros(0, dtype=np.int64)
 _EMPTY_F = np.zeros(0)
 
 
+def _as_rows(values: object, dtype: type, shape: tuple[int, ...]) -> np.ndarray:
+    """``values`` as an array of ``dtype`` and ``shape`` (a scalar broadcast), no copy when it
+    already is one."""
+    if isinstance(values, np.ndarray) and values.dtype == dtype and values.shape == shape:
+        return values
+    return np.broadcast_to(np.asarray(values, dtype=dtype), shape)
+
+
 def sum_by(index: np.ndarray, weights: np.ndarray, n: int) -> np.ndarray:
     """``weights`` summed per ``index`` in their order, float64 of length ``n`` (``bincount``
     returns integers when there is nothing to sum)."""
@@ -70,9 +78,11 @@ class Positions:
         return slot, found
 
     def read(self, k: int, where: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        """(lots, entry) at a :meth:`locate` result (0 and 0.0 where not held)."""
+        """(lots, entry) at a :meth:`locate` result (0 and 0.0 where not held); ``found`` may
+        be None when every row is held (slots read off the column, as :meth:`holders` and
+        :meth:`entries` with ``slots=True`` give them)."""
         slot, found = where
-        if found.all():
+        if found is None or found.all():
             return self.lots[k][slot], self.entry[k][slot]
         q = np.zeros(slot.shape, dtype=np.int64)
         e = np.zeros(slot.shape)
@@ -119,6 +129,16 @@ class Positions:
             if slot >= 0:
                 self._compact(k)
 
+    def markets_of(self, row: int) -> list[int]:
+        """The markets one account holds, ascending (from its held-markets bits)."""
+        if row >= self.held.shape[0]:
+            return []
+        if self.k <= 8:
+            b = int(self.held[row, 0])
+            return [k for k in range(self.k) if b >> k & 1]
+        bits = np.unpackbits(self.held[row], bitorder="little")[: self.k]
+        return np.flatnonzero(bits).tolist()
+
     def lots_of(self, rows: np.ndarray, k: int) -> np.ndarray:
         """Signed lots of ``rows`` in market k."""
         return self.get(k, rows)[0]
@@ -142,15 +162,15 @@ class Positions:
         """:meth:`set` at a :meth:`locate` result of the same unique int64 ``rows``."""
         if rows.size == 0:
             return
-        lots = np.broadcast_to(np.asarray(lots, dtype=np.int64), rows.shape)
-        entry = np.broadcast_to(np.asarray(entry, dtype=np.float64), rows.shape)
+        lots = _as_rows(lots, np.int64, rows.shape)
+        entry = _as_rows(entry, np.float64, rows.shape)
         opened = lots != 0
         all_open = bool(opened.all())
         if not all_open:
             entry = np.where(opened, entry, 0.0)  # no entry price where flat
         self.version += 1
         slot, found = where
-        every = bool(found.all())
+        every = found is None or bool(found.all())
         s = slot if every else slot[found]
         if s.size:
             self.lots[k][s] = lots if every else lots[found]
@@ -167,12 +187,18 @@ class Positions:
         top = int(rows.max()) + 1
         if top > self.held.shape[0]:
             self._reserve(top)
-        byte, bit = k >> 3, np.uint8(1 << (k & 7))
+        # the (row, byte) cells as flat indices: one gather and one scatter per update
+        if not self.held.flags.c_contiguous:  # the flat view below must write through
+            self.held = np.ascontiguousarray(self.held)
+        flat = self.held.reshape(-1)
+        cells = rows * self.held.shape[1] + (k >> 3)
+        bit = np.uint8(1 << (k & 7))
         if all_open:
-            self.held[rows, byte] |= bit
+            flat[cells] |= bit
         else:
-            self.held[rows[opened], byte] |= bit
-            self.held[rows[~opened], byte] &= ~bit
+            if opened.any():
+                flat[cells[opened]] |= bit
+            flat[cells[~opened]] &= ~bit
             if s.size:
                 self._compact(k)
 
@@ -191,6 +217,14 @@ class Positions:
         keep = q != 0
         return self.acct[k][keep], q[keep], self.entry[k][keep]
 
+    def holders_at(self, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`holders` and where each sits in market k's column (valid until it
+        changes; ``(slot, None)`` is a :meth:`locate` result for :meth:`read` and
+        :meth:`write`)."""
+        q = self.lots[k]
+        slot = np.flatnonzero(q)
+        return self.acct[k][slot], q[slot], self.entry[k][slot], slot
+
     def entries(
         self, rows: np.ndarray | None = None, n: int | None = None
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -201,47 +235,57 @@ class Positions:
         held-markets bits (the markets they hold only); many through a lookup table over the
         accounts while every column is read once.
         """
+        return self._entries(rows, n, False)
+
+    def entries_at(
+        self, rows: np.ndarray, n: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`entries` of unique ``rows`` and where each position sits in its market's
+        column (``(i, k, lots, entry, slot)``; the slots are valid until that market
+        changes)."""
+        return self._entries(rows, n, True)
+
+    def _entries(self, rows: np.ndarray | None, n: int | None, slots: bool) -> tuple:
         if rows is None:
-            return self._scan(None)
+            return self._scan(None, slots)
         rows = np.asarray(rows, dtype=np.int64)
         if rows.size == 0:
-            return _EMPTY_I, _EMPTY_I, _EMPTY_I, _EMPTY_F
+            return (_EMPTY_I, _EMPTY_I, _EMPTY_I, _EMPTY_F, _EMPTY_I)[: 4 + slots]
         stored = sum(a.size for a in self.acct)
         if n is not None and rows.size * self.held.shape[1] * 8 > stored + 64 * self.k:
             where = np.full(n, -1, dtype=np.int64)
             where[rows] = np.arange(rows.size)
-            return self._scan(where)
-        return self._by_bits(rows)
+            return self._scan(where, slots)
+        return self._by_bits(rows, slots)
 
-    def _scan(self, where: np.ndarray | None) -> tuple[np.ndarray, ...]:
-        """Read every column once; ``where`` maps accounts to output indices (-1: skip)."""
-        parts_i, parts_k, parts_q, parts_e = [], [], [], []
-        for k in range(self.k):
-            a, q, e = self.acct[k], self.lots[k], self.entry[k]
-            if a.size == 0:
-                continue
-            if where is None:
-                keep = q != 0
-                i = a[keep]
-            else:
-                pos = where[a]
-                keep = (pos >= 0) & (q != 0)
-                i = pos[keep]
-            parts_i.append(i)
-            parts_k.append(np.full(i.size, k, dtype=np.int64))
-            parts_q.append(q[keep])
-            parts_e.append(e[keep])
-        if not parts_i:
-            return _EMPTY_I, _EMPTY_I, _EMPTY_I, _EMPTY_F
-        return (
-            np.concatenate(parts_i),
-            np.concatenate(parts_k),
-            np.concatenate(parts_q),
-            np.concatenate(parts_e),
-        )
+    def _scan(self, where: np.ndarray | None, slots: bool = False) -> tuple[np.ndarray, ...]:
+        """Read every column once; ``where`` maps accounts to output indices (-1: skip);
+        ``slots``: also where each position sits in its column.
 
-    def _by_bits(self, rows: np.ndarray) -> tuple[np.ndarray, ...]:
-        """The open positions of a few unique ``rows``, found through the held-markets bits."""
+        The columns are laid end to end (market by market) and filtered in one pass."""
+        sizes = np.fromiter(map(len, self.acct), dtype=np.int64, count=self.k)
+        if not sizes.any():
+            return (_EMPTY_I, _EMPTY_I, _EMPTY_I, _EMPTY_F, _EMPTY_I)[: 4 + slots]
+        a = np.concatenate(self.acct)
+        q = np.concatenate(self.lots)
+        if where is None:
+            keep = np.flatnonzero(q)
+            i = a[keep]
+        else:
+            pos = where[a]
+            keep = np.flatnonzero((pos >= 0) & (q != 0))
+            i = pos[keep]
+        k = np.repeat(np.arange(self.k, dtype=np.int64), sizes)[keep]
+        out = (i, k, q[keep], np.concatenate(self.entry)[keep])
+        if slots:  # the index in the laid-out columns, less where its column starts
+            starts = np.cumsum(sizes) - sizes
+            out += (keep - starts[k],)
+        return out
+
+    def _by_bits(self, rows: np.ndarray, slots: bool = False) -> tuple[np.ndarray, ...]:
+        """The open positions of a few unique ``rows``, found through the held-markets bits
+        (``slots``: also where each sits in its column)."""
+        none = (_EMPTY_I, _EMPTY_I, _EMPTY_I, _EMPTY_F, _EMPTY_I)[: 4 + slots]
         if rows.size > 1 and not bool(np.all(rows[1:] > rows[:-1])):
             order = np.argsort(rows, kind="stable")
             srt = rows[order]
@@ -250,23 +294,25 @@ class Positions:
         if self.k == 1:  # one market: its sorted column is the whole lookup
             acct = self.acct[0]
             if acct.size == 0 or srt.size == 0:
-                return _EMPTY_I, _EMPTY_I, _EMPTY_I, _EMPTY_F
+                return none
             slot = np.minimum(np.searchsorted(acct, srt), acct.size - 1)
             q_all = self.lots[0][slot]
             jj = np.flatnonzero((acct[slot] == srt) & (q_all != 0))
             if jj.size == 0:
-                return _EMPTY_I, _EMPTY_I, _EMPTY_I, _EMPTY_F
+                return none
             i = jj if order is None else order[jj]
-            return i, np.zeros(jj.size, dtype=np.int64), q_all[jj], self.entry[0][slot[jj]]
+            out = (i, np.zeros(jj.size, dtype=np.int64), q_all[jj], self.entry[0][slot[jj]])
+            return (*out, slot[jj]) if slots else out
         inside = srt < self.held.shape[0]
         words = np.zeros((srt.size, self.held.shape[1]), dtype=np.uint8)
         words[inside] = self.held[srt[inside]]
         bits = np.unpackbits(words, axis=1, bitorder="little")[:, : self.k]
         kk, jj = np.nonzero(bits.T)  # market by market, accounts ascending within one
         if kk.size == 0:
-            return _EMPTY_I, _EMPTY_I, _EMPTY_I, _EMPTY_F
+            return none
         q = np.empty(kk.size, dtype=np.int64)
         e = np.empty(kk.size)
+        at = np.empty(kk.size, dtype=np.int64)
         bounds = np.flatnonzero(np.diff(kk)) + 1
         for lo, hi in zip(
             np.concatenate([[0], bounds]).tolist(),
@@ -277,8 +323,10 @@ class Positions:
             slot = np.searchsorted(self.acct[k], srt[jj[lo:hi]])
             q[lo:hi] = self.lots[k][slot]
             e[lo:hi] = self.entry[k][slot]
+            at[lo:hi] = slot
         i = jj if order is None else order[jj]
-        return i, kk.astype(np.int64), q, e
+        out = (i, kk.astype(np.int64), q, e)
+        return (*out, at) if slots else out
 
     def count(self) -> int:
         """Number of open positions."""

@@ -20,9 +20,12 @@ from market.accounts import (
     LIQUIDATED,
     VAULT,
     book_gain,
+    book_gain_one,
 )
 from market.adl.base import Snapshot
+from market.adl.eligibility import Eligibility
 from market.adl.severity import WaveOutcome, WaveState
+from market.errors import require
 from market.positions import sum_by
 
 
@@ -98,7 +101,7 @@ class Waterfall:
         self.prev_marks = self.marks
         self.marks = m
         ret = np.abs(np.log(self.marks / self.prev_marks))
-        self.stress = np.minimum(ret / np.array([s.stress_ref for s in self.specs]), 1.0)
+        self.stress = np.minimum(ret / self._spec_field("stress_ref"), 1.0)
         self._consumed[:] = 0.0
         return self.run_waterfall()
 
@@ -267,20 +270,20 @@ class Waterfall:
         """
         acc = self.acc
         # the open positions of the rows, by market, rows in order within one
-        ri, ci, qi, _ = acc.positions.entries(rows, acc.n)
+        ri, ci, qi, _, slot = acc.positions.entries_at(rows, acc.n)
         qa = np.abs(qi)
         lot, mark = self.lot[ci], self.marks[ci]
         nt = qa * lot * mark
-        threshold = np.array([sp.chunk_threshold for sp in self.specs])[ci]
-        fraction = np.array([sp.chunk_fraction for sp in self.specs])[ci]
+        threshold = self._spec_field("chunk_threshold")[ci]
+        fraction = self._spec_field("chunk_fraction")[ci]
         chunk = (nt > threshold) & (eq[ri] > 0)
         send = np.where(chunk, np.ceil(qa * fraction).astype(np.int64), qa)
         dq = -np.sign(qi) * send
         if ri.size:
-            self._fill_markets(rows[ri], ci, dq, "liquidation")
+            self._fill_markets(rows[ri], ci, dq, "liquidation", slots=slot)
         nt_sent = send * lot * mark
         still_open = np.bincount(ri, weights=send < qa, minlength=rows.size) > 0
-        rate = np.array([sp.liquidation_fee for sp in self.specs])[ci]
+        rate = self._spec_field("liquidation_fee")[ci]
         fee_due = sum_by(ri, nt_sent * rate, rows.size)  # market order
         # clearance fee out of whatever equity is left, to the backstop
         eq_after = acc.cash[rows] + self._account_sums(rows, upnl_only=True)[0]  # equity(rows)
@@ -467,6 +470,22 @@ class Waterfall:
         )
         taken: list[np.ndarray] = []
         records: list[dict] = []
+        # without a vault nothing between two waves' executions reads what the first
+        # changed: the waves are executed together after every rule call
+        batched = self.vault < 0
+        allocs: list = []
+        max_shortfall = float(left.max(initial=0.0))
+        # the eligibility's own budget rule on checked capacities: from their sums
+        plain_budget = type(self.eligibility).budget is Eligibility.budget
+        if plain_budget:
+            self.eligibility.validate()
+            require(
+                not cap_all.size
+                or (float(cap_all.min()) >= 0 and bool(np.isfinite(cap_all.max()))),
+                "eligibility.capacity",
+                "finite and >= 0 everywhere",
+                float(cap_all.min(initial=0)),
+            )
         for i, (k, (snap, fallback)) in enumerate(snaps.items()):
             wave_no = first_wave + i + 1
             rep.waves.append(wave_no)
@@ -477,10 +496,17 @@ class Waterfall:
                 budget = target_lots * (float(snap.lot_value[0]) if snap.n else 0.0)
             else:
                 budget = theta * need
-            b_eff, cut = self.eligibility.budget(budget, snap.capacity)
+            cap_k = float(snap.capacity.sum())
+            if plain_budget:  # rows built and checked above: the sums suffice
+                b_eff, cut = self.eligibility.budget_of_sums(budget, cap_k)
+            else:
+                b_eff, cut = self.eligibility.budget(budget, snap.capacity)
             alloc = self.policy(snap, b_eff)
             base = base_all[bounds[i] : bounds[i + 1]]
-            self._execute_adl(k, snap, alloc, wave_no, base)
+            if batched:
+                allocs.append(alloc)
+            else:
+                self._execute_adl(k, snap, alloc, wave_no, base)
             raised = alloc.raised
             if position and target_lots and vault_open_k[k] > 0:
                 self._vault_hands_over(k, alloc, float(vault_open_k[k] / open_k[k]))
@@ -503,7 +529,7 @@ class Waterfall:
                     "deficit": need,
                     "theta": theta,
                     "budget": budget,
-                    "capacity": float(snap.capacity.sum()),
+                    "capacity": cap_k,
                     "raised": raised,
                     "overshoot": over,
                     "undershoot": under,
@@ -516,7 +542,7 @@ class Waterfall:
                     "eligible": snap.n,
                     "touched": alloc.touched,
                     "price_fallback": fallback,
-                    "max_shortfall": float(left.max(initial=0.0)),
+                    "max_shortfall": max_shortfall,
                     "base_total": float(base.sum()),
                     "severity_flag": flag,
                     "severity_elasticity": elasticity,
@@ -524,6 +550,8 @@ class Waterfall:
                 }
             )
         h_all = _concat(taken)
+        if batched:
+            self._execute_adl_markets(list(snaps), allocs, first_wave + 1, wave_rows, base_all)
         with np.errstate(divide="ignore", invalid="ignore"):
             fr = np.where(cap_all > 0, h_all / cap_all, 0.0)
             fr_base = np.where(base_all > 0, h_all / np.where(base_all > 0, base_all, 1.0), 0.0)
@@ -547,7 +575,7 @@ class Waterfall:
                 max_frac, share_at_max = f_k, min(b_eff / cap_k, 1.0) if cap_k > 0 else None
             for name, values in stats.items():
                 rec[name] = values[i].item()
-            self.log.waves.append(**rec)
+        self.log.waves.append_records(records)
         rep.adl_raised = raised_total
         self.severity_state = self.severity.update(
             self.severity_state,
@@ -665,12 +693,13 @@ class Waterfall:
         ``maintenance``."""
         acc = self.acc
         waves = list(waves) if waves is not None else [0] * len(markets)
-        held = [acc.positions.holders(k) for k in markets]  # ascending rows, open positions
+        held = [acc.positions.holders_at(k) for k in markets]  # ascending rows, open positions
         sizes = np.array([h[0].size for h in held], dtype=np.int64)
         e_i = np.zeros(0, dtype=np.int64)
         cand = np.concatenate([h[0] for h in held]) if held else e_i
         pos = np.concatenate([h[1] for h in held]) if held else e_i
         ent = np.concatenate([h[2] for h in held]) if held else np.zeros(0)
+        col_slot = np.concatenate([h[3] for h in held]) if held else e_i
         seg = np.repeat(np.arange(len(markets)), sizes)
         flags = acc.flags[cand]
         ok = ((flags & (VAULT | BANKRUPT)) == 0) & ((flags & ACTIVE) != 0)
@@ -765,8 +794,10 @@ class Waterfall:
                 wave=int(waves[j]),
             )
             out.append((snap, fallbacks[j]))
-        rows_out = {name: arrays[name] for name in ("capacity", "equity", "upnl", "gains")}
+        kept = ("account", "side", "capacity", "equity", "upnl", "gains")
+        rows_out = {name: arrays[name] for name in kept}
         rows_out["maintenance"] = mm
+        rows_out["slot"] = col_slot[ok]  # where each row sits in its market's column
         rows_out["bounds"] = bounds.astype(np.int64)
         return out, rows_out
 
@@ -790,17 +821,91 @@ class Waterfall:
             return (ups,)
         ntv = np.abs(q) * (self.lot * self.marks)[c]
         ntsum = sum_by(i, ntv, n)
-        if any(sp.tiers for sp in self.specs):
+        if self._any_tiers():
             req = np.empty_like(ntv)
             for k in np.unique(c).tolist():  # tiered requirement market by market
                 sel = c == k
                 req[sel] = mg.tiered_requirement(ntv[sel], self.specs[k])
         else:
-            req = ntv * np.array([sp.maintenance_margin for sp in self.specs])[c]
+            req = ntv * self._spec_field("maintenance_margin")[c]
         mm = sum_by(i, req, n)
         has = np.zeros(n, dtype=bool)
         has[i] = True
         return ups, mm, ntsum, has
+
+    def _execute_adl_markets(
+        self,
+        markets: list[int],
+        allocs: list,
+        first_wave: int,
+        wave_rows: dict[str, np.ndarray],
+        base_all: np.ndarray,
+    ) -> None:
+        """:meth:`_execute_adl` for every wave of a step at once (waves numbered from
+        ``first_wave``, market by market; ``wave_rows``: their snapshots' rows end to end).
+
+        The same operations in the same order for every account: positions market by market,
+        the fill arithmetic once, then each account's cash and gains entries in wave order
+        (a wave's realised PnL, then its haircut), the book's in scalars; one trade-log block
+        and one ADL-log block.  For steps without a vault (whose hand-over reads the state
+        between waves)."""
+        if not allocs:
+            return
+        hair = _concat([a.haircut for a in allocs])
+        lots_all = np.concatenate([a.lots for a in allocs])
+        touched = np.flatnonzero((hair > 0) | (lots_all > 0))
+        if touched.size == 0:
+            return
+        sizes = np.diff(wave_rows["bounds"])
+        seg = np.repeat(np.arange(len(markets)), sizes)[touched]
+        market = np.asarray(markets, dtype=np.int64)[seg]
+        rows = wave_rows["account"][touched]
+        lots = lots_all[touched]
+        h = hair[touched]
+        price = _concat([a.price for a in allocs])[touched]
+        ci = np.flatnonzero((lots > 0) & (rows != self.book))
+        r_c, m_c = rows[ci], market[ci]
+        dq = -wave_rows["side"][touched][ci].astype(np.int64) * lots[ci]
+        # nothing has changed a position since the snapshots: their column slots hold
+        slots = wave_rows["slot"][touched][ci]
+        realised, _, book_pnl = self._fill_positions(r_c, m_c, dq, self.marks[m_c], slots=slots)
+        # the book's entries, wave by wave: the other side of the wave's closes, its haircut
+        b = self.book
+        is_b = rows == b
+        h_book = dict(zip(seg[is_b].tolist(), h[is_b].tolist(), strict=True))
+        waves_closing = np.unique(seg[ci]).tolist()
+        pnl_of = dict(zip(waves_closing, book_pnl, strict=True))
+        cash, gains = self.acc.cash, self.acc.gains
+        for j in sorted(set(waves_closing) | set(h_book)):
+            for x in pnl_of.get(j, ()):
+                cash[b] += x
+                book_gain_one(gains, b, x)
+            if j in h_book:
+                cash[b] -= h_book[j]
+                book_gain_one(gains, b, -h_book[j])
+        # everyone else: realised PnL then haircut, wave by wave
+        nb = ~is_b
+        order = np.argsort(np.concatenate([2 * seg[ci], 2 * seg[nb] + 1]), kind="stable")
+        self._ledger_in_order(
+            np.concatenate([r_c, rows[nb]])[order], np.concatenate([realised, -h[nb]])[order]
+        )
+        self.acc.flags[rows] |= ADLED
+        self._log_fills(r_c, m_c, dq, price[ci], realised, "adl_close")
+        self.log.adl.append(
+            step=self.step_no,
+            wave=first_wave + seg,
+            market=market,
+            account=rows,
+            lots=lots,
+            price=price,
+            mark=self.marks[market],
+            haircut=h,
+            capacity=wave_rows["capacity"][touched],
+            base=base_all[touched],
+            equity=wave_rows["equity"][touched],
+            from_gains=_concat([a.from_gains for a in allocs])[touched],
+            from_principal=_concat([a.from_principal for a in allocs])[touched],
+        )
 
     def _execute_adl(
         self, k: int, snap: Snapshot, alloc, wave: int, base: np.ndarray | None = None

@@ -226,7 +226,13 @@ class Eligibility(Params):
                 ">= 0 everywhere",
                 float(pool.min(initial=0)),
             )
-        b = float(budget)
-        b_eff = min(b, float(cap.sum()), float(self.wave_fraction) * float(pool.sum()))
-        b_eff = max(b_eff, 0.0)
-        return b_eff, b - b_eff
+        return self.budget_of_sums(float(budget), float(cap.sum()), float(pool.sum()))
+
+    def budget_of_sums(
+        self, budget: float, capacity_sum: float, base_sum: float | None = None
+    ) -> tuple[float, float]:
+        """:meth:`budget` from the wave's sums (``base_sum`` defaults to ``capacity_sum``),
+        for callers whose inputs are already checked: the same arithmetic, no validation."""
+        pool = capacity_sum if base_sum is None else base_sum
+        b_eff = max(min(budget, capacity_sum, float(self.wave_fraction) * pool), 0.0)
+        return b_eff, budget - b_eff
