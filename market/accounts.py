@@ -159,6 +159,10 @@ def book_gain(gains: np.ndarray, idx: np.ndarray, amount: np.ndarray) -> None:
     amt = np.asarray(amount, dtype=np.float64)
     if amt.ndim == 0:  # one amount for every row
         amt = np.full(idx.shape, amt)
+    if idx.size <= 8:  # a few rows: row by row on scalars (the same operations)
+        for r, a in zip(idx.reshape(-1).tolist(), amt.reshape(-1).tolist(), strict=True):
+            book_gain_one(gains, r, a)
+        return
     n = gains.shape[0]
     if idx.size >= 4096 and idx.size * 3 >= n and not np.signbit(gains).any():
         _book_gain_dense(gains, idx, amt)

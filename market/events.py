@@ -98,6 +98,11 @@ WAVE_DTYPE = np.dtype(
 )
 
 
+def _first(value: object) -> object:
+    """The one element of a scalar or a one-element array."""
+    return value.reshape(-1)[0] if isinstance(value, np.ndarray) else value
+
+
 class EventTable:
     """An append-only table of records with a fixed dtype, appended in vectorised blocks."""
 
@@ -111,6 +116,11 @@ class EventTable:
         if all(isinstance(v, int | float | bool | np.number | np.bool_) for v in cols.values()):
             # one row of scalars (a wave's record): built in one call
             row = tuple(cols.get(name, 0) for name in self.dtype.names)
+            self._blocks.append(np.array([row], dtype=self.dtype))
+            self._cache = None
+            return
+        if all(np.size(v) == 1 for v in cols.values()):  # one row given as arrays of one
+            row = tuple(_first(cols[name]) if name in cols else 0 for name in self.dtype.names)
             self._blocks.append(np.array([row], dtype=self.dtype))
             self._cache = None
             return

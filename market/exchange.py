@@ -477,6 +477,14 @@ class Exchange(Waterfall):
 
     def free_collateral(self, idx: np.ndarray) -> np.ndarray:
         """What an account may withdraw: min(cash, equity - initial margin), floored at 0."""
+        idx = np.asarray(idx)
+        if idx.ndim == 1 and idx.size <= FEW_ROWS:  # row by row on scalars (the same terms)
+            cash = self.acc.cash
+            out = np.empty(idx.size)
+            for j, r in enumerate(idx.tolist()):
+                eq, im, _ = self._equity_initial_one(r, -1)
+                out[j] = max(min(cash[r], eq - im), 0.0)
+            return out
         eq = self.equity(idx)
         uniq, inv = np.unique(idx, return_inverse=True)
         im = self.initial_margin(uniq)[inv.reshape(idx.shape)]
@@ -629,7 +637,11 @@ class Exchange(Waterfall):
         after taking the other side of ``dq`` at ``px`` (buys, then sells); returns the PnL
         each of the (at most two) fills realised, in order, for the caller to book."""
         fills = []
-        if dq.size and (dq.min() > 0 or dq.max() < 0):  # one side only: no selection
+        if dq.size == 1:  # one fill: in scalars
+            q = int(dq[0])
+            if q:
+                fills.append((-q, float(q * px[0]) / q))
+        elif dq.size and (dq.min() > 0 or dq.max() < 0):  # one side only: no selection
             q = int(dq.sum())
             fills.append((-q, float((dq * px).sum()) / q))
         else:
@@ -995,6 +1007,8 @@ class Exchange(Waterfall):
         require(not same.any(), "dst", "accounts different from their sources", d[same][:3])
         if s.size == 0:
             return np.ones(0, dtype=bool)
+        if s.size <= FEW_ROWS:
+            return self._transfer_few(s, d, a)
         us, inv = np.unique(s, return_inverse=True)
         total = np.bincount(inv, weights=a, minlength=us.size)
         ok_src = total <= self.free_collateral(us) + 1e-9
@@ -1002,6 +1016,30 @@ class Exchange(Waterfall):
         np.subtract.at(self.acc.cash, s[ok], a[ok])
         np.add.at(self.acc.cash, d[ok], a[ok])
         book_gain(self.acc.gains, us[ok_src], -total[ok_src])
+        return ok
+
+    def _transfer_few(self, s: np.ndarray, d: np.ndarray, a: np.ndarray) -> np.ndarray:
+        """:meth:`transfer_many` for a few transfers, on scalars (the same operations)."""
+        src, dst, amt = s.tolist(), d.tolist(), a.tolist()
+        total: dict[int, float] = {}
+        for r, x in zip(src, amt, strict=True):  # in the order of the transfers, from 0
+            total[r] = total.get(r, 0.0) + x
+        us = sorted(total)
+        free = dict(
+            zip(us, self.free_collateral(np.array(us, dtype=np.int64)).tolist(), strict=True)
+        )
+        good = {r: total[r] <= free[r] + 1e-9 for r in us}
+        cash = self.acc.cash
+        ok = np.array([good[r] for r in src], dtype=bool)
+        for r, x in zip(src, amt, strict=True):
+            if good[r]:
+                cash[r] -= x
+        for r, t, x in zip(src, dst, amt, strict=True):
+            if good[r]:
+                cash[t] += x
+        for r in us:
+            if good[r]:
+                book_gain_one(self.acc.gains, r, -total[r])
         return ok
 
     def close_all(self, accounts: object) -> None:

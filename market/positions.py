@@ -141,6 +141,9 @@ class Positions:
 
     def lots_of(self, rows: np.ndarray, k: int) -> np.ndarray:
         """Signed lots of ``rows`` in market k."""
+        rows = np.asarray(rows, dtype=np.int64)
+        if rows.ndim == 1 and rows.size <= 8:  # a few rows: one scalar lookup each
+            return np.array([self.get_one(k, r)[0] for r in rows.tolist()], dtype=np.int64)
         return self.get(k, rows)[0]
 
     def set(self, k: int, rows: np.ndarray, lots: np.ndarray, entry: np.ndarray) -> None:

@@ -814,6 +814,8 @@ class Waterfall:
         changes.  ``upnl_only``: the first one only.
         """
         acc = self.acc
+        if upnl_only and rows is not None and np.size(rows) <= 8:  # a few rows: on scalars
+            return (self._upnl_few(np.asarray(rows, dtype=np.int64)),)
         n = acc.n if rows is None else int(np.asarray(rows).size)
         i, c, q, e = acc.positions.entries(rows, acc.n)
         ups = sum_by(i, q * self.lot[c] * (self.marks[c] - e), n)
@@ -832,6 +834,21 @@ class Waterfall:
         has = np.zeros(n, dtype=bool)
         has[i] = True
         return ups, mm, ntsum, has
+
+    def _upnl_few(self, rows: np.ndarray) -> np.ndarray:
+        """The upnl sums of :meth:`_account_sums` for a few rows, row by row on scalars (the
+        same terms added in the same market order)."""
+        book = self.acc.positions
+        lot, marks = self.lot, self.marks
+        out = np.empty(rows.size)
+        for j, r in enumerate(rows.reshape(-1).tolist()):
+            ups = 0.0
+            for m in book.markets_of(r):
+                q, e, _ = book.get_one(m, r)
+                if q:
+                    ups += q * lot[m] * (marks[m] - e)
+            out[j] = ups
+        return out
 
     def _execute_adl_markets(
         self,

@@ -114,6 +114,9 @@ def _make(spec: _Spec, rng: np.random.Generator) -> Snapshot:
         tie_dst = np.flatnonzero(rng.random(n) < spec.tie_frac)
         tie_src = rng.integers(0, n, tie_dst.size)
         if not spec.tie_rows:
+            # a copied capacity must still fit the row's 1e10 lots at its own lot value
+            fits = cap[tie_src] <= _MAX_LOTS * safe_v[tie_dst]
+            tie_dst, tie_src = tie_dst[fits], tie_src[fits]
             cap[tie_dst] = cap[tie_src]
 
     # lots: the fewest whole lots covering the capacity, plus sometimes more (capacity is then
