@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, ClassVar
 import mesa
 import numpy as np
 
+from market.arrays import unique_sorted
+
 if TYPE_CHECKING:  # pragma: no cover
     from experiments.game.model import ADLGame
 
@@ -177,7 +179,7 @@ def target_orders(
     """
     ex = model.exchange
     eq = ex.equity(accounts)  # the rows only: equal to equity()[accounts], bit for bit
-    for k in np.unique(market):
+    for k in unique_sorted(market):
         m = market == k
         acc = accounts[m]
         price = ex.marks[k] * ex.lot[k]

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from agents.base import FLIPPER, Members, Trader
+from market.arrays import unique_sorted
 
 if TYPE_CHECKING:  # pragma: no cover
     from experiments.game.model import ADLGame
@@ -48,7 +49,7 @@ class Flipper(Trader):
         acc, mk = members.account, members.market
         pos = np.zeros(acc.size, dtype=np.int64)
         entry = np.zeros(acc.size)
-        for k in np.unique(mk).tolist():
+        for k in unique_sorted(mk).tolist():
             sel = mk == k
             pos[sel], entry[sel] = ex.acc.positions.get(k, acc[sel])
         upnl = pos * ex.lot[mk] * (ex.marks[mk] - entry)  # upnl()[acc, mk], bit for bit
@@ -66,7 +67,7 @@ class Flipper(Trader):
         now = np.fromiter((a.due for a in members.agents), dtype=np.int64, count=len(members))
         go = (now >= 0) & (now <= model.t) & (pos != 0)
         agents = members.agents
-        for k in np.unique(mk[go]):
+        for k in unique_sorted(mk[go]):
             sel = np.flatnonzero(go & (mk == k))
             rows, q = acc[sel], pos[sel]
             eq_before = ex.equity(rows)

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from agents.base import SYBIL, Members, Trader
+from market.arrays import unique_sorted
 
 if TYPE_CHECKING:  # pragma: no cover
     from experiments.game.model import ADLGame
@@ -124,7 +125,7 @@ class SybilOwner(Trader):
         # 4. the new orders, market by market
         mk = market[owner]
         lots = np.floor(o_nt / (ex.marks[mk] * ex.lot[mk])).astype(np.int64) * side[owner]
-        for k in np.unique(mk).tolist():
+        for k in unique_sorted(mk).tolist():
             go = (mk == k) & (lots != 0)
             if go.any():
                 ex.trade(flat[go], k, lots[go])

@@ -44,6 +44,7 @@ from market.accounts import (
 from market.adl.base import EXECUTIONS, ADLPolicy, Snapshot
 from market.adl.eligibility import Eligibility
 from market.adl.severity import FullSeverity, SeverityController
+from market.arrays import has_repeats, unique_sorted
 from market.errors import InputError, require
 from market.events import TRADE_KINDS, EventLog
 from market.liquidity import fill_price_one, fill_prices
@@ -453,7 +454,7 @@ class Exchange(Waterfall):
         starts = np.zeros(cnt.size, dtype=np.int64)
         np.cumsum(cnt[:-1], out=starts[1:])
         per_owner = np.zeros(cnt.size)
-        for length in np.unique(cnt[cnt > 0]):
+        for length in unique_sorted(cnt[cnt > 0]):
             rows = np.flatnonzero(cnt == length)
             per_owner[rows] = c[starts[rows, None] + np.arange(int(length))].sum(axis=1)
         # grow the arrays as owner-by-owner calls would (the capacity is visible to callers)
@@ -471,7 +472,7 @@ class Exchange(Waterfall):
         """Add collateral to accounts; negative or non-finite amounts are refused."""
         idx = self._check_accounts(account)
         a = np.broadcast_to(self._check_amount(amount, "deposit.amount"), idx.shape)
-        require(np.unique(idx).size == idx.size, "account", "unique indices per call", "duplicates")
+        require(not has_repeats(idx), "account", "unique indices per call", "duplicates")
         self.acc.cash[idx] += a
         self.external += float(a.sum())
 
@@ -497,7 +498,7 @@ class Exchange(Waterfall):
         """
         idx = self._check_accounts(account)
         a = np.broadcast_to(self._check_amount(amount, "withdraw.amount"), idx.shape)
-        require(np.unique(idx).size == idx.size, "account", "unique indices per call", "duplicates")
+        require(not has_repeats(idx), "account", "unique indices per call", "duplicates")
         ok = a <= self.free_collateral(idx) + 1e-9
         rows, amt = idx[ok], a[ok]
         kept = self._cut_withdrawals(amt)  # the factor at the equity before the withdrawal
@@ -915,7 +916,7 @@ class Exchange(Waterfall):
         require(bool(np.all(q != 0)), "lots", "non-zero whole lots", 0)
         ascending = idx.size < 2 or bool(np.all(idx[1:] > idx[:-1]))
         require(
-            ascending or np.unique(idx).size == idx.size,
+            ascending or not has_repeats(idx),
             "account",
             "unique indices per call",
             "duplicates",
@@ -970,7 +971,7 @@ class Exchange(Waterfall):
         require(q.dtype.kind in "iu", "lots", "whole lots (integers)", q.dtype)
         px = np.broadcast_to(np.atleast_1d(np.asarray(prices, dtype=np.float64)), idx.shape)
         self._check_prices(px, "price")
-        require(np.unique(idx).size == idx.size, "account", "unique indices per call", "duplicates")
+        require(not has_repeats(idx), "account", "unique indices per call", "duplicates")
         q = q.astype(np.int64)
         self._fill(idx, k, q, px, "settle")
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from market.arrays import unique_sorted
 from market.errors import require
 from market.exchange import Exchange
 
@@ -86,7 +87,7 @@ def _positions(
     weight = (np.arange(k_markets) + 1.0) ** -spec.market_zipf
     cdf = np.cumsum(weight / weight.sum())
     market = np.minimum(np.searchsorted(cdf, rng.random(owner.size), side="right"), k_markets - 1)
-    key = np.unique(owner * k_markets + market)  # merge repeats, sorted by account
+    key = unique_sorted(owner * k_markets + market)  # merge repeats, sorted by account
     return key // k_markets, key % k_markets
 
 

@@ -25,6 +25,7 @@ from market.accounts import (
 from market.adl.base import Snapshot
 from market.adl.eligibility import Eligibility
 from market.adl.severity import WaveOutcome, WaveState
+from market.arrays import unique_sorted
 from market.errors import require
 from market.positions import sum_by
 
@@ -311,7 +312,7 @@ class Waterfall:
         ri, ci, qi, _ = acc.positions.entries(rows, acc.n)  # by market, rows ascending
         notional = np.abs(qi) * self.lot[ci] * self.marks[ci]
         starts = np.searchsorted(ci, np.arange(self.K + 1))
-        for k in np.unique(ci).tolist():
+        for k in unique_sorted(ci).tolist():
             sl = slice(starts[k], starts[k + 1])
             r = rows[ri[sl]]
             px = np.full(r.size, self.marks[k])
@@ -825,7 +826,7 @@ class Waterfall:
         ntsum = sum_by(i, ntv, n)
         if self._any_tiers():
             req = np.empty_like(ntv)
-            for k in np.unique(c).tolist():  # tiered requirement market by market
+            for k in unique_sorted(c).tolist():  # tiered requirement market by market
                 sel = c == k
                 req[sel] = mg.tiered_requirement(ntv[sel], self.specs[k])
         else:
@@ -890,7 +891,7 @@ class Waterfall:
         b = self.book
         is_b = rows == b
         h_book = dict(zip(seg[is_b].tolist(), h[is_b].tolist(), strict=True))
-        waves_closing = np.unique(seg[ci]).tolist()
+        waves_closing = unique_sorted(seg[ci]).tolist()
         pnl_of = dict(zip(waves_closing, book_pnl, strict=True))
         cash, gains = self.acc.cash, self.acc.gains
         for j in sorted(set(waves_closing) | set(h_book)):

@@ -29,6 +29,7 @@ from __future__ import annotations
 import numpy as np
 
 from market.accounts import ACTIVE
+from market.arrays import unique_sorted
 from market.exchange import Exchange
 
 #: Length of one learner's observation.
@@ -122,7 +123,7 @@ class Learners:
     def _lots(self) -> np.ndarray:
         """Signed lots of each account in its learner's market, (n, S)."""
         out = np.zeros((self.n, self.S), dtype=np.int64)
-        for k in np.unique(self.market):
+        for k in unique_sorted(self.market):
             sel = self.market == k
             out[sel] = self.ex.acc.positions.lots_of(self.rows[sel].ravel(), int(k)).reshape(
                 -1, self.S
@@ -193,7 +194,7 @@ class Learners:
         """Send ``delta`` (n, S) signed lots, one exchange call per market."""
         if not delta.any():
             return
-        for k in np.unique(self.market):
+        for k in unique_sorted(self.market):
             sel = (self.market == k)[:, None] & (delta != 0)
             if sel.any():
                 self.ex.trade(self.rows[sel], int(k), delta[sel])

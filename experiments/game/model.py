@@ -47,6 +47,7 @@ from experiments.game.twopass import TwoPassRecorder
 from market.accounts import ACTIVE, LIQUIDATED
 from market.adl import Eligibility, get_policy, get_severity
 from market.adl.queues import quantile_indicator
+from market.arrays import unique_sorted
 from market.exchange import BackstopConfig, Exchange
 from market.spec import MarketSpec
 
@@ -127,7 +128,7 @@ class OwnerAccounts:
             np.cumsum(self.lengths[:-1], out=starts[1:])
         self.first = self.flat[starts] if n else np.zeros(0, dtype=np.int64)
         self.groups: list[tuple[np.ndarray, np.ndarray]] = []
-        for length in np.unique(self.lengths[self.lengths > 1]):
+        for length in unique_sorted(self.lengths[self.lengths > 1]):
             rows = np.flatnonzero(self.lengths == length)
             cols = starts[rows, None] + np.arange(int(length))
             self.groups.append((rows, self.flat[cols]))

@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from market.adl.base import ADLPolicy
+from market.arrays import unique_sorted
 from market.exchange import BackstopConfig, Exchange
 from market.invariants import check_invariants
 from market.population import PopulationSpec, seed_population
@@ -110,7 +111,7 @@ def run_crash(cfg: CrashConfig, policy: ADLPolicy | None = None) -> dict:
     inv = check_invariants(ex)
     out = {
         **{k: (int(v) if k == "liquidated" else float(v)) for k, v in totals.items()},
-        "accounts_touched": int(np.unique(adl["account"]).size),
+        "accounts_touched": int(unique_sorted(adl["account"]).size),
         "max_haircut_frac": float(frac.max(initial=0.0)),
         "fund_left": float(ex.fund),
         "execution": ex.execution,
