@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from market import arrays
 from market.errors import require
 from market.positions import Positions
 
@@ -159,7 +160,7 @@ def book_gain(gains: np.ndarray, idx: np.ndarray, amount: np.ndarray) -> None:
     amt = np.asarray(amount, dtype=np.float64)
     if amt.ndim == 0:  # one amount for every row
         amt = np.full(idx.shape, amt)
-    if idx.size <= 8:  # a few rows: row by row on scalars (the same operations)
+    if idx.size <= arrays.FEW_ROWS:  # a few rows: row by row on scalars (the same operations)
         for r, a in zip(idx.reshape(-1).tolist(), amt.reshape(-1).tolist(), strict=True):
             book_gain_one(gains, r, a)
         return

@@ -1,4 +1,4 @@
-"""Small array helpers used on hot paths.
+"""Small array helpers used on hot paths, and the size below which rows go one by one.
 
 numpy 2's ``np.unique`` without extra outputs hashes its input, which on integer arrays of a
 million entries is tens of times slower than sorting them; these helpers sort instead and
@@ -8,6 +8,12 @@ return the same values.
 from __future__ import annotations
 
 import numpy as np
+
+#: Up to this many rows, orders, margin checks, transfers, equity reads and ledger entries run
+#: row by row on scalars: the same operations in the same order as the array paths (so the
+#: same numbers), without their fixed cost per call.  0 switches the scalar paths off (tests
+#: compare the two).
+FEW_ROWS = 8
 
 
 def unique_sorted(a: np.ndarray) -> np.ndarray:

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from market import arrays
 from market import margin as mg
 from market.accounts import (
     ACTIVE,
@@ -63,9 +64,6 @@ BACKSTOP_KINDS = ("fund", "vault", "none")
 #: unrealised profit (Deribit-style socialisation at settlement).
 SHORTFALL_BEARERS = ("written_off", "fund_debt", "venue", "socialised", "withdrawals")
 _KIND = {name: i for i, name in enumerate(TRADE_KINDS)}
-#: Up to this many rows, order fills and margin checks run row by row on scalars (the same
-#: operations as the array path, without its fixed cost per call).
-FEW_ROWS = 8
 
 
 def fill_arithmetic(
@@ -479,7 +477,7 @@ class Exchange(Waterfall):
     def free_collateral(self, idx: np.ndarray) -> np.ndarray:
         """What an account may withdraw: min(cash, equity - initial margin), floored at 0."""
         idx = np.asarray(idx)
-        if idx.ndim == 1 and idx.size <= FEW_ROWS:  # row by row on scalars (the same terms)
+        if idx.ndim == 1 and idx.size <= arrays.FEW_ROWS:  # row by row on scalars (the same terms)
             cash = self.acc.cash
             out = np.empty(idx.size)
             for j, r in enumerate(idx.tolist()):
@@ -559,7 +557,7 @@ class Exchange(Waterfall):
             return np.zeros(0)
         book = self.acc.positions
         idx = np.asarray(idx, dtype=np.int64)
-        if idx.size <= FEW_ROWS:  # row by row in scalars: the same operations, less overhead
+        if idx.size <= arrays.FEW_ROWS:  # row by row in scalars: the same operations, less overhead
             return self._apply_fills_few(idx, k, dq, price)
         where = book.locate(k, idx)
         q0, e0 = book.read(k, where)
@@ -638,7 +636,7 @@ class Exchange(Waterfall):
         after taking the other side of ``dq`` at ``px`` (buys, then sells); returns the PnL
         each of the (at most two) fills realised, in order, for the caller to book."""
         fills = []
-        if dq.size == 1:  # one fill: in scalars
+        if dq.size == 1 and arrays.FEW_ROWS:  # one fill: in scalars
             q = int(dq[0])
             if q:
                 fills.append((-q, float(q * px[0]) / q))
@@ -845,7 +843,7 @@ class Exchange(Waterfall):
         """(fill prices, the book's consumption after them) for signed lot orders in market k,
         walking the book in array order; nothing changes."""
         s = self.specs[k]
-        if lots.size == 1 and lots[0] != 0:  # one order: in scalars (the same price)
+        if lots.size == 1 and lots[0] != 0 and arrays.FEW_ROWS:  # one order: in scalars
             size = abs(int(lots[0])) * self.lot[k] * self.marks[k]
             sgn = 1 if lots[0] > 0 else -1
             j = (sgn + 1) // 2  # column 0: bids (sells), 1: asks (buys)
@@ -931,7 +929,7 @@ class Exchange(Waterfall):
             px = np.full(idx.shape, float(price))
         else:
             px, consumed = self._walk(k, q)
-        if idx.size <= FEW_ROWS:
+        if idx.size <= arrays.FEW_ROWS:
             ok = self._margin_ok_few(idx, k, q, px, fee)
         else:
             ok = self._margin_ok(idx, k, q, px, fee)
@@ -1008,7 +1006,7 @@ class Exchange(Waterfall):
         require(not same.any(), "dst", "accounts different from their sources", d[same][:3])
         if s.size == 0:
             return np.ones(0, dtype=bool)
-        if s.size <= FEW_ROWS:
+        if s.size <= arrays.FEW_ROWS:
             return self._transfer_few(s, d, a)
         us, inv = np.unique(s, return_inverse=True)
         total = np.bincount(inv, weights=a, minlength=us.size)

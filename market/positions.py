@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from market import arrays
+
 _EMPTY_I = np.zeros(0, dtype=np.int64)
 _EMPTY_F = np.zeros(0)
 
@@ -142,7 +144,7 @@ class Positions:
     def lots_of(self, rows: np.ndarray, k: int) -> np.ndarray:
         """Signed lots of ``rows`` in market k."""
         rows = np.asarray(rows, dtype=np.int64)
-        if rows.ndim == 1 and rows.size <= 8:  # a few rows: one scalar lookup each
+        if rows.ndim == 1 and rows.size <= arrays.FEW_ROWS:  # a few rows: one scalar lookup each
             return np.array([self.get_one(k, r)[0] for r in rows.tolist()], dtype=np.int64)
         return self.get(k, rows)[0]
 

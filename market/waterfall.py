@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from market import arrays
 from market import margin as mg
 from market.accounts import (
     ACTIVE,
@@ -92,6 +93,10 @@ class Waterfall:
     #: From this many markets on, :meth:`_run_adl` totals the holes' liquidated positions per
     #: market by ``bincount``; below it, as (holes, K) arrays summed column by column.
     sparse_sums_min_markets: int = 9
+    #: Execute a step's ADL waves together after every rule call (the same operations, in the
+    #: same order for each account, as wave by wave); False executes each wave after its own
+    #: rule call, as a vault backstop always does (tests compare the two).
+    batch_adl: bool = True
 
     # ------------------------------------------------------------------ the waterfall
     def step(self, marks: object) -> StepReport:
@@ -473,7 +478,7 @@ class Waterfall:
         records: list[dict] = []
         # without a vault nothing between two waves' executions reads what the first
         # changed: the waves are executed together after every rule call
-        batched = self.vault < 0
+        batched = self.batch_adl and self.vault < 0
         allocs: list = []
         max_shortfall = float(left.max(initial=0.0))
         # the eligibility's own budget rule on checked capacities: from their sums
@@ -815,7 +820,9 @@ class Waterfall:
         changes.  ``upnl_only``: the first one only.
         """
         acc = self.acc
-        if upnl_only and rows is not None and np.size(rows) <= 8:  # a few rows: on scalars
+        if (
+            upnl_only and rows is not None and np.size(rows) <= arrays.FEW_ROWS
+        ):  # a few rows: on scalars
             return (self._upnl_few(np.asarray(rows, dtype=np.int64)),)
         n = acc.n if rows is None else int(np.asarray(rows).size)
         i, c, q, e = acc.positions.entries(rows, acc.n)
