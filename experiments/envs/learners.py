@@ -93,6 +93,7 @@ class Learners:
         rows = ex.open_accounts(self.n * self.S, cash_each.ravel(), kind=0, group=groups)
         self.rows = rows.reshape(self.n, self.S)
         self.market = np.broadcast_to(np.asarray(market, dtype=np.int64), (self.n,)).copy()
+        self._markets = unique_sorted(self.market).tolist()  # the markets learners trade
         im = np.array([ex.specs[int(k)].initial_margin for k in self.market])
         self.max_lev = np.minimum(float(max_leverage), 0.95 / im)
         self.wallet = np.full(self.n, float(wallet))
@@ -122,19 +123,21 @@ class Learners:
 
     def _lots(self) -> np.ndarray:
         """Signed lots of each account in its learner's market, (n, S)."""
+        book = self.ex.acc.positions
+        if len(self._markets) == 1:  # every learner in one market
+            return book.lots_of(self.rows.ravel(), self._markets[0]).reshape(self.n, self.S)
         out = np.zeros((self.n, self.S), dtype=np.int64)
-        for k in unique_sorted(self.market):
+        for k in self._markets:
             sel = self.market == k
-            out[sel] = self.ex.acc.positions.lots_of(self.rows[sel].ravel(), int(k)).reshape(
-                -1, self.S
-            )
+            out[sel] = book.lots_of(self.rows[sel].ravel(), k).reshape(-1, self.S)
         return out
 
     # ------------------------------------------------------------------ acting
     def act(self, actions: np.ndarray) -> None:
         """Carry out one step's moves (``actions``: (n, 4) in [-1, 1]; NaN counts as 0)."""
         self._eq = None
-        a = np.clip(np.nan_to_num(np.asarray(actions, dtype=np.float64)), -1.0, 1.0)
+        a = np.asarray(actions, dtype=np.float64)
+        a = np.clip(np.where(np.isnan(a), 0.0, a), -1.0, 1.0)
         a = a.reshape(self.n, ACT_SIZE)
         ex = self.ex
         active = (ex.acc.flags[self.rows] & ACTIVE) != 0  # (n, S)
@@ -194,7 +197,7 @@ class Learners:
         """Send ``delta`` (n, S) signed lots, one exchange call per market."""
         if not delta.any():
             return
-        for k in unique_sorted(self.market):
+        for k in self._markets:
             sel = (self.market == k)[:, None] & (delta != 0)
             if sel.any():
                 self.ex.trade(self.rows[sel], int(k), delta[sel])
@@ -293,7 +296,8 @@ class Learners:
                 self.last_haircut / scale,
             ]
         )
-        return np.nan_to_num(obs, nan=0.0, posinf=1e6, neginf=-1e6).astype(np.float32)
+        # inside the observation space: NaN as 0, everything clipped to +-1e6
+        return np.clip(np.where(np.isnan(obs), 0.0, obs), -1e6, 1e6).astype(np.float32)
 
 
 def _spread(total: np.ndarray, used: np.ndarray, size: int) -> np.ndarray:
