@@ -48,7 +48,7 @@ from market.adl.severity import FullSeverity, SeverityController
 from market.arrays import has_repeats, unique_sorted
 from market.errors import InputError, require
 from market.events import TRADE_KINDS, EventLog
-from market.liquidity import fill_price_one, fill_prices
+from market.liquidity import fill_prices
 from market.positions import sum_by
 from market.spec import MarketSpec
 from market.waterfall import Waterfall
@@ -339,26 +339,30 @@ class Exchange(Waterfall):
         """The markets' initial margin rates (kept while ``specs`` is the same tuple)."""
         return self._spec_field("initial_margin")
 
+    def _spec_cache(self) -> dict:
+        """What is derived from ``specs``, kept while ``specs`` is the same tuple."""
+        cache = getattr(self, "_spec_fields", None)
+        if cache is None or cache[0] is not self.specs:
+            cache = (self.specs, {})
+            self._spec_fields = cache
+        return cache[1]
+
     def _any_tiers(self) -> bool:
-        """Whether any market has maintenance tiers (kept like :meth:`_spec_field`)."""
-        self._spec_field("maintenance_margin")  # refreshes the cache for these specs
-        cache = self._spec_fields[1]
+        """Whether any market has maintenance tiers."""
+        cache = self._spec_cache()
         if "any_tiers" not in cache:
             cache["any_tiers"] = any(sp.tiers for sp in self.specs)
         return cache["any_tiers"]
 
     def _spec_field(self, name: str) -> np.ndarray:
-        """One :class:`MarketSpec` field over the markets, as an array (read-only; kept while
-        ``specs`` is the same tuple, so a pass over many markets does not rebuild it)."""
-        cache = getattr(self, "_spec_fields", None)
-        if cache is None or cache[0] is not self.specs:
-            cache = (self.specs, {})
-            self._spec_fields = cache
-        arr = cache[1].get(name)
+        """One :class:`MarketSpec` field over the markets, as a read-only array (so a pass
+        over many markets does not rebuild it)."""
+        cache = self._spec_cache()
+        arr = cache.get(name)
         if arr is None:
             arr = np.array([getattr(sp, name) for sp in self.specs])
             arr.setflags(write=False)
-            cache[1][name] = arr
+            cache[name] = arr
         return arr
 
     def _equity_and_initial(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -481,8 +485,8 @@ class Exchange(Waterfall):
             cash = self.acc.cash
             out = np.empty(idx.size)
             for j, r in enumerate(idx.tolist()):
-                eq, im, _ = self._equity_initial_one(r, -1)
-                out[j] = max(min(cash[r], eq - im), 0.0)
+                ups, im, _ = self._row_terms(r)
+                out[j] = max(min(cash[r], (cash[r] + ups) - im), 0.0)
             return out
         eq = self.equity(idx)
         uniq, inv = np.unique(idx, return_inverse=True)
@@ -586,22 +590,6 @@ class Exchange(Waterfall):
             out[j] = realised
         return out
 
-    def _equity_initial_one(self, r: int, k: int) -> tuple[float, float, int]:
-        """``(equity, initial requirement, lots in market k)`` of one account, in scalars:
-        the terms of :meth:`_equity_and_initial`, added in the same (market) order."""
-        book = self.acc.positions
-        lot, marks, rates = self.lot, self.marks, self._initial_rates()
-        ups, im, old = 0.0, 0.0, 0
-        for m in book.markets_of(r):
-            q, e, _ = book.get_one(m, r)
-            if not q:
-                continue
-            ups += q * lot[m] * (marks[m] - e)
-            im += abs(q) * (lot[m] * marks[m]) * rates[m]
-            if m == k:
-                old = q
-        return self.acc.cash[r] + ups, im, old
-
     def _margin_ok_few(
         self, idx: np.ndarray, k: int, q: np.ndarray, px: np.ndarray, fee: bool
     ) -> np.ndarray:
@@ -609,8 +597,10 @@ class Exchange(Waterfall):
         lot, mark, spec = self.lot[k], self.marks[k], self.specs[k]
         per_lot = lot * mark * spec.initial_margin
         ok = np.empty(idx.size, dtype=bool)
+        cash = self.acc.cash
         for j, (r, d, p) in enumerate(zip(idx.tolist(), q.tolist(), px.tolist(), strict=True)):
-            eq, im, old = self._equity_initial_one(r, k)
+            ups, im, old = self._row_terms(r, k)
+            eq = cash[r] + ups
             new = old + d
             cost = d * lot * (p - mark)
             fees = abs(d) * lot * p * spec.taker_fee if fee else 0.0
@@ -626,10 +616,7 @@ class Exchange(Waterfall):
         average entry stays a price inside the range of the fills (no cancellation error).
         """
         r = self.book if row is None else int(row)
-        cash, gains = self.acc.cash, self.acc.gains
-        for realised in self._book_side(k, dq, px, r):
-            cash[r] += realised
-            book_gain_one(gains, r, realised)
+        self._credit_one(r, self._book_side(k, dq, px, r))
 
     def _book_side(self, k: int, dq: np.ndarray, px: np.ndarray, r: int) -> list[float]:
         """The position side of :meth:`_book_takes`: row ``r``'s lots and entry in market k
@@ -715,11 +702,8 @@ class Exchange(Waterfall):
         Returns the realised PnL per order.
         """
         realised, px, book_pnl = self._fill_positions(rows, market, dq, slots=slots)
-        r = self.book
-        for amounts in book_pnl:
-            for x in amounts:
-                self.acc.cash[r] += x
-                book_gain_one(self.acc.gains, r, x)
+        for amounts in book_pnl:  # the book's side, market by market
+            self._credit_one(self.book, amounts)
         self._ledger_in_order(rows, realised)
         self._log_fills(rows, market, dq, px, realised, kind)
         return realised
@@ -810,6 +794,9 @@ class Exchange(Waterfall):
             book_gain(self.acc.gains, rr, aa)
 
     def _charge_fees(self, idx: np.ndarray, fee: np.ndarray) -> None:
+        if idx.size == 1 and arrays.FEW_ROWS:  # one row: the same operations on scalars
+            self._charge_fee_one(int(idx[0]), float(np.reshape(fee, -1)[0]))
+            return
         self.acc.cash[idx] -= fee
         self.acc.fees_paid[idx] += fee
         book_gain(self.acc.gains, idx, -fee)
@@ -843,23 +830,6 @@ class Exchange(Waterfall):
         """(fill prices, the book's consumption after them) for signed lot orders in market k,
         walking the book in array order; nothing changes."""
         s = self.specs[k]
-        if lots.size == 1 and lots[0] != 0 and arrays.FEW_ROWS:  # one order: in scalars
-            size = abs(int(lots[0])) * self.lot[k] * self.marks[k]
-            sgn = 1 if lots[0] > 0 else -1
-            j = (sgn + 1) // 2  # column 0: bids (sells), 1: asks (buys)
-            new = np.array(self._consumed[k], dtype=np.float64)
-            px = fill_price_one(
-                self.marks[k],
-                size,
-                sgn,
-                float(new[j]),
-                self._depth_eff(k),
-                s.impact,
-                s.impact_exponent,
-                s.max_impact,
-            )
-            new[j] += size
-            return np.array([px]), new
         size = np.abs(lots) * self.lot[k] * self.marks[k]
         return fill_prices(
             self.marks[k],
@@ -929,10 +899,7 @@ class Exchange(Waterfall):
             px = np.full(idx.shape, float(price))
         else:
             px, consumed = self._walk(k, q)
-        if idx.size <= arrays.FEW_ROWS:
-            ok = self._margin_ok_few(idx, k, q, px, fee)
-        else:
-            ok = self._margin_ok(idx, k, q, px, fee)
+        ok = self._margin_ok(idx, k, q, px, fee)
         if not ok.any():
             return ok
         if ok.all():  # every order fills: the prices and the book's walk are the first pass's
@@ -948,10 +915,7 @@ class Exchange(Waterfall):
         taker = notional * self.specs[k].taker_fee if fee else np.zeros(rows.size)
         self._fill(rows, k, qq, px, "order", fees=taker)
         if fee:
-            if rows.size == 1:
-                self._charge_fee_one(int(rows[0]), float(taker[0]))
-            else:
-                self._charge_fees(rows, taker)
+            self._charge_fees(rows, taker)
             maker = float(notional.sum() * self.specs[k].maker_fee)
             if maker:
                 self._charge_fee_one(self.book, maker)
@@ -976,6 +940,8 @@ class Exchange(Waterfall):
     def _margin_ok(
         self, idx: np.ndarray, k: int, q: np.ndarray, px: np.ndarray, fee: bool
     ) -> np.ndarray:
+        if idx.size <= arrays.FEW_ROWS:  # row by row on scalars (the same operations)
+            return self._margin_ok_few(idx, k, q, px, fee)
         old = self.acc.positions.lots_of(idx, k)
         new = old + q
         increases = np.abs(new) > np.abs(old)

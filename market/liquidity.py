@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from market import arrays
+
 
 def average_impact(
     start: np.ndarray, size: np.ndarray, depth: float, impact: float, exponent: float, cap: float
@@ -68,6 +70,14 @@ def fill_prices(
     new = np.array(consumed, dtype=np.float64)
     if sizes.size == 0:
         return prices, new
+    if sizes.size == 1 and sizes[0] > 0 and abs(int(side[0])) == 1 and arrays.FEW_ROWS:
+        sgn = int(side[0])  # one order: on scalars (the same price, the same consumption)
+        j = (sgn + 1) // 2
+        px = fill_price_one(
+            mark, float(sizes[0]), sgn, float(new[j]), depth_eff, impact, exponent, cap
+        )
+        new[j] += sizes[0]
+        return np.array([px]), new
     lo, hi = side.min(), side.max()
     for j, sgn in enumerate((-1, 1)):  # column 0: bids (sells), column 1: asks (buys)
         if lo == hi:  # one side only (a crash's liquidations): no selection

@@ -81,8 +81,8 @@ class Positions:
 
     def read(self, k: int, where: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """(lots, entry) at a :meth:`locate` result (0 and 0.0 where not held); ``found`` may
-        be None when every row is held (slots read off the column, as :meth:`holders` and
-        :meth:`entries` with ``slots=True`` give them)."""
+        be None when every row is held (slots read off the column, as :meth:`holders_at` and
+        :meth:`entries_at` give them)."""
         slot, found = where
         if found is None or found.all():
             return self.lots[k][slot], self.entry[k][slot]
@@ -218,9 +218,7 @@ class Positions:
 
     def holders(self, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(accounts ascending, lots, entries) of the open positions of market k (copies)."""
-        q = self.lots[k]
-        keep = q != 0
-        return self.acct[k][keep], q[keep], self.entry[k][keep]
+        return self.holders_at(k)[:3]
 
     def holders_at(self, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """:meth:`holders` and where each sits in market k's column (valid until it

@@ -27,7 +27,6 @@ from market.adl.base import Snapshot
 from market.adl.eligibility import Eligibility
 from market.adl.severity import WaveOutcome, WaveState
 from market.arrays import unique_sorted
-from market.errors import require
 from market.positions import sum_by
 
 
@@ -483,15 +482,9 @@ class Waterfall:
         max_shortfall = float(left.max(initial=0.0))
         # the eligibility's own budget rule on checked capacities: from their sums
         plain_budget = type(self.eligibility).budget is Eligibility.budget
-        if plain_budget:
+        if plain_budget:  # what budget() checks per wave, once over every wave's rows
             self.eligibility.validate()
-            require(
-                not cap_all.size
-                or (float(cap_all.min()) >= 0 and bool(np.isfinite(cap_all.max()))),
-                "eligibility.capacity",
-                "finite and >= 0 everywhere",
-                float(cap_all.min(initial=0)),
-            )
+            self.eligibility.checked_capacity(cap_all)
         for i, (k, (snap, fallback)) in enumerate(snaps.items()):
             wave_no = first_wave + i + 1
             rep.waves.append(wave_no)
@@ -820,10 +813,10 @@ class Waterfall:
         changes.  ``upnl_only``: the first one only.
         """
         acc = self.acc
-        if (
-            upnl_only and rows is not None and np.size(rows) <= arrays.FEW_ROWS
-        ):  # a few rows: on scalars
-            return (self._upnl_few(np.asarray(rows, dtype=np.int64)),)
+        if upnl_only and rows is not None and np.size(rows) <= arrays.FEW_ROWS:
+            # a few rows: on scalars, the same terms in the same market order
+            rows = np.asarray(rows, dtype=np.int64).reshape(-1)
+            return (np.array([self._row_terms(r)[0] for r in rows.tolist()], dtype=float),)
         n = acc.n if rows is None else int(np.asarray(rows).size)
         i, c, q, e = acc.positions.entries(rows, acc.n)
         ups = sum_by(i, q * self.lot[c] * (self.marks[c] - e), n)
@@ -843,20 +836,29 @@ class Waterfall:
         has[i] = True
         return ups, mm, ntsum, has
 
-    def _upnl_few(self, rows: np.ndarray) -> np.ndarray:
-        """The upnl sums of :meth:`_account_sums` for a few rows, row by row on scalars (the
-        same terms added in the same market order)."""
+    def _row_terms(self, r: int, k: int = -1) -> tuple[float, float, int]:
+        """One account's (upnl summed over its markets, initial requirement, lots in market
+        ``k``), in scalars: the terms of :meth:`_account_sums` and ``_equity_and_initial``
+        added in the same market order, for paths that handle a few rows one by one."""
         book = self.acc.positions
-        lot, marks = self.lot, self.marks
-        out = np.empty(rows.size)
-        for j, r in enumerate(rows.reshape(-1).tolist()):
-            ups = 0.0
-            for m in book.markets_of(r):
-                q, e, _ = book.get_one(m, r)
-                if q:
-                    ups += q * lot[m] * (marks[m] - e)
-            out[j] = ups
-        return out
+        lot, marks, rates = self.lot, self.marks, self._spec_field("initial_margin")
+        ups, im, old = 0.0, 0.0, 0
+        for m in book.markets_of(r):
+            q, e, _ = book.get_one(m, r)
+            if not q:
+                continue
+            ups += q * lot[m] * (marks[m] - e)
+            im += abs(q) * (lot[m] * marks[m]) * rates[m]
+            if m == k:
+                old = q
+        return ups, im, old
+
+    def _credit_one(self, r: int, amounts: object) -> None:
+        """Book signed ``amounts`` to one row's cash and gains ledger, one after the other."""
+        cash, gains = self.acc.cash, self.acc.gains
+        for x in amounts:  # type: ignore[attr-defined]
+            cash[r] += x
+            book_gain_one(gains, r, x)
 
     def _execute_adl_markets(
         self,
@@ -898,16 +900,9 @@ class Waterfall:
         b = self.book
         is_b = rows == b
         h_book = dict(zip(seg[is_b].tolist(), h[is_b].tolist(), strict=True))
-        waves_closing = unique_sorted(seg[ci]).tolist()
-        pnl_of = dict(zip(waves_closing, book_pnl, strict=True))
-        cash, gains = self.acc.cash, self.acc.gains
-        for j in sorted(set(waves_closing) | set(h_book)):
-            for x in pnl_of.get(j, ()):
-                cash[b] += x
-                book_gain_one(gains, b, x)
-            if j in h_book:
-                cash[b] -= h_book[j]
-                book_gain_one(gains, b, -h_book[j])
+        pnl_of = dict(zip(unique_sorted(seg[ci]).tolist(), book_pnl, strict=True))
+        for j in sorted(set(pnl_of) | set(h_book)):
+            self._credit_one(b, pnl_of.get(j, []) + ([-h_book[j]] if j in h_book else []))
         # everyone else: realised PnL then haircut, wave by wave
         nb = ~is_b
         order = np.argsort(np.concatenate([2 * seg[ci], 2 * seg[nb] + 1]), kind="stable")

@@ -10,6 +10,7 @@ beside them: it is the floor an environment step cannot go below.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -27,28 +28,40 @@ MIN_SECONDS = 1.0
 QUICK_MIN_SECONDS = 0.0
 
 
+def _until(min_seconds: float, episode: Callable[[int], tuple[int, float]]) -> tuple[int, float]:
+    """Play ``episode(i)`` (returning its steps and timed seconds) for i = 0, 1, ... until at
+    least ``min_seconds`` are timed (at least once); the total steps and seconds."""
+    steps, spent, i = 0, 0.0, 0
+    while i == 0 or spent < min_seconds:
+        n, sec = episode(i)
+        steps, spent, i = steps + n, spent + sec, i + 1
+    return steps, spent
+
+
 def _episode_rate(
     env: Any, seed: int, act: Any, min_seconds: float = 0.0
 ) -> tuple[float, int, float]:
     """(steps per second of ``step``, steps, seconds of the first ``reset``) over whole
-    episodes, at least one and until ``min_seconds`` of stepping."""
-    steps, spent, reset_s, episode = 0, 0.0, None, 0
-    while episode == 0 or spent < min_seconds:
+    episodes (seeds ``seed``, ``seed + 1``, ...), at least one and until ``min_seconds`` of
+    stepping."""
+    resets: list[float] = []
+
+    def episode(i: int) -> tuple[int, float]:
         t0 = time.perf_counter()
-        env.reset(seed=seed + episode)
-        if reset_s is None:
-            reset_s = time.perf_counter() - t0
-        episode += 1
+        env.reset(seed=seed + i)
+        resets.append(time.perf_counter() - t0)
+        steps, spent = 0, 0.0
         while True:
             a = act(env)
             t = time.perf_counter()
             out = env.step(a)
             spent += time.perf_counter() - t
             steps += 1
-            done = (out[2] or out[3]) if isinstance(out[2], bool) else not env.agents
-            if done:
-                break
-    return steps / spent, steps, float(reset_s)
+            if (out[2] or out[3]) if isinstance(out[2], bool) else not env.agents:
+                return steps, spent
+
+    steps, spent = _until(min_seconds, episode)
+    return steps / spent, steps, resets[0]
 
 
 def bench_envs(quick: bool = False, seed: int = 1) -> dict[str, Any]:
@@ -77,15 +90,15 @@ def bench_envs(quick: bool = False, seed: int = 1) -> dict[str, Any]:
     )
     out["parallel_steps_per_s"] = prate
     out["parallel_learner_steps_per_s"] = prate * PARALLEL_LEARNERS
-    steps, spent, episode = 0, 0.0, 0
-    while episode == 0 or spent < least:
-        game = game_for(None, traders, None, seed + episode)
-        episode += 1
+
+    def game_alone(i: int) -> tuple[int, float]:
+        game = game_for(None, traders, None, seed + i)
         t = time.perf_counter()
         while game.running and game.t < game.total_steps:
             game.step()
-        spent += time.perf_counter() - t
-        steps += game.total_steps
+        return game.total_steps, time.perf_counter() - t
+
+    steps, spent = _until(least, game_alone)
     out["game_steps_per_s"] = steps / spent
     return out
 

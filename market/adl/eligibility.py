@@ -210,13 +210,7 @@ class Eligibility(Params):
             "a finite number >= 0",
             budget,
         )
-        cap = _array(capacity, "capacity", None)
-        require(
-            bool(np.all(cap >= 0)),
-            "eligibility.capacity",
-            ">= 0 everywhere",
-            float(cap.min(initial=0)),
-        )
+        cap = self.checked_capacity(capacity)
         pool = cap
         if base is not None:
             pool = _array(base, "base", None)
@@ -227,6 +221,23 @@ class Eligibility(Params):
                 float(pool.min(initial=0)),
             )
         return self.budget_of_sums(float(budget), float(cap.sum()), float(pool.sum()))
+
+    @staticmethod
+    def checked_capacity(capacity: Any) -> np.ndarray:
+        """``capacity`` as a 1-d float array, checked finite and >= 0 everywhere (what
+        :meth:`budget` requires; a caller holding many waves' rows checks them once).
+
+        Raises:
+            InputError: if it is not a finite 1-d array >= 0.
+        """
+        cap = _array(capacity, "capacity", None)
+        require(
+            bool(np.all(cap >= 0)),
+            "eligibility.capacity",
+            ">= 0 everywhere",
+            float(cap.min(initial=0)),
+        )
+        return cap
 
     def budget_of_sums(
         self, budget: float, capacity_sum: float, base_sum: float | None = None
