@@ -35,6 +35,15 @@ def _number(value: Any) -> bool:
     return isinstance(value, int | float | np.number) and not isinstance(value, bool | np.bool_)
 
 
+def _nonneg_array(value: Any, field: str, n: int | None) -> np.ndarray:
+    """:func:`_array`, also checked ``>= 0`` everywhere."""
+    arr = _array(value, field, n)
+    require(
+        bool(np.all(arr >= 0)), f"eligibility.{field}", ">= 0 everywhere", float(arr.min(initial=0))
+    )
+    return arr
+
+
 def _array(value: Any, field: str, n: int | None) -> np.ndarray:
     """A finite 1-d float array (a scalar is broadcast to ``n`` rows when ``n`` is known)."""
     arr = np.asarray(value, dtype=np.float64)
@@ -178,14 +187,8 @@ class Eligibility(Params):
         if closes_lots:
             require(lots is not None, "eligibility.lots", "given when closes_lots=True")
             require(lot_value is not None, "eligibility.lot_value", "given when closes_lots=True")
-            lt = _array(lots, "lots", n)
+            lt = _nonneg_array(lots, "lots", n)
             lv = _array(lot_value, "lot_value", n)
-            require(
-                bool(np.all(lt >= 0)),
-                "eligibility.lots",
-                ">= 0 everywhere",
-                float(lt.min(initial=0)),
-            )
         c = float(self.account_fraction) * base
         if closes_lots:
             c = np.minimum(c, np.maximum(lt * lv, 0.0))
@@ -213,13 +216,7 @@ class Eligibility(Params):
         cap = self.checked_capacity(capacity)
         pool = cap
         if base is not None:
-            pool = _array(base, "base", None)
-            require(
-                bool(np.all(pool >= 0)),
-                "eligibility.base",
-                ">= 0 everywhere",
-                float(pool.min(initial=0)),
-            )
+            pool = _nonneg_array(base, "base", None)
         return self.budget_of_sums(float(budget), float(cap.sum()), float(pool.sum()))
 
     @staticmethod
@@ -230,14 +227,7 @@ class Eligibility(Params):
         Raises:
             InputError: if it is not a finite 1-d array >= 0.
         """
-        cap = _array(capacity, "capacity", None)
-        require(
-            bool(np.all(cap >= 0)),
-            "eligibility.capacity",
-            ">= 0 everywhere",
-            float(cap.min(initial=0)),
-        )
-        return cap
+        return _nonneg_array(capacity, "capacity", None)
 
     def budget_of_sums(
         self, budget: float, capacity_sum: float, base_sum: float | None = None
