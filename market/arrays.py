@@ -33,7 +33,16 @@ def has_repeats(a: np.ndarray) -> bool:
     a = np.asarray(a).reshape(-1)
     if a.size < 2:
         return False
-    if bool(np.all(a[1:] > a[:-1])):  # ascending already: no sort needed
+    if bool((a[1:] > a[:-1]).all()):  # ascending already: no sort needed
         return False
     s = np.sort(a)
-    return bool(np.any(s[1:] == s[:-1]))
+    return bool((s[1:] == s[:-1]).any())
+
+
+def per_row(values: object, shape: tuple[int, ...]) -> np.ndarray:
+    """``values`` (a scalar or an array) as an array of ``shape``: itself when it already has
+    that shape, else ``np.broadcast_to`` (a read-only view; the same error on a mismatch)."""
+    a = np.asarray(values)
+    if a.shape == shape:
+        return a
+    return np.broadcast_to(np.atleast_1d(a), shape)

@@ -98,9 +98,8 @@ WAVE_DTYPE = np.dtype(
 )
 
 
-def _first(value: object) -> object:
-    """The one element of a scalar or a one-element array."""
-    return value.reshape(-1)[0] if isinstance(value, np.ndarray) else value
+#: Types :meth:`EventTable.append` takes as one row's value.
+_SCALAR = (int, float, bool, np.number, np.bool_)
 
 
 class EventTable:
@@ -109,19 +108,29 @@ class EventTable:
     def __init__(self, dtype: np.dtype) -> None:
         self.dtype = dtype
         self._blocks: list[np.ndarray] = []
+        self._rows: list[tuple] = []  # one-row appends since the last block, as tuples
         self._cache: np.ndarray | None = None
+
+    def _flush(self) -> None:
+        """Turn the pending one-row appends into one block (the same rows, in order)."""
+        if self._rows:
+            self._blocks.append(np.array(self._rows, dtype=self.dtype))
+            self._rows = []
 
     def append(self, **cols: object) -> None:
         """Append rows; every column is a scalar or an array of one common length."""
-        if all(isinstance(v, int | float | bool | np.number | np.bool_) for v in cols.values()):
-            # one row of scalars (a wave's record): built in one call
-            row = tuple(cols.get(name, 0) for name in self.dtype.names)
-            self._blocks.append(np.array([row], dtype=self.dtype))
-            self._cache = None
-            return
-        if all(np.size(v) == 1 for v in cols.values()):  # one row given as arrays of one
-            row = tuple(_first(cols[name]) if name in cols else 0 for name in self.dtype.names)
-            self._blocks.append(np.array([row], dtype=self.dtype))
+        row = []
+        for name in self.dtype.names:  # one row of scalars or arrays of one element?
+            v = cols.get(name, 0)
+            if isinstance(v, np.ndarray):
+                if v.size != 1:
+                    break
+                v = v.reshape(-1)[0]
+            elif not isinstance(v, _SCALAR):
+                break
+            row.append(v)
+        else:  # one row: kept as a tuple until the table is read
+            self._rows.append(tuple(row))
             self._cache = None
             return
         lengths = {np.size(v) for v in cols.values() if np.ndim(v) > 0}
@@ -133,6 +142,7 @@ class EventTable:
         block = np.zeros(n, dtype=self.dtype)
         for name, value in cols.items():
             block[name] = value
+        self._flush()
         self._blocks.append(block)
         self._cache = None
 
@@ -142,14 +152,13 @@ class EventTable:
         if not records:
             return
         names = self.dtype.names
-        self._blocks.append(
-            np.array([tuple(rec.get(name, 0) for name in names) for rec in records], self.dtype)
-        )
+        self._rows.extend(tuple(rec.get(name, 0) for name in names) for rec in records)
         self._cache = None
 
     def to_array(self) -> np.ndarray:
         """All rows as one structured array (cached until the next append)."""
         if self._cache is None:
+            self._flush()
             self._cache = (
                 np.concatenate(self._blocks) if self._blocks else np.zeros(0, dtype=self.dtype)
             )
@@ -157,7 +166,7 @@ class EventTable:
         return self._cache
 
     def __len__(self) -> int:
-        return int(sum(b.size for b in self._blocks))
+        return int(sum(b.size for b in self._blocks)) + len(self._rows)
 
 
 class EventLog:

@@ -45,7 +45,7 @@ from market.accounts import (
 from market.adl.base import EXECUTIONS, ADLPolicy, Snapshot
 from market.adl.eligibility import Eligibility
 from market.adl.severity import FullSeverity, SeverityController
-from market.arrays import has_repeats, unique_sorted
+from market.arrays import has_repeats, per_row, unique_sorted
 from market.errors import InputError, require
 from market.events import TRADE_KINDS, EventLog
 from market.liquidity import fill_prices
@@ -271,6 +271,17 @@ class Exchange(Waterfall):
         idx = np.atleast_1d(np.asarray(accounts))
         require(idx.dtype.kind in "iu", "account", "integer account indices", idx.dtype)
         idx = idx.astype(np.int64, copy=False)
+        if idx.size <= arrays.FEW_ROWS:  # a few rows: the same checks on scalars
+            rows = idx.reshape(-1).tolist()
+            bad = [r for r in rows if not 0 <= r < self.acc.n][:3]
+            if bad:
+                raise InputError("account", f"indices in [0, {self.acc.n - 1}]", bad)
+            if traders:
+                flags = self.acc.flags
+                bad = [r for r in rows if int(flags[r]) & (BOOK | VAULT)][:3]
+                if bad:
+                    raise InputError("account", "a trader account (not the book or vault)", bad)
+            return idx
         if idx.size and (int(idx.min()) < 0 or int(idx.max()) >= self.acc.n):
             bad = idx[(idx < 0) | (idx >= self.acc.n)][:3].tolist()
             raise InputError("account", f"indices in [0, {self.acc.n - 1}]", bad)
@@ -319,7 +330,7 @@ class Exchange(Waterfall):
         if accounts is None:
             return a.cash + self.account_upnl()
         idx = np.asarray(accounts, dtype=np.int64)
-        if idx.ndim == 1 and (idx.size < 2 or bool(np.all(idx[1:] > idx[:-1]))):
+        if idx.ndim == 1 and (idx.size < 2 or bool((idx[1:] > idx[:-1]).all())):
             return a.cash[idx] + self.account_upnl(idx)  # ascending: unique already
         uniq, inv = np.unique(idx, return_inverse=True)
         return (a.cash[uniq] + self.account_upnl(uniq))[inv.reshape(idx.shape)]
@@ -578,8 +589,7 @@ class Exchange(Waterfall):
         book = self.acc.positions
         cash, gains = self.acc.cash, self.acc.gains
         lot = self.lot[k]
-        dq = np.broadcast_to(dq, idx.shape)
-        price = np.broadcast_to(price, idx.shape)
+        dq, price = per_row(dq, idx.shape), per_row(price, idx.shape)
         out = np.empty(idx.size)
         for j, (r, d, p) in enumerate(zip(idx.tolist(), dq.tolist(), price.tolist(), strict=True)):
             q0, e0, slot = book.get_one(k, r)
@@ -873,24 +883,29 @@ class Exchange(Waterfall):
         """
         k = self._check_market(market)
         idx = self._check_accounts(accounts)
-        q = np.broadcast_to(np.atleast_1d(np.asarray(lots)), idx.shape)
+        q = per_row(lots, idx.shape)
         require(
-            q.dtype.kind in "iu" or bool(np.all(np.mod(q, 1) == 0)),
+            q.dtype.kind in "iu" or bool((np.mod(q, 1) == 0).all()),
             "lots",
             "whole lots (integers)",
             q[:3].tolist(),
         )
         q = q.astype(np.int64)
-        require(bool(np.all(q != 0)), "lots", "non-zero whole lots", 0)
-        ascending = idx.size < 2 or bool(np.all(idx[1:] > idx[:-1]))
+        require(bool((q != 0).all()), "lots", "non-zero whole lots", 0)
+        ascending = idx.size < 2 or bool((idx[1:] > idx[:-1]).all())
         require(
             ascending or not has_repeats(idx),
             "account",
             "unique indices per call",
             "duplicates",
         )
-        inactive = (self.acc.flags[idx] & ACTIVE) == 0
-        require(not inactive.any(), "account", "active accounts", idx[inactive][:3].tolist())
+        if idx.size <= arrays.FEW_ROWS:  # a few rows: the same check on scalars
+            flags = self.acc.flags
+            off = [r for r in idx.tolist() if not int(flags[r]) & ACTIVE][:3]
+            require(not off, "account", "active accounts", off)
+        else:
+            inactive = (self.acc.flags[idx] & ACTIVE) == 0
+            require(not inactive.any(), "account", "active accounts", idx[inactive][:3].tolist())
         if price is not None:
             self._check_prices(np.asarray([price], dtype=float), "price")
         # first pass: check margin with prices as if every order fills

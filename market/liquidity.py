@@ -70,14 +70,11 @@ def fill_prices(
     new = np.array(consumed, dtype=np.float64)
     if sizes.size == 0:
         return prices, new
-    if sizes.size == 1 and sizes[0] > 0 and abs(int(side[0])) == 1 and arrays.FEW_ROWS:
-        sgn = int(side[0])  # one order: on scalars (the same price, the same consumption)
-        j = (sgn + 1) // 2
-        px = fill_price_one(
-            mark, float(sizes[0]), sgn, float(new[j]), depth_eff, impact, exponent, cap
-        )
-        new[j] += sizes[0]
-        return np.array([px]), new
+    if sizes.size <= arrays.FEW_ROWS:
+        sz, sd = sizes.tolist(), side.tolist()
+        if all(x > 0 for x in sz) and all(x in (-1, 1) for x in sd):  # a few orders: scalars
+            px = _fill_prices_few(mark, sizes, sz, sd, new, depth_eff, impact, exponent, cap)
+            return px, new
     lo, hi = side.min(), side.max()
     for j, sgn in enumerate((-1, 1)):  # column 0: bids (sells), column 1: asks (buys)
         if lo == hi:  # one side only (a crash's liquidations): no selection
@@ -103,23 +100,46 @@ def fill_prices(
     return prices, new
 
 
-def fill_price_one(
+def _fill_prices_few(
     mark: float,
-    size: float,
-    sgn: int,
-    consumed: float,
+    sizes: np.ndarray,
+    sz: list[float],
+    side: list[int],
+    new: np.ndarray,
     depth_eff: float,
     impact: float,
     exponent: float,
     cap: float,
-) -> float:
-    """:func:`fill_prices` for one order of ``size`` > 0 dollars on side ``sgn`` after
-    ``consumed`` dollars of that side, in scalars: the same operations (the power through
-    the same array routine), so the same price, without the batch's fixed cost."""
+) -> np.ndarray:
+    """:func:`fill_prices` for a few orders of size > 0 on sides -1 / +1, in scalars: the same
+    operations in the same order, the power through the same array routine over the same
+    array (one side's ends, then its starts); ``sz``: the sizes as a list.  Adds each side's
+    orders to ``new``."""
+    out = [0.0] * len(sz)
     s_cap = depth_eff * (cap / impact) ** (1.0 / exponent)
-    end, start = consumed + size, consumed + 0.0
-    ends = np.array([min(end, s_cap), min(start, s_cap)]) / depth_eff
-    area = impact * depth_eff / (exponent + 1.0) * ends ** (exponent + 1.0)
-    a_end = float(area[0]) + cap * max(end - s_cap, 0.0)
-    a_start = float(area[1]) + cap * max(start - s_cap, 0.0)
-    return mark * (1.0 + sgn * ((a_end - a_start) / size))
+    coef = impact * depth_eff / (exponent + 1.0)
+    one_side = min(side) == max(side)
+    for j, sgn in enumerate((-1, 1)):  # column 0: bids (sells), column 1: asks (buys)
+        if one_side:
+            if side[0] != sgn:
+                continue
+            at = list(range(len(sz)))
+        else:
+            at = [i for i, x in enumerate(side) if x == sgn]
+        c0, run, ends, starts = float(new[j]), 0.0, [], []
+        for i in at:  # start: what the side had taken plus the earlier orders (a cumsum)
+            start = c0 + run
+            ends.append(start + sz[i])
+            starts.append(start)
+            run += sz[i]
+        s = ends + starts
+        powers = (np.array([min(v, s_cap) for v in s]) / depth_eff) ** (exponent + 1.0)
+        area = [coef * a + cap * max(v - s_cap, 0.0) for a, v in zip(powers.tolist(), s)]
+        m = len(at)
+        for t, i in enumerate(at):
+            out[i] = mark * (1.0 + sgn * ((area[t] - area[m + t]) / sz[i]))
+        if m == 1:  # the sum of one order is that order
+            new[j] += sz[at[0]]
+        else:
+            new[j] += sizes.sum() if one_side else sizes[at].sum()
+    return np.array(out)

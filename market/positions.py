@@ -74,7 +74,7 @@ class Positions:
         """Where ``rows`` (int64) sit in market k's column, and whether they are there: the
         ``where`` that :meth:`read` and :meth:`write` take (valid until market k changes)."""
         col = self.acct[k]
-        slot = np.searchsorted(col, rows)
+        slot = col.searchsorted(rows)
         found = slot < col.size
         found[found] = col[slot[found]] == rows[found]
         return slot, found
@@ -102,7 +102,7 @@ class Positions:
         """(lots, entry, slot) of one account in market k, in scalars; ``slot`` is where it
         sits, or ``-1 - insertion point`` when it holds nothing (for :meth:`set_one`)."""
         col = self.acct[k]
-        s = int(np.searchsorted(col, row))
+        s = int(col.searchsorted(row))
         if s < col.size and int(col[s]) == row:
             return int(self.lots[k][s]), float(self.entry[k][s]), s
         return 0, 0.0, -1 - s
@@ -289,7 +289,7 @@ class Positions:
         """The open positions of a few unique ``rows``, found through the held-markets bits
         (``slots``: also where each sits in its column)."""
         none = (_EMPTY_I, _EMPTY_I, _EMPTY_I, _EMPTY_F, _EMPTY_I)[: 4 + slots]
-        if rows.size > 1 and not bool(np.all(rows[1:] > rows[:-1])):
+        if rows.size > 1 and not bool((rows[1:] > rows[:-1]).all()):
             order = np.argsort(rows, kind="stable")
             srt = rows[order]
         else:
@@ -298,7 +298,7 @@ class Positions:
             acct = self.acct[0]
             if acct.size == 0 or srt.size == 0:
                 return none
-            slot = np.minimum(np.searchsorted(acct, srt), acct.size - 1)
+            slot = np.minimum(acct.searchsorted(srt), acct.size - 1)
             q_all = self.lots[0][slot]
             jj = np.flatnonzero((acct[slot] == srt) & (q_all != 0))
             if jj.size == 0:
@@ -323,7 +323,7 @@ class Positions:
             strict=True,
         ):
             k = int(kk[lo])
-            slot = np.searchsorted(self.acct[k], srt[jj[lo:hi]])
+            slot = self.acct[k].searchsorted(srt[jj[lo:hi]])
             q[lo:hi] = self.lots[k][slot]
             e[lo:hi] = self.entry[k][slot]
             at[lo:hi] = slot

@@ -213,7 +213,7 @@ class Learners:
         want = np.where(in_use, cash.sum(axis=1, keepdims=True) / n_in, 0.0)
         give = np.minimum(np.maximum(cash - want, 0.0), free)
         need = np.maximum(want - cash, 0.0)
-        give_rows = (give > 1e-9) & ~np.isclose(give, 0.0)
+        give_rows = give > 1e-8  # (give >= 0) > 1e-9 and not isclose(give, 0)
         if not give_rows.any() or not (need > 1e-9).any():
             return
         src, dst, amt = [], [], []

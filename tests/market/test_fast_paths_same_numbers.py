@@ -8,6 +8,8 @@ import hashlib
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from experiments.game.model import ADLGame
 from experiments.game.scenario import load_scenario
@@ -15,6 +17,7 @@ from experiments.studies.crash import CrashConfig, crash_exchange
 from market import arrays
 from market.adl import get_policy
 from market.exchange import Exchange
+from market.liquidity import fill_prices
 from market.waterfall import Waterfall
 
 
@@ -62,3 +65,26 @@ def test_scalar_paths_for_few_rows_equal_the_array_paths(monkeypatch, policy):
     scalar = _game(policy)
     monkeypatch.setattr(arrays, "FEW_ROWS", 0)  # every call through the array paths
     assert _game(policy) == scalar
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    sizes=st.lists(st.floats(1e-3, 1e9), min_size=1, max_size=arrays.FEW_ROWS),
+    sides=st.lists(st.sampled_from([-1, 1]), min_size=arrays.FEW_ROWS, max_size=arrays.FEW_ROWS),
+    consumed=st.tuples(st.floats(0, 1e9), st.floats(0, 1e9)),
+    depth=st.floats(1e3, 1e9),
+    exponent=st.sampled_from([0.5, 1.0, 1.5, 2.0, 0.37]),
+    cap=st.floats(0.001, 0.5),
+)
+def test_few_orders_walk_the_book_as_the_array_path(sizes, sides, consumed, depth, exponent, cap):
+    """The scalar walk of a few orders gives the array walk's prices and consumption, bit for
+    bit (the impact cap reached or not, both sides mixed)."""
+    size = np.array(sizes)
+    side = np.array(sides[: size.size])
+    args = (100.0, size, side, np.array(consumed), depth, 0.01, exponent, cap)
+    few = fill_prices(*args)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(arrays, "FEW_ROWS", 0)
+        full = fill_prices(*args)
+    assert few[0].tobytes() == full[0].tobytes()
+    assert few[1].tobytes() == full[1].tobytes()
