@@ -255,8 +255,9 @@ class Exchange(Waterfall):
     # ------------------------------------------------------------------ validation helpers
     @staticmethod
     def _check_prices(p: np.ndarray, field_name: str) -> None:
-        require(bool(np.all(np.isfinite(p))), field_name, "finite prices", "non-finite")
-        require(bool(np.all(p > 0)), field_name, "prices > 0", float(np.min(p, initial=np.inf)))
+        require(bool(np.isfinite(p).all()), field_name, "finite prices", "non-finite")
+        if not bool((p > 0).all()):  # the smallest price named only when it fails
+            require(False, field_name, "prices > 0", float(np.min(p, initial=np.inf)))
 
     def _check_market(self, market: int) -> int:
         require(
@@ -295,8 +296,9 @@ class Exchange(Waterfall):
     @staticmethod
     def _check_amount(amount: object, field_name: str) -> np.ndarray:
         a = np.atleast_1d(np.asarray(amount, dtype=np.float64))
-        require(bool(np.all(np.isfinite(a))), field_name, "finite", "non-finite")
-        require(bool(np.all(a > 0)), field_name, "> 0", float(a.min()))
+        require(bool(np.isfinite(a).all()), field_name, "finite", "non-finite")
+        if not bool((a > 0).all()):  # the smallest amount named only when it fails
+            require(False, field_name, "> 0", float(a.min()))
         return a
 
     # ------------------------------------------------------------------ views
@@ -905,7 +907,8 @@ class Exchange(Waterfall):
             require(not off, "account", "active accounts", off)
         else:
             inactive = (self.acc.flags[idx] & ACTIVE) == 0
-            require(not inactive.any(), "account", "active accounts", idx[inactive][:3].tolist())
+            if inactive.any():
+                require(False, "account", "active accounts", idx[inactive][:3].tolist())
         if price is not None:
             self._check_prices(np.asarray([price], dtype=float), "price")
         # first pass: check margin with prices as if every order fills

@@ -100,7 +100,7 @@ class Waterfall:
     # ------------------------------------------------------------------ the waterfall
     def step(self, marks: object) -> StepReport:
         """Move to new marks and run the waterfall once; returns what happened."""
-        m = np.broadcast_to(np.asarray(marks, dtype=np.float64), (self.K,)).copy()
+        m = np.array(arrays.per_row(np.asarray(marks, dtype=np.float64), (self.K,)))
         self._check_prices(m, "marks")
         self.step_no += 1
         self.prev_marks = self.marks

@@ -101,6 +101,7 @@ class Learners:
         self.mark0 = ex.marks.copy()
         self.fund0 = max(ex.backstop_capital(), 1e-9)
         self._eq: np.ndarray | None = None  # equity as the last step closed (until act)
+        self._upnl: np.ndarray | None = None  # and unrealised PnL, (n, S)
         self.wealth0 = self.wealth()
         self.last_wealth = self.wealth0.copy()
         self.last_haircut = np.zeros(self.n)
@@ -135,7 +136,7 @@ class Learners:
     # ------------------------------------------------------------------ acting
     def act(self, actions: np.ndarray) -> None:
         """Carry out one step's moves (``actions``: (n, 4) in [-1, 1]; NaN counts as 0)."""
-        self._eq = None
+        self._eq = self._upnl = None
         a = np.asarray(actions, dtype=np.float64)
         a = np.clip(np.where(np.isnan(a), 0.0, a), -1.0, 1.0)
         a = a.reshape(self.n, ACT_SIZE)
@@ -248,8 +249,12 @@ class Learners:
             mine = who >= 0
             np.add.at(self.last_haircut, who[mine], adl["haircut"][mine])
             self._adl_seen = n_adl
-        self._eq = None
-        self._eq = self.equity()
+        # equity as the step closed, and its PnL part for the observation: equity(rows) is
+        # cash + account_upnl(rows) row by row (unique rows), so one read gives both
+        rows = self.rows.ravel()
+        upnl = ex.account_upnl(rows)
+        self._eq = (ex.acc.cash[rows] + upnl).reshape(self.n, self.S)
+        self._upnl = upnl.reshape(self.n, self.S)
         w = self.wealth()
         reward = (w - self.last_wealth) / self.wealth0
         self.last_wealth = w
@@ -267,7 +272,8 @@ class Learners:
         q = lots.sum(axis=1)
         mark = ex.marks[self.market]
         notional = q * ex.lot[self.market] * mark
-        upnl = ex.account_upnl(rows).reshape(self.n, self.S).sum(axis=1)
+        upnl = ex.account_upnl(rows).reshape(self.n, self.S) if self._upnl is None else self._upnl
+        upnl = upnl.sum(axis=1)
         entry_value = notional - upnl  # q * lot * entry
         with np.errstate(divide="ignore", invalid="ignore"):
             gap = np.where(q != 0, (notional - entry_value) / np.abs(notional), 0.0)
