@@ -171,18 +171,22 @@ def book_gain(gains: np.ndarray, idx: np.ndarray, amount: np.ndarray) -> None:
     # selections by position lists (flatnonzero + take): the same elements in the same
     # order as boolean-mask indexing, several times cheaper on scattered masks
     pos = amt > 0
-    if pos.any():
+    any_pos = bool(pos.any())
+    if any_pos:
         sel = np.flatnonzero(pos)
         if gains.flags.c_contiguous:  # flat indices into the junior column: cheaper, same sums
             flat = gains.reshape(-1)
             flat[idx.take(sel) * gains.shape[1]] += amt.take(sel)
         else:
             gains[idx.take(sel), 0] += amt.take(sel)
-    neg = ~pos & (amt < 0)
+    neg = ~pos & (amt < 0) if any_pos else amt < 0
     if neg.any():
-        sel = np.flatnonzero(neg)
-        rows = idx.take(sel)
-        left = -amt.take(sel)
+        if neg.all():  # every row drains (fees): no selection
+            rows, left = idx.reshape(-1), -amt.reshape(-1)
+        else:
+            sel = np.flatnonzero(neg)
+            rows = idx.take(sel)
+            left = -amt.take(sel)
         sub = np.take(gains, rows, axis=0)
         for layer in range(gains.shape[1]):
             col = sub[:, layer]

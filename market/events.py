@@ -133,7 +133,11 @@ class EventTable:
             self._rows.append(tuple(row))
             self._cache = None
             return
-        lengths = {np.size(v) for v in cols.values() if np.ndim(v) > 0}
+        lengths = {
+            v.size if isinstance(v, np.ndarray) else np.size(v)
+            for v in cols.values()
+            if not isinstance(v, _SCALAR) and (v.ndim if isinstance(v, np.ndarray) else np.ndim(v))
+        }
         n = lengths.pop() if lengths else 1
         if lengths:
             raise ValueError(f"columns of different lengths: {sorted(lengths | {n})}")
