@@ -18,6 +18,7 @@ draws for the same trader, until their histories differ.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -53,6 +54,12 @@ from market.spec import MarketSpec
 
 STREAMS = ("population", "prices", "crises", "behaviour", "churn", "entry", "mesa", "imitation")
 TRADER_TYPES: tuple[type[Trader], ...] = (PassiveTrader, Whale, Flipper, SybilOwner, Entrant)
+
+
+@functools.lru_cache(maxsize=256)
+def _name_tag(name: str) -> int:
+    """The spawn-key entry of a decision's name in :meth:`ADLGame.draw` (a stable hash)."""
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:4], "little")
 
 
 @dataclass
@@ -294,12 +301,12 @@ class ADLGame(mesa.Model):
         table = self._draw_cache.get(key)
         if table is None or table.size < self.next_uid:
             # only the uids made so far: random(n) is the first n values of random(capacity)
-            tag = int.from_bytes(hashlib.sha256(name.encode()).digest()[:4], "little")
+            tag = _name_tag(name)
             ss = np.random.SeedSequence(
                 self._streams["behaviour"].entropy,
                 spawn_key=(*self._streams["behaviour"].spawn_key, tag, self.t),
             )
-            table = np.random.default_rng(ss).random(self.next_uid)
+            table = np.random.Generator(np.random.PCG64(ss)).random(self.next_uid)
             if len(self._draw_cache) > 64:
                 self._draw_cache.clear()
             self._draw_cache[key] = table
