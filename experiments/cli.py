@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from market.adl.base import EXECUTIONS
-from market.errors import InputError
+from market.errors import InputError, require
 from market.exchange import SHORTFALL_BEARERS
 
 
@@ -278,6 +278,18 @@ def build_parser(extend: ParserExtension | None = None) -> argparse.ArgumentPars
     sw.add_argument("--workers", type=_positive_int, default=None, help="processes (default: CPUs)")
     sw.add_argument("--retry-failed", action="store_true", help="rerun runs that failed before")
     sw.add_argument("--quiet", action="store_true", help="no progress bar")
+    ds = sub.add_parser(
+        "design",
+        help="search a rule's parameters on the trilemma with traders responding (NSGA-II)",
+    )
+    ds.add_argument("file", nargs="?", default=None, help="the design TOML file")
+    ds.add_argument("--example", action="store_true", help="print the example specification")
+    ds.add_argument("--out", default=None, help="results folder; rerunning resumes it")
+    ds.add_argument("--quick", action="store_true", help="a smaller, faster search (see README)")
+    ds.add_argument("--executor", default="local", help="local, dask-local or dask://HOST:PORT")
+    ds.add_argument("--workers", type=_positive_int, default=None, help="processes (default: CPUs)")
+    ds.add_argument("--json", action="store_true", help="print the outcome as JSON")
+    ds.add_argument("--quiet", action="store_true", help="no progress lines")
     if extend is not None:
         extend(sub)
     return p
@@ -755,6 +767,47 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_design(args: argparse.Namespace) -> int:
+    from experiments.runs.runner import Interrupted
+    from experiments.studies.design import (
+        example_text,
+        format_report,
+        load_design,
+        run_design,
+        summary,
+        write_design,
+    )
+
+    if args.example:
+        print(example_text(), end="")
+        return 0
+    require(args.file is not None, "file", "a design TOML file (or --example)", None)
+    require(args.out is not None, "--out", "a results folder", None)
+    spec = load_design(args.file)
+    say = None if args.quiet or args.json else (lambda msg: print(msg, file=sys.stderr))
+    try:
+        result = run_design(
+            spec,
+            args.out,
+            executor=args.executor,
+            workers=args.workers,
+            quick=args.quick,
+            progress=say,
+        )
+    except Interrupted as exc:
+        print(f"adlgame design: {exc}", file=sys.stderr)
+        return exc.exit_code
+    paths = write_design(result, args.out, figures=args.figures)
+    if args.json:
+        print(json.dumps(summary(result), sort_keys=True, default=str))
+        return 0
+    report = format_report(result)
+    start = report.index("## The recommended rule")
+    print(report[start : report.index("## The front")].rstrip())
+    print("\nwrote " + ", ".join(str(p) for p in paths))
+    return 0
+
+
 def main(
     argv: Sequence[str] | None = None,
     *,
@@ -782,6 +835,7 @@ def main(
         "audit": _cmd_audit,
         "experiment": _cmd_experiment,
         "sweep": _cmd_sweep,
+        "design": _cmd_design,
         **(commands or {}),
     }
     try:

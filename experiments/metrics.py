@@ -20,6 +20,7 @@ each metric inside its declared range and reports its n.
 
 from __future__ import annotations
 
+import math
 import numbers
 from collections.abc import Iterable
 from typing import Any, NamedTuple
@@ -798,6 +799,28 @@ def difference_bounds(bounds: Any = UNBOUNDED) -> tuple[float, float]:
     """The range of a - b for a and b in ``bounds``: ``(-(hi - lo), hi - lo)``."""
     lo, hi = _bounds(bounds)
     return -(hi - lo), hi - lo
+
+
+def prediction_interval(
+    values: Any, m: int, level: float = 0.95, bounds: Any = UNBOUNDED
+) -> tuple[float, float]:
+    """A ``level`` prediction interval for the mean of ``m`` new runs, from these runs'
+    ``values``: ``mean +- t s sqrt(1/n + 1/m)`` (Student t with n - 1 degrees of freedom; NaN
+    values dropped), clipped to the metric's ``bounds``.  Where a re-run's mean should land
+    (wider than :func:`confidence_interval`, which bounds the mean itself).  (NaN, NaN) with
+    fewer than two values.  Source: the standard prediction interval for a future sample
+    mean (normal data, scipy.stats.t).
+    """
+    _fraction(level, "level")
+    lo, hi = _bounds(bounds)
+    require(isinstance(m, int) and m >= 1, "m", "an integer >= 1", m)
+    v = np.asarray(values, dtype=float).reshape(-1)
+    v = v[np.isfinite(v)]
+    if v.size < 2:
+        return math.nan, math.nan
+    half = stats.t.ppf(0.5 + level / 2, v.size - 1) * v.std(ddof=1)
+    half *= math.sqrt(1 / v.size + 1 / m)
+    return max(float(v.mean()) - half, lo), min(float(v.mean()) + half, hi)
 
 
 def paired_difference(

@@ -1322,6 +1322,81 @@ def _oct10(rows: pd.DataFrame, summary: pd.DataFrame, ctx: dict) -> list[Draw]:
 
 
 #: experiment name -> function (rows, summary, context) -> [(stem, title, caption, Figure)].
+@styled
+def draw_design_front(front: pd.DataFrame, builtins: pd.DataFrame, ctx: dict) -> Figure | None:
+    """The design's front on its first two objectives (search-seed means with the first's 95 %
+    interval), the recommended rule starred, and the built-ins that meet the constraints at
+    their fresh-seed means (grey crosses, named)."""
+    objs = list(ctx.get("objectives") or [])
+    if len(objs) < 2 or front.empty or objs[0][0] not in front or objs[1][0] not in front:
+        return None
+    (a, sa), (b, sb) = objs[0], objs[1]
+    fig, axes = new_figure(size=(7.0, 4.8))
+    ax = axes[0, 0]
+    x, y = front[a].to_numpy(float), front[b].to_numpy(float)
+    lo = np.clip(x - front[f"{a}.ci_low"].to_numpy(float), 0, None)
+    hi = np.clip(front[f"{a}.ci_high"].to_numpy(float) - x, 0, None)
+    ax.errorbar(
+        x,
+        y,
+        xerr=[lo, hi],
+        fmt="o",
+        color=series_style(0)["color"],
+        ecolor="0.7",
+        capsize=2,
+        label="front (search seeds, 95 % interval)",
+    )
+    rec = front["recommended"].astype(bool).to_numpy() if "recommended" in front else None
+    if rec is not None and rec.any():
+        ax.plot(
+            x[rec],
+            y[rec],
+            marker="*",
+            markersize=16,
+            linestyle="none",
+            color=series_style(3)["color"],
+            label="recommended",
+        )
+    if not builtins.empty and a in builtins and b in builtins:
+        ok = builtins[builtins["feasible"].astype(bool)] if "feasible" in builtins else builtins
+        ax.plot(
+            ok[a],
+            ok[b],
+            marker="x",
+            linestyle="none",
+            color="0.45",
+            label="built-ins meeting the constraints (fresh seeds)",
+        )
+        for _, r in ok.iterrows():
+            ax.annotate(
+                str(r["policy"]),
+                (r[a], r[b]),
+                fontsize=7,
+                color="0.35",
+                xytext=(3, 3),
+                textcoords="offset points",
+            )
+    ax.set_xlabel(f"{a} ({'lower' if sa == 'min' else 'higher'} is better)")
+    ax.set_ylabel(f"{b} ({'lower' if sb == 'min' else 'higher'} is better)")
+    ax.set_title(ctx.get("title", "Design: the front"))
+    ax.legend(loc="best", fontsize=8)
+    return fig
+
+
+def _design(rows: pd.DataFrame, summary: pd.DataFrame, ctx: dict) -> list[Draw]:
+    return [
+        (
+            "front",
+            "The design's front",
+            f"Non-dominated candidates of `adlgame design {ctx.get('name', '')}` on its first "
+            f"two objectives (means over {ctx.get('seeds', '?')} search seeds), the "
+            "recommended rule, and the built-in rules at their default parameters that meet "
+            f"the constraints, at their means over {ctx.get('fresh', '?')} fresh runs.",
+            draw_design_front(rows, summary, ctx),
+        )
+    ]
+
+
 DRAWERS: dict[str, Callable[[pd.DataFrame, pd.DataFrame, dict], list[Draw]]] = {
     "compare": _compare,
     "attrition": _attrition,
@@ -1333,6 +1408,7 @@ DRAWERS: dict[str, Callable[[pd.DataFrame, pd.DataFrame, dict], list[Draw]]] = {
     "robustness": _robustness,
     "scaling": _scaling,
     "search": _search,
+    "design": _design,
 }
 
 

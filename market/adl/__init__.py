@@ -8,7 +8,14 @@ rules), the eligibility configuration and the severity controllers.
 
 from market.adl.base import KNOWN_PROPERTIES, ADLPolicy, Allocation, Snapshot, execute, water_fill
 from market.adl.eligibility import Eligibility
-from market.adl.registry import POLICIES, describe_policies, get_policy, policy_class
+from market.adl.registry import (
+    POLICIES,
+    describe_policies,
+    get_policy,
+    policy_class,
+    policy_label,
+    split_policy,
+)
 from market.adl.severity import SEVERITIES, SeverityController, WaveOutcome, WaveState, get_severity
 
 __all__ = [
@@ -28,6 +35,8 @@ __all__ = [
     "get_policy",
     "get_severity",
     "policy_class",
+    "policy_label",
+    "split_policy",
     "water_fill",
 ]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 from typing import Any
 
 from market.adl.base import ADLPolicy
@@ -56,13 +57,44 @@ POLICIES: dict[str, type[ADLPolicy]] = {
 }
 
 
+def split_policy(text: str) -> tuple[str, dict[str, Any]]:
+    """A policy written with its parameters, ``name(param=value, ...)``, as ``(name, params)``
+    (values are Python literals: numbers, strings, booleans); a plain name gives no params.
+
+    Raises:
+        InputError: for a malformed parameter list.
+    """
+    if not isinstance(text, str) or "(" not in text or not text.rstrip().endswith(")"):
+        return text, {}
+    name, _, args = text.rstrip()[:-1].partition("(")
+    allowed = "name or name(param=value, ...) with literal values"
+    try:
+        call = ast.parse(f"f({args})", mode="eval").body
+        assert isinstance(call, ast.Call) and not call.args
+        params = {kw.arg: ast.literal_eval(kw.value) for kw in call.keywords}
+    except (SyntaxError, ValueError, AssertionError):
+        raise InputError("policy", allowed, text) from None
+    if None in params or not name.strip():
+        raise InputError("policy", allowed, text)
+    return name.strip(), params
+
+
+def policy_label(name: str, params: dict[str, Any] | None = None) -> str:
+    """The text :func:`split_policy` reads back: ``name`` or ``name(k=v, ...)``, keys sorted."""
+    if not params:
+        return name
+    return f"{name}({', '.join(f'{k}={params[k]!r}' for k in sorted(params))})"
+
+
 def policy_class(name: str) -> type[ADLPolicy]:
     """The class behind a policy name: a built-in, ``FILE.py:Class``, ``module:Class`` or an
-    installed entry point (:mod:`market.adl.plugins`).
+    installed entry point (:mod:`market.adl.plugins`), optionally written with parameters
+    (``name(param=value, ...)``, :func:`split_policy`).
 
     Raises:
         InputError: for a name that is none of these (listing the built-ins).
     """
+    name = split_policy(name)[0]
     if isinstance(name, str) and name in POLICIES:
         return POLICIES[name]
     if is_plugin_spec(name):
@@ -78,13 +110,16 @@ def get_policy(name: str | ADLPolicy, **params: Any) -> ADLPolicy:
     """A policy by name with its parameters (an instance is returned as it is).
 
     ``name`` is a built-in registry name, ``FILE.py:Class``, ``module:Class`` or an installed
-    entry point (:func:`policy_class`).
+    entry point (:func:`policy_class`), optionally with parameters, ``name(param=value, ...)``
+    (``params`` given here override them).
 
     Raises:
         InputError: for an unknown name (listing the known ones) or an unknown parameter.
     """
     if isinstance(name, ADLPolicy):
         return name.set_params(**params) if params else name
+    name, written = split_policy(name)
+    params = {**written, **params}
     cls = policy_class(name)
     valid = cls._param_names()
     bad = sorted(set(params) - set(valid))

@@ -857,3 +857,20 @@ def test_detectable_difference_inverts_seeds_needed():
     # asking seeds_needed for that difference gives back about the pairs we have
     assert M.seeds_needed(a, b, delta=mde) == pytest.approx(50, abs=1)
     assert np.isnan(M.detectable_difference([1.0], [0.0]))
+
+
+@given(
+    st.lists(st.floats(0, 1), min_size=2, max_size=30),
+    st.integers(1, 50),
+)
+@settings(max_examples=200, deadline=None)
+def test_prediction_interval_holds_the_mean_inside_the_range_and_is_wider(values, m):
+    lo, hi = M.prediction_interval(values, m, bounds=(0.0, 1.0))
+    mean = float(np.mean(values))
+    assert 0.0 <= lo <= mean + 1e-12 and mean - 1e-12 <= hi <= 1.0
+    ci = M.confidence_interval(values)  # unbounded: the plain t interval of the mean
+    lo_u, hi_u = M.prediction_interval(values, m)  # unbounded: a new mean varies more
+    assert hi_u - lo_u >= (ci.high - ci.low) - 1e-9
+    lo2, hi2 = M.prediction_interval(values, m + 100, bounds=(0.0, 1.0))
+    assert hi2 - lo2 <= hi - lo + 1e-12  # more new runs: a narrower interval
+    assert math.isnan(M.prediction_interval([0.5], m)[0])

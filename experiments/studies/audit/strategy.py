@@ -249,6 +249,12 @@ def apply(ex: Exchange, target: int, s: Strategy) -> Applied:
     return Applied(accounts, reopen, margin_in)
 
 
+def _halved(lots: int) -> int:
+    """Half of a signed lot count, rounded toward zero (``-1 // 2`` is -1: a short order
+    halved by floor division never reaches 0)."""
+    return -(-lots // 2) if lots < 0 else lots // 2
+
+
 def after_wave(ex: Exchange, target: int, done: Applied) -> None:
     """Undo what ``s`` only needed for the wave: reopen the exit, reverse the margin move.
 
@@ -260,9 +266,9 @@ def after_wave(ex: Exchange, target: int, done: Applied) -> None:
         if not (ex.acc.flags[target] & ACTIVE):
             break
         if not ex.trade(target, k, dq)[0]:  # as much as margin allows, halving the order
-            q = dq // 2
+            q = _halved(dq)
             while q and not ex.trade(target, k, q)[0]:
-                q //= 2
+                q = _halved(q)
     if done.margin_in > 0:
         free = ex.free_collateral(done.accounts)
         share = done.margin_in * _weights(ex, done.accounts)  # a withdrawal of 0 is skipped
