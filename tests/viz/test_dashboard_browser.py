@@ -101,6 +101,20 @@ def _pixels(png: bytes) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"), dtype=np.float64)
 
 
+def _shot(locator, tries: int = 10) -> bytes:
+    """A screenshot of ``locator``'s element, taken again when the page replaced the element
+    while it was being taken (Solara re-renders an image after Reset and Step: Playwright
+    then reports it "not attached to the DOM"; the locator finds the new one next time)."""
+    for i in range(tries):
+        try:
+            return locator.screenshot()
+        except Exception as exc:  # playwright's Error: only the detached-element race
+            if "not attached to the DOM" not in str(exc) or i == tries - 1:
+                raise
+            time.sleep(0.3)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
 def test_dashboard_in_chromium(server, tmp_path):
     if not os.path.exists(CHROMIUM):
         pytest.fail(f"{CHROMIUM} is missing: run `make test` (it installs Debian's chromium)")
@@ -135,7 +149,7 @@ def test_dashboard_in_chromium(server, tmp_path):
             page.get_by_role("option", name="pro_rata", exact=True).click()
             page.get_by_role("button", name="Reset").click()
             page.get_by_text("Policy pro_rata · severity full · step 0 /").wait_for()
-            before = price.screenshot()
+            before = _shot(price)
 
             for k in range(1, 4):
                 page.get_by_role("button", name="Step").click()
@@ -143,10 +157,10 @@ def test_dashboard_in_chromium(server, tmp_path):
             page.get_by_text("Step: 3").wait_for()
 
             deadline = time.monotonic() + UI_TIMEOUT_MS / 1000
-            after = price.screenshot()
+            after = _shot(price)
             while after == before and time.monotonic() < deadline:
                 time.sleep(0.3)  # the image may land a moment after the status text
-                after = price.screenshot()
+                after = _shot(price)
             assert after != before, "the price plot did not change after three steps"
             a, b = _pixels(before), _pixels(after)
             if a.shape == b.shape:

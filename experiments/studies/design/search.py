@@ -69,13 +69,15 @@ class Score:
         candidate: the candidate.
         values: metric -> values over the runs, in (seed, behaviour) order.
         pairs: the (seed, behaviour) of each run.
-        failed: runs that ended in an error.
+        failed: runs that ended in an error (or were never played: ``refused``).
+        refused: why the game refused the candidate's scenario ("" when it played).
     """
 
     candidate: Candidate
     values: dict[str, np.ndarray]
     pairs: list[tuple[int, dict]]
     failed: int = 0
+    refused: str = ""
 
     def mean(self, metric: str) -> float:
         """Mean over the runs where the metric is defined (NaN if none)."""
@@ -194,14 +196,26 @@ def score_runs(
     executor: str,
     workers: int | None,
 ) -> dict[str, Score]:
-    """Play every candidate on ``pairs`` (one sweep-engine call) and score each."""
-    per = {c.key: c.specs(spec.scenario, pairs, tag) for c in candidates}
+    """Play every candidate on ``pairs`` (one sweep-engine call) and score each.  A candidate
+    whose scenario the game refuses (a combination of values failing a cross-check) scores
+    as failed on every pair, with its reason in ``refused``."""
+    per: dict[str, list] = {}
+    refused: dict[str, str] = {}
+    for c in candidates:
+        try:
+            per[c.key] = c.specs(spec.scenario, pairs, tag)
+        except InputError as exc:
+            per[c.key], refused[c.key] = [], str(exc)
     every = [s for specs in per.values() for s in specs]
     rows = run_specs(every, out / "runs", executor=executor, workers=workers, quiet=True)
     by_key = {r["key"]: r for r in rows.to_dict("records")}
     names = metrics_of(spec)
     scores = {}
     for c in candidates:
+        if c.key in refused:
+            nan = {m: np.full(len(pairs), math.nan) for m in names}
+            scores[c.key] = Score(c, nan, list(pairs), failed=len(pairs), refused=refused[c.key])
+            continue
         got = [by_key[s.key] for s in per[c.key]]
         ok = [r.get("status") == "ok" for r in got]
         values = {

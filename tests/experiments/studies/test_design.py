@@ -249,3 +249,16 @@ def test_the_readme_example_is_the_packaged_one():
     assert design_from_dict(tomllib.loads(block)).as_dict() == load_design(
         example_path()
     ).as_dict() | {"name": "smallest-haircut"}
+
+
+def test_a_candidate_the_game_refuses_scores_as_failed(tmp_path):
+    from experiments.studies.design.search import PENALTY, objectives_and_constraints, score_runs
+
+    spec = design_from_dict(TINY)
+    bad = Candidate(
+        "pro_rata", shared={"market.maintenance_margin": 0.015, "market.initial_margin": 0.012}
+    )
+    got = score_runs(spec, [bad], [(1, {}), (2, {})], tmp_path, "t", "local", 1)[bad.key]
+    assert got.failed == 2 and "maintenance_margin" in got.refused
+    f, g = objectives_and_constraints(spec, got)
+    assert (f == PENALTY).all() and (g > 0).all()
