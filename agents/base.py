@@ -161,10 +161,11 @@ class Members:
         for name in ("uid", "account", "market", "side", "leverage", "unique_id"):
             setattr(out, name, np.concatenate([getattr(self, name), getattr(other, name)]))
         out._layout = None
-        if self._layout is not None and other._layout is not None:
+        if self._layout is not None:  # the other's (a few newcomers) is cheap to lay out
+            lengths, flat = other.layout()
             out._layout = (
-                np.concatenate([self._layout[0], other._layout[0]]),
-                np.concatenate([self._layout[1], other._layout[1]]),
+                np.concatenate([self._layout[0], lengths]),
+                np.concatenate([self._layout[1], flat]),
             )
         return out
 
@@ -179,12 +180,22 @@ def target_orders(
     """
     ex = model.exchange
     eq = ex.equity(accounts)  # the rows only: equal to equity()[accounts], bit for bit
-    for k in unique_sorted(market):
-        m = market == k
+    for k, m in market_groups(ex.K, market):
         acc = accounts[m]
         price = ex.marks[k] * ex.lot[k]
         want = np.floor(np.maximum(eq[m], 0.0) * leverage[m] / price).astype(np.int64) * side[m]
-        delta = want - ex.acc.positions.lots_of(acc, int(k))
+        delta = want - ex.acc.positions.lots_of(acc, k)
         go = delta != 0
         if go.any():
-            ex.trade(acc[go], int(k), delta[go])
+            ex.trade(acc[go], k, delta[go])
+
+
+def market_groups(n_markets: int, market: np.ndarray) -> list[tuple[int, np.ndarray | slice]]:
+    """Each market present in ``market`` (ascending) with the selector of its entries.
+
+    The selector is the mask ``market == k``, or every entry (``slice(None)``, a view) on an
+    exchange of ``n_markets == 1``, where ``market`` can only hold 0.
+    """
+    if n_markets == 1:
+        return [(0, slice(None))] if market.size else []
+    return [(k, market == k) for k in unique_sorted(market).tolist()]

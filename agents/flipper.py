@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from itertools import compress
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from agents.base import FLIPPER, Members, Trader
+from agents.base import FLIPPER, Members, Trader, market_groups
 from market.arrays import unique_sorted
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -47,26 +48,27 @@ class Flipper(Trader):
         spec = model.scenario.flipper
         ex = model.exchange
         acc, mk = members.account, members.market
+        agents = members.agents
         pos = np.zeros(acc.size, dtype=np.int64)
         entry = np.zeros(acc.size)
-        for k in unique_sorted(mk).tolist():
-            sel = mk == k
+        for k, sel in market_groups(ex.K, mk):
             pos[sel], entry[sel] = ex.acc.positions.get(k, acc[sel])
         upnl = pos * ex.lot[mk] * (ex.marks[mk] - entry)  # upnl()[acc, mk], bit for bit
         lights = model.published_lights[acc]
-        due = np.fromiter((a.due for a in members.agents), dtype=np.int64, count=len(members))
+        due = np.fromiter((a.due for a in agents), dtype=np.int64, count=len(agents))
         notional = np.abs(pos) * ex.lot[mk] * ex.marks[mk]
-        fee = np.array([ex.specs[k].taker_fee for k in mk])
-        spread = np.array([ex.specs[k].impact for k in mk]) * 0.1
+        fee = np.array([s.taker_fee for s in ex.specs])[mk]
+        spread = np.array([s.impact for s in ex.specs])[mk] * 0.1
         cost = 2.0 * notional * (fee + spread)
         expected = (lights / 4.0) * np.maximum(upnl, 0.0)
         want = (due < 0) & (pos != 0) & (lights >= spec.threshold) & (upnl > 0)
         want &= cost <= spec.cost_tolerance * expected
-        for agent in (a for a, w in zip(members.agents, want, strict=True) if w):
-            agent.due = model.t + spec.delay
-        now = np.fromiter((a.due for a in members.agents), dtype=np.int64, count=len(members))
-        go = (now >= 0) & (now <= model.t) & (pos != 0)
-        agents = members.agents
+        if want.any():
+            due_at = model.t + spec.delay
+            for agent in compress(agents, want.tolist()):
+                agent.due = due_at
+            due = np.where(want, due_at, due)
+        go = (due >= 0) & (due <= model.t) & (pos != 0)
         for k in unique_sorted(mk[go]):
             sel = np.flatnonzero(go & (mk == k))
             rows, q = acc[sel], pos[sel]
@@ -80,5 +82,5 @@ class Flipper(Trader):
                 if closed[j] and reopened[j]:
                     agents[i].flips += 1
                     agents[i].cost_paid += float(paid[j])
-        for i in np.flatnonzero(go):
-            agents[i].due = -1
+        for agent in compress(agents, go.tolist()):
+            agent.due = -1

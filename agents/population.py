@@ -23,10 +23,17 @@ Imitation (``ImitationSpec.family``): a trader meeting another whose return beat
 from __future__ import annotations
 
 import numpy as np
+from scipy import special
 
 from market.errors import require
 
-__all__ = ["ENTRY_FAMILIES", "IMITATION_FAMILIES", "entry_factor", "imitation_probability"]
+__all__ = [
+    "ENTRY_FAMILIES",
+    "IMITATION_FAMILIES",
+    "entry_factor",
+    "imitation_probability",
+    "poisson_quantile",
+]
 
 #: Entry deterrence families (see the module docstring).
 ENTRY_FAMILIES = ("exponential", "linear", "step")
@@ -59,3 +66,14 @@ def imitation_probability(family: str, rate: float, gap: np.ndarray, scale: floa
         return np.clip(rate * gap / scale, 0.0, 1.0)
     z = np.clip(gap / scale, -700.0, 700.0)
     return rate / (1.0 + np.exp(-z))
+
+
+def poisson_quantile(q: float, mu: float) -> float:
+    """``scipy.stats.poisson.ppf(q, mu)`` for ``0 <= q < 1`` and ``mu > 0``, without the
+    distribution's argument handling (scipy's own steps: the ``pdtrik`` guess, then one
+    ``pdtr`` check of the value below it; ``-1`` at ``q = 0``, the support's start minus 1)."""
+    if q == 0:
+        return -1.0
+    vals = float(np.ceil(special.pdtrik(q, mu)))
+    below = max(vals - 1.0, 0.0)
+    return below if special.pdtr(below, mu) >= q else vals

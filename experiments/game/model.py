@@ -22,10 +22,10 @@ import functools
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from itertools import compress
 
 import mesa
 import numpy as np
-from scipy import stats
 
 from agents import (
     BackstopLP,
@@ -40,7 +40,7 @@ from agents import (
 )
 from agents.base import TYPE_NAMES, target_orders
 from agents.churn import foreseen_share, leave_probability
-from agents.population import entry_factor, imitation_probability
+from agents.population import entry_factor, imitation_probability, poisson_quantile
 from experiments.game.popularity import coin_names, draw_markets, market_shares
 from experiments.game.scenario import Scenario
 from experiments.game.seeding import FixedSeed, child_seed_states
@@ -54,12 +54,6 @@ from market.spec import MarketSpec
 
 STREAMS = ("population", "prices", "crises", "behaviour", "churn", "entry", "mesa", "imitation")
 TRADER_TYPES: tuple[type[Trader], ...] = (PassiveTrader, Whale, Flipper, SybilOwner, Entrant)
-
-
-@functools.lru_cache(maxsize=256)
-def _name_tag(name: str) -> int:
-    """The spawn-key entry of a decision's name in :meth:`ADLGame.draw` (a stable hash)."""
-    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:4], "little")
 
 
 @dataclass
@@ -174,6 +168,12 @@ class OwnerAccounts:
         return out
 
 
+@functools.cache
+def _name_tag(name: str) -> int:
+    """The spawn-key word of a decision's name in :meth:`ADLGame.draw` (its SHA-256 prefix)."""
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:4], "little")
+
+
 class ADLGame(mesa.Model):
     """The game.
 
@@ -265,6 +265,7 @@ class ADLGame(mesa.Model):
         self.marks_path = self._price_path()
         self._tables: dict[type, Members] = {}
         self._draw_cache: dict[tuple[str, int], np.ndarray] = {}
+        self._draw_seeds: dict[str, np.ndarray] = {}
         self.next_uid = 0
         n_sybil_accounts = sc.sybil.accounts
         entrant_cap = int(np.ceil(sc.run.traders * sc.entry.rate * sc.run.crises * 4)) + 50
@@ -300,13 +301,14 @@ class ADLGame(mesa.Model):
         key = (name, self.t)
         table = self._draw_cache.get(key)
         if table is None or table.size < self.next_uid:
+            seeds = self._draw_seeds.get(name)
+            if seeds is None:  # the name's child seeds of every step at once
+                steps = np.arange(self.total_steps + 1)
+                seeds = child_seed_states(self._streams["behaviour"], (_name_tag(name),), steps)
+                self._draw_seeds[name] = seeds
             # only the uids made so far: random(n) is the first n values of random(capacity)
-            tag = _name_tag(name)
-            ss = np.random.SeedSequence(
-                self._streams["behaviour"].entropy,
-                spawn_key=(*self._streams["behaviour"].spawn_key, tag, self.t),
-            )
-            table = np.random.Generator(np.random.PCG64(ss)).random(self.next_uid)
+            rng = np.random.Generator(np.random.PCG64(FixedSeed(seeds[self.t])))
+            table = rng.random(self.next_uid)
             if len(self._draw_cache) > 64:
                 self._draw_cache.clear()
             self._draw_cache[key] = table
@@ -587,6 +589,7 @@ class ADLGame(mesa.Model):
         ex = self.exchange
         liq_side = -int(self._crisis_draws["sign"][crisis])  # longs are liquidated in a fall
         lights = np.zeros(ex.acc._cap, dtype=np.int64)
+        first = True  # lights are all 0 before the first market's: its lights go in as they are
         for snap in ex.ranking_snapshots(liq_side):
             if snap.n == 0:
                 continue
@@ -595,7 +598,11 @@ class ADLGame(mesa.Model):
                 if hasattr(self.policy, "score")
                 else np.maximum(snap.upnl, 0.0)
             )
-            lights[snap.account] = np.maximum(lights[snap.account], quantile_indicator(score))
+            light = quantile_indicator(score)
+            if not first:  # an account may be lit in several markets: its highest light
+                light = np.maximum(lights[snap.account], light)
+            lights[snap.account] = light
+            first = False
         self.published_lights = lights
 
     # ------------------------------------------------------------------ crisis boundaries
@@ -743,29 +750,46 @@ class ADLGame(mesa.Model):
         p = imitation_probability(imi.family, imi.rate, gap, imi.scale)
         kinds = np.concatenate([np.zeros(len(pas), dtype=bool), np.ones(len(fl), dtype=bool)])
         go = (switch_u < p) & (kinds[other] != kinds)
-        made: dict[type[Trader], list[Trader]] = {PassiveTrader: [], Flipper: []}
-        for i in np.flatnonzero(go).tolist():
-            new_cls = Flipper if not kinds[i] else PassiveTrader
-            made[new_cls].append(self._convert(pool[i], new_cls))
-        switched = len(made[PassiveTrader]) + len(made[Flipper])
-        if switched:  # the tables a rebuild would give: leavers dropped, newcomers appended
-            self._tables[PassiveTrader] = pas.without(go[: len(pas)]).plus(
-                Members(made[PassiveTrader])
-            )
-            self._tables[Flipper] = fl.without(go[len(pas) :]).plus(Members(made[Flipper]))
-        return switched
+        idx = np.flatnonzero(go).tolist()
+        if not idx:
+            return 0
+        to_passive = kinds[idx].tolist()  # flippers become passive traders, and the reverse
+        new = self._convert_all(
+            [pool[i] for i in idx], [PassiveTrader if f else Flipper for f in to_passive]
+        )
+        # the tables a rebuild would give: leavers dropped, newcomers appended
+        self._tables[PassiveTrader] = pas.without(go[: len(pas)]).plus(
+            Members(list(compress(new, to_passive)))
+        )
+        self._tables[Flipper] = fl.without(go[len(pas) :]).plus(
+            Members([a for a, f in zip(new, to_passive, strict=True) if not f])
+        )
+        return len(idx)
 
     def _convert(self, agent: Trader, cls: type[Trader]) -> Trader:
         """Give ``agent``'s accounts and identity to a new agent of type ``cls``."""
-        new = cls(self, agent.uid, agent.accounts, agent.market, agent.side, agent.leverage)
-        if cls is Flipper:
-            new.leverage = agent.leverage
-        for acc in agent.accounts:
-            self._account_agent[int(acc)] = new
-        self.exchange.acc.kind[agent.accounts] = cls.type_code
-        agent.remove()
-        self.invalidate(type(agent))
-        self.invalidate(cls)
+        return self._convert_all([agent], [cls])[0]
+
+    def _convert_all(self, agents: list[Trader], classes: list[type[Trader]]) -> list[Trader]:
+        """:meth:`_convert` of each agent to its class, in order; returns the new agents.
+
+        The new agents are made in that order (so they get the unique ids, and the places in
+        Mesa's agent sets, one conversion after the other would give), then the old ones leave.
+        """
+        if not agents:
+            return []
+        new = [
+            cls(self, a.uid, a.accounts, a.market, a.side, a.leverage)
+            for a, cls in zip(agents, classes, strict=True)
+        ]
+        self.exchange.acc.kind[np.concatenate([a.accounts for a in agents])] = np.repeat(
+            [cls.type_code for cls in classes], [a.accounts.size for a in agents]
+        )
+        for old, agent in zip(agents, new, strict=True):
+            self._account_agent.update(dict.fromkeys(old.accounts.tolist(), agent))
+            old.remove()
+        for cls in {type(a) for a in agents} | set(classes):
+            self.invalidate(cls)
         return new
 
     def _entrant_count(self, c: CrisisRecord) -> int:
@@ -780,7 +804,7 @@ class ADLGame(mesa.Model):
         deter = entry_factor(sc.entry.family, sc.entry.sensitivity * badness)
         lam = sc.entry.rate * sc.run.traders * deter
         u = self._stream_at("entry", c.index).random()
-        return int(min(stats.poisson.ppf(u, lam) if lam > 0 else 0, self.entrants_left))
+        return int(min(poisson_quantile(u, lam) if lam > 0 else 0, self.entrants_left))
 
     def _entry(self, c: CrisisRecord) -> int:
         """New traders, fewer after a bad record (haircuts and bad debt relative to equity)."""

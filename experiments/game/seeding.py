@@ -49,43 +49,62 @@ def child_seed_states(ss: np.random.SeedSequence, prefix: tuple, last: np.ndarra
     last = np.asarray(last, dtype=np.int64)
     if last.size and (int(last.min()) < 0 or int(last.max()) > _M32):
         raise ValueError("last spawn-key words must be in [0, 2**32)")
-    n = last.size
     pool_size = int(ss.pool_size)
     run = _uint32_words(ss.entropy)
     if len(run) < pool_size:  # SeedSequence pads the run entropy when a spawn key follows
         run += [0] * (pool_size - len(run))
-    words = [*run, *_uint32_words((*ss.spawn_key, *prefix))]
-    ent = [np.full(n, w, dtype=np.uint32) for w in words] + [last.astype(np.uint32)]
-    hash_const = _INIT_A
-
-    def hashmix(v: np.ndarray) -> np.ndarray:
-        nonlocal hash_const
-        v = v ^ np.uint32(hash_const)
-        hash_const = (hash_const * _MULT_A) & _M32
-        v = v * np.uint32(hash_const)
-        return v ^ (v >> _XSHIFT)
-
-    def mix(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-        r = np.uint32(_MIX_L) * x - np.uint32(_MIX_R) * y
-        return r ^ (r >> _XSHIFT)
-
-    zero = np.zeros(n, dtype=np.uint32)
-    pool = [hashmix(ent[i] if i < len(ent) else zero) for i in range(pool_size)]
+    words = [*run, *_uint32_words((*ss.spawn_key, *prefix))]  # the same for every key
+    # every word but the last (which comes after the pool's first fill, as the run entropy
+    # fills it) is mixed once, in Python integers
+    consts = _hash_constants(_INIT_A, _MULT_A, pool_size * (len(words) + 1) + 1)
+    pool = [_hashmix(words[i], consts[i], consts[i + 1]) for i in range(pool_size)]
+    at = pool_size
     for i_src in range(pool_size):
         for i_dst in range(pool_size):
             if i_src != i_dst:
-                pool[i_dst] = mix(pool[i_dst], hashmix(pool[i_src]))
-    for i_src in range(pool_size, len(ent)):
+                pool[i_dst] = _mix(pool[i_dst], _hashmix(pool[i_src], consts[at], consts[at + 1]))
+                at += 1
+    for w in words[pool_size:]:
         for i_dst in range(pool_size):
-            pool[i_dst] = mix(pool[i_dst], hashmix(ent[i_src]))
-    out = np.empty((n, 8), dtype=np.uint32)
-    hash_const = _INIT_B
-    for i in range(8):
-        v = pool[i % pool_size] ^ np.uint32(hash_const)
-        hash_const = (hash_const * _MULT_B) & _M32
-        v = v * np.uint32(hash_const)
-        out[:, i] = v ^ (v >> _XSHIFT)
-    return out.astype("<u4").view("<u8").astype(np.uint64)
+            pool[i_dst] = _mix(pool[i_dst], _hashmix(w, consts[at], consts[at + 1]))
+            at += 1
+    # the last word, vectorised over the keys: (n, pool_size), one hash constant per column
+    v = _hashmix_array(last.astype(np.uint32)[:, None], consts[at : at + pool_size + 1])
+    r = np.uint32(_MIX_L) * np.array(pool, dtype=np.uint32) - np.uint32(_MIX_R) * v
+    r ^= r >> _XSHIFT
+    # the output words: pool word i % pool_size, hashed with the second constants
+    out = _hashmix_array(r[:, np.arange(8) % pool_size], _hash_constants(_INIT_B, _MULT_B, 9))
+    return out.astype("<u4", order="C").view("<u8").astype(np.uint64)
+
+
+def _hash_constants(init: int, mult: int, n: int) -> list[int]:
+    """The first ``n`` values of SeedSequence's hash constant: ``init``, then times ``mult``."""
+    out = [init]
+    for _ in range(n - 1):
+        out.append((out[-1] * mult) & _M32)
+    return out
+
+
+def _hashmix(value: int, xor: int, times: int) -> int:
+    """SeedSequence's ``hashmix`` of one uint32 word, with the constant before and after it
+    advanced (``xor`` and ``times``)."""
+    v = ((value ^ xor) * times) & _M32
+    return v ^ (v >> 16)
+
+
+def _mix(x: int, y: int) -> int:
+    """SeedSequence's ``mix`` of two uint32 words."""
+    r = (_MIX_L * x - _MIX_R * y) & _M32
+    return r ^ (r >> 16)
+
+
+def _hashmix_array(v: np.ndarray, consts: list[int]) -> np.ndarray:
+    """:func:`_hashmix` of uint32 ``v`` (..., m) with constants ``consts[j]``, ``consts[j + 1]``
+    for column ``j`` (a broadcast over the keys)."""
+    c = np.array(consts, dtype=np.uint32)
+    h = (v ^ c[:-1]) * c[1:]
+    h ^= h >> _XSHIFT
+    return h
 
 
 class FixedSeed(ISeedSequence):

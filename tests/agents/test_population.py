@@ -4,16 +4,27 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy import stats
 
 from agents.population import (
     ENTRY_FAMILIES,
     IMITATION_FAMILIES,
     entry_factor,
     imitation_probability,
+    poisson_quantile,
 )
 from experiments.game.model import ADLGame
 from experiments.game.scenario import load_scenario
 from market.errors import InputError
+
+
+def test_poisson_quantile_equals_scipys_ppf():
+    """The entry count's quantile is scipy's poisson.ppf, value for value (edges included)."""
+    rng = np.random.default_rng(3)
+    q = np.concatenate([[0.0, 1e-300, 0.5, 1.0 - 2.0**-53], rng.random(2000)])
+    mu = np.concatenate([[3.0, 5.0, 1e-12, 1e-5], np.exp(rng.uniform(-8.0, 9.0, 2000))])
+    got = [poisson_quantile(float(a), float(b)) for a, b in zip(q, mu, strict=True)]
+    assert got == stats.poisson.ppf(q, mu).tolist()
 
 
 @pytest.mark.parametrize(

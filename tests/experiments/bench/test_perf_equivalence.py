@@ -227,6 +227,18 @@ def test_child_seed_states_equal_numpy_seed_sequences(seed, child, uids):
         assert np.array_equal(row, want.generate_state(4, np.uint64))
 
 
+@pytest.mark.parametrize("pool_size", [4, 8])
+@pytest.mark.parametrize("prefix", [(), (1,), (2**40, 3)])
+def test_child_seed_states_of_a_root_sequence_and_a_larger_pool(pool_size, prefix):
+    """No spawn key before the keys' word, longer prefixes, another pool size: numpy's state."""
+    ss = np.random.SeedSequence(2**200 + 17, pool_size=pool_size)
+    uids = [0, 1, 77, 2**32 - 1]
+    got = child_seed_states(ss, prefix, np.array(uids, dtype=np.int64))
+    for row, u in zip(got, uids, strict=True):
+        want = np.random.SeedSequence(ss.entropy, spawn_key=(*prefix, u), pool_size=pool_size)
+        assert np.array_equal(row, want.generate_state(4, np.uint64))
+
+
 def test_fixed_seed_streams_equal_default_rng_streams():
     """A PCG64 fed a precomputed state draws what default_rng(SeedSequence) draws."""
     ss = np.random.SeedSequence(12345).spawn(3)[2]
