@@ -194,14 +194,14 @@ def test_two_rules_side_by_side_in_chromium(server):
             page.goto(url)
             page.locator(".adl-status").wait_for()
             box = page.locator(".v-text-field").filter(has_text="Compare with").locator("input")
-            box.fill("pro_rata")
-            box.press("Enter")
-            box.blur()  # the text box applies its value on Enter or blur
             status = page.get_by_text("Policy hyperliquid vs pro_rata · severity full · step 0 /")
-            for _ in range(5):  # under load the value may land after a first Reset: retry
+            for _ in range(6):  # under load a re-render may drop the typed value: type again
+                box.fill("pro_rata")
+                box.press("Enter")
+                box.blur()  # the text box applies its value on Enter or blur
                 page.get_by_role("button", name="Reset").click()
                 try:
-                    status.wait_for(timeout=10_000)
+                    status.wait_for(timeout=15_000)
                     break
                 except Exception:
                     continue
