@@ -90,12 +90,21 @@ def quantile_indicator(score: Any, n_lights: int = 5, *, side: Any = None) -> np
         n_lights,
     )
     n = s.shape[0]
-    if side is None:
-        g = np.zeros(n, dtype=np.int64)
-    else:
-        sd = np.asarray(side)
-        require(sd.shape == s.shape, "side", f"an array of shape {s.shape}", sd.shape)
-        g = np.unique(sd, return_inverse=True)[1].reshape(-1).astype(np.int64)
+    if side is None:  # one group: a stable sort by score (lexsort's order with one group)
+        if n == 0:
+            return np.zeros(0, dtype=np.int64)
+        order = np.argsort(s, kind="stable")
+        ss = s[order]
+        new_run = np.ones(n, dtype=bool)
+        new_run[1:] = ss[1:] != ss[:-1]
+        run_last = np.append(np.flatnonzero(new_run)[1:], n) - 1  # a run's last position
+        at_or_below = run_last[np.cumsum(new_run) - 1] + 1
+        out = np.empty(n, dtype=np.int64)
+        out[order] = (at_or_below * int(n_lights) + n - 1) // n - 1
+        return out
+    sd = np.asarray(side)
+    require(sd.shape == s.shape, "side", f"an array of shape {s.shape}", sd.shape)
+    g = np.unique(sd, return_inverse=True)[1].reshape(-1).astype(np.int64)
     if n == 0:
         return np.zeros(0, dtype=np.int64)
     order = np.lexsort((s, g))  # by side, then score ascending

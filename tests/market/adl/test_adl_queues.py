@@ -612,3 +612,20 @@ def test_rank_rows_and_order_prefix_match_lexsort():
         got = first(k)
         assert got.size >= min(k, n)
         np.testing.assert_array_equal(got, full[: got.size])
+
+
+@given(
+    st.lists(
+        st.one_of(st.sampled_from([0.0, -0.0, 1.0, np.inf, -np.inf]), st.floats(-5, 5)),
+        min_size=0,
+        max_size=60,
+    ),
+    st.integers(1, 9),
+)
+@settings(max_examples=300, deadline=None)
+def test_quantile_indicator_one_group_equals_the_grouped_path(scores, n_lights):
+    """Without sides, the stable sort gives the lights of the one-side grouped computation."""
+    s = np.array(scores, dtype=float)
+    got = quantile_indicator(s, n_lights)
+    want = quantile_indicator(s, n_lights, side=np.ones(s.size))
+    assert got.tolist() == want.tolist()
