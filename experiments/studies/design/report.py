@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from experiments.game.scenario import from_dict, to_toml
+from experiments.runs.results import json_safe
 from experiments.studies.design.search import (
     DesignResult,
     Finalist,
@@ -193,7 +194,7 @@ def _versus_lines(result: DesignResult) -> list[str]:
     rec = result.recommended
     if rec is None:
         return ["No candidate met the constraints, so nothing is compared with the built-ins."]
-    rows, lost, feas = [], [], 0
+    rows, lost, feas, blank = [], [], 0, []
     itself = rec.candidate.policy if result.recommended_kind == "built-in" else None
     for v in sorted(result.versus, key=lambda r: r.get("improvement", 0.0)):
         if v["policy"] == itself:
@@ -201,7 +202,9 @@ def _versus_lines(result: DesignResult) -> list[str]:
         better = v.get("improvement", math.nan)
         if v["feasible"]:
             feas += 1
-            if not better > 0:
+            if not math.isfinite(better):  # no pair where both runs define the metric
+                blank.append(v["policy"])
+            elif not better > 0:
                 lost.append(v["policy"])
         rows.append(
             [
@@ -221,6 +224,13 @@ def _versus_lines(result: DesignResult) -> list[str]:
         ],
         rows,
     )
+    if blank:
+        out += [
+            "",
+            f"Not comparable on {m} ({', '.join(blank)}): no fresh run pair where both rules "
+            "define it (e.g. no ADL wave, so no haircut).",
+        ]
+    feas -= len(blank)
     if feas == 0:
         verdict = (
             "No built-in rule meets the constraints at its default parameters, so the "
@@ -471,13 +481,12 @@ def summary(result: DesignResult) -> dict[str, Any]:
             "fresh": rec.fresh.mean(m),
             EXPLOITABILITY: rec.audit.get("exploitability"),
         }
-    out["beats_builtins"] = [
-        v["policy"] for v in result.versus if v["feasible"] and v.get("improvement", -1) > 0
-    ]
-    out["not_beaten"] = [
-        v["policy"] for v in result.versus if v["feasible"] and not v.get("improvement", -1) > 0
-    ]
-    return out
+    feasible = [v for v in result.versus if v["feasible"]]
+    better = {v["policy"]: v.get("improvement", math.nan) for v in feasible}
+    out["beats_builtins"] = [p for p, x in better.items() if x > 0]
+    out["not_beaten"] = [p for p, x in better.items() if math.isfinite(x) and not x > 0]
+    out["not_comparable"] = [p for p, x in better.items() if not math.isfinite(x)]
+    return json_safe(out)  # type: ignore[return-value]
 
 
 __all__ = [

@@ -23,6 +23,7 @@ from experiments.studies.design import (
     example_text,
     load_design,
     run_design,
+    summary,
     write_design,
 )
 from experiments.studies.design.search import Score, _confirm, non_dominated
@@ -197,6 +198,11 @@ def test_a_tiny_design_writes_its_answer_and_resumes(tmp_path):
     game.run()
     report = (out / "report.md").read_text()
     assert "## Against the built-in rules" in report and "hyperliquid" in report
+    # --json prints strict JSON: undefined figures are null, every feasible built-in classed
+    out_json = summary(res)
+    json.dumps(out_json, allow_nan=False)
+    classed = out_json["beats_builtins"] + out_json["not_beaten"] + out_json["not_comparable"]
+    assert sorted(classed) == sorted(v["policy"] for v in res.versus if v["feasible"])
     # every built-in was played on the fresh seeds
     assert {v["policy"] for v in res.versus} >= {"pro_rata", "hyperliquid", "seniority"}
     # resuming asks for the same candidates and finds every run done
