@@ -57,8 +57,8 @@ class Flipper(Trader):
         lights = model.published_lights[acc]
         due = np.fromiter((a.due for a in agents), dtype=np.int64, count=len(agents))
         notional = np.abs(pos) * ex.lot[mk] * ex.marks[mk]
-        fee = np.array([s.taker_fee for s in ex.specs])[mk]
-        spread = np.array([s.impact for s in ex.specs])[mk] * 0.1
+        fee = ex.spec_field("taker_fee")[mk]
+        spread = ex.spec_field("impact")[mk] * 0.1
         cost = 2.0 * notional * (fee + spread)
         expected = (lights / 4.0) * np.maximum(upnl, 0.0)
         want = (due < 0) & (pos != 0) & (lights >= spec.threshold) & (upnl > 0)

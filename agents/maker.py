@@ -25,20 +25,12 @@ class MarketMaker(mesa.Agent):
         super().__init__(model)
         self.withdraw = float(withdraw)
         self.recover = float(recover)
-        self._stress_ref: tuple[tuple, np.ndarray] | None = None
-
-    def stress_ref(self) -> np.ndarray:
-        """The markets' ``stress_ref`` as an array (kept while the exchange's specs stay)."""
-        specs = self.model.exchange.specs
-        if self._stress_ref is None or self._stress_ref[0] is not specs:
-            self._stress_ref = (specs, np.array([s.stress_ref for s in specs]))
-        return self._stress_ref[1]
 
     def quote(self, new_marks: np.ndarray, phase: str) -> None:
         """Set the exchange's depth scale for the coming step."""
         ex = self.model.exchange
         ret = np.abs(np.log(new_marks / ex.marks))
-        stress = np.minimum(ret / self.stress_ref(), 1.0)
+        stress = np.minimum(ret / ex.spec_field("stress_ref"), 1.0)
         if phase == "crisis":
             ex.depth_scale[:] = np.minimum(
                 ex.depth_scale, np.maximum(1.0 - self.withdraw * stress, 0.05)

@@ -39,10 +39,11 @@ def has_repeats(a: np.ndarray) -> bool:
     return bool((s[1:] == s[:-1]).any())
 
 
-def per_row(values: object, shape: tuple[int, ...]) -> np.ndarray:
-    """``values`` (a scalar or an array) as an array of ``shape``: itself when it already has
-    that shape, else ``np.broadcast_to`` (a read-only view; the same error on a mismatch)."""
-    a = np.asarray(values)
+def per_row(values: object, shape: tuple[int, ...], dtype: type | None = None) -> np.ndarray:
+    """``values`` (a scalar or an array) as an array of ``shape`` (and ``dtype``, if given):
+    itself when it already is one, else ``np.broadcast_to`` (a read-only view; the same error
+    on a mismatch)."""
+    a = np.asarray(values, dtype=dtype)
     if a.shape == shape:
         return a
     return np.broadcast_to(np.atleast_1d(a), shape)

@@ -350,7 +350,7 @@ class Exchange(Waterfall):
 
     def _initial_rates(self) -> np.ndarray:
         """The markets' initial margin rates (kept while ``specs`` is the same tuple)."""
-        return self._spec_field("initial_margin")
+        return self.spec_field("initial_margin")
 
     def _spec_cache(self) -> dict:
         """What is derived from ``specs``, kept while ``specs`` is the same tuple."""
@@ -367,9 +367,10 @@ class Exchange(Waterfall):
             cache["any_tiers"] = any(sp.tiers for sp in self.specs)
         return cache["any_tiers"]
 
-    def _spec_field(self, name: str) -> np.ndarray:
-        """One :class:`MarketSpec` field over the markets, as a read-only array (so a pass
-        over many markets does not rebuild it)."""
+    def spec_field(self, name: str) -> np.ndarray:
+        """One :class:`MarketSpec` field over the markets, as a read-only array, kept while
+        ``specs`` is the same tuple (so a pass over many markets, or an agent reading fees
+        every step, does not rebuild it)."""
         cache = self._spec_cache()
         arr = cache.get(name)
         if arr is None:

@@ -118,14 +118,10 @@ def _fill_prices_few(
     out = [0.0] * len(sz)
     s_cap = depth_eff * (cap / impact) ** (1.0 / exponent)
     coef = impact * depth_eff / (exponent + 1.0)
-    one_side = min(side) == max(side)
     for j, sgn in enumerate((-1, 1)):  # column 0: bids (sells), column 1: asks (buys)
-        if one_side:
-            if side[0] != sgn:
-                continue
-            at = list(range(len(sz)))
-        else:
-            at = [i for i, x in enumerate(side) if x == sgn]
+        at = [i for i, x in enumerate(side) if x == sgn]
+        if not at:
+            continue
         c0, run, ends, starts = float(new[j]), 0.0, [], []
         for i in at:  # start: what the side had taken plus the earlier orders (a cumsum)
             start = c0 + run
@@ -138,8 +134,5 @@ def _fill_prices_few(
         m = len(at)
         for t, i in enumerate(at):
             out[i] = mark * (1.0 + sgn * ((area[t] - area[m + t]) / sz[i]))
-        if m == 1:  # the sum of one order is that order
-            new[j] += sz[at[0]]
-        else:
-            new[j] += sizes.sum() if one_side else sizes[at].sum()
+        new[j] += sz[at[0]] if m == 1 else sizes[at].sum()  # (the sum of one order: itself)
     return np.array(out)

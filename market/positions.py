@@ -29,14 +29,6 @@ _EMPTY_I = np.zeros(0, dtype=np.int64)
 _EMPTY_F = np.zeros(0)
 
 
-def _as_rows(values: object, dtype: type, shape: tuple[int, ...]) -> np.ndarray:
-    """``values`` as an array of ``dtype`` and ``shape`` (a scalar broadcast), no copy when it
-    already is one."""
-    if isinstance(values, np.ndarray) and values.dtype == dtype and values.shape == shape:
-        return values
-    return np.broadcast_to(np.asarray(values, dtype=dtype), shape)
-
-
 def sum_by(index: np.ndarray, weights: np.ndarray, n: int) -> np.ndarray:
     """``weights`` summed per ``index`` in their order, float64 of length ``n`` (``bincount``
     returns integers when there is nothing to sum)."""
@@ -167,8 +159,8 @@ class Positions:
         """:meth:`set` at a :meth:`locate` result of the same unique int64 ``rows``."""
         if rows.size == 0:
             return
-        lots = _as_rows(lots, np.int64, rows.shape)
-        entry = _as_rows(entry, np.float64, rows.shape)
+        lots = arrays.per_row(lots, rows.shape, np.int64)
+        entry = arrays.per_row(entry, rows.shape, np.float64)
         opened = lots != 0
         all_open = bool(opened.all())
         if not all_open:

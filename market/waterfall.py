@@ -100,13 +100,13 @@ class Waterfall:
     # ------------------------------------------------------------------ the waterfall
     def step(self, marks: object) -> StepReport:
         """Move to new marks and run the waterfall once; returns what happened."""
-        m = np.array(arrays.per_row(np.asarray(marks, dtype=np.float64), (self.K,)))
+        m = np.array(arrays.per_row(marks, (self.K,), np.float64))  # a copy of its own
         self._check_prices(m, "marks")
         self.step_no += 1
         self.prev_marks = self.marks
         self.marks = m
         ret = np.abs(np.log(self.marks / self.prev_marks))
-        self.stress = np.minimum(ret / self._spec_field("stress_ref"), 1.0)
+        self.stress = np.minimum(ret / self.spec_field("stress_ref"), 1.0)
         self._consumed[:] = 0.0
         return self.run_waterfall()
 
@@ -279,8 +279,8 @@ class Waterfall:
         qa = np.abs(qi)
         lot, mark = self.lot[ci], self.marks[ci]
         nt = qa * lot * mark
-        threshold = self._spec_field("chunk_threshold")[ci]
-        fraction = self._spec_field("chunk_fraction")[ci]
+        threshold = self.spec_field("chunk_threshold")[ci]
+        fraction = self.spec_field("chunk_fraction")[ci]
         chunk = (nt > threshold) & (eq[ri] > 0)
         send = np.where(chunk, np.ceil(qa * fraction).astype(np.int64), qa)
         dq = -np.sign(qi) * send
@@ -288,7 +288,7 @@ class Waterfall:
             self._fill_markets(rows[ri], ci, dq, "liquidation", slots=slot)
         nt_sent = send * lot * mark
         still_open = np.bincount(ri, weights=send < qa, minlength=rows.size) > 0
-        rate = self._spec_field("liquidation_fee")[ci]
+        rate = self.spec_field("liquidation_fee")[ci]
         fee_due = sum_by(ri, nt_sent * rate, rows.size)  # market order
         # clearance fee out of whatever equity is left, to the backstop
         eq_after = acc.cash[rows] + self._account_sums(rows, upnl_only=True)[0]  # equity(rows)
@@ -830,7 +830,7 @@ class Waterfall:
                 sel = c == k
                 req[sel] = mg.tiered_requirement(ntv[sel], self.specs[k])
         else:
-            req = ntv * self._spec_field("maintenance_margin")[c]
+            req = ntv * self.spec_field("maintenance_margin")[c]
         mm = sum_by(i, req, n)
         has = np.zeros(n, dtype=bool)
         has[i] = True
@@ -841,7 +841,7 @@ class Waterfall:
         ``k``), in scalars: the terms of :meth:`_account_sums` and ``_equity_and_initial``
         added in the same market order, for paths that handle a few rows one by one."""
         book = self.acc.positions
-        lot, marks, rates = self.lot, self.marks, self._spec_field("initial_margin")
+        lot, marks, rates = self.lot, self.marks, self.spec_field("initial_margin")
         ups, im, old = 0.0, 0.0, 0
         for m in book.markets_of(r):
             q, e, _ = book.get_one(m, r)

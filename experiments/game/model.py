@@ -589,7 +589,6 @@ class ADLGame(mesa.Model):
         ex = self.exchange
         liq_side = -int(self._crisis_draws["sign"][crisis])  # longs are liquidated in a fall
         lights = np.zeros(ex.acc._cap, dtype=np.int64)
-        first = True  # lights are all 0 before the first market's: its lights go in as they are
         for snap in ex.ranking_snapshots(liq_side):
             if snap.n == 0:
                 continue
@@ -598,11 +597,8 @@ class ADLGame(mesa.Model):
                 if hasattr(self.policy, "score")
                 else np.maximum(snap.upnl, 0.0)
             )
-            light = quantile_indicator(score)
-            if not first:  # an account may be lit in several markets: its highest light
-                light = np.maximum(lights[snap.account], light)
-            lights[snap.account] = light
-            first = False
+            # an account may be lit in several markets: its highest light
+            lights[snap.account] = np.maximum(lights[snap.account], quantile_indicator(score))
         self.published_lights = lights
 
     # ------------------------------------------------------------------ crisis boundaries

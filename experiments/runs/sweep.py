@@ -241,14 +241,19 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool)
 
 
-def _check_int(data: dict, key: str, default: int, lo: int) -> int:
+def check_int(data: dict, key: str, default: int, lo: int, section: str = "sweep") -> int:
+    """``data[key]`` (or ``default``) as an integer >= ``lo``; an error names ``section.key``."""
     value = data.get(key, default)
     if not _is_int(value) or value < lo:
-        raise InputError(f"sweep.{key}", f"an integer >= {lo}", value)
+        raise InputError(f"{section}.{key}", f"an integer >= {lo}", value)
     return int(value)
 
 
-def _names(data: dict, key: str, allowed: dict, default: Any) -> tuple[str, ...]:
+def check_names(
+    data: dict, key: str, allowed: Any, default: Any, section: str = "sweep"
+) -> tuple[str, ...]:
+    """``data[key]`` (or ``default``): a name or a list of distinct names from ``allowed``, as
+    a tuple; an error names ``section.key``."""
     value = data.get(key, default)
     items = [value] if isinstance(value, str) else value
     ok = (
@@ -259,7 +264,9 @@ def _names(data: dict, key: str, allowed: dict, default: Any) -> tuple[str, ...]
     )
     if not ok:
         raise InputError(
-            f"sweep.{key}", f"a name or a list of distinct names from {', '.join(allowed)}", value
+            f"{section}.{key}",
+            f"a name or a list of distinct names from {', '.join(allowed)}",
+            value,
         )
     return tuple(items)
 
@@ -325,10 +332,12 @@ def _check_value(base: Scenario, kind: str, name: str, value: Any, where: str) -
         raise InputError(f"{where} ({exc.field})", exc.allowed, exc.got) from None
 
 
-def _resolve_scenario(source: Any, base_dir: Path | None) -> Scenario:
+def resolve_scenario(source: Any, base_dir: Path | None, section: str = "sweep") -> Scenario:
+    """The scenario a file names: a built-in name, or a TOML path relative to ``base_dir``
+    (the file's folder); an error names ``section.scenario``."""
     if not isinstance(source, str) or not source:
         raise InputError(
-            "sweep.scenario",
+            f"{section}.scenario",
             f"a built-in name ({', '.join(builtin_scenarios())}) or a TOML path",
             source,
         )
@@ -340,7 +349,7 @@ def _resolve_scenario(source: Any, base_dir: Path | None) -> Scenario:
         return load_scenario(source)
     except InputError as exc:
         if exc.field == "scenario":
-            raise InputError("sweep.scenario", exc.allowed, exc.got) from None
+            raise InputError(f"{section}.scenario", exc.allowed, exc.got) from None
         raise
 
 
@@ -370,7 +379,7 @@ def sweep_from_dict(
     sweep_name = data.get("name", name)
     if not isinstance(sweep_name, str) or not sweep_name:
         raise InputError("sweep.name", "a non-empty string", sweep_name)
-    base = _resolve_scenario(data.get("scenario", "default"), Path(base_dir) if base_dir else None)
+    base = resolve_scenario(data.get("scenario", "default"), Path(base_dir) if base_dir else None)
     if "policies" not in data:
         raise InputError("sweep.policies", f"a list of policy names from {', '.join(POLICIES)}")
     from market.adl.plugins import entry_point_policies, is_plugin_spec
@@ -381,14 +390,14 @@ def sweep_from_dict(
         for v in ([given] if isinstance(given, str) else given or [])
         if isinstance(v, str) and is_plugin_spec(v)
     ]
-    policies = _names(
+    policies = check_names(
         data, "policies", {**POLICIES, **entry_point_policies(), **dict.fromkeys(plugins)}, None
     )
     for p in plugins:
         _known(p, "sweep.policies")
-    severities = _names(data, "severity", SEVERITIES, "full")
-    seeds = _check_int(data, "seeds", 1, 1)
-    root_seed = _check_int(data, "root_seed", 1, 0)
+    severities = check_names(data, "severity", SEVERITIES, "full")
+    seeds = check_int(data, "seeds", 1, 1)
+    root_seed = check_int(data, "root_seed", 1, 0)
     design = data.get("design", "factorial")
     if design not in DESIGNS:
         raise InputError("sweep.design", f"one of {', '.join(DESIGNS)}", design)
@@ -397,7 +406,7 @@ def sweep_from_dict(
         if "samples" in data:
             raise InputError("sweep.samples", "absent for design factorial (lhs / sobol only)")
     else:
-        samples = _check_int(data, "samples", 0, 1)
+        samples = check_int(data, "samples", 0, 1)
         if design == "sobol" and samples & (samples - 1):
             raise InputError("sweep.samples", "a power of 2 for design sobol", samples)
 

@@ -24,7 +24,7 @@ from experiments.studies.design.search import (
     metrics_of,
 )
 from experiments.studies.design.spec import EXPLOITABILITY
-from experiments.studies.report import FigureWriter, figure_section, md_table
+from experiments.studies.report import FigureWriter, ci_text, figure_section, fmt, md_table
 
 #: The files :func:`write_design` writes.
 DESIGN_FILES = ("pareto.csv", "recommended.toml", "report.md", "search.csv", "builtins.csv")
@@ -106,14 +106,6 @@ def recommended_toml(result: DesignResult) -> str:
     return to_toml(sc, header=header)
 
 
-def _fmt(x: Any) -> str:
-    if isinstance(x, float | np.floating):
-        if not math.isfinite(x):
-            return "n/a"
-        return f"{x:.4g}"
-    return str(x)
-
-
 def _trade_offs(result: DesignResult) -> list[str]:
     """Along the front, how each pair of objectives moves together, in words."""
     spec = result.spec
@@ -139,9 +131,9 @@ def _trade_offs(result: DesignResult) -> list[str]:
             kind = "conflict" if same < 0 else "go together"
             lines.append(
                 f"- {sa} {a} and {sb} {b} {kind} along the front (correlation {r:+.2f} over "
-                f"{int(ok.sum())} members): from {_fmt(float(x[ok].min()))} to "
-                f"{_fmt(float(x[ok].max()))} of {a} against {_fmt(float(y[ok].min()))} to "
-                f"{_fmt(float(y[ok].max()))} of {b}."
+                f"{int(ok.sum())} members): from {fmt(float(x[ok].min()))} to "
+                f"{fmt(float(x[ok].max()))} of {a} against {fmt(float(y[ok].min()))} to "
+                f"{fmt(float(y[ok].max()))} of {b}."
             )
     return lines or ["The front does not vary enough to read trade-offs."]
 
@@ -158,13 +150,16 @@ def _finalist_rows(result: DesignResult) -> list[list[str]]:
         rows.append(
             [
                 f.candidate.label,
-                f"{_fmt(mean)} [{_fmt(lo)}, {_fmt(hi)}] n={n}",
-                f"[{_fmt(p_lo)}, {_fmt(p_hi)}]",
-                f"{_fmt(f.fresh.mean(m))} (n={int(np.isfinite(f.fresh.values[m]).sum())})",
+                f"{ci_text(mean, lo, hi)} n={n}",
+                f"[{fmt(p_lo)}, {fmt(p_hi)}]",
+                f"{fmt(f.fresh.mean(m))} (n={int(np.isfinite(f.fresh.values[m]).sum())})",
                 (
-                    f"{_fmt(float(ex.get('exploitability', math.nan)))} "
-                    f"[{_fmt(float(ex.get('ci_low', math.nan)))}, "
-                    f"{_fmt(float(ex.get('ci_high', math.nan)))}] {ex.get('verdict', '')}"
+                    ci_text(
+                        float(ex.get("exploitability", math.nan)),
+                        float(ex.get("ci_low", math.nan)),
+                        float(ex.get("ci_high", math.nan)),
+                    )
+                    + f" {ex.get('verdict', '')}"
                 ),
                 "confirmed" if f.confirmed else "rejected: " + "; ".join(f.reasons),
             ]
@@ -182,10 +177,19 @@ def _behaviour_rows(result: DesignResult) -> list[list[str]]:
                 [
                     f.candidate.label,
                     m,
-                    *[_fmt(per.get(cell_label(c), math.nan)) for c in spec.behaviour_cells()],
+                    *[fmt(per.get(cell_label(c), math.nan)) for c in spec.behaviour_cells()],
                 ]
             )
     return rows
+
+
+def _compared(result: DesignResult) -> list[dict[str, Any]]:
+    """The built-ins the recommended rule is compared with (not itself, when it is one)."""
+    rec = result.recommended
+    itself = (
+        rec.candidate.policy if rec is not None and result.recommended_kind == "built-in" else None
+    )
+    return [v for v in result.versus if v["policy"] != itself]
 
 
 def _versus_lines(result: DesignResult) -> list[str]:
@@ -195,10 +199,7 @@ def _versus_lines(result: DesignResult) -> list[str]:
     if rec is None:
         return ["No candidate met the constraints, so nothing is compared with the built-ins."]
     rows, lost, feas, blank = [], [], 0, []
-    itself = rec.candidate.policy if result.recommended_kind == "built-in" else None
-    for v in sorted(result.versus, key=lambda r: r.get("improvement", 0.0)):
-        if v["policy"] == itself:
-            continue
+    for v in sorted(_compared(result), key=lambda r: r.get("improvement", 0.0)):
         better = v.get("improvement", math.nan)
         if v["feasible"]:
             feas += 1
@@ -210,9 +211,11 @@ def _versus_lines(result: DesignResult) -> list[str]:
             [
                 v["policy"],
                 "yes" if v["feasible"] else "no",
-                _fmt(v[m]),
-                f"{_fmt(better)} [{_fmt(v.get('improvement_low', math.nan))}, "
-                f"{_fmt(v.get('improvement_high', math.nan))}] n={v.get('pairs', 0)}",
+                fmt(v[m]),
+                ci_text(
+                    better, v.get("improvement_low", math.nan), v.get("improvement_high", math.nan)
+                )
+                + f" n={v.get('pairs', 0)}",
             ]
         )
     out = md_table(
@@ -237,7 +240,7 @@ def _versus_lines(result: DesignResult) -> list[str]:
             "recommended rule has no feasible built-in to beat."
         )
     elif not lost:
-        sig = sum(1 for v in result.versus if v["feasible"] and v.get("improvement_low", 0) > 0)
+        sig = sum(1 for v in _compared(result) if v["feasible"] and v.get("improvement_low", 0) > 0)
         verdict = (
             f"The recommended rule beats every one of the {feas} built-ins that meet the "
             f"constraints on {m} ({sig} of them with a paired interval above zero)."
@@ -326,9 +329,9 @@ def format_report(result: DesignResult) -> str:
             + f" is **{rec.candidate.label}** at its default parameters: the design "
             "recommends keeping it.",
             "",
-            f"- {m}: {_fmt(mean)} on the fresh seeds (95 % interval [{_fmt(lo)}, {_fmt(hi)}], "
+            f"- {m}: {fmt(mean)} on the fresh seeds (95 % interval [{fmt(lo)}, {fmt(hi)}], "
             f"n = {n}).",
-            f"- exploitability: {_fmt(float(rec.audit.get('exploitability', math.nan)))} "
+            f"- exploitability: {fmt(float(rec.audit.get('exploitability', math.nan)))} "
             f"({rec.audit.get('verdict', 'not measured')}).",
             "- `recommended.toml` is the whole scenario with this rule.",
         ]
@@ -339,17 +342,17 @@ def format_report(result: DesignResult) -> str:
             f"**{rec.candidate.label}** ({'confirmed' if rec.confirmed else 'NOT confirmed'}"
             " out of sample).",
             "",
-            f"- {m}: {_fmt(mean)} on the search seeds (95 % interval [{_fmt(lo)}, {_fmt(hi)}],"
-            f" n = {n}); a re-run on {n_fresh} fresh runs should land in [{_fmt(p_lo)}, "
-            f"{_fmt(p_hi)}] (95 % prediction interval) and gave {_fmt(rec.fresh.mean(m))}.",
+            f"- {m}: {fmt(mean)} on the search seeds (95 % interval [{fmt(lo)}, {fmt(hi)}],"
+            f" n = {n}); a re-run on {n_fresh} fresh runs should land in [{fmt(p_lo)}, "
+            f"{fmt(p_hi)}] (95 % prediction interval) and gave {fmt(rec.fresh.mean(m))}.",
             f"- exploitability against a best-responding trader: "
-            f"{_fmt(float(rec.audit.get('exploitability', math.nan)))} "
+            f"{fmt(float(rec.audit.get('exploitability', math.nan)))} "
             f"({rec.audit.get('verdict', 'not measured')}; best response: "
             f"{rec.audit.get('strategy', 'n/a')}).",
             "- `recommended.toml` is the whole scenario with this rule: "
             "`adlgame run --scenario recommended.toml --out DIR` plays it.",
         ]
-        others = [f"{o} {_fmt(rec.fresh.mean(o))}" for o, _ in spec.objectives[1:]]
+        others = [f"{o} {fmt(rec.fresh.mean(o))}" for o, _ in spec.objectives[1:]]
         if others:
             lines.append(
                 "- the other objectives on the fresh seeds (what the primary costs): "
@@ -372,7 +375,7 @@ def format_report(result: DesignResult) -> str:
             cells = [s.candidate.label]
             for o, _ in spec.objectives:
                 mean, lo, hi, n = s.interval(o)
-                cells.append(f"{_fmt(mean)} [{_fmt(lo)}, {_fmt(hi)}]")
+                cells.append(ci_text(mean, lo, hi))
             rows.append(cells)
         lines += [
             *md_table(["candidate", *[f"{s} {o} (95 %)" for o, s in spec.objectives]], rows),
@@ -481,7 +484,7 @@ def summary(result: DesignResult) -> dict[str, Any]:
             "fresh": rec.fresh.mean(m),
             EXPLOITABILITY: rec.audit.get("exploitability"),
         }
-    feasible = [v for v in result.versus if v["feasible"]]
+    feasible = [v for v in _compared(result) if v["feasible"]]
     better = {v["policy"]: v.get("improvement", math.nan) for v in feasible}
     out["beats_builtins"] = [p for p, x in better.items() if x > 0]
     out["not_beaten"] = [p for p, x in better.items() if math.isfinite(x) and not x > 0]

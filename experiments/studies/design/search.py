@@ -53,6 +53,7 @@ from experiments.runs.runner import run_specs
 from experiments.studies.design.space import Candidate, Space, builtin
 from experiments.studies.design.spec import EXPLOITABILITY, DesignSpec
 from experiments.studies.experiment import game_policies
+from experiments.studies.report import pareto_efficient
 from market.errors import InputError
 
 #: Seeds: the search plays ``1 .. seeds``; the out-of-sample checks start here.
@@ -256,16 +257,6 @@ def feasible(spec: DesignSpec, s: Score) -> bool:
     return bool((objectives_and_constraints(spec, s)[1] <= 0).all())
 
 
-def non_dominated(points: np.ndarray) -> np.ndarray:
-    """Indices of the rows of ``points`` (to minimise) that no other row dominates."""
-    keep = []
-    for i, p in enumerate(points):
-        dominated = np.any(np.all(points <= p, axis=1) & np.any(points < p, axis=1))
-        if not dominated:
-            keep.append(i)
-    return np.array(keep, dtype=np.int64)
-
-
 # --------------------------------------------------------------------------- the run
 def _check_out(out: Path, spec: DesignSpec, quick: bool) -> None:
     """A new folder, or one holding the same design (then it resumes)."""
@@ -342,23 +333,23 @@ def _search(
 
 def _front(spec: DesignSpec, scores: dict[str, Score]) -> list[str]:
     """The non-dominated feasible candidates, best primary objective first."""
-    keys = [k for k, s in scores.items() if feasible(spec, s)]
+    fg = {k: objectives_and_constraints(spec, s) for k, s in scores.items()}
+    keys = [k for k, (_, g) in fg.items() if (g <= 0).all()]
     if not keys:
         return []
-    points = np.array([objectives_and_constraints(spec, scores[k])[0] for k in keys])
-    idx = non_dominated(points)
-    front = [keys[i] for i in idx.tolist()]
-    return sorted(front, key=lambda k: objectives_and_constraints(spec, scores[k])[0].tolist())
+    points = np.array([fg[k][0] for k in keys])
+    idx = np.flatnonzero(pareto_efficient(points, [False] * points.shape[1], rtol=0.0))
+    return sorted((keys[i] for i in idx.tolist()), key=lambda k: fg[k][0].tolist())
 
 
 def _pick_finalists(spec: DesignSpec, scores: dict[str, Score], front: list[str]) -> list[str]:
     """Best on the primary, then best on each other objective, then the front's middle."""
+    f = {k: objectives_and_constraints(spec, scores[k])[0] for k in front}
     picks: list[str] = []
-    for j in range(len(spec.objectives)):
-        if front:
-            k = min(front, key=lambda k: objectives_and_constraints(spec, scores[k])[0][j])
-            if k not in picks:
-                picks.append(k)
+    for j in range(len(spec.objectives) if front else 0):
+        k = min(front, key=lambda k: f[k][j])
+        if k not in picks:
+            picks.append(k)
     rest = [k for k in front if k not in picks]
     while rest and len(picks) < spec.finalists:
         picks.append(rest.pop(len(rest) // 2))
@@ -555,7 +546,6 @@ __all__ = [
     "cell_label",
     "fresh_pairs",
     "history_frame",
-    "non_dominated",
     "run_design",
     "search_pairs",
 ]

@@ -70,12 +70,17 @@ class Candidate:
         return data
 
     def specs(self, base: Scenario, pairs: list[tuple[int, dict]], tag: str) -> list[RunSpec]:
-        """One run per (seed, behaviour) pair, labelled with the candidate and the pair."""
+        """One run per (seed, behaviour) pair, labelled with the candidate and the pair (each
+        behaviour's scenario built and validated once)."""
+        built: dict[str, dict] = {}
         out = []
         for seed, behaviour in pairs:
+            key = json.dumps(behaviour, sort_keys=True, default=str)
+            if key not in built:
+                built[key] = self.scenario(base, behaviour)
             out.append(
                 RunSpec(
-                    scenario=self.scenario(base, behaviour),
+                    scenario=built[key],
                     policy=self.policy,
                     severity=self.severity,
                     seed=int(seed),

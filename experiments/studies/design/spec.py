@@ -56,8 +56,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from experiments.game.scenario import Scenario, load_scenario, to_dict
+from experiments.game.scenario import Scenario, to_dict
 from experiments.runs.results import run_metric_names
+from experiments.runs.sweep import check_int, check_names, resolve_scenario
 from market.adl import SEVERITIES, get_policy, policy_class
 from market.errors import InputError, require
 
@@ -293,13 +294,6 @@ def _dim(name: str, raw: Any, where: str) -> Dim | Any:
     return Dim(name, lo=float(lo), hi=float(hi), integer=integer)
 
 
-def _int(data: dict, key: str, default: int, lo: int) -> int:
-    v = data.get(key, default)
-    ok = isinstance(v, int) and not isinstance(v, bool) and v >= lo
-    require(ok, f"design.{key}", f"an integer >= {lo}", v)
-    return int(v)
-
-
 def _metric(name: str, where: str, finalist_only_ok: bool) -> str:
     known = run_metric_names()
     if name == EXPLOITABILITY:
@@ -381,15 +375,7 @@ def design_from_dict(data: dict, base_dir: Path | None = None, name: str = "desi
         f"a known key ({', '.join(SPEC_KEYS)})",
         bad[0] if bad else None,
     )
-    source = data.get("scenario", "default")
-    require(isinstance(source, str), "design.scenario", "a built-in name or a TOML path", source)
-    path = Path(source)
-    if path.suffix == ".toml" and not path.is_absolute() and base_dir is not None:
-        source = str(base_dir / path)
-    try:
-        base = load_scenario(source)
-    except InputError as exc:
-        raise InputError(f"design.scenario ({exc.field})", exc.allowed, exc.got) from None
+    base = resolve_scenario(data.get("scenario", "default"), base_dir, "design")
     overrides = data.get("overrides", {})
     require(isinstance(overrides, dict), "design.overrides", "a table of dotted names", overrides)
     try:
@@ -420,14 +406,7 @@ def design_from_dict(data: dict, base_dir: Path | None = None, name: str = "desi
             except InputError as exc:
                 raise InputError(f"design.shared.{key}", exc.allowed, exc.got) from None
         shared.append(d)
-    sev = data.get("severities", [scenario.adl.severity])
-    sev = [sev] if isinstance(sev, str) else sev
-    require(
-        isinstance(sev, list) and sev and all(s in SEVERITIES for s in sev),
-        "design.severities",
-        f"a list from {', '.join(SEVERITIES)}",
-        sev,
-    )
+    sev = check_names(data, "severities", SEVERITIES, scenario.adl.severity, "design")
     objectives_raw = data.get("objectives", {})
     require(
         isinstance(objectives_raw, dict) and objectives_raw,
@@ -469,28 +448,25 @@ def design_from_dict(data: dict, base_dir: Path | None = None, name: str = "desi
     audit = dict(AUDIT_DEFAULTS)
     audit_raw = data.get("audit", {})
     require(isinstance(audit_raw, dict), "design.audit", "a table", audit_raw)
-    for k, v in audit_raw.items():
+    for k in audit_raw:
         require(k in AUDIT_DEFAULTS, f"design.audit.{k}", f"one of {', '.join(AUDIT_DEFAULTS)}", k)
-        lo = 100 if k == "accounts" else 1
-        ok = isinstance(v, int) and not isinstance(v, bool) and v >= lo
-        require(ok, f"design.audit.{k}", f"an integer >= {lo}", v)
-        audit[k] = v
+        audit[k] = check_int(audit_raw, k, 0, 100 if k == "accounts" else 1, "design.audit")
     spec = DesignSpec(
         name=str(data.get("name", name)),
         scenario=scenario,
         overrides=dict(overrides),
         families=families,
         shared=tuple(shared),
-        severities=tuple(dict.fromkeys(sev)),
+        severities=sev,
         objectives=tuple(objectives),
         constraints=tuple(constraints),
         behaviours={k: list(v) for k, v in behaviours.items()},
-        seeds=_int(data, "seeds", 3, 2),
-        fresh_seeds=_int(data, "fresh_seeds", 4, 2),
-        root_seed=_int(data, "root_seed", 1, 0),
-        population=_int(data, "population", 16, 4),
-        generations=_int(data, "generations", 8, 1),
-        finalists=_int(data, "finalists", 3, 1),
+        seeds=check_int(data, "seeds", 3, 2, "design"),
+        fresh_seeds=check_int(data, "fresh_seeds", 4, 2, "design"),
+        root_seed=check_int(data, "root_seed", 1, 0, "design"),
+        population=check_int(data, "population", 16, 4, "design"),
+        generations=check_int(data, "generations", 8, 1, "design"),
+        finalists=check_int(data, "finalists", 3, 1, "design"),
         audit=audit,
     )
     return spec

@@ -26,7 +26,7 @@ from experiments.studies.design import (
     summary,
     write_design,
 )
-from experiments.studies.design.search import Score, _confirm, non_dominated
+from experiments.studies.design.search import Score, _confirm, _front
 from experiments.studies.design.space import Candidate
 from market.adl import get_policy, policy_label, split_policy
 from market.errors import InputError
@@ -140,9 +140,23 @@ def test_family_defaults_are_points_of_the_space():
 
 @given(st.lists(st.tuples(st.integers(0, 5), st.integers(0, 5)), min_size=1, max_size=30))
 @settings(max_examples=200, deadline=None)
-def test_non_dominated_against_brute_force(pts):
+def test_the_front_against_brute_force(pts):
+    """The design's front: exactly the feasible candidates no other one dominates."""
+    spec = design_from_dict(TINY)
     p = np.array(pts, dtype=float)
-    got = set(non_dominated(p).tolist())
+    scores = {
+        str(i): Score(
+            Candidate("pro_rata", {"i": i}),
+            {
+                "max_haircut_base_frac": np.full(2, x / 10),
+                "retention": np.full(2, 1 - y / 10),  # maximised: 1 - y/10, so y is minimised
+                "residual_bad_debt": np.zeros(2),
+            },
+            [(1, {}), (2, {})],
+        )
+        for i, (x, y) in enumerate(pts)
+    }
+    got = {int(k) for k in _front(spec, scores)}
     want = {
         i
         for i in range(len(p))
@@ -202,7 +216,13 @@ def test_a_tiny_design_writes_its_answer_and_resumes(tmp_path):
     out_json = summary(res)
     json.dumps(out_json, allow_nan=False)
     classed = out_json["beats_builtins"] + out_json["not_beaten"] + out_json["not_comparable"]
-    assert sorted(classed) == sorted(v["policy"] for v in res.versus if v["feasible"])
+    # a recommended built-in is not compared with itself
+    builtin_rec = res.recommended_kind == "built-in"
+    itself = res.recommended.candidate.policy if builtin_rec else None
+    assert itself not in classed
+    assert sorted(classed) == sorted(
+        v["policy"] for v in res.versus if v["feasible"] and v["policy"] != itself
+    )
     # every built-in was played on the fresh seeds
     assert {v["policy"] for v in res.versus} >= {"pro_rata", "hyperliquid", "seniority"}
     # resuming asks for the same candidates and finds every run done
