@@ -45,10 +45,10 @@ from market.accounts import (
 from market.adl.base import EXECUTIONS, ADLPolicy, Snapshot
 from market.adl.eligibility import Eligibility
 from market.adl.severity import FullSeverity, SeverityController
-from market.arrays import has_repeats, per_row, unique_sorted
+from market.arrays import has_repeats, per_row, stable_argsort, unique_sorted
 from market.errors import InputError, require
 from market.events import TRADE_KINDS, EventLog
-from market.liquidity import fill_prices
+from market.liquidity import fill_prices, fill_prices_books
 from market.positions import sum_by
 from market.spec import MarketSpec
 from market.waterfall import Waterfall
@@ -645,9 +645,10 @@ class Exchange(Waterfall):
             fills.append((-q, float((dq * px).sum()) / q))
         else:
             for mask in (dq > 0, dq < 0):
-                q = int(dq[mask].sum())
+                d = dq[mask]
+                q = int(d.sum())
                 if q:
-                    fills.append((-q, float((dq[mask] * px[mask]).sum()) / q))
+                    fills.append((-q, float((d * px[mask]).sum()) / q))
         if not fills:
             return []
         # the two fills one after the other on one row, on scalars, then one write
@@ -659,6 +660,45 @@ class Exchange(Waterfall):
             q0, e0, realised = fill_arithmetic_one(q0, e0, dq1, price, lot)
             out.append(realised)
         book.set_one(k, r, q0, e0, slot)
+        return out
+
+    def _book_sides(
+        self, ks: list[int], lo: list[int], hi: list[int], dq: np.ndarray, px: np.ndarray
+    ) -> list[list[float]]:
+        """:meth:`_book_side` of the book for the fills of several markets (market ``ks[m]``:
+        orders ``lo[m]`` to ``hi[m]``), market by market: the same fills, sums and entries.
+        Each market's buys and sells are summed as runs of the orders grouped by (market,
+        side), in their order; the book's position is then updated in scalars."""
+        n = dq.size
+        local = np.repeat(np.arange(len(ks), dtype=np.int64), np.subtract(hi, lo))
+        key = 3 * local + 1 - np.sign(dq)  # per market: buys, no order, sells
+        order = stable_argsort(key)
+        key = key[order]
+        cut = (np.flatnonzero(key[1:] != key[:-1]) + 1).tolist()
+        starts = [0, *cut]
+        d = dq[order]
+        lots = np.add.reduceat(d, starts).tolist()  # whole lots: exact in any order
+        prod = d * px[order]
+        fills: list[list[tuple[int, float]]] = [[] for _ in ks]
+        for g, a, b, q in zip(key[starts].tolist(), starts, [*cut, n], lots, strict=True):
+            m, j = divmod(g, 3)
+            if j != 1 and q:  # one fill per side with orders: its lots at their average price
+                fills[m].append((-q, float(prod[a:b].sum()) / q))
+        out = []
+        book = self.acc.positions
+        r = self.book
+        for k, fk in zip(ks, fills, strict=True):
+            if not fk:
+                out.append([])
+                continue
+            q0, e0, slot = book.get_one(k, r)
+            lot = float(self.lot[k])
+            pnl = []
+            for dq1, price in fk:
+                q0, e0, realised = fill_arithmetic_one(q0, e0, dq1, price, lot)
+                pnl.append(realised)
+            book.set_one(k, r, q0, e0, slot)
+            out.append(pnl)
         return out
 
     def _fill(
@@ -743,24 +783,24 @@ class Exchange(Waterfall):
         lo = np.concatenate([[0], bounds]).tolist()
         hi = np.concatenate([bounds, [market.size]]).tolist()
         ks = market[lo].tolist()
+        if px is None:  # walk each market's book
+            px = self._book_prices_markets(ks, [*lo, hi[-1]], market, dq)
+        if slots is not None and book.laid_out():  # every market at once
+            q0, e0 = book.read_at(market, slots)
+            q1, new_e, realised = fill_arithmetic(q0, e0, dq, px, self.lot[market])
+            book.write_at(market, rows, slots, q1, new_e)
+            return realised, px, self._book_sides(ks, lo, hi, dq, px)
         q0 = np.empty(rows.size, dtype=np.int64)
         e0 = np.empty(rows.size)
-        walk = px is None
-        if walk:
-            px = np.empty(rows.size)
         where = []
         for k, a, b in zip(ks, lo, hi, strict=True):
-            if walk:
-                px[a:b] = self._book_prices(k, dq[a:b])
             w = book.locate(k, rows[a:b]) if slots is None else (slots[a:b], None)
             q0[a:b], e0[a:b] = book.read(k, w)
             where.append(w)
         q1, new_e, realised = fill_arithmetic(q0, e0, dq, px, self.lot[market])
-        book_pnl = []
         for k, a, b, w in zip(ks, lo, hi, where, strict=True):
             book.write(k, rows[a:b], w, q1[a:b], new_e[a:b])
-            book_pnl.append(self._book_side(k, dq[a:b], px[a:b], self.book))
-        return realised, px, book_pnl
+        return realised, px, self._book_sides(ks, lo, hi, dq, px)
 
     def _log_fills(
         self,
@@ -794,14 +834,17 @@ class Exchange(Waterfall):
             self.acc.cash[rows] += amount
             book_gain(self.acc.gains, rows, amount)
             return
-        order = np.argsort(rows, kind="stable")  # by account, the given order within one
+        order = stable_argsort(rows)  # by account, the given order within one
         r, a = rows[order], amount[order]
         first = np.ones(r.size, dtype=bool)
         first[1:] = r[1:] != r[:-1]
         starts = np.flatnonzero(first)
         turn = np.arange(r.size) - np.repeat(starts, np.diff(np.append(starts, r.size)))
-        for j in range(int(turn.max(initial=-1)) + 1):
-            sel = starts if j == 0 else np.flatnonzero(turn == j)
+        # each account's j-th entry in turn j: the entries grouped by turn with one sort
+        by_turn = stable_argsort(turn)
+        ends = np.cumsum(np.bincount(turn)).tolist()
+        for lo, hi in zip([0, *ends[:-1]], ends, strict=True):
+            sel = by_turn[lo:hi]
             rr, aa = r[sel], a[sel]
             self.acc.cash[rr] += aa
             book_gain(self.acc.gains, rr, aa)
@@ -858,6 +901,27 @@ class Exchange(Waterfall):
     def _book_prices(self, k: int, lots: np.ndarray) -> np.ndarray:
         """Fill prices for signed lot orders in market k, walking the book in array order."""
         prices, self._consumed[k] = self._walk(k, lots)
+        return prices
+
+    def _book_prices_markets(
+        self, ks: list[int], bounds: list[int], market: np.ndarray, lots: np.ndarray
+    ) -> np.ndarray:
+        """:meth:`_book_prices` for orders in several markets: market ``ks[b]``'s orders are
+        ``bounds[b]`` to ``bounds[b + 1]`` (``market`` per order); the same prices and book
+        consumption as one call per market in turn."""
+        specs = [self.specs[k] for k in ks]
+        size = np.abs(lots) * self.lot[market] * self.marks[market]
+        prices, self._consumed[ks] = fill_prices_books(
+            self.marks[market],
+            size,
+            np.sign(lots),
+            bounds,
+            self._consumed[ks],
+            [self._depth_eff(k) for k in ks],
+            [s.impact for s in specs],
+            [s.impact_exponent for s in specs],
+            [s.max_impact for s in specs],
+        )
         return prices
 
     def quote(self, market: int, lots: object) -> np.ndarray:

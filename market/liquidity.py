@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from market import arrays
+from market.arrays import stable_argsort, unique_sorted
 
 
 def average_impact(
@@ -26,13 +27,33 @@ def average_impact(
     """
     start = np.asarray(start, dtype=np.float64)
     size = np.asarray(size, dtype=np.float64)
-    n = start.size
     s_cap = depth * (cap / impact) ** (1.0 / exponent)  # where the curve reaches the cap
+    coef = impact * depth / (exponent + 1.0)
+    return _average_impact(start, size, depth, impact, exponent, cap, s_cap, coef)
+
+
+def _average_impact(
+    start: np.ndarray,
+    size: np.ndarray,
+    depth: float | np.ndarray,
+    impact: float | np.ndarray,
+    exponent: float,
+    cap: float | np.ndarray,
+    s_cap: float | np.ndarray,
+    coef: float | np.ndarray,
+) -> np.ndarray:
+    """:func:`average_impact` with the curve's cap point ``s_cap`` and area coefficient
+    ``coef`` given; ``depth``, ``impact``, ``cap``, ``s_cap`` and ``coef`` are one number or
+    one per order (one book's curve, or each order's own book); ``exponent`` is one number
+    (the power is computed with a scalar exponent, as for one book)."""
+    n = start.size
+    both = (lambda v: v) if np.ndim(depth) == 0 else (lambda v: np.concatenate([v, v]))
     # the integral at both ends of every order in one pass: [start + size, start]
     s = np.concatenate([start + size, start])
-    below = np.minimum(s, s_cap)
-    area = impact * depth / (exponent + 1.0) * (below / depth) ** (exponent + 1.0)
-    area += cap * np.maximum(s - s_cap, 0.0)
+    s_cap2 = both(s_cap)
+    below = np.minimum(s, s_cap2)
+    area = both(coef) * (below / both(depth)) ** (exponent + 1.0)
+    area += both(cap) * np.maximum(s - s_cap2, 0.0)
     with np.errstate(divide="ignore", invalid="ignore"):
         avg = (area[:n] - area[n:]) / size
     if bool((size > 0).all()):
@@ -97,6 +118,77 @@ def fill_prices(
         else:
             prices[m] = px
         new[j] += x.sum()
+    return prices, new
+
+
+def fill_prices_books(
+    mark: np.ndarray,
+    sizes: np.ndarray,
+    side: np.ndarray,
+    bounds: list[int],
+    consumed: np.ndarray,
+    depth_eff: list[float],
+    impact: list[float],
+    exponent: list[float],
+    cap: list[float],
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`fill_prices` over several books at once: the orders ``bounds[b]`` to
+    ``bounds[b + 1]`` walk book b, whose mark (one per order), consumption (row b of
+    ``consumed``) and curve (``depth_eff``, ``impact``, ``exponent``, ``cap``: one per book)
+    are its own.
+
+    The same numbers as one :func:`fill_prices` call per book: each side's running starts
+    and totals are summed book by book, and the curve is evaluated once over all the books
+    sharing an exponent (per-order curve values, the power with a scalar exponent).
+    Returns (prices, the books' new consumption)."""
+    sizes = np.asarray(sizes, dtype=np.float64)
+    side = np.asarray(side)
+    new = np.array(consumed, dtype=np.float64)
+    n = sizes.size
+    if n == 0:
+        return np.empty(0), new
+    edge = np.asarray(bounds, dtype=np.int64)
+    count = np.diff(edge)
+    # each order's start: what its side of its book had taken, plus the book's earlier
+    # orders on that side (a running sum per book and side, as one book's call sums it).
+    # The orders grouped by (book, side), in their order within a group: one run per group.
+    book = np.repeat(np.arange(count.size, dtype=np.int64), count)
+    order = stable_argsort(3 * book + side + 1)
+    x = sizes[order]
+    group = (3 * book + side + 1)[order]
+    cut = np.flatnonzero(group[1:] != group[:-1]) + 1
+    lo_g = [0, *cut.tolist()]
+    hi_g = [*cut.tolist(), n]
+    run = np.empty(n)
+    base_g = []
+    for g, lo, hi in zip(group[lo_g].tolist(), lo_g, hi_g, strict=True):
+        b, j = divmod(g, 3)  # j: 0 sells (the bids), 1 no order, 2 buys (the asks)
+        if j == 1:
+            base_g.append(0.0)
+            run[lo:hi] = 0.0
+            continue
+        j //= 2
+        run[lo] = 0.0
+        np.cumsum(x[lo : hi - 1], out=run[lo + 1 : hi])
+        base_g.append(new[b, j])
+        new[b, j] += x[lo:hi].sum()
+    start = np.empty(n)  # (an order of no size: start 0, priced at the mark)
+    start[order] = np.repeat(np.array(base_g), np.subtract(hi_g, lo_g)) + run
+    # each book's cap point and area coefficient as one book's call computes them, per order
+    s_cap_b, coef_b = [], []
+    for d, c, i, e in zip(depth_eff, cap, impact, exponent, strict=True):
+        s_cap_b.append(d * (c / i) ** (1.0 / e))
+        coef_b.append(i * d / (e + 1.0))
+    depth, imp, cp, s_cap, coef, expo = (
+        np.repeat(np.asarray(v, dtype=np.float64), count)
+        for v in (depth_eff, impact, cap, s_cap_b, coef_b, exponent)
+    )
+    avg = np.empty(n)
+    for e in unique_sorted(np.asarray(exponent, dtype=np.float64)).tolist():
+        g = expo == e  # one evaluation per exponent, the power with a scalar exponent
+        g = slice(None) if bool(g.all()) else g
+        avg[g] = _average_impact(start[g], sizes[g], depth[g], imp[g], e, cp[g], s_cap[g], coef[g])
+    prices = mark * (1.0 + side * avg)
     return prices, new
 
 

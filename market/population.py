@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from market.arrays import unique_sorted
+from market.arrays import searchsorted_unit, stable_argsort, unique_sorted
 from market.errors import require
 from market.exchange import Exchange
 
@@ -86,7 +86,7 @@ def _positions(
     owner = np.repeat(np.arange(n), count)
     weight = (np.arange(k_markets) + 1.0) ** -spec.market_zipf
     cdf = np.cumsum(weight / weight.sum())
-    market = np.minimum(np.searchsorted(cdf, rng.random(owner.size), side="right"), k_markets - 1)
+    market = np.minimum(searchsorted_unit(cdf, rng.random(owner.size)), k_markets - 1)
     key = unique_sorted(owner * k_markets + market)  # merge repeats, sorted by account
     return key // k_markets, key % k_markets
 
@@ -131,15 +131,15 @@ def seed_population(ex: Exchange, spec: PopulationSpec, rng: np.random.Generator
     cash_pos = np.maximum(target_eq - upnl, 0.01 * target_eq)
     cash = np.bincount(owner, weights=cash_pos, minlength=n)
     idx = ex.open_accounts(n, cash)
-    by_market = np.argsort(market, kind="stable")  # market by market, accounts in order
-    bounds = np.searchsorted(market[by_market], np.arange(ex.K + 1))
+    by_market = stable_argsort(market)  # market by market, accounts in order
+    bounds = np.concatenate([[0], np.cumsum(np.bincount(market, minlength=ex.K))])
     signed = side * lots
     for k in range(ex.K):
         mk = by_market[bounds[k] : bounds[k + 1]]
         if mk.size == 0:
             continue
         # genesis fills at each account's own entry price, in groups of one price per call
-        order = np.argsort(entry[mk], kind="stable")
+        order = stable_argsort(entry[mk])
         sel = mk[order]
         ex.trade_genesis(idx[owner[sel]], k, signed[sel], entry[sel])
     return idx

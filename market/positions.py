@@ -24,6 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from market import arrays
+from market.arrays import unique_sorted
 
 _EMPTY_I = np.zeros(0, dtype=np.int64)
 _EMPTY_F = np.zeros(0)
@@ -54,6 +55,37 @@ class Positions:
         self.entry: list[np.ndarray] = [_EMPTY_F.copy() for _ in range(self.k)]
         self.held = np.zeros((max(int(accounts), 16), (self.k + 7) // 8), dtype=np.uint8)
         self.version = 0
+        self._flat: tuple[np.ndarray, ...] | None = None  # see _laid_out
+
+    def __getstate__(self) -> dict:
+        """Pickled and deep-copied without the laid-out arrays: a copy's columns are arrays
+        of their own, no longer views of them."""
+        state = self.__dict__.copy()
+        state["_flat"] = None
+        return state
+
+    def _replace(self, k: int, acct: np.ndarray, lots: np.ndarray, entry: np.ndarray) -> None:
+        """Put new arrays in market k's column (the columns are no longer laid out)."""
+        self.acct[k], self.lots[k], self.entry[k] = acct, lots, entry
+        self._flat = None
+
+    def _laid_out(self) -> tuple[np.ndarray, ...]:
+        """The columns laid end to end, market by market: ``(accounts, lots, entries, market
+        of each entry, where each market starts)``.  Every column is then a view of these
+        arrays, so writing a column in place writes them too; they stay valid until a column
+        is replaced (an insertion or a compaction), then are laid out again when next asked."""
+        if self._flat is None:
+            sizes = np.fromiter(map(len, self.acct), dtype=np.int64, count=self.k)
+            starts = np.zeros(self.k + 1, dtype=np.int64)
+            np.cumsum(sizes, out=starts[1:])
+            a = np.concatenate(self.acct)
+            q = np.concatenate(self.lots)
+            e = np.concatenate(self.entry)
+            for k, (lo, hi) in enumerate(zip(starts[:-1].tolist(), starts[1:].tolist())):
+                self.acct[k], self.lots[k], self.entry[k] = a[lo:hi], q[lo:hi], e[lo:hi]
+            mk = np.repeat(np.arange(self.k, dtype=np.int64), sizes)
+            self._flat = (a, q, e, mk, starts)
+        return self._flat
 
     def _reserve(self, n: int) -> None:
         if n > self.held.shape[0]:
@@ -110,9 +142,12 @@ class Positions:
             self.entry[k][slot] = entry
         elif lots:
             at = -1 - slot
-            self.acct[k] = np.insert(self.acct[k], at, row)
-            self.lots[k] = np.insert(self.lots[k], at, lots)
-            self.entry[k] = np.insert(self.entry[k], at, entry)
+            self._replace(
+                k,
+                np.insert(self.acct[k], at, row),
+                np.insert(self.lots[k], at, lots),
+                np.insert(self.entry[k], at, entry),
+            )
         if row >= self.held.shape[0]:
             self._reserve(row + 1)
         byte, bit = k >> 3, 1 << (k & 7)
@@ -176,11 +211,17 @@ class Positions:
             new = ~found & opened
             if new.any():
                 r = rows[new]
-                order = np.argsort(r, kind="stable")
-                at = slot[new][order]
-                self.acct[k] = np.insert(self.acct[k], at, r[order])
-                self.lots[k] = np.insert(self.lots[k], at, lots[new][order])
-                self.entry[k] = np.insert(self.entry[k], at, entry[new][order])
+                order = r.argsort()  # unique rows: any sort gives the one order
+                if self.acct[k].size == 0:  # an empty column: the new entries are the column
+                    self._replace(k, r[order], lots[new][order], entry[new][order])
+                else:
+                    at = slot[new][order]
+                    self._replace(
+                        k,
+                        np.insert(self.acct[k], at, r[order]),
+                        np.insert(self.lots[k], at, lots[new][order]),
+                        np.insert(self.entry[k], at, entry[new][order]),
+                    )
         top = int(rows.max()) + 1
         if top > self.held.shape[0]:
             self._reserve(top)
@@ -199,14 +240,65 @@ class Positions:
             if s.size:
                 self._compact(k)
 
+    def laid_out(self) -> bool:
+        """Whether the columns are laid out now (:meth:`read_at` and :meth:`write_at` then
+        read and write every market at once)."""
+        return self._flat is not None
+
+    def read_at(self, market: np.ndarray, slots: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(lots, entry) of the entries at ``slots`` of their ``market`` columns (every one
+        held), every market at once; the columns must be laid out (:meth:`laid_out`)."""
+        _, q, e, _, starts = self._flat  # type: ignore[misc]
+        at = starts[market] + slots
+        return q[at], e[at]
+
+    def write_at(
+        self,
+        market: np.ndarray,
+        rows: np.ndarray,
+        slots: np.ndarray,
+        lots: np.ndarray,
+        entry: np.ndarray,
+    ) -> None:
+        """:meth:`write` for the held entries of ``rows`` at ``slots`` of their ``market``
+        columns (ascending, each market's rows unique), every market at once: the same
+        lots, entries, held-market bits and compactions as one :meth:`write` per market.
+        The columns must be laid out (:meth:`laid_out`)."""
+        if rows.size == 0:
+            return
+        _, q, e, _, starts = self._flat  # type: ignore[misc]
+        opened = lots != 0
+        all_open = bool(opened.all())
+        if not all_open:
+            entry = np.where(opened, entry, 0.0)  # no entry price where flat
+        self.version += 1
+        at = starts[market] + slots
+        q[at] = lots
+        e[at] = entry
+        top = int(rows.max()) + 1
+        if top > self.held.shape[0]:
+            self._reserve(top)
+        if not self.held.flags.c_contiguous:  # the flat view below must write through
+            self.held = np.ascontiguousarray(self.held)
+        flat = self.held.reshape(-1)
+        # (row, byte) cells and each one's bit; a row may hold several markets of one byte
+        cells = rows * self.held.shape[1] + (market >> 3)
+        bits = np.left_shift(1, market & 7).astype(np.uint8)
+        if all_open:
+            np.bitwise_or.at(flat, cells, bits)
+            return
+        if opened.any():
+            np.bitwise_or.at(flat, cells[opened], bits[opened])
+        np.bitwise_and.at(flat, cells[~opened], ~bits[~opened])
+        for k in unique_sorted(market[~opened]).tolist():
+            self._compact(k)
+
     def _compact(self, k: int, force: bool = False) -> None:
         q = self.lots[k]
         flat = q.size - np.count_nonzero(q)
         if flat and (force or 2 * flat > q.size):
             keep = q != 0
-            self.acct[k] = self.acct[k][keep]
-            self.lots[k] = q[keep]
-            self.entry[k] = self.entry[k][keep]
+            self._replace(k, self.acct[k][keep], q[keep], self.entry[k][keep])
 
     def holders(self, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(accounts ascending, lots, entries) of the open positions of market k (copies)."""
@@ -258,11 +350,9 @@ class Positions:
         ``slots``: also where each position sits in its column.
 
         The columns are laid end to end (market by market) and filtered in one pass."""
-        sizes = np.fromiter(map(len, self.acct), dtype=np.int64, count=self.k)
-        if not sizes.any():
+        a, q, e, mk, starts = self._laid_out()
+        if a.size == 0:
             return (_EMPTY_I, _EMPTY_I, _EMPTY_I, _EMPTY_F, _EMPTY_I)[: 4 + slots]
-        a = np.concatenate(self.acct)
-        q = np.concatenate(self.lots)
         if where is None:
             keep = np.flatnonzero(q)
             i = a[keep]
@@ -270,19 +360,26 @@ class Positions:
             pos = where[a]
             keep = np.flatnonzero((pos >= 0) & (q != 0))
             i = pos[keep]
-        k = np.repeat(np.arange(self.k, dtype=np.int64), sizes)[keep]
-        out = (i, k, q[keep], np.concatenate(self.entry)[keep])
+        k = mk[keep]
+        out = (i, k, q[keep], e[keep])
         if slots:  # the index in the laid-out columns, less where its column starts
-            starts = np.cumsum(sizes) - sizes
             out += (keep - starts[k],)
         return out
+
+    def stored(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Every stored entry, market by market, accounts ascending: :meth:`entries` with the
+        closed entries awaiting compaction too (lots 0, entry 0).  No selection, so cheaper
+        where a closed entry adds nothing (a sum of its terms: an exact zero).  Read-only
+        views of the store, valid until it next changes."""
+        a, q, e, mk, _ = self._laid_out()
+        return a, mk, q, e
 
     def _by_bits(self, rows: np.ndarray, slots: bool = False) -> tuple[np.ndarray, ...]:
         """The open positions of a few unique ``rows``, found through the held-markets bits
         (``slots``: also where each sits in its column)."""
         none = (_EMPTY_I, _EMPTY_I, _EMPTY_I, _EMPTY_F, _EMPTY_I)[: 4 + slots]
         if rows.size > 1 and not bool((rows[1:] > rows[:-1]).all()):
-            order = np.argsort(rows, kind="stable")
+            order = rows.argsort()  # unique rows: any sort gives the one order
             srt = rows[order]
         else:
             order, srt = None, rows
@@ -362,4 +459,5 @@ class Positions:
         other.lots = [q.copy() for q in self.lots]
         other.entry = [e.copy() for e in self.entry]
         other.held = self.held.copy()
+        other._flat = None
         return other

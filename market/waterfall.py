@@ -275,7 +275,7 @@ class Waterfall:
         """
         acc = self.acc
         # the open positions of the rows, by market, rows in order within one
-        ri, ci, qi, _, slot = acc.positions.entries_at(rows, acc.n)
+        ri, ci, qi, ei, slot = acc.positions.entries_at(rows, acc.n)
         qa = np.abs(qi)
         lot, mark = self.lot[ci], self.marks[ci]
         nt = qa * lot * mark
@@ -290,8 +290,11 @@ class Waterfall:
         still_open = np.bincount(ri, weights=send < qa, minlength=rows.size) > 0
         rate = self.spec_field("liquidation_fee")[ci]
         fee_due = sum_by(ri, nt_sent * rate, rows.size)  # market order
-        # clearance fee out of whatever equity is left, to the backstop
-        eq_after = acc.cash[rows] + self._account_sums(rows, upnl_only=True)[0]  # equity(rows)
+        # clearance fee out of whatever equity is left, to the backstop: equity(rows), their
+        # upnl from what is left of the positions read above (entries unchanged by a close;
+        # a closed position adds an exact zero), in the same market order as a scan
+        left = qi + dq
+        eq_after = acc.cash[rows] + sum_by(ri, left * lot * (mark - ei), rows.size)
         fee = np.minimum(fee_due, np.maximum(eq_after, 0.0))
         nz = fee > 0
         if nz.any():
@@ -807,8 +810,9 @@ class Waterfall:
 
         Returns (upnl summed over markets, maintenance, notional summed over markets, has an
         open position): ``upnl().sum(axis=1)``, ``maintenance()``, ``notional().sum(axis=1)``
-        and ``(pos != 0).any(axis=1)`` on those rows, from the open positions only, each
-        account's terms added in market order (:meth:`market.positions.Positions.entries`).
+        and ``(pos != 0).any(axis=1)`` on those rows, from the stored positions (a closed
+        entry's terms are exact zeros, which leave a sum as it is), each account's terms added
+        in market order (:meth:`market.positions.Positions.entries`, ``stored``).
         None of them reads cash, so they stay valid for a row until its position or entry
         changes.  ``upnl_only``: the first one only.
         """
@@ -818,7 +822,10 @@ class Waterfall:
             rows = np.asarray(rows, dtype=np.int64).reshape(-1)
             return (np.array([self._row_terms(r)[0] for r in rows.tolist()], dtype=float),)
         n = acc.n if rows is None else int(np.asarray(rows).size)
-        i, c, q, e = acc.positions.entries(rows, acc.n)
+        if rows is None:  # closed entries too: their terms are exact zeros, which add nothing
+            i, c, q, e = acc.positions.stored()
+        else:
+            i, c, q, e = acc.positions.entries(rows, acc.n)
         ups = sum_by(i, q * self.lot[c] * (self.marks[c] - e), n)
         if upnl_only:
             return (ups,)
@@ -832,8 +839,7 @@ class Waterfall:
         else:
             req = ntv * self.spec_field("maintenance_margin")[c]
         mm = sum_by(i, req, n)
-        has = np.zeros(n, dtype=bool)
-        has[i] = True
+        has = ntsum > 0  # an open position has a positive notional (lot size and mark > 0)
         return ups, mm, ntsum, has
 
     def _row_terms(self, r: int, k: int = -1) -> tuple[float, float, int]:

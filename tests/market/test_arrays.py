@@ -1,11 +1,11 @@
-"""The sorting helpers give what numpy's unique gives."""
+"""The sorting helpers give what numpy's unique, stable argsort and searchsorted give."""
 
 import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from market.arrays import has_repeats, unique_sorted
+from market.arrays import has_repeats, searchsorted_unit, stable_argsort, unique_sorted
 
 INTS = arrays(np.int64, st.integers(0, 300), elements=st.integers(-(2**40), 2**40))
 
@@ -27,3 +27,35 @@ def test_has_repeats_on_ascending_and_unsorted_rows():
     assert has_repeats(np.array([3, 1, 3]))
     assert not has_repeats(np.array([7]))
     assert unique_sorted(np.array([[2, 1], [2, 5]])).tolist() == [1, 2, 5]
+
+
+@given(
+    st.one_of(
+        arrays(np.int64, st.integers(0, 300), elements=st.integers(-5, 5)),  # 16-bit keys
+        INTS,  # distinct keys with the position
+        arrays(np.int64, st.integers(0, 50), elements=st.integers(0, 2**62)),  # a stable sort
+        arrays(np.uint8, st.integers(0, 300)),
+        arrays(np.float64, st.integers(0, 300), elements=st.sampled_from([0.5, -1.0, 3.0])),
+        arrays(np.float64, st.integers(0, 300)),  # NaN, infinities, -0.0 and ties included
+    )
+)
+def test_stable_argsort_is_numpy_stable_argsort(a):
+    np.testing.assert_array_equal(stable_argsort(a), np.argsort(a, kind="stable"))
+
+
+@given(
+    edges=arrays(np.float64, st.integers(1, 400), elements=st.floats(0, 1)),
+    draws=st.integers(0, 2**32),
+    on_edges=st.booleans(),
+)
+def test_searchsorted_unit_is_numpy_searchsorted(edges, draws, on_edges):
+    """Many draws in [0, 1) (some exactly on an edge or a cell boundary) against a sorted
+    distribution, including repeated edges and edges on cell boundaries."""
+    edges = np.sort(edges)
+    rng = np.random.default_rng(draws)
+    u = rng.random(5000)
+    if on_edges:
+        pick = np.concatenate([edges, [0.0, 2.0**-16, 1 - 2.0**-16, 1 - 2.0**-53]])
+        u[:2000] = rng.choice(pick, 2000) % 1.0
+    got = searchsorted_unit(edges, u)
+    np.testing.assert_array_equal(got, np.searchsorted(edges, u, side="right"))

@@ -17,7 +17,7 @@ from experiments.studies.crash import CrashConfig, crash_exchange
 from market import arrays
 from market.adl import get_policy
 from market.exchange import Exchange
-from market.liquidity import fill_prices
+from market.liquidity import fill_prices, fill_prices_books
 from market.waterfall import Waterfall
 
 
@@ -88,3 +88,55 @@ def test_few_orders_walk_the_book_as_the_array_path(sizes, sides, consumed, dept
         full = fill_prices(*args)
     assert few[0].tobytes() == full[0].tobytes()
     assert few[1].tobytes() == full[1].tobytes()
+
+
+@st.composite
+def _books(draw):
+    """Several books' orders (one side or both, some empty books, zero orders) and curves."""
+    n_books = draw(st.integers(1, 6))
+    sizes, sides, bounds, marks = [], [], [0], []
+    consumed, depth, impact, exponent, cap = [], [], [], [], []
+    for _ in range(n_books):
+        n = draw(st.integers(0, 40))
+        one_side = draw(st.sampled_from([-1, 1, 0]))  # 0: both sides mixed
+        mark = draw(st.floats(1e-3, 1e5))
+        for _ in range(n):
+            zero = draw(st.integers(0, 19)) == 0
+            sizes.append(0.0 if zero else draw(st.floats(1e-3, 1e9)))
+            sides.append(0 if zero else one_side or draw(st.sampled_from([-1, 1])))
+            marks.append(mark)
+        bounds.append(len(sizes))
+        consumed.append((draw(st.floats(0, 1e9)), draw(st.floats(0, 1e9))))
+        depth.append(draw(st.floats(1e3, 1e9)))
+        impact.append(draw(st.floats(1e-4, 0.1)))
+        exponent.append(draw(st.sampled_from([0.5, 1.0, 1.5, 0.37])))
+        cap.append(draw(st.floats(0.001, 0.5)))
+    return sizes, sides, bounds, marks, consumed, depth, impact, exponent, cap
+
+
+@settings(max_examples=300, deadline=None)
+@given(books=_books())
+def test_books_walked_together_equal_one_walk_per_book(books):
+    """Orders of several books priced in one call get the prices and book consumption of one
+    :func:`fill_prices` call per book, bit for bit (each book its own curve and exponent, one
+    side or both, zero orders priced at the mark)."""
+    sizes, sides, bounds, marks, consumed, depth, impact, exponent, cap = books
+    size, side, mark = np.array(sizes), np.array(sides, dtype=np.int64), np.array(marks)
+    got, new = fill_prices_books(
+        mark, size, side, bounds, np.array(consumed), depth, impact, exponent, cap
+    )
+    for b in range(len(bounds) - 1):
+        lo, hi = bounds[b], bounds[b + 1]
+        if lo == hi:
+            assert new[b].tobytes() == np.array(consumed[b]).tobytes()
+            continue
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(arrays, "FEW_ROWS", 0)
+            px, used = fill_prices(
+                marks[lo], size[lo:hi], side[lo:hi], np.array(consumed[b]),
+                depth[b], impact[b], exponent[b], cap[b],
+            )  # fmt: skip
+        priced = side[lo:hi] != 0
+        assert got[lo:hi][priced].tobytes() == px[priced].tobytes()
+        assert (got[lo:hi][~priced] == marks[lo]).all()
+        assert new[b].tobytes() == used.tobytes()
