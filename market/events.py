@@ -107,7 +107,8 @@ class EventTable:
 
     def __init__(self, dtype: np.dtype) -> None:
         self.dtype = dtype
-        self._blocks: list[np.ndarray] = []
+        # blocks in order: record arrays, or (rows, columns) kept as columns until read
+        self._blocks: list[np.ndarray | tuple[int, dict[str, np.ndarray]]] = []
         self._rows: list[tuple] = []  # one-row appends since the last block, as tuples
         self._cache: np.ndarray | None = None
 
@@ -143,11 +144,14 @@ class EventTable:
             raise ValueError(f"columns of different lengths: {sorted(lengths | {n})}")
         if n == 0:
             return
-        block = np.zeros(n, dtype=self.dtype)
+        # the block kept as its columns (copies in the fields' types) until the table is read
+        block = {}
         for name, value in cols.items():
-            block[name] = value
+            if name not in self.dtype.fields:
+                raise ValueError(f"no field of name {name}")
+            block[name] = np.array(value, dtype=self.dtype.fields[name][0])
         self._flush()
-        self._blocks.append(block)
+        self._blocks.append((n, block))
         self._cache = None
 
     def append_records(self, records: list[dict]) -> None:
@@ -163,14 +167,21 @@ class EventTable:
         """All rows as one structured array (cached until the next append)."""
         if self._cache is None:
             self._flush()
-            self._cache = (
-                np.concatenate(self._blocks) if self._blocks else np.zeros(0, dtype=self.dtype)
-            )
+            blocks = [b if isinstance(b, np.ndarray) else self._records(*b) for b in self._blocks]
+            self._cache = np.concatenate(blocks) if blocks else np.zeros(0, dtype=self.dtype)
             self._blocks = [self._cache] if self._cache.size else []
         return self._cache
 
+    def _records(self, n: int, cols: dict[str, np.ndarray]) -> np.ndarray:
+        """A block kept as columns, as records (columns not given are 0)."""
+        block = np.zeros(n, dtype=self.dtype)
+        for name, value in cols.items():
+            block[name] = value
+        return block
+
     def __len__(self) -> int:
-        return int(sum(b.size for b in self._blocks)) + len(self._rows)
+        rows = (b.size if isinstance(b, np.ndarray) else b[0] for b in self._blocks)
+        return int(sum(rows)) + len(self._rows)
 
 
 class EventLog:

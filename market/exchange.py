@@ -1004,12 +1004,26 @@ class Exchange(Waterfall):
                 self._charge_fee_one(self.book, maker)
         return ok
 
-    def trade_genesis(self, accounts: object, market: int, lots: object, prices: object) -> None:
+    def trade_genesis(
+        self,
+        accounts: object,
+        market: int,
+        lots: object,
+        prices: object,
+        *,
+        check_input: bool = True,
+    ) -> None:
         """Set up positions at given per-account prices against the book, without fees.
 
         For building a starting population or replaying recorded positions: no margin check
         and no book walk, but still zero-sum (the book takes the other side) and validated.
+        ``check_input=False`` skips the validation, for a caller that built the arrays itself
+        (as scikit-learn's ``check_input``): unique int64 trader rows, int64 lots and finite
+        positive float64 prices of the same length.
         """
+        if not check_input:
+            self._fill(accounts, market, lots, prices, "settle")  # type: ignore[arg-type]
+            return
         k = self._check_market(market)
         idx = self._check_accounts(accounts)
         q = np.broadcast_to(np.atleast_1d(np.asarray(lots)), idx.shape)
