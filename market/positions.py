@@ -374,6 +374,12 @@ class Positions:
         a, q, e, mk, _ = self._laid_out()
         return a, mk, q, e
 
+    def per_stored(self, values: np.ndarray) -> np.ndarray:
+        """A value per market spread over :meth:`stored`'s entries (``values[k]`` for each
+        entry of market k): ``values[stored()[1]]`` by a repeat, cheaper than a gather."""
+        starts = self._laid_out()[4]
+        return np.repeat(values, np.diff(starts))
+
     def _by_bits(self, rows: np.ndarray, slots: bool = False) -> tuple[np.ndarray, ...]:
         """The open positions of a few unique ``rows``, found through the held-markets bits
         (``slots``: also where each sits in its column)."""

@@ -822,14 +822,20 @@ class Waterfall:
             rows = np.asarray(rows, dtype=np.int64).reshape(-1)
             return (np.array([self._row_terms(r)[0] for r in rows.tolist()], dtype=float),)
         n = acc.n if rows is None else int(np.asarray(rows).size)
+        book = acc.positions
         if rows is None:  # closed entries too: their terms are exact zeros, which add nothing
-            i, c, q, e = acc.positions.stored()
+            i, c, q, e = book.stored()
+            per = book.per_stored  # a market's value for each of its entries
         else:
-            i, c, q, e = acc.positions.entries(rows, acc.n)
-        ups = sum_by(i, q * self.lot[c] * (self.marks[c] - e), n)
+            i, c, q, e = book.entries(rows, acc.n)
+
+            def per(values: np.ndarray) -> np.ndarray:
+                return values[c]
+
+        ups = sum_by(i, q * per(self.lot) * (per(self.marks) - e), n)
         if upnl_only:
             return (ups,)
-        ntv = np.abs(q) * (self.lot * self.marks)[c]
+        ntv = np.abs(q) * per(self.lot * self.marks)
         ntsum = sum_by(i, ntv, n)
         if self._any_tiers():
             req = np.empty_like(ntv)
@@ -837,7 +843,7 @@ class Waterfall:
                 sel = c == k
                 req[sel] = mg.tiered_requirement(ntv[sel], self.specs[k])
         else:
-            req = ntv * self.spec_field("maintenance_margin")[c]
+            req = ntv * per(self.spec_field("maintenance_margin"))
         mm = sum_by(i, req, n)
         has = ntsum > 0  # an open position has a positive notional (lot size and mark > 0)
         return ups, mm, ntsum, has
