@@ -12,6 +12,10 @@ resident set: interpreter, imports, the world and the step), and no tracing slow
   per account, the same open positions at 1 and at K markets).
 * ``game`` points run the ``oct10_venue`` scenario (markets sized like the event's coins) for
   a number of traders and crises and time its steps.
+* the ``command`` point runs ``adlgame crash --accounts N --markets K --json`` as a user
+  does, a process each (startup included), alternating with ``--markets 1``, and keeps the
+  medians: the default populations, so the K-market run holds more open positions (each
+  account a heavy-tailed number of markets), which the record counts.
 
 :func:`scaling_summary` fits log-log slopes of wave time on accounts, and reads off the targets
 of issue 17: the markets overhead ``t(K) / t(1)`` for the same accounts holding one position
@@ -23,8 +27,12 @@ oct10-scale game's wall time.
 from __future__ import annotations
 
 import resource
+import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -59,6 +67,8 @@ SCALING_GRID: list[tuple[str, int, int, Any]] = [
     ("crash", OCT10[0], OCT10[1], "venue"),
     ("crash", OCT10[0], OCT10[1], "one"),
     ("crash", OCT10[0], 1, "one"),
+    # the adlgame crash command at the event's size against one market, 5 runs of each
+    ("command", OCT10[0], OCT10[1], 5),
     # the game: one crisis at growing size, then the event's size over 10 crises
     *[("game", n, OCT10[1], 1) for n in (10_000, 100_000)],
     ("game", OCT10[0], OCT10[1], 10),
@@ -70,6 +80,7 @@ QUICK_SCALING_GRID: list[tuple[str, int, int, Any]] = [
     ("crash", 5_000, 8, "venue"),
     ("crash", 5_000, 8, "one"),
     ("crash", 5_000, 1, "one"),
+    ("command", 5_000, 8, 2),
     ("game", 600, 8, 1),
 ]
 
@@ -125,6 +136,40 @@ def _crash_point(accounts: int, markets: int, shape: str, seed: int = 1) -> dict
     }
 
 
+def _adlgame() -> list[str]:
+    """The ``adlgame`` command of this interpreter's environment (``python -m viz.cli``
+    where the entry point is not installed)."""
+    script = Path(sys.executable).with_name("adlgame")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "viz.cli"]
+
+
+def _command_point(accounts: int, markets: int, runs: int = 5) -> dict[str, Any]:
+    walls: dict[int, list[float]] = {1: [], markets: []}
+    for _ in range(runs):  # alternately, so a drift of the machine hits both alike
+        for k in (1, markets):
+            cmd = [*_adlgame(), "crash", "--accounts", str(accounts), "--markets", str(k)]
+            t0 = time.perf_counter()
+            subprocess.run([*cmd, "--json"], check=True, stdout=subprocess.DEVNULL)
+            walls[k].append(time.perf_counter() - t0)
+    positions = {}
+    for k in (1, markets):  # the open positions each command's population holds
+        cfg = CrashConfig(accounts=accounts, markets=k)
+        pop = np.random.SeedSequence(cfg.seed).spawn(2)[0]  # run_crash's population stream
+        ex = crash_exchange(cfg, None, np.random.default_rng(pop))
+        positions[k] = ex.acc.positions.count()
+        del ex
+    seconds, one = statistics.median(walls[markets]), statistics.median(walls[1])
+    return {
+        "seconds": seconds,
+        "seconds_one": one,
+        "ratio": seconds / one,
+        "walls": walls[markets],
+        "walls_one": walls[1],
+        "positions": positions[markets],
+        "positions_one": positions[1],
+    }
+
+
 def _game_point(traders: int, markets: int, crises: int, seed: int = 1) -> dict[str, Any]:
     from experiments.game.model import ADLGame
     from experiments.game.scenario import load_scenario
@@ -152,6 +197,7 @@ _POINTS: dict[str, Callable[..., dict[str, Any]]] = {
     "wave": _wave_point,
     "crash": _crash_point,
     "game": _game_point,
+    "command": _command_point,
 }
 
 
@@ -176,6 +222,12 @@ def _describe(rec: dict[str, Any]) -> str:
         )
     if rec["kind"] == "crash":
         return f"whole crash {rec['seconds']:.2f} s, peak {rec['peak_mb']:,.0f} MB"
+    if rec["kind"] == "command":
+        return (
+            f"adlgame crash {rec['seconds']:.2f} s ({rec['positions']:,} positions) against "
+            f"{rec['seconds_one']:.2f} s at one market ({rec['positions_one']:,}): "
+            f"{rec['ratio']:.2f}x, medians of {len(rec['walls'])}"
+        )
     return (
         f"{rec['steps']} steps in {rec['seconds']:.1f} s ({rec['step_seconds']:.3f} s a step), "
         f"peak {rec['peak_mb']:,.0f} MB"
@@ -194,7 +246,7 @@ def bench_scaling(
     out = []
     for kind, n, k, extra in points:
         rec = {"kind": kind, "accounts": n, "markets": k}
-        rec["crises" if kind == "game" else "shape"] = extra
+        rec[{"game": "crises", "command": "runs"}.get(kind, "shape")] = extra
         rec.update(_run_child(kind, (n, k, extra)))
         out.append(rec)
         if progress is not None:
@@ -283,6 +335,7 @@ def scaling_summary(records: list[dict[str, Any]]) -> dict[str, Any]:
         "markets_doubling": doubling,
         "markets_by_size": by_size,
         "crash": [r for r in ok if r["kind"] == "crash"],
+        "command": next((r for r in ok if r["kind"] == "command"), None),
         "big_wave": big,
         "game": game,
         "errors": [

@@ -319,6 +319,8 @@ TARGETS = {
     "scaling_markets_doubling": 1.2,
     "scaling_crash_peak_mb": 1024.0,
     "scaling_crash_markets_ratio": 1.5,
+    # the done-when check as a user runs it: adlgame crash at 162 markets within 1.5x of 1
+    "scaling_crash_command_ratio": 1.5,
     "scaling_big_wave_seconds": 10.0,
     "scaling_big_wave_peak_mb": 8192.0,
     "scaling_oct10_game_seconds": 300.0,
@@ -379,6 +381,18 @@ def _scaling_targets(summ: dict[str, Any]) -> dict[str, dict[str, Any]]:
             "x",
             f"the whole crash, {one[k]['accounts']:,} accounts holding one position each, "
             f"{k} markets over 1",
+        )
+    cmd = summ.get("command")
+    if cmd:
+        _at_most(
+            out,
+            "scaling_crash_command_ratio",
+            cmd["ratio"],
+            "x",
+            f"adlgame crash --accounts {cmd['accounts']:,} --markets {cmd['markets']} --json "
+            f"over --markets 1, process wall with startup, medians of {len(cmd['walls'])} "
+            f"alternating runs ({cmd['seconds']:.2f} s vs {cmd['seconds_one']:.2f} s; default "
+            f"populations: {cmd['positions']:,} vs {cmd['positions_one']:,} open positions)",
         )
     big = summ.get("big_wave")
     if big:

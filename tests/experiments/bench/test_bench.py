@@ -389,6 +389,10 @@ def test_scaling_section_times_the_grid_and_fits_slopes(tmp_path):
             assert r["conservation_error"] < 1e-9
         if r["kind"] == "game":
             assert r["steps"] > 0 and r["deficit"] > 0
+        if r["kind"] == "command":  # the command itself, against one market, both timed
+            assert len(r["walls"]) == len(r["walls_one"]) == r["runs"]
+            assert r["ratio"] == pytest.approx(r["seconds"] / r["seconds_one"])
+            assert r["positions"] > r["positions_one"] > r["accounts"]  # venue-shaped
     summary = scaling_summary(rows)
     assert {(s["shape"], s["markets"]) for s in summary["slopes"]} == {("one", 1), ("one", 8)}
     over = {r["markets"]: r["ratio"] for r in summary["markets_overhead"]}
@@ -402,6 +406,7 @@ def test_scaling_section_times_the_grid_and_fits_slopes(tmp_path):
         "scaling_crash_peak_mb",
         "scaling_big_wave_seconds",
         "scaling_oct10_game_seconds",
+        "scaling_crash_command_ratio",
     ):
         assert name in targets, name
     assert targets["scaling_markets_overhead"]["target"] == 1.5
