@@ -649,9 +649,13 @@ class Exchange(Waterfall):
                 q = int(d.sum())
                 if q:
                     fills.append((-q, float((d * px[mask]).sum()) / q))
+        return self._row_fills(k, r, fills)
+
+    def _row_fills(self, k: int, r: int, fills: list[tuple[int, float]]) -> list[float]:
+        """Fills ``(lots, price)`` one after the other on row ``r`` in market k, on scalars,
+        then one write; returns the PnL each realised, in order."""
         if not fills:
             return []
-        # the two fills one after the other on one row, on scalars, then one write
         book = self.acc.positions
         q0, e0, slot = book.get_one(k, r)
         lot = float(self.lot[k])
@@ -684,22 +688,7 @@ class Exchange(Waterfall):
             m, j = divmod(g, 3)
             if j != 1 and q:  # one fill per side with orders: its lots at their average price
                 fills[m].append((-q, float(prod[a:b].sum()) / q))
-        out = []
-        book = self.acc.positions
-        r = self.book
-        for k, fk in zip(ks, fills, strict=True):
-            if not fk:
-                out.append([])
-                continue
-            q0, e0, slot = book.get_one(k, r)
-            lot = float(self.lot[k])
-            pnl = []
-            for dq1, price in fk:
-                q0, e0, realised = fill_arithmetic_one(q0, e0, dq1, price, lot)
-                pnl.append(realised)
-            book.set_one(k, r, q0, e0, slot)
-            out.append(pnl)
-        return out
+        return [self._row_fills(k, self.book, fk) for k, fk in zip(ks, fills, strict=True)]
 
     def _fill(
         self,
