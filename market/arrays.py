@@ -43,9 +43,10 @@ def stable_argsort(a: np.ndarray) -> np.ndarray:
     """``np.argsort(a, kind="stable")`` of a 1-d array, computed faster; the same permutation.
 
     Integers in a range of under 65,536 are sorted as 16-bit keys (numpy's radix sort);
-    other integers as the distinct keys ``(a - min) * size + position``; floats by numpy's
-    default sort when their values are distinct (the sorting permutation is then unique),
-    else stably.
+    other integers made of a few ascending runs by numpy's stable sort (which merges runs);
+    the rest as the distinct keys ``(a - min) * size + position``; floats by numpy's default
+    sort when their values are distinct (the sorting permutation is then unique), else
+    stably.
     """
     a = np.asarray(a)
     if a.size < 2:
@@ -54,6 +55,8 @@ def stable_argsort(a: np.ndarray) -> np.ndarray:
         lo, hi = int(a.min()), int(a.max())
         if hi - lo < 1 << 16:
             return (a - lo).astype(np.uint16).argsort(kind="stable")
+        if 64 * np.count_nonzero(a[1:] < a[:-1]) < a.size:  # a few runs: merged
+            return a.argsort(kind="stable")
         if hi < 1 << 62 and (hi - lo + 1) * a.size < 1 << 62:
             key = (a.astype(np.int64) - lo) * a.size + np.arange(a.size)
             return key.argsort()

@@ -676,13 +676,15 @@ class Exchange(Waterfall):
         n = dq.size
         local = np.repeat(np.arange(len(ks), dtype=np.int64), np.subtract(hi, lo))
         key = 3 * local + 1 - np.sign(dq)  # per market: buys, no order, sells
-        order = stable_argsort(key)
-        key = key[order]
+        if bool((key[1:] >= key[:-1]).all()):  # grouped already
+            d, p = dq, px
+        else:
+            order = stable_argsort(key)
+            key, d, p = key[order], dq[order], px[order]
         cut = (np.flatnonzero(key[1:] != key[:-1]) + 1).tolist()
         starts = [0, *cut]
-        d = dq[order]
         lots = np.add.reduceat(d, starts).tolist()  # whole lots: exact in any order
-        prod = d * px[order]
+        prod = d * p
         fills: list[list[tuple[int, float]]] = [[] for _ in ks]
         for g, a, b, q in zip(key[starts].tolist(), starts, [*cut, n], lots, strict=True):
             m, j = divmod(g, 3)
@@ -829,11 +831,16 @@ class Exchange(Waterfall):
         first[1:] = r[1:] != r[:-1]
         starts = np.flatnonzero(first)
         turn = np.arange(r.size) - np.repeat(starts, np.diff(np.append(starts, r.size)))
-        # each account's j-th entry in turn j: the entries grouped by turn with one sort
-        by_turn = stable_argsort(turn)
-        ends = np.cumsum(np.bincount(turn)).tolist()
-        for lo, hi in zip([0, *ends[:-1]], ends, strict=True):
-            sel = by_turn[lo:hi]
+        # each account's j-th entry in turn j: a selection per turn when there are a few
+        # turns, else the entries grouped by turn with one sort
+        turns = int(turn.max()) + 1
+        if turns <= 4:
+            groups = [starts, *(np.flatnonzero(turn == j) for j in range(1, turns))]
+        else:
+            by_turn = stable_argsort(turn)
+            ends = np.cumsum(np.bincount(turn)).tolist()
+            groups = [by_turn[lo:hi] for lo, hi in zip([0, *ends[:-1]], ends, strict=True)]
+        for sel in groups:
             rr, aa = r[sel], a[sel]
             self.acc.cash[rr] += aa
             book_gain(self.acc.gains, rr, aa)

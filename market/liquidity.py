@@ -153,9 +153,10 @@ def fill_prices_books(
     # orders on that side (a running sum per book and side, as one book's call sums it).
     # The orders grouped by (book, side), in their order within a group: one run per group.
     book = np.repeat(np.arange(count.size, dtype=np.int64), count)
-    order = stable_argsort(3 * book + side + 1)
-    x = sizes[order]
-    group = (3 * book + side + 1)[order]
+    group = 3 * book + side + 1
+    order = None if bool((group[1:] >= group[:-1]).all()) else stable_argsort(group)
+    x = sizes if order is None else sizes[order]
+    group = group if order is None else group[order]
     cut = np.flatnonzero(group[1:] != group[:-1]) + 1
     lo_g = [0, *cut.tolist()]
     hi_g = [*cut.tolist(), n]
@@ -172,8 +173,10 @@ def fill_prices_books(
         np.cumsum(x[lo : hi - 1], out=run[lo + 1 : hi])
         base_g.append(new[b, j])
         new[b, j] += x[lo:hi].sum()
-    start = np.empty(n)  # (an order of no size: start 0, priced at the mark)
-    start[order] = np.repeat(np.array(base_g), np.subtract(hi_g, lo_g)) + run
+    # (an order of no size: start 0, priced at the mark)
+    start = np.repeat(np.array(base_g), np.subtract(hi_g, lo_g)) + run
+    if order is not None:
+        start[order] = start.copy()
     # each book's cap point and area coefficient as one book's call computes them, per order
     s_cap_b, coef_b = [], []
     for d, c, i, e in zip(depth_eff, cap, impact, exponent, strict=True):

@@ -78,11 +78,14 @@ class Positions:
             sizes = np.fromiter(map(len, self.acct), dtype=np.int64, count=self.k)
             starts = np.zeros(self.k + 1, dtype=np.int64)
             np.cumsum(sizes, out=starts[1:])
-            a = np.concatenate(self.acct)
-            q = np.concatenate(self.lots)
-            e = np.concatenate(self.entry)
-            for k, (lo, hi) in enumerate(zip(starts[:-1].tolist(), starts[1:].tolist())):
-                self.acct[k], self.lots[k], self.entry[k] = a[lo:hi], q[lo:hi], e[lo:hi]
+            if self.k == 1:  # one column: it is the layout
+                a, q, e = self.acct[0], self.lots[0], self.entry[0]
+            else:
+                a = np.concatenate(self.acct)
+                q = np.concatenate(self.lots)
+                e = np.concatenate(self.entry)
+                for k, (lo, hi) in enumerate(zip(starts[:-1].tolist(), starts[1:].tolist())):
+                    self.acct[k], self.lots[k], self.entry[k] = a[lo:hi], q[lo:hi], e[lo:hi]
             mk = np.repeat(np.arange(self.k, dtype=np.int64), sizes)
             self._flat = (a, q, e, mk, starts)
         return self._flat
@@ -281,17 +284,21 @@ class Positions:
         if not self.held.flags.c_contiguous:  # the flat view below must write through
             self.held = np.ascontiguousarray(self.held)
         flat = self.held.reshape(-1)
-        # (row, byte) cells and each one's bit; a row may hold several markets of one byte
+        # the (row, byte) cells, bit by bit: a row holds one entry per market, so the cells of
+        # one bit (markets k with the same k % 8) are unique and one fancy update each is exact
         cells = rows * self.held.shape[1] + (market >> 3)
-        bits = np.left_shift(1, market & 7).astype(np.uint8)
-        if all_open:
-            np.bitwise_or.at(flat, cells, bits)
-            return
-        if opened.any():
-            np.bitwise_or.at(flat, cells[opened], bits[opened])
-        np.bitwise_and.at(flat, cells[~opened], ~bits[~opened])
-        for k in unique_sorted(market[~opened]).tolist():
-            self._compact(k)
+        bit_of = market & 7
+        for b in unique_sorted(bit_of).tolist():
+            of_b = bit_of == b
+            bit = np.uint8(1 << b)
+            if all_open:
+                flat[cells[of_b]] |= bit
+                continue
+            flat[cells[of_b & opened]] |= bit
+            flat[cells[of_b & ~opened]] &= ~bit
+        if not all_open:
+            for k in unique_sorted(market[~opened]).tolist():
+                self._compact(k)
 
     def _compact(self, k: int, force: bool = False) -> None:
         q = self.lots[k]
