@@ -111,3 +111,42 @@ def test_hundreds_of_markets_and_real_magnitudes_keep_the_invariants():
         rep = check_invariants(ex)
         assert rep.conservation_error < 1e-9
         assert not rep.oi_imbalance.any()
+
+
+@settings(max_examples=80, deadline=None)
+@given(writes, st.data())
+def test_writing_every_market_at_once_equals_one_write_per_market(ops, data):
+    """Held entries rewritten at once through the laid-out columns (some closed, so columns
+    may compact) leave the store as one :meth:`Positions.write` per market leaves it."""
+    book = Positions(K)
+    for k, rows, q, e in ops:
+        r = np.array(rows)
+        book.set(k, r, np.array(q[: r.size], dtype=np.int64), np.array(e[: r.size]))
+    book.stored()  # lay the columns out
+    i, k, q, _, slot = book.entries_at(np.arange(N), N)
+    if i.size == 0:
+        return
+    keep = np.array(data.draw(st.lists(st.booleans(), min_size=i.size, max_size=i.size)))
+    new_q = np.array(
+        data.draw(st.lists(st.integers(-3, 3), min_size=i.size, max_size=i.size)), dtype=np.int64
+    )[keep]
+    new_e = np.array(data.draw(st.lists(st.floats(1.0, 1e4), min_size=i.size, max_size=i.size)))
+    i, k, slot, new_e = i[keep], k[keep], slot[keep], new_e[keep]
+    other = book.copy()  # not laid out: one write per market
+    assert book.laid_out() and not other.laid_out()
+    book.write_at(k, i, slot, new_q, new_e)
+    for m in np.unique(k).tolist():
+        sel = k == m
+        other.write(m, i[sel], (slot[sel], None), new_q[sel], new_e[sel])
+    for a, b in zip(book.dense(N), other.dense(N), strict=True):
+        assert a.tobytes() == b.tobytes()
+    assert np.array_equal(book.held, other.held)
+    for m in range(K):
+        assert np.array_equal(book.acct[m], other.acct[m])
+        assert np.array_equal(book.lots[m], other.lots[m])
+    # every stored entry (closed ones too) is the columns laid end to end
+    a, mk, sq, se = book.stored()
+    assert np.array_equal(a, np.concatenate(other.acct))
+    assert np.array_equal(sq, np.concatenate(other.lots))
+    assert np.array_equal(se, np.concatenate(other.entry))
+    assert np.array_equal(mk, np.repeat(np.arange(K), [c.size for c in other.acct]))
