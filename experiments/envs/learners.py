@@ -100,18 +100,32 @@ class Learners:
         self.used = np.ones(self.n, dtype=np.int64)
         self.mark0 = ex.marks.copy()
         self.fund0 = max(ex.backstop_capital(), 1e-9)
-        self._eq: np.ndarray | None = None  # equity as the last step closed (until act)
-        self._upnl: np.ndarray | None = None  # and unrealised PnL, (n, S)
+        # the accounts as the last step closed, read once (kept until act moves them): equity,
+        # unrealised PnL and signed lots, (n, S) each
+        self._eq: np.ndarray | None = None
+        self._upnl: np.ndarray | None = None
+        self._held: np.ndarray | None = None
+        self._closed_at = -1  # the game step they were read at
         self.wealth0 = self.wealth()
         self.last_wealth = self.wealth0.copy()
         self.last_haircut = np.zeros(self.n)
         self._adl_seen = len(ex.log.adl)
 
     # ------------------------------------------------------------------ state
+    def _kept(self) -> bool:
+        """Whether the reads :meth:`after_step` kept still hold (no game step since)."""
+        if self._closed_at != self.game.t:  # type: ignore[attr-defined]
+            self._eq = self._upnl = self._held = None
+            return False
+        return True
+
     def equity(self) -> np.ndarray:
         """Equity of each learner's accounts, (n, S) (read once per step after it closes)."""
-        if self._eq is not None:
+        if self._kept() and self._eq is not None:
             return self._eq
+        if self._upnl is not None:  # cash moved, positions did not: equity(rows), bit for bit
+            rows = self.rows.ravel()
+            return (self.ex.acc.cash[rows] + self._upnl.ravel()).reshape(self.n, self.S)
         return self.ex.equity(self.rows.ravel()).reshape(self.n, self.S)
 
     def wealth(self) -> np.ndarray:
@@ -124,6 +138,8 @@ class Learners:
 
     def _lots(self) -> np.ndarray:
         """Signed lots of each account in its learner's market, (n, S)."""
+        if self._kept() and self._held is not None:
+            return self._held
         book = self.ex.acc.positions
         if len(self._markets) == 1:  # every learner in one market
             return book.lots_of(self.rows.ravel(), self._markets[0]).reshape(self.n, self.S)
@@ -136,7 +152,6 @@ class Learners:
     # ------------------------------------------------------------------ acting
     def act(self, actions: np.ndarray) -> None:
         """Carry out one step's moves (``actions``: (n, 4) in [-1, 1]; NaN counts as 0)."""
-        self._eq = self._upnl = None
         a = np.asarray(actions, dtype=np.float64)
         a = np.clip(np.where(np.isnan(a), 0.0, a), -1.0, 1.0)
         a = a.reshape(self.n, ACT_SIZE)
@@ -155,6 +170,7 @@ class Learners:
             go = amount > 0
             ex.deposit(self.rows.ravel()[go], amount[go])
             self.wallet -= (dep[:, None] * share).sum(axis=1)
+            self._eq = None  # the cash moved
         # the orders: each learner's target lots spread over its accounts in use
         eq = self.equity()
         total_eq = np.maximum(eq.sum(axis=1), 0.0)
@@ -163,6 +179,7 @@ class Learners:
         per = _spread(target, self.used, self.S)
         per = np.where(active, per, 0)
         now = self._lots()
+        self._eq = self._upnl = self._held = None  # the moves below change the accounts
         delta = per - now
         if changed.any():  # reduce first, move the cash, then add (the cash follows the lots)
             reducing = (delta != 0) & (np.abs(per) < np.abs(now))
@@ -251,10 +268,13 @@ class Learners:
             self._adl_seen = n_adl
         # equity as the step closed, and its PnL part for the observation: equity(rows) is
         # cash + account_upnl(rows) row by row (unique rows), so one read gives both
+        self._eq = self._upnl = self._held = None  # read anew
         rows = self.rows.ravel()
         upnl = ex.account_upnl(rows)
+        self._held = self._lots()
         self._eq = (ex.acc.cash[rows] + upnl).reshape(self.n, self.S)
         self._upnl = upnl.reshape(self.n, self.S)
+        self._closed_at = self.game.t  # type: ignore[attr-defined]
         w = self.wealth()
         reward = (w - self.last_wealth) / self.wealth0
         self.last_wealth = w
@@ -275,35 +295,29 @@ class Learners:
         upnl = ex.account_upnl(rows).reshape(self.n, self.S) if self._upnl is None else self._upnl
         upnl = upnl.sum(axis=1)
         entry_value = notional - upnl  # q * lot * entry
+        obs = np.empty((self.n, OBS_SIZE))  # the columns of OBS_FIELDS, in order
         with np.errstate(divide="ignore", invalid="ignore"):
-            gap = np.where(q != 0, (notional - entry_value) / np.abs(notional), 0.0)
-            lev = np.where(on_ex > 0, np.abs(notional) / on_ex, 0.0) / self.max_lev
+            obs[:, 1] = np.where(q != 0, (notional - entry_value) / np.abs(notional), 0.0)
+            obs[:, 5] = np.where(on_ex > 0, np.abs(notional) / on_ex, 0.0) / self.max_lev
+        obs[:, 0] = notional / scale
+        obs[:, 2] = upnl / scale
+        obs[:, 3] = on_ex / scale
+        obs[:, 4] = self.wallet / scale
         pub = game.published_lights  # type: ignore[attr-defined]
         lights = pub[np.minimum(rows, pub.size - 1)] * (rows < pub.size)
-        lights = lights.reshape(self.n, self.S).max(axis=1) / 4.0
-        crisis = 1.0 if game.phase == "crisis" else 0.0  # type: ignore[attr-defined]
+        obs[:, 6] = lights.reshape(self.n, self.S).max(axis=1) / 4.0
+        obs[:, 7] = ex.backstop_capital() / self.fund0
+        crisis = game.phase == "crisis"  # type: ignore[attr-defined]
+        obs[:, 8] = 1.0 if crisis else 0.0
         sc = game.scenario  # type: ignore[attr-defined]
         length = sc.run.crisis_steps if crisis else sc.run.calm_steps
-        progress = game.period_step / max(length, 1)  # type: ignore[attr-defined]
-        obs = np.column_stack(
-            [
-                notional / scale,
-                gap,
-                upnl / scale,
-                on_ex / scale,
-                self.wallet / scale,
-                lev,
-                lights,
-                np.full(self.n, ex.backstop_capital() / self.fund0),
-                np.full(self.n, crisis),
-                np.full(self.n, progress),
-                mark / self.mark0[self.market] - 1.0,
-                self.used / self.S,
-                self.last_haircut / scale,
-            ]
-        )
+        obs[:, 9] = game.period_step / max(length, 1)  # type: ignore[attr-defined]
+        obs[:, 10] = mark / self.mark0[self.market] - 1.0
+        obs[:, 11] = self.used / self.S
+        obs[:, 12] = self.last_haircut / scale
         # inside the observation space: NaN as 0, everything clipped to +-1e6
-        return np.clip(np.where(np.isnan(obs), 0.0, obs), -1e6, 1e6).astype(np.float32)
+        obs[np.isnan(obs)] = 0.0
+        return np.clip(obs, -1e6, 1e6, out=obs).astype(np.float32)
 
 
 def _spread(total: np.ndarray, used: np.ndarray, size: int) -> np.ndarray:
