@@ -165,7 +165,7 @@ def book_gain(gains: np.ndarray, idx: np.ndarray, amount: np.ndarray) -> None:
             book_gain_one(gains, r, a)
         return
     n = gains.shape[0]
-    if idx.size >= 4096 and idx.size * 3 >= n and not np.signbit(gains).any():
+    if 2 * idx.size >= n and not np.signbit(gains).any():  # most rows (funding): whole columns
         _book_gain_dense(gains, idx, amt)
         return
     # selections by position lists (flatnonzero + take): the same elements in the same
