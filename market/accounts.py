@@ -202,11 +202,12 @@ def book_gain_one(gains: np.ndarray, row: int, amount: float) -> None:
         gains[row, 0] += amount
     elif amount < 0:
         left = -amount
-        for layer in range(gains.shape[1]):
-            col = float(gains[row, layer])
+        layers = gains[row].tolist()  # the row read once and written once
+        for layer, col in enumerate(layers):
             take = min(col, left)
-            gains[row, layer] = col - take
+            layers[layer] = col - take
             left = left - take
+        gains[row] = layers
 
 
 def _book_gain_dense(gains: np.ndarray, idx: np.ndarray, amt: np.ndarray) -> None:

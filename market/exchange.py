@@ -260,12 +260,9 @@ class Exchange(Waterfall):
             require(False, field_name, "prices > 0", float(np.min(p, initial=np.inf)))
 
     def _check_market(self, market: int) -> int:
-        require(
-            isinstance(market, int | np.integer) and 0 <= int(market) < self.K,
-            "market",
-            f"an integer in [0, {self.K - 1}]",
-            market,
-        )
+        if not (isinstance(market, int | np.integer) and 0 <= int(market) < self.K):
+            # the message formatted only when it fails
+            require(False, "market", f"an integer in [0, {self.K - 1}]", market)
         return int(market)
 
     def _check_accounts(self, accounts: object, *, traders: bool = True) -> np.ndarray:
@@ -887,12 +884,8 @@ class Exchange(Waterfall):
         k = self._check_market(market)
         idx = self._check_accounts(accounts)
         q = per_row(lots, idx.shape)
-        require(
-            q.dtype.kind in "iu" or bool((np.mod(q, 1) == 0).all()),
-            "lots",
-            "whole lots (integers)",
-            q[:3].tolist(),
-        )
+        if q.dtype.kind not in "iu" and not bool((np.mod(q, 1) == 0).all()):
+            require(False, "lots", "whole lots (integers)", q[:3].tolist())
         q = q.astype(np.int64)
         require(bool((q != 0).all()), "lots", "non-zero whole lots", 0)
         ascending = idx.size < 2 or bool((idx[1:] > idx[:-1]).all())
