@@ -171,15 +171,14 @@ def book_gain(gains: np.ndarray, idx: np.ndarray, amount: np.ndarray) -> None:
     # selections by position lists (flatnonzero + take): the same elements in the same
     # order as boolean-mask indexing, several times cheaper on scattered masks
     pos = amt > 0
-    any_pos = bool(pos.any())
-    if any_pos:
+    if pos.any():
         sel = np.flatnonzero(pos)
         if gains.flags.c_contiguous:  # flat indices into the junior column: cheaper, same sums
             flat = gains.reshape(-1)
             flat[idx.take(sel) * gains.shape[1]] += amt.take(sel)
         else:
             gains[idx.take(sel), 0] += amt.take(sel)
-    neg = ~pos & (amt < 0) if any_pos else amt < 0
+    neg = amt < 0  # (never where pos)
     if neg.any():
         if neg.all():  # every row drains (fees): no selection
             rows, left = idx.reshape(-1), -amt.reshape(-1)
@@ -192,7 +191,7 @@ def book_gain(gains: np.ndarray, idx: np.ndarray, amount: np.ndarray) -> None:
             col = sub[:, layer]
             take = np.minimum(col, left)
             col -= take
-            left = left - take
+            left -= take  # (left is a fresh array)
         gains[rows] = sub
 
 

@@ -78,13 +78,16 @@ def fill_arithmetic(
         (new position, new average entry (0 where flat), realised PnL).
     """
     q1 = q0 + dq
-    same = (q0 == 0) | (np.sign(q0) == np.sign(dq))
-    closed = np.where(same, 0, np.minimum(np.abs(dq), np.abs(q0)))
-    realised = closed * np.sign(q0) * lot * (price - e0)
+    sign0 = np.sign(q0)
+    same = (q0 == 0) | (sign0 == np.sign(dq))
+    size, held = np.abs(dq), np.abs(q0)
+    closed = np.where(same, 0, np.minimum(size, held))
+    realised = closed * sign0 * lot * (price - e0)
+    flat = q1 == 0
     with np.errstate(divide="ignore", invalid="ignore"):
-        grown = (q0 * e0 + dq * price) / np.where(q1 == 0, 1, q1)
-    flipped = ~same & (np.abs(dq) > np.abs(q0))
-    new_e = np.where(q1 == 0, 0.0, np.where(same, grown, np.where(flipped, price, e0)))
+        grown = (q0 * e0 + dq * price) / np.where(flat, 1, q1)
+    flipped = ~same & (size > held)
+    new_e = np.where(flat, 0.0, np.where(same, grown, np.where(flipped, price, e0)))
     return q1, new_e, realised
 
 
@@ -955,15 +958,15 @@ class Exchange(Waterfall):
         if idx.size <= arrays.FEW_ROWS:  # row by row on scalars (the same operations)
             return self._margin_ok_few(idx, k, q, px, fee)
         old = self.acc.positions.lots_of(idx, k)
-        new = old + q
-        increases = np.abs(new) > np.abs(old)
+        held, held_after = np.abs(old), np.abs(old + q)
+        increases = held_after > held
         cost = q * self.lot[k] * (px - self.marks[k])  # value given up vs the mark
         fees = np.abs(q) * self.lot[k] * px * self.specs[k].taker_fee if fee else 0.0
         eq, im = self._equity_and_initial(idx)
         eq_after = eq - cost - fees
         # the initial requirement with market k's position replaced by the new one
         per_lot = self.lot[k] * self.marks[k] * self.specs[k].initial_margin
-        im_after = im + (np.abs(new) - np.abs(old)) * per_lot
+        im_after = im + (held_after - held) * per_lot
         return ~increases | (eq_after >= im_after)
 
     def transfer_many(self, src: object, dst: object, amount: object) -> np.ndarray:
