@@ -748,7 +748,7 @@ class Waterfall:
         gains = acc.gains[rows]
         cap = self.eligibility.capacity(
             upnl=up,
-            gains_total=gains.sum(axis=1),
+            gains_total=gains,  # the ledger, summed over its layers if the cap reads it
             equity=eq,
             maintenance=mm,
             lots=lots,
