@@ -47,3 +47,10 @@ def per_row(values: object, shape: tuple[int, ...], dtype: type | None = None) -
     if a.shape == shape:
         return a
     return np.broadcast_to(np.atleast_1d(a), shape)
+
+
+def gather(values: np.ndarray, index: np.ndarray) -> np.ndarray | np.generic:
+    """``values[index]``, or, when ``values`` holds one value (one market), that value: it
+    broadcasts to the same elements in any arithmetic with the gathered shape's arrays (the
+    same operations, bit for bit) without the gather's cost."""
+    return values[index] if values.size != 1 else values[0]

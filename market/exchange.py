@@ -45,7 +45,7 @@ from market.accounts import (
 from market.adl.base import EXECUTIONS, ADLPolicy, Snapshot
 from market.adl.eligibility import Eligibility
 from market.adl.severity import FullSeverity, SeverityController
-from market.arrays import has_repeats, per_row, unique_sorted
+from market.arrays import gather, has_repeats, per_row, unique_sorted
 from market.errors import InputError, require
 from market.events import TRADE_KINDS, EventLog
 from market.liquidity import fill_prices
@@ -345,7 +345,7 @@ class Exchange(Waterfall):
         """Initial requirement per account, (N,), or the rows ``accounts`` (unique) only."""
         n = self.acc.n if accounts is None else int(np.asarray(accounts).size)
         i, k, q, _ = self.acc.positions.entries(accounts, self.acc.n)
-        w = np.abs(q) * (self.lot * self.marks)[k] * self._initial_rates()[k]
+        w = np.abs(q) * gather(self.lot * self.marks, k) * gather(self._initial_rates(), k)
         return sum_by(i, w, n)
 
     def _initial_rates(self) -> np.ndarray:
@@ -384,8 +384,9 @@ class Exchange(Waterfall):
         positions: the same terms, added in the same order, as the two calls."""
         i, k, q, e = self.acc.positions.entries(idx, self.acc.n)
         n = int(idx.size)
-        ups = sum_by(i, q * self.lot[k] * (self.marks[k] - e), n)
-        im = sum_by(i, np.abs(q) * (self.lot * self.marks)[k] * self._initial_rates()[k], n)
+        ups = sum_by(i, q * gather(self.lot, k) * (gather(self.marks, k) - e), n)
+        value = gather(self.lot * self.marks, k)
+        im = sum_by(i, np.abs(q) * value * gather(self._initial_rates(), k), n)
         return self.acc.cash[idx] + ups, im
 
     def notional(self) -> np.ndarray:
@@ -1057,7 +1058,7 @@ class Exchange(Waterfall):
             r.tolist(),
         )
         i, k, q, _ = self.acc.positions.entries()
-        pay = sum_by(i, -(q * (self.lot * self.marks * r)[k]), self.acc.n)
+        pay = sum_by(i, -(q * gather(self.lot * self.marks * r, k)), self.acc.n)
         self.acc.cash[:] += pay
         nz = np.flatnonzero(pay != 0)  # = flatnonzero(pay), faster on a boolean mask
         book_gain(self.acc.gains, nz, pay[nz])

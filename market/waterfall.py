@@ -26,7 +26,7 @@ from market.accounts import (
 from market.adl.base import Snapshot
 from market.adl.eligibility import Eligibility
 from market.adl.severity import WaveOutcome, WaveState
-from market.arrays import unique_sorted
+from market.arrays import gather, unique_sorted
 from market.positions import sum_by
 
 
@@ -731,7 +731,7 @@ class Waterfall:
         lots = np.abs(q)
         cash = acc.cash[rows]
         entry = ent[ok]
-        up = q * self.lot[mk] * (self.marks[mk] - entry)  # upnl()[rows, k], bit for bit
+        up = q * gather(self.lot, mk) * (gather(self.marks, mk) - entry)  # upnl()[rows, k]
         if sums is not None:
             usum, mm, nt = sums[0][rows], sums[1][rows], sums[2][rows]
         else:
@@ -819,10 +819,10 @@ class Waterfall:
             return (np.array([self._row_terms(r)[0] for r in rows.tolist()], dtype=float),)
         n = acc.n if rows is None else int(np.asarray(rows).size)
         i, c, q, e = acc.positions.entries(rows, acc.n)
-        ups = sum_by(i, q * self.lot[c] * (self.marks[c] - e), n)
+        ups = sum_by(i, q * gather(self.lot, c) * (gather(self.marks, c) - e), n)
         if upnl_only:
             return (ups,)
-        ntv = np.abs(q) * (self.lot * self.marks)[c]
+        ntv = np.abs(q) * gather(self.lot * self.marks, c)
         ntsum = sum_by(i, ntv, n)
         if self._any_tiers():
             req = np.empty_like(ntv)
@@ -830,7 +830,7 @@ class Waterfall:
                 sel = c == k
                 req[sel] = mg.tiered_requirement(ntv[sel], self.specs[k])
         else:
-            req = ntv * self.spec_field("maintenance_margin")[c]
+            req = ntv * gather(self.spec_field("maintenance_margin"), c)
         mm = sum_by(i, req, n)
         has = np.zeros(n, dtype=bool)
         has[i] = True
