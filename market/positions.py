@@ -95,8 +95,8 @@ class Positions:
         sits, or ``-1 - insertion point`` when it holds nothing (for :meth:`set_one`)."""
         col = self.acct[k]
         s = int(col.searchsorted(row))
-        if s < col.size and int(col[s]) == row:
-            return int(self.lots[k][s]), float(self.entry[k][s]), s
+        if s < col.size and col.item(s) == row:
+            return self.lots[k].item(s), self.entry[k].item(s), s
         return 0, 0.0, -1 - s
 
     def set_one(self, k: int, row: int, lots: int, entry: float, slot: int) -> None:
@@ -128,7 +128,7 @@ class Positions:
         if row >= self.held.shape[0]:
             return []
         if self.k <= 8:
-            b = int(self.held[row, 0])
+            b = self.held.item(row, 0)
             return [k for k in range(self.k) if b >> k & 1]
         bits = np.unpackbits(self.held[row], bitorder="little")[: self.k]
         return np.flatnonzero(bits).tolist()

@@ -847,8 +847,9 @@ class Waterfall:
             q, e, _ = book.get_one(m, r)
             if not q:
                 continue
-            ups += q * lot[m] * (marks[m] - e)
-            im += abs(q) * (lot[m] * marks[m]) * rates[m]
+            lot_m, mark_m = lot.item(m), marks.item(m)  # Python floats: the same arithmetic
+            ups += q * lot_m * (mark_m - e)
+            im += abs(q) * (lot_m * mark_m) * rates.item(m)
             if m == k:
                 old = q
         return ups, im, old
