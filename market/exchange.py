@@ -108,6 +108,15 @@ def fill_arithmetic_one(
     return q1, (price if abs(dq) > abs(q0) else e0), realised
 
 
+def _one_side(lots: np.ndarray) -> bool:
+    """Whether every order of ``lots`` (not empty) is a buy, or every one a sell (on scalars
+    for a few)."""
+    if lots.size <= arrays.FEW_ROWS:
+        values = lots.tolist()
+        return min(values) > 0 or max(values) < 0
+    return bool(lots.min() > 0 or lots.max() < 0)
+
+
 @dataclass(frozen=True)
 class BackstopConfig:
     """The backstop layer of the waterfall.
@@ -641,7 +650,7 @@ class Exchange(Waterfall):
             q = int(dq[0])
             if q:
                 fills.append((-q, float(q * px[0]) / q))
-        elif dq.size and (dq.min() > 0 or dq.max() < 0):  # one side only: no selection
+        elif dq.size and _one_side(dq):  # no selection
             q = int(dq.sum())
             fills.append((-q, float((dq * px).sum()) / q))
         else:
@@ -891,7 +900,7 @@ class Exchange(Waterfall):
         if q.dtype.kind not in "iu" and not bool((np.mod(q, 1) == 0).all()):
             require(False, "lots", "whole lots (integers)", q[:3].tolist())
         q = q.astype(np.int64)
-        require(bool((q != 0).all()), "lots", "non-zero whole lots", 0)
+        require(np.count_nonzero(q) == q.size, "lots", "non-zero whole lots", 0)
         ascending = idx.size < 2 or bool((idx[1:] > idx[:-1]).all())
         require(
             ascending or not has_repeats(idx),
@@ -916,9 +925,10 @@ class Exchange(Waterfall):
         else:
             px, consumed = self._walk(k, q)
         ok = self._margin_ok(idx, k, q, px, fee)
-        if not ok.any():
+        filled = np.count_nonzero(ok)
+        if not filled:
             return ok
-        if ok.all():  # every order fills: the prices and the book's walk are the first pass's
+        if filled == ok.size:  # every order fills: the first pass's prices and walk stand
             rows, qq = idx, q
             if consumed is not None:
                 self._consumed[k] = consumed

@@ -213,6 +213,11 @@ class Learners:
 
     def _orders(self, delta: np.ndarray) -> None:
         """Send ``delta`` (n, S) signed lots, one exchange call per market."""
+        if len(self._markets) == 1:  # every learner in one market
+            go = delta != 0
+            if go.any():
+                self.ex.trade(self.rows[go], self._markets[0], delta[go])
+            return
         if not delta.any():
             return
         for k in self._markets:
