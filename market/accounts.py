@@ -171,7 +171,7 @@ def book_gain(gains: np.ndarray, idx: np.ndarray, amount: np.ndarray) -> None:
     # selections by position lists (flatnonzero + take): the same elements in the same
     # order as boolean-mask indexing, several times cheaper on scattered masks
     pos = amt > 0
-    if pos.any():
+    if arrays.any_true(pos):
         sel = np.flatnonzero(pos)
         if gains.flags.c_contiguous:  # flat indices into the junior column: cheaper, same sums
             flat = gains.reshape(-1)
@@ -179,8 +179,8 @@ def book_gain(gains: np.ndarray, idx: np.ndarray, amount: np.ndarray) -> None:
         else:
             gains[idx.take(sel), 0] += amt.take(sel)
     neg = amt < 0  # (never where pos)
-    if neg.any():
-        if neg.all():  # every row drains (fees): no selection
+    if arrays.any_true(neg):
+        if arrays.all_true(neg):  # every row drains (fees): no selection
             rows, left = idx.reshape(-1), -amt.reshape(-1)
         else:
             sel = np.flatnonzero(neg)

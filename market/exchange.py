@@ -45,7 +45,7 @@ from market.accounts import (
 from market.adl.base import EXECUTIONS, ADLPolicy, Snapshot
 from market.adl.eligibility import Eligibility
 from market.adl.severity import FullSeverity, SeverityController
-from market.arrays import gather, has_repeats, per_row, unique_sorted
+from market.arrays import all_true, any_true, gather, has_repeats, per_row, unique_sorted
 from market.errors import InputError, require
 from market.events import TRADE_KINDS, EventLog
 from market.liquidity import fill_prices
@@ -267,8 +267,8 @@ class Exchange(Waterfall):
     # ------------------------------------------------------------------ validation helpers
     @staticmethod
     def _check_prices(p: np.ndarray, field_name: str) -> None:
-        require(bool(np.isfinite(p).all()), field_name, "finite prices", "non-finite")
-        if not bool((p > 0).all()):  # the smallest price named only when it fails
+        require(all_true(np.isfinite(p)), field_name, "finite prices", "non-finite")
+        if not all_true(p > 0):  # the smallest price named only when it fails
             require(False, field_name, "prices > 0", float(np.min(p, initial=np.inf)))
 
     def _check_market(self, market: int) -> int:
@@ -297,7 +297,7 @@ class Exchange(Waterfall):
             raise InputError("account", f"indices in [0, {self.acc.n - 1}]", bad)
         if traders:
             special = (self.acc.flags[idx] & (BOOK | VAULT)) != 0
-            if special.any():
+            if any_true(special):
                 bad = idx[special][:3].tolist()
                 raise InputError("account", "a trader account (not the book or vault)", bad)
         return idx
@@ -305,8 +305,8 @@ class Exchange(Waterfall):
     @staticmethod
     def _check_amount(amount: object, field_name: str) -> np.ndarray:
         a = np.atleast_1d(np.asarray(amount, dtype=np.float64))
-        require(bool(np.isfinite(a).all()), field_name, "finite", "non-finite")
-        if not bool((a > 0).all()):  # the smallest amount named only when it fails
+        require(all_true(np.isfinite(a)), field_name, "finite", "non-finite")
+        if not all_true(a > 0):  # the smallest amount named only when it fails
             require(False, field_name, "> 0", float(a.min()))
         return a
 
@@ -341,7 +341,7 @@ class Exchange(Waterfall):
         if accounts is None:
             return a.cash + self.account_upnl()
         idx = np.asarray(accounts, dtype=np.int64)
-        if idx.ndim == 1 and (idx.size < 2 or bool((idx[1:] > idx[:-1]).all())):
+        if idx.ndim == 1 and (idx.size < 2 or all_true(idx[1:] > idx[:-1])):
             return a.cash[idx] + self.account_upnl(idx)  # ascending: unique already
         uniq, inv = np.unique(idx, return_inverse=True)
         return (a.cash[uniq] + self.account_upnl(uniq))[inv.reshape(idx.shape)]
@@ -901,7 +901,7 @@ class Exchange(Waterfall):
             require(False, "lots", "whole lots (integers)", q[:3].tolist())
         q = q.astype(np.int64)
         require(np.count_nonzero(q) == q.size, "lots", "non-zero whole lots", 0)
-        ascending = idx.size < 2 or bool((idx[1:] > idx[:-1]).all())
+        ascending = idx.size < 2 or all_true(idx[1:] > idx[:-1])
         require(
             ascending or not has_repeats(idx),
             "account",
@@ -914,7 +914,7 @@ class Exchange(Waterfall):
             require(not off, "account", "active accounts", off)
         else:
             inactive = (self.acc.flags[idx] & ACTIVE) == 0
-            if inactive.any():
+            if any_true(inactive):
                 require(False, "account", "active accounts", idx[inactive][:3].tolist())
         if price is not None:
             self._check_prices(np.asarray([price], dtype=float), "price")

@@ -76,7 +76,7 @@ class Positions:
         be None when every row is held (slots read off the column, as :meth:`holders_at` and
         :meth:`entries_at` give them)."""
         slot, found = where
-        if found is None or found.all():
+        if found is None or arrays.all_true(found):
             return self.lots[k][slot], self.entry[k][slot]
         q = np.zeros(slot.shape, dtype=np.int64)
         e = np.zeros(slot.shape)
@@ -281,7 +281,7 @@ class Positions:
         """The open positions of a few unique ``rows``, found through the held-markets bits
         (``slots``: also where each sits in its column)."""
         none = (_EMPTY_I, _EMPTY_I, _EMPTY_I, _EMPTY_F, _EMPTY_I)[: 4 + slots]
-        if rows.size > 1 and not bool((rows[1:] > rows[:-1]).all()):
+        if rows.size > 1 and not arrays.all_true(rows[1:] > rows[:-1]):
             order = np.argsort(rows, kind="stable")
             srt = rows[order]
         else:

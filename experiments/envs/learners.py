@@ -29,7 +29,7 @@ from __future__ import annotations
 import numpy as np
 
 from market.accounts import ACTIVE
-from market.arrays import unique_sorted
+from market.arrays import any_true, unique_sorted
 from market.exchange import Exchange
 
 #: Length of one learner's observation.
@@ -163,7 +163,7 @@ class Learners:
         self.used = 1 + np.rint(np.maximum(a[:, 3], 0.0) * (self.S - 1)).astype(np.int64)
         changed = self.used != before
         in_use = np.arange(self.S)[None, :] < self.used[:, None]
-        if (dep > 0).any():
+        if any_true(dep > 0):
             share = np.where(in_use & active, 1.0, 0.0)
             share /= np.maximum(share.sum(axis=1, keepdims=True), 1.0)
             amount = (dep[:, None] * share).ravel()
@@ -181,7 +181,7 @@ class Learners:
         now = self._lots()
         self._eq = self._upnl = self._held = None  # the moves below change the accounts
         delta = per - now
-        if changed.any():  # reduce first, move the cash, then add (the cash follows the lots)
+        if any_true(changed):  # reduce first, move the cash, then add (the cash follows the lots)
             reducing = (delta != 0) & (np.abs(per) < np.abs(now))
             self._orders(np.where(reducing, delta, 0))
             self._rebalance_cash(in_use & active, changed)
@@ -189,19 +189,19 @@ class Learners:
         else:
             self._orders(delta)
         # entry reset: close and reopen through the book
-        if (a[:, 1] > 0.5).any():
+        if any_true(a[:, 1] > 0.5):
             lots = np.where((a[:, 1] > 0.5)[:, None], self._lots(), 0)
             self._orders(-lots)
             self._orders(lots)
         # margin out: withdraw a share of the free collateral to the wallet
         out = np.where(a[:, 2] < -0.5, (-a[:, 2] - 0.5) / 0.5, 0.0)
-        if (out > 0).any():
+        if any_true(out > 0):
             rows = self.rows[out > 0].ravel()
             f = np.repeat(out[out > 0], self.S)
             ok = (ex.acc.flags[rows] & ACTIVE) != 0
             amount = f * ex.free_collateral(rows)
             go = ok & (amount > 0)
-            if go.any():
+            if any_true(go):
                 ext0 = ex.external
                 ex.withdraw(rows[go], amount[go])
                 got = ext0 - ex.external  # what left the exchange (a withdrawal cut stays)
@@ -215,7 +215,7 @@ class Learners:
         """Send ``delta`` (n, S) signed lots, one exchange call per market."""
         if len(self._markets) == 1:  # every learner in one market
             go = delta != 0
-            if go.any():
+            if any_true(go):
                 self.ex.trade(self.rows[go], self._markets[0], delta[go])
             return
         if not delta.any():
@@ -237,7 +237,7 @@ class Learners:
         give = np.minimum(np.maximum(cash - want, 0.0), free)
         need = np.maximum(want - cash, 0.0)
         give_rows = give > 1e-8  # (give >= 0) > 1e-9 and not isclose(give, 0)
-        if not give_rows.any() or not (need > 1e-9).any():
+        if not any_true(give_rows) or not any_true(need > 1e-9):
             return
         src, dst, amt = [], [], []
         todo = changed & give_rows.any(axis=1) & (need > 1e-9).any(axis=1)

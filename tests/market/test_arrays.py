@@ -1,12 +1,12 @@
 """The sorting helpers give what numpy's unique gives; gather's one value gives the
-arithmetic of the gathered array."""
+arithmetic of the gathered array; any_true and all_true are any() and all()."""
 
 import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from market.arrays import gather, has_repeats, unique_sorted
+from market.arrays import all_true, any_true, gather, has_repeats, unique_sorted
 
 INTS = arrays(np.int64, st.integers(0, 300), elements=st.integers(-(2**40), 2**40))
 
@@ -46,3 +46,9 @@ def test_gather_of_one_value_gives_the_gathered_arithmetic(q, e, lot, mark):
     assert np.array_equal(got.view(np.int64), want.view(np.int64))
     many = np.array([lot, mark])
     assert np.array_equal(gather(many, np.array([1, 0, 1])), many[[1, 0, 1]])
+
+
+@given(arrays(np.bool_, st.integers(0, 40)))
+def test_any_true_and_all_true_are_any_and_all(mask):
+    assert any_true(mask) is bool(mask.any())
+    assert all_true(mask) is bool(mask.all())
