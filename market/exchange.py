@@ -992,10 +992,12 @@ class Exchange(Waterfall):
         """
         s = self._check_accounts(src)
         d = self._check_accounts(dst)
-        require(d.shape == s.shape, "dst", f"one account per source ({s.size})", d.size)
+        if d.shape != s.shape:
+            require(False, "dst", f"one account per source ({s.size})", d.size)
         a = np.broadcast_to(self._check_amount(amount, "transfer.amount"), s.shape)
         same = s == d
-        require(not same.any(), "dst", "accounts different from their sources", d[same][:3])
+        if any_true(same):
+            require(False, "dst", "accounts different from their sources", d[same][:3])
         if s.size == 0:
             return np.ones(0, dtype=bool)
         if s.size <= arrays.FEW_ROWS:

@@ -105,6 +105,7 @@ class Learners:
         self._eq: np.ndarray | None = None
         self._upnl: np.ndarray | None = None
         self._held: np.ndarray | None = None
+        self._wealth: np.ndarray | None = None  # and the wealth they give
         self._closed_at = -1  # the game step they were read at
         self.wealth0 = self.wealth()
         self.last_wealth = self.wealth0.copy()
@@ -115,7 +116,7 @@ class Learners:
     def _kept(self) -> bool:
         """Whether the reads :meth:`after_step` kept still hold (no game step since)."""
         if self._closed_at != self.game.t:  # type: ignore[attr-defined]
-            self._eq = self._upnl = self._held = None
+            self._eq = self._upnl = self._held = self._wealth = None
             return False
         return True
 
@@ -130,6 +131,8 @@ class Learners:
 
     def wealth(self) -> np.ndarray:
         """Wallet plus equity on the exchange, per learner."""
+        if self._wealth is not None and self._kept():
+            return self._wealth
         return self.wallet + self.equity().sum(axis=1)
 
     def alive(self) -> np.ndarray:
@@ -170,7 +173,7 @@ class Learners:
             go = amount > 0
             ex.deposit(self.rows.ravel()[go], amount[go])
             self.wallet -= (dep[:, None] * share).sum(axis=1)
-            self._eq = None  # the cash moved
+            self._eq = self._wealth = None  # the cash moved
         # the orders: each learner's target lots spread over its accounts in use
         eq = self.equity()
         total_eq = np.maximum(eq.sum(axis=1), 0.0)
@@ -179,7 +182,7 @@ class Learners:
         per = _spread(target, self.used, self.S)
         per = np.where(active, per, 0)
         now = self._lots()
-        self._eq = self._upnl = self._held = None  # the moves below change the accounts
+        self._eq = self._upnl = self._held = self._wealth = None  # the moves change them
         delta = per - now
         if any_true(changed):  # reduce first, move the cash, then add (the cash follows the lots)
             reducing = (delta != 0) & (np.abs(per) < np.abs(now))
@@ -273,14 +276,14 @@ class Learners:
             self._adl_seen = n_adl
         # equity as the step closed, and its PnL part for the observation: equity(rows) is
         # cash + account_upnl(rows) row by row (unique rows), so one read gives both
-        self._eq = self._upnl = self._held = None  # read anew
+        self._eq = self._upnl = self._held = self._wealth = None  # read anew
         rows = self.rows.ravel()
         upnl = ex.account_upnl(rows)
         self._held = self._lots()
         self._eq = (ex.acc.cash[rows] + upnl).reshape(self.n, self.S)
         self._upnl = upnl.reshape(self.n, self.S)
         self._closed_at = self.game.t  # type: ignore[attr-defined]
-        w = self.wealth()
+        w = self._wealth = self.wealth()
         reward = (w - self.last_wealth) / self.wealth0
         self.last_wealth = w
         return reward
