@@ -109,6 +109,7 @@ class EventTable:
         self.dtype = dtype
         self._blocks: list[np.ndarray] = []
         self._rows: list[tuple] = []  # one-row appends since the last block, as tuples
+        self._count = 0  # rows held, blocks and pending rows together
         self._cache: np.ndarray | None = None
 
     def _flush(self) -> None:
@@ -131,6 +132,7 @@ class EventTable:
             row.append(v)
         else:  # one row: kept as a tuple until the table is read
             self._rows.append(tuple(row))
+            self._count += 1
             self._cache = None
             return
         lengths = {
@@ -148,6 +150,7 @@ class EventTable:
             block[name] = value
         self._flush()
         self._blocks.append(block)
+        self._count += n
         self._cache = None
 
     def append_records(self, records: list[dict]) -> None:
@@ -157,6 +160,7 @@ class EventTable:
             return
         names = self.dtype.names
         self._rows.extend(tuple(rec.get(name, 0) for name in names) for rec in records)
+        self._count += len(records)
         self._cache = None
 
     def to_array(self) -> np.ndarray:
@@ -170,7 +174,7 @@ class EventTable:
         return self._cache
 
     def __len__(self) -> int:
-        return int(sum(b.size for b in self._blocks)) + len(self._rows)
+        return self._count
 
 
 class EventLog:

@@ -98,6 +98,7 @@ class Learners:
         self.max_lev = np.minimum(float(max_leverage), 0.95 / im)
         self.wallet = np.full(self.n, float(wallet))
         self.used = np.ones(self.n, dtype=np.int64)
+        self._slots = np.arange(self.S)[None, :]  # each account's place among its learner's
         self.mark0 = ex.marks.copy()
         self.fund0 = max(ex.backstop_capital(), 1e-9)
         # the accounts as the last step closed, read once (kept until act moves them): equity,
@@ -156,7 +157,7 @@ class Learners:
     def act(self, actions: np.ndarray) -> None:
         """Carry out one step's moves (``actions``: (n, 4) in [-1, 1]; NaN counts as 0)."""
         a = np.asarray(actions, dtype=np.float64)
-        a = np.clip(np.where(np.isnan(a), 0.0, a), -1.0, 1.0)
+        a = np.minimum(np.maximum(np.where(np.isnan(a), 0.0, a), -1.0), 1.0)  # into [-1, 1]
         a = a.reshape(self.n, ACT_SIZE)
         ex = self.ex
         active = (ex.acc.flags[self.rows] & ACTIVE) != 0  # (n, S)
@@ -165,7 +166,7 @@ class Learners:
         before = self.used
         self.used = 1 + np.rint(np.maximum(a[:, 3], 0.0) * (self.S - 1)).astype(np.int64)
         changed = self.used != before
-        in_use = np.arange(self.S)[None, :] < self.used[:, None]
+        in_use = self._slots < self.used[:, None]
         if any_true(dep > 0):
             share = np.where(in_use & active, 1.0, 0.0)
             share /= np.maximum(share.sum(axis=1, keepdims=True), 1.0)
@@ -179,7 +180,7 @@ class Learners:
         total_eq = np.maximum(eq.sum(axis=1), 0.0)
         price = ex.marks[self.market] * ex.lot[self.market]
         target = np.trunc(a[:, 0] * self.max_lev * total_eq / price).astype(np.int64)
-        per = _spread(target, self.used, self.S)
+        per = _spread(target, self.used, self._slots)
         per = np.where(active, per, 0)
         now = self._lots()
         self._eq = self._upnl = self._held = self._wealth = None  # the moves change them
@@ -328,12 +329,12 @@ class Learners:
         return np.clip(obs, -1e6, 1e6, out=obs).astype(np.float32)
 
 
-def _spread(total: np.ndarray, used: np.ndarray, size: int) -> np.ndarray:
+def _spread(total: np.ndarray, used: np.ndarray, j: np.ndarray) -> np.ndarray:
     """``total`` lots per learner over its first ``used`` accounts, equal shares, the
-    remainder one lot each to the first accounts (signs kept), (n, size)."""
+    remainder one lot each to the first accounts (signs kept), (n, size); ``j``: the
+    accounts' places, ``arange(size)[None, :]``."""
     mag = np.abs(total)
     base = mag // used
     extra = mag - base * used
-    j = np.arange(size)[None, :]
     per = np.where(j < used[:, None], base[:, None] + (j < extra[:, None]), 0)
     return per * np.sign(total)[:, None]
