@@ -67,8 +67,10 @@ class Positions:
         ``where`` that :meth:`read` and :meth:`write` take (valid until market k changes)."""
         col = self.acct[k]
         slot = col.searchsorted(rows)
-        found = slot < col.size
-        found[found] = col[slot[found]] == rows[found]
+        if col.size == 0:
+            return slot, np.zeros(slot.shape, dtype=bool)
+        # a row past the column's end compares with its last account, which is smaller
+        found = col[np.minimum(slot, col.size - 1)] == rows
         return slot, found
 
     def read(self, k: int, where: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
