@@ -304,10 +304,11 @@ class Learners:
         upnl = ex.account_upnl(rows).reshape(self.n, self.S) if self._upnl is None else self._upnl
         upnl = upnl.sum(axis=1)
         entry_value = notional - upnl  # q * lot * entry
-        obs = np.empty((self.n, OBS_SIZE))  # the columns of OBS_FIELDS, in order
-        with np.errstate(divide="ignore", invalid="ignore"):
-            obs[:, 1] = np.where(q != 0, (notional - entry_value) / np.abs(notional), 0.0)
-            obs[:, 5] = np.where(on_ex > 0, np.abs(notional) / on_ex, 0.0) / self.max_lev
+        obs = np.zeros((self.n, OBS_SIZE))  # the columns of OBS_FIELDS, in order
+        gross = np.abs(notional)
+        np.divide(notional - entry_value, gross, out=obs[:, 1], where=q != 0)  # 0 when flat
+        np.divide(gross, on_ex, out=obs[:, 5], where=on_ex > 0)
+        obs[:, 5] /= self.max_lev
         obs[:, 0] = notional / scale
         obs[:, 2] = upnl / scale
         obs[:, 3] = on_ex / scale
