@@ -119,9 +119,10 @@ class Waterfall:
             self._vault_unwind()
         usum, mm, ntsum, has_pos = self._account_sums()
         eq = acc.cash + usum  # equity()
-        trader = (acc.flags & (BOOK | VAULT)) == 0
-        under = trader & has_pos & (eq < mm)
-        liq = np.flatnonzero(under)
+        liq = np.flatnonzero(has_pos & (eq < mm))
+        liq = liq[(acc.flags[liq] & (BOOK | VAULT)) == 0]  # traders only
+        if liq.size == 0 and self.vault < 0:  # nothing to liquidate: no hole (the report's 0s)
+            return rep
         hole_rows, hole, sent = self._liquidations(liq, eq, mm, rep)
         acc.flags[hole_rows] |= BANKRUPT
         deficit = float(hole.sum())
