@@ -1063,12 +1063,8 @@ class Exchange(Waterfall):
         per account, (N,).
         """
         r = np.broadcast_to(np.asarray(rates, dtype=np.float64), (self.K,))
-        require(
-            bool(np.all(np.isfinite(r))) and bool(np.all(np.abs(r) < 1)),
-            "funding.rates",
-            "finite, |rate| < 1",
-            r.tolist(),
-        )
+        if not all_true(np.abs(r) < 1):  # (False for NaN)
+            require(False, "funding.rates", "finite, |rate| < 1", r.tolist())
         i, k, q, _ = self.acc.positions.entries()
         pay = sum_by(i, -(q * gather(self.lot * self.marks * r, k)), self.acc.n)
         self.acc.cash[:] += pay
