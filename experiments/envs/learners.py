@@ -296,7 +296,8 @@ class Learners:
         eq = self.equity()
         on_ex = eq.sum(axis=1)
         wealth = self.wallet + on_ex
-        scale = np.where(np.abs(wealth) > 1e-9, np.abs(wealth), 1.0)
+        size = np.abs(wealth)
+        scale = np.where(size > 1e-9, size, 1.0)
         lots = self._lots()
         q = lots.sum(axis=1)
         mark = ex.marks[self.market]
@@ -327,7 +328,8 @@ class Learners:
         obs[:, 12] = self.last_haircut / scale
         # inside the observation space: NaN as 0, everything clipped to +-1e6
         obs[np.isnan(obs)] = 0.0
-        return np.clip(obs, -1e6, 1e6, out=obs).astype(np.float32)
+        np.maximum(obs, -1e6, out=obs)
+        return np.minimum(obs, 1e6, out=obs).astype(np.float32)
 
 
 def _spread(total: np.ndarray, used: np.ndarray, j: np.ndarray) -> np.ndarray:
