@@ -256,6 +256,7 @@ class Exchange(Waterfall):
         self.depth_scale = np.ones(self.K)
         self.stress = np.zeros(self.K)
         self._consumed = np.zeros((self.K, 2))
+        self._sums_kept = None  # the last waterfall step's per-account sums (see _keep_sums)
         self.book = int(self.acc.add(1, 0.0)[0])
         self.acc.flags[self.book] |= BOOK
         self.vault = -1
@@ -1182,12 +1183,15 @@ class Exchange(Waterfall):
 
     def ranking_snapshots(self, liq_side: int) -> list[Snapshot]:
         """:meth:`ranking_snapshot` of every market (the same snapshots), with the per-account
-        sums computed once for all of them."""
+        sums computed once for all of them (or the ones the last waterfall step kept, when no
+        position, account or mark changed since)."""
         require(liq_side in (-1, 1), "liq_side", "+1 (longs liquidated) or -1", liq_side)
-        usum, mm, nt, _ = self._account_sums()
+        sums = self._kept_sums()  # the last waterfall's, when nothing moved since
+        if sums is None:
+            sums = self._account_sums()[:3]
         ks = list(range(self.K))
         built, _ = self._snapshots(
-            ks, [int(liq_side)] * self.K, [0.0] * self.K, [1] * self.K, sums=(usum, mm, nt)
+            ks, [int(liq_side)] * self.K, [0.0] * self.K, [1] * self.K, sums=sums
         )
         return [snap for snap, _ in built]
 

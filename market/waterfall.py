@@ -118,10 +118,12 @@ class Waterfall:
         if self.vault >= 0:
             self._vault_unwind()
         usum, mm, ntsum, has_pos = self._account_sums()
+        self._sums_kept = None
         eq = acc.cash + usum  # equity()
         liq = np.flatnonzero(has_pos & (eq < mm))
         liq = liq[(acc.flags[liq] & (BOOK | VAULT)) == 0]  # traders only
         if liq.size == 0 and self.vault < 0:  # nothing to liquidate: no hole (the report's 0s)
+            self._keep_sums((usum, mm, ntsum), liq)
             return rep
         hole_rows, hole, sent = self._liquidations(liq, eq, mm, rep)
         acc.flags[hole_rows] |= BANKRUPT
@@ -129,6 +131,7 @@ class Waterfall:
         rep.bankrupt = int(hole_rows.size)
         rep.deficit = deficit
         if deficit <= 0:
+            self._keep_sums((usum, mm, ntsum), liq)
             return rep
         # backstop
         paid = self._backstop_pay(hole_rows, hole)
@@ -143,6 +146,8 @@ class Waterfall:
             usum[moved], mm[moved], ntsum[moved], _ = self._account_sums(moved)
             sums = (usum, mm, ntsum)
             adl_paid, rep = self._run_adl(hole_rows, hole, left, sent, rep, sums=sums)
+        else:  # no ADL: only the liquidations moved positions
+            self._keep_sums((usum, mm, ntsum), liq)
         left = left - adl_paid
         self._bear_shortfall(hole_rows, left, rep)
         self.log.bankruptcies.append(
@@ -154,6 +159,30 @@ class Waterfall:
             residual=left,
         )
         return rep
+
+    def _keep_sums(
+        self, sums: tuple[np.ndarray, np.ndarray, np.ndarray], moved: np.ndarray
+    ) -> None:
+        """Keep the scan's per-account sums (upnl, maintenance, notional; see
+        :meth:`_account_sums`) for the rest of the step, valid at the step's final positions:
+        the ``moved`` rows (the liquidated), the book and the vault read anew.  They stand
+        while the positions, the accounts and the marks stay as they are (:meth:`_kept_sums`)."""
+        if moved.size or self.vault >= 0:
+            rows = np.append(moved, [self.book] + ([self.vault] if self.vault >= 0 else []))
+            sums[0][rows], sums[1][rows], sums[2][rows], _ = self._account_sums(rows)
+        self._sums_kept = (self.acc.positions.version, self.acc.n, self.marks.copy(), sums)
+
+    def _kept_sums(self) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """The sums :meth:`_keep_sums` kept, if nothing they depend on changed since; else
+        None."""
+        kept = getattr(self, "_sums_kept", None)
+        if kept is None:
+            return None
+        version, n, marks, sums = kept
+        acc = self.acc
+        if version != acc.positions.version or n != acc.n or not np.array_equal(marks, self.marks):
+            return None
+        return sums
 
     def _liquidations(
         self, liq: np.ndarray, eq: np.ndarray, mm: np.ndarray, rep: StepReport
