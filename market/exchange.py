@@ -651,7 +651,7 @@ class Exchange(Waterfall):
             q = int(dq[0])
             if q:
                 fills.append((-q, float(q * px[0]) / q))
-        elif dq.size and _one_side(dq):  # no selection
+        elif dq.size and _one_side(dq):  # one side only: no selection
             q = int(dq.sum())
             fills.append((-q, float((dq * px).sum()) / q))
         else:
@@ -1064,7 +1064,7 @@ class Exchange(Waterfall):
         per account, (N,).
         """
         r = np.broadcast_to(np.asarray(rates, dtype=np.float64), (self.K,))
-        if not all_true(np.abs(r) < 1):  # (False for NaN)
+        if not all_true(np.abs(r) < 1):  # (fails for NaN and infinities too)
             require(False, "funding.rates", "finite, |rate| < 1", r.tolist())
         i, k, q, _ = self.acc.positions.entries()
         pay = sum_by(i, -(q * gather(self.lot * self.marks * r, k)), self.acc.n)
