@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, ClassVar
 import mesa
 import numpy as np
 
-from market.arrays import unique_sorted
+from market.arrays import any_true, unique_sorted
 
 if TYPE_CHECKING:  # pragma: no cover
     from experiments.game.model import ADLGame
@@ -186,7 +186,7 @@ def target_orders(
         want = np.floor(np.maximum(eq[m], 0.0) * leverage[m] / price).astype(np.int64) * side[m]
         delta = want - ex.acc.positions.lots_of(acc, k)
         go = delta != 0
-        if go.any():
+        if any_true(go):
             ex.trade(acc[go], k, delta[go])
 
 

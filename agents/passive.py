@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from agents.base import ENTRANT, PASSIVE, Members, Trader, target_orders
+from market.arrays import any_true
 
 if TYPE_CHECKING:  # pragma: no cover
     from experiments.game.model import ADLGame
@@ -21,7 +22,7 @@ class PassiveTrader(Trader):
         if phase != "calm" or not len(members):
             return
         go = model.draw("rebalance", members.uid) < model.scenario.passive.rebalance_prob
-        if go.any():
+        if any_true(go):
             target_orders(
                 model,
                 members.account[go],

@@ -165,23 +165,22 @@ def book_gain(gains: np.ndarray, idx: np.ndarray, amount: np.ndarray) -> None:
             book_gain_one(gains, r, a)
         return
     n = gains.shape[0]
-    if idx.size >= 4096 and idx.size * 3 >= n and not np.signbit(gains).any():
+    if 2 * idx.size >= n and not np.signbit(gains).any():  # most rows (funding): whole columns
         _book_gain_dense(gains, idx, amt)
         return
     # selections by position lists (flatnonzero + take): the same elements in the same
     # order as boolean-mask indexing, several times cheaper on scattered masks
     pos = amt > 0
-    any_pos = bool(pos.any())
-    if any_pos:
+    if arrays.any_true(pos):
         sel = np.flatnonzero(pos)
         if gains.flags.c_contiguous:  # flat indices into the junior column: cheaper, same sums
             flat = gains.reshape(-1)
             flat[idx.take(sel) * gains.shape[1]] += amt.take(sel)
         else:
             gains[idx.take(sel), 0] += amt.take(sel)
-    neg = ~pos & (amt < 0) if any_pos else amt < 0
-    if neg.any():
-        if neg.all():  # every row drains (fees): no selection
+    neg = amt < 0  # (never where pos)
+    if arrays.any_true(neg):
+        if arrays.all_true(neg):  # every row drains (fees): no selection
             rows, left = idx.reshape(-1), -amt.reshape(-1)
         else:
             sel = np.flatnonzero(neg)
@@ -192,7 +191,7 @@ def book_gain(gains: np.ndarray, idx: np.ndarray, amount: np.ndarray) -> None:
             col = sub[:, layer]
             take = np.minimum(col, left)
             col -= take
-            left = left - take
+            left -= take  # (left is a fresh array)
         gains[rows] = sub
 
 
@@ -202,11 +201,12 @@ def book_gain_one(gains: np.ndarray, row: int, amount: float) -> None:
         gains[row, 0] += amount
     elif amount < 0:
         left = -amount
-        for layer in range(gains.shape[1]):
-            col = float(gains[row, layer])
+        layers = gains[row].tolist()  # the row read once and written once
+        for layer, col in enumerate(layers):
             take = min(col, left)
-            gains[row, layer] = col - take
+            layers[layer] = col - take
             left = left - take
+        gains[row] = layers
 
 
 def _book_gain_dense(gains: np.ndarray, idx: np.ndarray, amt: np.ndarray) -> None:

@@ -16,6 +16,17 @@ import numpy as np
 FEW_ROWS = 8
 
 
+def any_true(mask: np.ndarray) -> bool:
+    """``bool(mask.any())`` for a boolean array, in one C call (``count_nonzero``) without the
+    method's Python-level wrapper: for checks on small arrays in hot paths."""
+    return bool(np.count_nonzero(mask))
+
+
+def all_true(mask: np.ndarray) -> bool:
+    """``bool(mask.all())`` for a boolean array (True when empty), as :func:`any_true`."""
+    return bool(np.count_nonzero(mask) == np.size(mask))
+
+
 def unique_sorted(a: np.ndarray) -> np.ndarray:
     """The distinct values of ``a`` (flattened), ascending: ``np.unique(a)`` for arrays
     without NaN, by a sort and one comparison."""
@@ -33,10 +44,10 @@ def has_repeats(a: np.ndarray) -> bool:
     a = np.asarray(a).reshape(-1)
     if a.size < 2:
         return False
-    if bool((a[1:] > a[:-1]).all()):  # ascending already: no sort needed
+    if all_true(a[1:] > a[:-1]):  # ascending already: no sort needed
         return False
     s = np.sort(a)
-    return bool((s[1:] == s[:-1]).any())
+    return any_true(s[1:] == s[:-1])
 
 
 def stable_argsort(a: np.ndarray) -> np.ndarray:
@@ -99,3 +110,10 @@ def per_row(values: object, shape: tuple[int, ...], dtype: type | None = None) -
     if a.shape == shape:
         return a
     return np.broadcast_to(np.atleast_1d(a), shape)
+
+
+def gather(values: np.ndarray, index: np.ndarray) -> np.ndarray | np.generic:
+    """``values[index]``, or, when ``values`` holds one value (one market), that value: it
+    broadcasts to the same elements in any arithmetic with the gathered shape's arrays (the
+    same operations, bit for bit) without the gather's cost."""
+    return values[index] if values.size != 1 else values[0]

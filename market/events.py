@@ -110,6 +110,7 @@ class EventTable:
         # blocks in order: record arrays, or (rows, columns) kept as columns until read
         self._blocks: list[np.ndarray | tuple[int, dict[str, np.ndarray]]] = []
         self._rows: list[tuple] = []  # one-row appends since the last block, as tuples
+        self._count = 0  # rows held, blocks and pending rows together
         self._cache: np.ndarray | None = None
 
     def _flush(self) -> None:
@@ -132,6 +133,7 @@ class EventTable:
             row.append(v)
         else:  # one row: kept as a tuple until the table is read
             self._rows.append(tuple(row))
+            self._count += 1
             self._cache = None
             return
         lengths = {
@@ -152,6 +154,7 @@ class EventTable:
             block[name] = np.array(value, dtype=self.dtype.fields[name][0])
         self._flush()
         self._blocks.append((n, block))
+        self._count += n
         self._cache = None
 
     def append_records(self, records: list[dict]) -> None:
@@ -161,6 +164,7 @@ class EventTable:
             return
         names = self.dtype.names
         self._rows.extend(tuple(rec.get(name, 0) for name in names) for rec in records)
+        self._count += len(records)
         self._cache = None
 
     def to_array(self) -> np.ndarray:
@@ -180,8 +184,7 @@ class EventTable:
         return block
 
     def __len__(self) -> int:
-        rows = (b.size if isinstance(b, np.ndarray) else b[0] for b in self._blocks)
-        return int(sum(rows)) + len(self._rows)
+        return self._count
 
 
 class EventLog:

@@ -45,7 +45,15 @@ from market.accounts import (
 from market.adl.base import EXECUTIONS, ADLPolicy, Snapshot
 from market.adl.eligibility import Eligibility
 from market.adl.severity import FullSeverity, SeverityController
-from market.arrays import has_repeats, per_row, stable_argsort, unique_sorted
+from market.arrays import (
+    all_true,
+    any_true,
+    gather,
+    has_repeats,
+    per_row,
+    stable_argsort,
+    unique_sorted,
+)
 from market.errors import InputError, require
 from market.events import TRADE_KINDS, EventLog
 from market.liquidity import fill_prices, fill_prices_books
@@ -78,13 +86,16 @@ def fill_arithmetic(
         (new position, new average entry (0 where flat), realised PnL).
     """
     q1 = q0 + dq
-    same = (q0 == 0) | (np.sign(q0) == np.sign(dq))
-    closed = np.where(same, 0, np.minimum(np.abs(dq), np.abs(q0)))
-    realised = closed * np.sign(q0) * lot * (price - e0)
+    sign0 = np.sign(q0)
+    same = (q0 == 0) | (sign0 == np.sign(dq))
+    size, held = np.abs(dq), np.abs(q0)
+    closed = np.where(same, 0, np.minimum(size, held))
+    realised = closed * sign0 * lot * (price - e0)
+    flat = q1 == 0
     with np.errstate(divide="ignore", invalid="ignore"):
-        grown = (q0 * e0 + dq * price) / np.where(q1 == 0, 1, q1)
-    flipped = ~same & (np.abs(dq) > np.abs(q0))
-    new_e = np.where(q1 == 0, 0.0, np.where(same, grown, np.where(flipped, price, e0)))
+        grown = (q0 * e0 + dq * price) / np.where(flat, 1, q1)
+    flipped = ~same & (size > held)
+    new_e = np.where(flat, 0.0, np.where(same, grown, np.where(flipped, price, e0)))
     return q1, new_e, realised
 
 
@@ -103,6 +114,15 @@ def fill_arithmetic_one(
     if same:
         return q1, (q0 * e0 + dq * price) / q1, realised
     return q1, (price if abs(dq) > abs(q0) else e0), realised
+
+
+def _one_side(lots: np.ndarray) -> bool:
+    """Whether every order of ``lots`` (not empty) is a buy, or every one a sell (on scalars
+    for a few)."""
+    if lots.size <= arrays.FEW_ROWS:
+        values = lots.tolist()
+        return min(values) > 0 or max(values) < 0
+    return bool(lots.min() > 0 or lots.max() < 0)
 
 
 @dataclass(frozen=True)
@@ -244,6 +264,7 @@ class Exchange(Waterfall):
         self.depth_scale = np.ones(self.K)
         self.stress = np.zeros(self.K)
         self._consumed = np.zeros((self.K, 2))
+        self._sums_kept = None  # the last waterfall step's per-account sums (see _keep_sums)
         self.book = int(self.acc.add(1, 0.0)[0])
         self.acc.flags[self.book] |= BOOK
         self.vault = -1
@@ -255,17 +276,14 @@ class Exchange(Waterfall):
     # ------------------------------------------------------------------ validation helpers
     @staticmethod
     def _check_prices(p: np.ndarray, field_name: str) -> None:
-        require(bool(np.isfinite(p).all()), field_name, "finite prices", "non-finite")
-        if not bool((p > 0).all()):  # the smallest price named only when it fails
+        require(all_true(np.isfinite(p)), field_name, "finite prices", "non-finite")
+        if not all_true(p > 0):  # the smallest price named only when it fails
             require(False, field_name, "prices > 0", float(np.min(p, initial=np.inf)))
 
     def _check_market(self, market: int) -> int:
-        require(
-            isinstance(market, int | np.integer) and 0 <= int(market) < self.K,
-            "market",
-            f"an integer in [0, {self.K - 1}]",
-            market,
-        )
+        if not (isinstance(market, int | np.integer) and 0 <= int(market) < self.K):
+            # the message formatted only when it fails
+            require(False, "market", f"an integer in [0, {self.K - 1}]", market)
         return int(market)
 
     def _check_accounts(self, accounts: object, *, traders: bool = True) -> np.ndarray:
@@ -288,7 +306,7 @@ class Exchange(Waterfall):
             raise InputError("account", f"indices in [0, {self.acc.n - 1}]", bad)
         if traders:
             special = (self.acc.flags[idx] & (BOOK | VAULT)) != 0
-            if special.any():
+            if any_true(special):
                 bad = idx[special][:3].tolist()
                 raise InputError("account", "a trader account (not the book or vault)", bad)
         return idx
@@ -296,8 +314,8 @@ class Exchange(Waterfall):
     @staticmethod
     def _check_amount(amount: object, field_name: str) -> np.ndarray:
         a = np.atleast_1d(np.asarray(amount, dtype=np.float64))
-        require(bool(np.isfinite(a).all()), field_name, "finite", "non-finite")
-        if not bool((a > 0).all()):  # the smallest amount named only when it fails
+        require(all_true(np.isfinite(a)), field_name, "finite", "non-finite")
+        if not all_true(a > 0):  # the smallest amount named only when it fails
             require(False, field_name, "> 0", float(a.min()))
         return a
 
@@ -332,7 +350,7 @@ class Exchange(Waterfall):
         if accounts is None:
             return a.cash + self.account_upnl()
         idx = np.asarray(accounts, dtype=np.int64)
-        if idx.ndim == 1 and (idx.size < 2 or bool((idx[1:] > idx[:-1]).all())):
+        if idx.ndim == 1 and (idx.size < 2 or all_true(idx[1:] > idx[:-1])):
             return a.cash[idx] + self.account_upnl(idx)  # ascending: unique already
         uniq, inv = np.unique(idx, return_inverse=True)
         return (a.cash[uniq] + self.account_upnl(uniq))[inv.reshape(idx.shape)]
@@ -345,7 +363,7 @@ class Exchange(Waterfall):
         """Initial requirement per account, (N,), or the rows ``accounts`` (unique) only."""
         n = self.acc.n if accounts is None else int(np.asarray(accounts).size)
         i, k, q, _ = self.acc.positions.entries(accounts, self.acc.n)
-        w = np.abs(q) * (self.lot * self.marks)[k] * self._initial_rates()[k]
+        w = np.abs(q) * gather(self.lot * self.marks, k) * gather(self._initial_rates(), k)
         return sum_by(i, w, n)
 
     def _initial_rates(self) -> np.ndarray:
@@ -384,8 +402,9 @@ class Exchange(Waterfall):
         positions: the same terms, added in the same order, as the two calls."""
         i, k, q, e = self.acc.positions.entries(idx, self.acc.n)
         n = int(idx.size)
-        ups = sum_by(i, q * self.lot[k] * (self.marks[k] - e), n)
-        im = sum_by(i, np.abs(q) * (self.lot * self.marks)[k] * self._initial_rates()[k], n)
+        ups = sum_by(i, q * gather(self.lot, k) * (gather(self.marks, k) - e), n)
+        value = gather(self.lot * self.marks, k)
+        im = sum_by(i, np.abs(q) * value * gather(self._initial_rates(), k), n)
         return self.acc.cash[idx] + ups, im
 
     def notional(self) -> np.ndarray:
@@ -640,7 +659,7 @@ class Exchange(Waterfall):
             q = int(dq[0])
             if q:
                 fills.append((-q, float(q * px[0]) / q))
-        elif dq.size and (dq.min() > 0 or dq.max() < 0):  # one side only: no selection
+        elif dq.size and _one_side(dq):  # one side only: no selection
             q = int(dq.sum())
             fills.append((-q, float((dq * px).sum()) / q))
         else:
@@ -947,15 +966,11 @@ class Exchange(Waterfall):
         k = self._check_market(market)
         idx = self._check_accounts(accounts)
         q = per_row(lots, idx.shape)
-        require(
-            q.dtype.kind in "iu" or bool((np.mod(q, 1) == 0).all()),
-            "lots",
-            "whole lots (integers)",
-            q[:3].tolist(),
-        )
+        if q.dtype.kind not in "iu" and not bool((np.mod(q, 1) == 0).all()):
+            require(False, "lots", "whole lots (integers)", q[:3].tolist())
         q = q.astype(np.int64)
-        require(bool((q != 0).all()), "lots", "non-zero whole lots", 0)
-        ascending = idx.size < 2 or bool((idx[1:] > idx[:-1]).all())
+        require(np.count_nonzero(q) == q.size, "lots", "non-zero whole lots", 0)
+        ascending = idx.size < 2 or all_true(idx[1:] > idx[:-1])
         require(
             ascending or not has_repeats(idx),
             "account",
@@ -968,7 +983,7 @@ class Exchange(Waterfall):
             require(not off, "account", "active accounts", off)
         else:
             inactive = (self.acc.flags[idx] & ACTIVE) == 0
-            if inactive.any():
+            if any_true(inactive):
                 require(False, "account", "active accounts", idx[inactive][:3].tolist())
         if price is not None:
             self._check_prices(np.asarray([price], dtype=float), "price")
@@ -979,9 +994,10 @@ class Exchange(Waterfall):
         else:
             px, consumed = self._walk(k, q)
         ok = self._margin_ok(idx, k, q, px, fee)
-        if not ok.any():
+        filled = np.count_nonzero(ok)
+        if not filled:
             return ok
-        if ok.all():  # every order fills: the prices and the book's walk are the first pass's
+        if filled == ok.size:  # every order fills: the first pass's prices and walk stand
             rows, qq = idx, q
             if consumed is not None:
                 self._consumed[k] = consumed
@@ -1036,15 +1052,15 @@ class Exchange(Waterfall):
         if idx.size <= arrays.FEW_ROWS:  # row by row on scalars (the same operations)
             return self._margin_ok_few(idx, k, q, px, fee)
         old = self.acc.positions.lots_of(idx, k)
-        new = old + q
-        increases = np.abs(new) > np.abs(old)
+        held, held_after = np.abs(old), np.abs(old + q)
+        increases = held_after > held
         cost = q * self.lot[k] * (px - self.marks[k])  # value given up vs the mark
         fees = np.abs(q) * self.lot[k] * px * self.specs[k].taker_fee if fee else 0.0
         eq, im = self._equity_and_initial(idx)
         eq_after = eq - cost - fees
         # the initial requirement with market k's position replaced by the new one
         per_lot = self.lot[k] * self.marks[k] * self.specs[k].initial_margin
-        im_after = im + (np.abs(new) - np.abs(old)) * per_lot
+        im_after = im + (held_after - held) * per_lot
         return ~increases | (eq_after >= im_after)
 
     def transfer_many(self, src: object, dst: object, amount: object) -> np.ndarray:
@@ -1059,10 +1075,12 @@ class Exchange(Waterfall):
         """
         s = self._check_accounts(src)
         d = self._check_accounts(dst)
-        require(d.shape == s.shape, "dst", f"one account per source ({s.size})", d.size)
+        if d.shape != s.shape:
+            require(False, "dst", f"one account per source ({s.size})", d.size)
         a = np.broadcast_to(self._check_amount(amount, "transfer.amount"), s.shape)
         same = s == d
-        require(not same.any(), "dst", "accounts different from their sources", d[same][:3])
+        if any_true(same):
+            require(False, "dst", "accounts different from their sources", d[same][:3])
         if s.size == 0:
             return np.ones(0, dtype=bool)
         if s.size <= arrays.FEW_ROWS:
@@ -1128,14 +1146,10 @@ class Exchange(Waterfall):
         per account, (N,).
         """
         r = np.broadcast_to(np.asarray(rates, dtype=np.float64), (self.K,))
-        require(
-            bool(np.all(np.isfinite(r))) and bool(np.all(np.abs(r) < 1)),
-            "funding.rates",
-            "finite, |rate| < 1",
-            r.tolist(),
-        )
+        if not all_true(np.abs(r) < 1):  # (fails for NaN and infinities too)
+            require(False, "funding.rates", "finite, |rate| < 1", r.tolist())
         i, k, q, _ = self.acc.positions.entries()
-        pay = sum_by(i, -(q * (self.lot * self.marks * r)[k]), self.acc.n)
+        pay = sum_by(i, -(q * gather(self.lot * self.marks * r, k)), self.acc.n)
         self.acc.cash[:] += pay
         nz = np.flatnonzero(pay != 0)  # = flatnonzero(pay), faster on a boolean mask
         book_gain(self.acc.gains, nz, pay[nz])
@@ -1251,12 +1265,15 @@ class Exchange(Waterfall):
 
     def ranking_snapshots(self, liq_side: int) -> list[Snapshot]:
         """:meth:`ranking_snapshot` of every market (the same snapshots), with the per-account
-        sums computed once for all of them."""
+        sums computed once for all of them (or the ones the last waterfall step kept, when no
+        position, account or mark changed since)."""
         require(liq_side in (-1, 1), "liq_side", "+1 (longs liquidated) or -1", liq_side)
-        usum, mm, nt, _ = self._account_sums()
+        sums = self._kept_sums()  # the last waterfall's, when nothing moved since
+        if sums is None:
+            sums = self._account_sums()[:3]
         ks = list(range(self.K))
         built, _ = self._snapshots(
-            ks, [int(liq_side)] * self.K, [0.0] * self.K, [1] * self.K, sums=(usum, mm, nt)
+            ks, [int(liq_side)] * self.K, [0.0] * self.K, [1] * self.K, sums=sums
         )
         return [snap for snap, _ in built]
 

@@ -102,8 +102,10 @@ class Positions:
         ``where`` that :meth:`read` and :meth:`write` take (valid until market k changes)."""
         col = self.acct[k]
         slot = col.searchsorted(rows)
-        found = slot < col.size
-        found[found] = col[slot[found]] == rows[found]
+        if col.size == 0:
+            return slot, np.zeros(slot.shape, dtype=bool)
+        # a row past the column's end compares with its last account, which is smaller
+        found = col[np.minimum(slot, col.size - 1)] == rows
         return slot, found
 
     def read(self, k: int, where: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -111,7 +113,7 @@ class Positions:
         be None when every row is held (slots read off the column, as :meth:`holders_at` and
         :meth:`entries_at` give them)."""
         slot, found = where
-        if found is None or found.all():
+        if found is None or arrays.all_true(found):
             return self.lots[k][slot], self.entry[k][slot]
         q = np.zeros(slot.shape, dtype=np.int64)
         e = np.zeros(slot.shape)
@@ -130,8 +132,8 @@ class Positions:
         sits, or ``-1 - insertion point`` when it holds nothing (for :meth:`set_one`)."""
         col = self.acct[k]
         s = int(col.searchsorted(row))
-        if s < col.size and int(col[s]) == row:
-            return int(self.lots[k][s]), float(self.entry[k][s]), s
+        if s < col.size and col.item(s) == row:
+            return self.lots[k].item(s), self.entry[k].item(s), s
         return 0, 0.0, -1 - s
 
     def set_one(self, k: int, row: int, lots: int, entry: float, slot: int) -> None:
@@ -166,7 +168,7 @@ class Positions:
         if row >= self.held.shape[0]:
             return []
         if self.k <= 8:
-            b = int(self.held[row, 0])
+            b = self.held.item(row, 0)
             return [k for k in range(self.k) if b >> k & 1]
         bits = np.unpackbits(self.held[row], bitorder="little")[: self.k]
         return np.flatnonzero(bits).tolist()
@@ -381,9 +383,11 @@ class Positions:
         a, q, e, mk, _ = self._laid_out()
         return a, mk, q, e
 
-    def per_stored(self, values: np.ndarray) -> np.ndarray:
+    def per_stored(self, values: np.ndarray) -> np.ndarray | np.generic:
         """A value per market spread over :meth:`stored`'s entries (``values[k]`` for each
         entry of market k): ``values[stored()[1]]`` by a repeat, cheaper than a gather."""
+        if values.size == 1:  # one market: its value broadcasts (arrays.gather)
+            return values[0]
         starts = self._laid_out()[4]
         return np.repeat(values, np.diff(starts))
 
@@ -391,7 +395,7 @@ class Positions:
         """The open positions of a few unique ``rows``, found through the held-markets bits
         (``slots``: also where each sits in its column)."""
         none = (_EMPTY_I, _EMPTY_I, _EMPTY_I, _EMPTY_F, _EMPTY_I)[: 4 + slots]
-        if rows.size > 1 and not bool((rows[1:] > rows[:-1]).all()):
+        if rows.size > 1 and not arrays.all_true(rows[1:] > rows[:-1]):
             order = rows.argsort()  # unique rows: any sort gives the one order
             srt = rows[order]
         else:

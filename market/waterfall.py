@@ -26,7 +26,7 @@ from market.accounts import (
 from market.adl.base import Snapshot
 from market.adl.eligibility import Eligibility
 from market.adl.severity import WaveOutcome, WaveState
-from market.arrays import unique_sorted
+from market.arrays import gather, unique_sorted
 from market.positions import sum_by
 
 
@@ -118,16 +118,20 @@ class Waterfall:
         if self.vault >= 0:
             self._vault_unwind()
         usum, mm, ntsum, has_pos = self._account_sums()
+        self._sums_kept = None
         eq = acc.cash + usum  # equity()
-        trader = (acc.flags & (BOOK | VAULT)) == 0
-        under = trader & has_pos & (eq < mm)
-        liq = np.flatnonzero(under)
+        liq = np.flatnonzero(has_pos & (eq < mm))
+        liq = liq[(acc.flags[liq] & (BOOK | VAULT)) == 0]  # traders only
+        if liq.size == 0 and self.vault < 0:  # nothing to liquidate: no hole (the report's 0s)
+            self._keep_sums((usum, mm, ntsum), liq)
+            return rep
         hole_rows, hole, sent = self._liquidations(liq, eq, mm, rep)
         acc.flags[hole_rows] |= BANKRUPT
         deficit = float(hole.sum())
         rep.bankrupt = int(hole_rows.size)
         rep.deficit = deficit
         if deficit <= 0:
+            self._keep_sums((usum, mm, ntsum), liq)
             return rep
         # backstop
         paid = self._backstop_pay(hole_rows, hole)
@@ -142,6 +146,8 @@ class Waterfall:
             usum[moved], mm[moved], ntsum[moved], _ = self._account_sums(moved)
             sums = (usum, mm, ntsum)
             adl_paid, rep = self._run_adl(hole_rows, hole, left, sent, rep, sums=sums)
+        else:  # no ADL: only the liquidations moved positions
+            self._keep_sums((usum, mm, ntsum), liq)
         left = left - adl_paid
         self._bear_shortfall(hole_rows, left, rep)
         self.log.bankruptcies.append(
@@ -153,6 +159,30 @@ class Waterfall:
             residual=left,
         )
         return rep
+
+    def _keep_sums(
+        self, sums: tuple[np.ndarray, np.ndarray, np.ndarray], moved: np.ndarray
+    ) -> None:
+        """Keep the scan's per-account sums (upnl, maintenance, notional; see
+        :meth:`_account_sums`) for the rest of the step, valid at the step's final positions:
+        the ``moved`` rows (the liquidated), the book and the vault read anew.  They stand
+        while the positions, the accounts and the marks stay as they are (:meth:`_kept_sums`)."""
+        if moved.size or self.vault >= 0:
+            rows = np.append(moved, [self.book] + ([self.vault] if self.vault >= 0 else []))
+            sums[0][rows], sums[1][rows], sums[2][rows], _ = self._account_sums(rows)
+        self._sums_kept = (self.acc.positions.version, self.acc.n, self.marks.copy(), sums)
+
+    def _kept_sums(self) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """The sums :meth:`_keep_sums` kept, if nothing they depend on changed since; else
+        None."""
+        kept = getattr(self, "_sums_kept", None)
+        if kept is None:
+            return None
+        version, n, marks, sums = kept
+        acc = self.acc
+        if version != acc.positions.version or n != acc.n or not np.array_equal(marks, self.marks):
+            return None
+        return sums
 
     def _liquidations(
         self, liq: np.ndarray, eq: np.ndarray, mm: np.ndarray, rep: StepReport
@@ -734,7 +764,7 @@ class Waterfall:
         lots = np.abs(q)
         cash = acc.cash[rows]
         entry = ent[ok]
-        up = q * self.lot[mk] * (self.marks[mk] - entry)  # upnl()[rows, k], bit for bit
+        up = q * gather(self.lot, mk) * (gather(self.marks, mk) - entry)  # upnl()[rows, k]
         if sums is not None:
             usum, mm, nt = sums[0][rows], sums[1][rows], sums[2][rows]
         else:
@@ -751,7 +781,7 @@ class Waterfall:
         gains = acc.gains[rows]
         cap = self.eligibility.capacity(
             upnl=up,
-            gains_total=gains.sum(axis=1),
+            gains_total=gains,  # the ledger, summed over its layers if the cap reads it
             equity=eq,
             maintenance=mm,
             lots=lots,
@@ -829,8 +859,8 @@ class Waterfall:
         else:
             i, c, q, e = book.entries(rows, acc.n)
 
-            def per(values: np.ndarray) -> np.ndarray:
-                return values[c]
+            def per(values: np.ndarray) -> np.ndarray | np.generic:
+                return gather(values, c)
 
         ups = sum_by(i, q * per(self.lot) * (per(self.marks) - e), n)
         if upnl_only:
@@ -859,8 +889,9 @@ class Waterfall:
             q, e, _ = book.get_one(m, r)
             if not q:
                 continue
-            ups += q * lot[m] * (marks[m] - e)
-            im += abs(q) * (lot[m] * marks[m]) * rates[m]
+            lot_m, mark_m = lot.item(m), marks.item(m)  # Python floats: the same arithmetic
+            ups += q * lot_m * (mark_m - e)
+            im += abs(q) * (lot_m * mark_m) * rates.item(m)
             if m == k:
                 old = q
         return ups, im, old

@@ -29,7 +29,7 @@ from __future__ import annotations
 import numpy as np
 
 from market.accounts import ACTIVE
-from market.arrays import unique_sorted
+from market.arrays import any_true, unique_sorted
 from market.exchange import Exchange
 
 #: Length of one learner's observation.
@@ -98,24 +98,42 @@ class Learners:
         self.max_lev = np.minimum(float(max_leverage), 0.95 / im)
         self.wallet = np.full(self.n, float(wallet))
         self.used = np.ones(self.n, dtype=np.int64)
+        self._slots = np.arange(self.S)[None, :]  # each account's place among its learner's
         self.mark0 = ex.marks.copy()
         self.fund0 = max(ex.backstop_capital(), 1e-9)
-        self._eq: np.ndarray | None = None  # equity as the last step closed (until act)
-        self._upnl: np.ndarray | None = None  # and unrealised PnL, (n, S)
+        # the accounts as the last step closed, read once (kept until act moves them): equity,
+        # unrealised PnL and signed lots, (n, S) each
+        self._eq: np.ndarray | None = None
+        self._upnl: np.ndarray | None = None
+        self._held: np.ndarray | None = None
+        self._wealth: np.ndarray | None = None  # and the wealth they give
+        self._closed_at = -1  # the game step they were read at
         self.wealth0 = self.wealth()
         self.last_wealth = self.wealth0.copy()
         self.last_haircut = np.zeros(self.n)
         self._adl_seen = len(ex.log.adl)
 
     # ------------------------------------------------------------------ state
+    def _kept(self) -> bool:
+        """Whether the reads :meth:`after_step` kept still hold (no game step since)."""
+        if self._closed_at != self.game.t:  # type: ignore[attr-defined]
+            self._eq = self._upnl = self._held = self._wealth = None
+            return False
+        return True
+
     def equity(self) -> np.ndarray:
         """Equity of each learner's accounts, (n, S) (read once per step after it closes)."""
-        if self._eq is not None:
+        if self._kept() and self._eq is not None:
             return self._eq
+        if self._upnl is not None:  # cash moved, positions did not: equity(rows), bit for bit
+            rows = self.rows.ravel()
+            return (self.ex.acc.cash[rows] + self._upnl.ravel()).reshape(self.n, self.S)
         return self.ex.equity(self.rows.ravel()).reshape(self.n, self.S)
 
     def wealth(self) -> np.ndarray:
         """Wallet plus equity on the exchange, per learner."""
+        if self._wealth is not None and self._kept():
+            return self._wealth
         return self.wallet + self.equity().sum(axis=1)
 
     def alive(self) -> np.ndarray:
@@ -124,6 +142,8 @@ class Learners:
 
     def _lots(self) -> np.ndarray:
         """Signed lots of each account in its learner's market, (n, S)."""
+        if self._kept() and self._held is not None:
+            return self._held
         book = self.ex.acc.positions
         if len(self._markets) == 1:  # every learner in one market
             return book.lots_of(self.rows.ravel(), self._markets[0]).reshape(self.n, self.S)
@@ -136,9 +156,8 @@ class Learners:
     # ------------------------------------------------------------------ acting
     def act(self, actions: np.ndarray) -> None:
         """Carry out one step's moves (``actions``: (n, 4) in [-1, 1]; NaN counts as 0)."""
-        self._eq = self._upnl = None
         a = np.asarray(actions, dtype=np.float64)
-        a = np.clip(np.where(np.isnan(a), 0.0, a), -1.0, 1.0)
+        a = np.minimum(np.maximum(np.where(np.isnan(a), 0.0, a), -1.0), 1.0)  # into [-1, 1]
         a = a.reshape(self.n, ACT_SIZE)
         ex = self.ex
         active = (ex.acc.flags[self.rows] & ACTIVE) != 0  # (n, S)
@@ -147,24 +166,26 @@ class Learners:
         before = self.used
         self.used = 1 + np.rint(np.maximum(a[:, 3], 0.0) * (self.S - 1)).astype(np.int64)
         changed = self.used != before
-        in_use = np.arange(self.S)[None, :] < self.used[:, None]
-        if (dep > 0).any():
+        in_use = self._slots < self.used[:, None]
+        if any_true(dep > 0):
             share = np.where(in_use & active, 1.0, 0.0)
             share /= np.maximum(share.sum(axis=1, keepdims=True), 1.0)
             amount = (dep[:, None] * share).ravel()
             go = amount > 0
             ex.deposit(self.rows.ravel()[go], amount[go])
             self.wallet -= (dep[:, None] * share).sum(axis=1)
+            self._eq = self._wealth = None  # the cash moved
         # the orders: each learner's target lots spread over its accounts in use
         eq = self.equity()
         total_eq = np.maximum(eq.sum(axis=1), 0.0)
         price = ex.marks[self.market] * ex.lot[self.market]
         target = np.trunc(a[:, 0] * self.max_lev * total_eq / price).astype(np.int64)
-        per = _spread(target, self.used, self.S)
+        per = _spread(target, self.used, self._slots)
         per = np.where(active, per, 0)
         now = self._lots()
+        self._eq = self._upnl = self._held = self._wealth = None  # the moves change them
         delta = per - now
-        if changed.any():  # reduce first, move the cash, then add (the cash follows the lots)
+        if any_true(changed):  # reduce first, move the cash, then add (the cash follows the lots)
             reducing = (delta != 0) & (np.abs(per) < np.abs(now))
             self._orders(np.where(reducing, delta, 0))
             self._rebalance_cash(in_use & active, changed)
@@ -172,19 +193,19 @@ class Learners:
         else:
             self._orders(delta)
         # entry reset: close and reopen through the book
-        if (a[:, 1] > 0.5).any():
+        if any_true(a[:, 1] > 0.5):
             lots = np.where((a[:, 1] > 0.5)[:, None], self._lots(), 0)
             self._orders(-lots)
             self._orders(lots)
         # margin out: withdraw a share of the free collateral to the wallet
         out = np.where(a[:, 2] < -0.5, (-a[:, 2] - 0.5) / 0.5, 0.0)
-        if (out > 0).any():
+        if any_true(out > 0):
             rows = self.rows[out > 0].ravel()
             f = np.repeat(out[out > 0], self.S)
             ok = (ex.acc.flags[rows] & ACTIVE) != 0
             amount = f * ex.free_collateral(rows)
             go = ok & (amount > 0)
-            if go.any():
+            if any_true(go):
                 ext0 = ex.external
                 ex.withdraw(rows[go], amount[go])
                 got = ext0 - ex.external  # what left the exchange (a withdrawal cut stays)
@@ -196,6 +217,11 @@ class Learners:
 
     def _orders(self, delta: np.ndarray) -> None:
         """Send ``delta`` (n, S) signed lots, one exchange call per market."""
+        if len(self._markets) == 1:  # every learner in one market
+            go = delta != 0
+            if any_true(go):
+                self.ex.trade(self.rows[go], self._markets[0], delta[go])
+            return
         if not delta.any():
             return
         for k in self._markets:
@@ -215,7 +241,7 @@ class Learners:
         give = np.minimum(np.maximum(cash - want, 0.0), free)
         need = np.maximum(want - cash, 0.0)
         give_rows = give > 1e-8  # (give >= 0) > 1e-9 and not isclose(give, 0)
-        if not give_rows.any() or not (need > 1e-9).any():
+        if not any_true(give_rows) or not any_true(need > 1e-9):
             return
         src, dst, amt = [], [], []
         todo = changed & give_rows.any(axis=1) & (need > 1e-9).any(axis=1)
@@ -251,11 +277,14 @@ class Learners:
             self._adl_seen = n_adl
         # equity as the step closed, and its PnL part for the observation: equity(rows) is
         # cash + account_upnl(rows) row by row (unique rows), so one read gives both
+        self._eq = self._upnl = self._held = self._wealth = None  # read anew
         rows = self.rows.ravel()
         upnl = ex.account_upnl(rows)
+        self._held = self._lots()
         self._eq = (ex.acc.cash[rows] + upnl).reshape(self.n, self.S)
         self._upnl = upnl.reshape(self.n, self.S)
-        w = self.wealth()
+        self._closed_at = self.game.t  # type: ignore[attr-defined]
+        w = self._wealth = self.wealth()
         reward = (w - self.last_wealth) / self.wealth0
         self.last_wealth = w
         return reward
@@ -267,7 +296,8 @@ class Learners:
         eq = self.equity()
         on_ex = eq.sum(axis=1)
         wealth = self.wallet + on_ex
-        scale = np.where(np.abs(wealth) > 1e-9, np.abs(wealth), 1.0)
+        size = np.abs(wealth)
+        scale = np.where(size > 1e-9, size, 1.0)
         lots = self._lots()
         q = lots.sum(axis=1)
         mark = ex.marks[self.market]
@@ -275,43 +305,39 @@ class Learners:
         upnl = ex.account_upnl(rows).reshape(self.n, self.S) if self._upnl is None else self._upnl
         upnl = upnl.sum(axis=1)
         entry_value = notional - upnl  # q * lot * entry
-        with np.errstate(divide="ignore", invalid="ignore"):
-            gap = np.where(q != 0, (notional - entry_value) / np.abs(notional), 0.0)
-            lev = np.where(on_ex > 0, np.abs(notional) / on_ex, 0.0) / self.max_lev
+        obs = np.zeros((self.n, OBS_SIZE))  # the columns of OBS_FIELDS, in order
+        gross = np.abs(notional)
+        np.divide(notional - entry_value, gross, out=obs[:, 1], where=q != 0)  # 0 when flat
+        np.divide(gross, on_ex, out=obs[:, 5], where=on_ex > 0)
+        obs[:, 5] /= self.max_lev
+        obs[:, 0] = notional / scale
+        obs[:, 2] = upnl / scale
+        obs[:, 3] = on_ex / scale
+        obs[:, 4] = self.wallet / scale
         pub = game.published_lights  # type: ignore[attr-defined]
         lights = pub[np.minimum(rows, pub.size - 1)] * (rows < pub.size)
-        lights = lights.reshape(self.n, self.S).max(axis=1) / 4.0
-        crisis = 1.0 if game.phase == "crisis" else 0.0  # type: ignore[attr-defined]
+        obs[:, 6] = lights.reshape(self.n, self.S).max(axis=1) / 4.0
+        obs[:, 7] = ex.backstop_capital() / self.fund0
+        crisis = game.phase == "crisis"  # type: ignore[attr-defined]
+        obs[:, 8] = 1.0 if crisis else 0.0
         sc = game.scenario  # type: ignore[attr-defined]
         length = sc.run.crisis_steps if crisis else sc.run.calm_steps
-        progress = game.period_step / max(length, 1)  # type: ignore[attr-defined]
-        obs = np.column_stack(
-            [
-                notional / scale,
-                gap,
-                upnl / scale,
-                on_ex / scale,
-                self.wallet / scale,
-                lev,
-                lights,
-                np.full(self.n, ex.backstop_capital() / self.fund0),
-                np.full(self.n, crisis),
-                np.full(self.n, progress),
-                mark / self.mark0[self.market] - 1.0,
-                self.used / self.S,
-                self.last_haircut / scale,
-            ]
-        )
+        obs[:, 9] = game.period_step / max(length, 1)  # type: ignore[attr-defined]
+        obs[:, 10] = mark / self.mark0[self.market] - 1.0
+        obs[:, 11] = self.used / self.S
+        obs[:, 12] = self.last_haircut / scale
         # inside the observation space: NaN as 0, everything clipped to +-1e6
-        return np.clip(np.where(np.isnan(obs), 0.0, obs), -1e6, 1e6).astype(np.float32)
+        obs[np.isnan(obs)] = 0.0
+        np.maximum(obs, -1e6, out=obs)
+        return np.minimum(obs, 1e6, out=obs).astype(np.float32)
 
 
-def _spread(total: np.ndarray, used: np.ndarray, size: int) -> np.ndarray:
+def _spread(total: np.ndarray, used: np.ndarray, j: np.ndarray) -> np.ndarray:
     """``total`` lots per learner over its first ``used`` accounts, equal shares, the
-    remainder one lot each to the first accounts (signs kept), (n, size)."""
+    remainder one lot each to the first accounts (signs kept), (n, size); ``j``: the
+    accounts' places, ``arange(size)[None, :]``."""
     mag = np.abs(total)
     base = mag // used
     extra = mag - base * used
-    j = np.arange(size)[None, :]
     per = np.where(j < used[:, None], base[:, None] + (j < extra[:, None]), 0)
     return per * np.sign(total)[:, None]

@@ -21,6 +21,7 @@ from market.errors import require
 
 #: The base amount per row each cap rule starts from.
 CAP_RULES = ("pnl", "gains", "equity_buffer", "equity")
+_CAP_CHOICES = f"one of {', '.join(CAP_RULES)}"
 
 #: Which input arrays each cap rule reads.
 _NEEDS = {
@@ -93,7 +94,7 @@ class Eligibility(Params):
         require(
             isinstance(self.cap, str) and self.cap in CAP_RULES,
             "eligibility.cap",
-            f"one of {', '.join(CAP_RULES)}",
+            _CAP_CHOICES,
             self.cap,
         )
         require(
@@ -135,7 +136,7 @@ class Eligibility(Params):
             "equity": equity,
             "maintenance": maintenance,
         }
-        if gains_total is not None:
+        if gains_total is not None and "gains_total" in _NEEDS[self.cap]:  # summed if read
             g = np.asarray(gains_total, dtype=np.float64)
             if g.ndim == 2:
                 given["gains_total"] = g.sum(axis=1)
@@ -143,7 +144,8 @@ class Eligibility(Params):
         arrays: dict[str, np.ndarray] = {}
         for name in _NEEDS[self.cap]:
             value = given[name]
-            require(value is not None, f"eligibility.{name}", f"given when cap={self.cap!r}")
+            if value is None:
+                require(False, f"eligibility.{name}", f"given when cap={self.cap!r}")
             arrays[name] = _array(value, name, n)
             if n is None:
                 n = arrays[name].shape[0]

@@ -1,11 +1,21 @@
-"""The sorting helpers give what numpy's unique, stable argsort and searchsorted give."""
+"""The array helpers: the sorting helpers give what numpy's unique, stable argsort and
+searchsorted give; gather's one value gives the arithmetic of the gathered array; any_true
+and all_true are any() and all()."""
 
 import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from market.arrays import has_repeats, searchsorted_unit, stable_argsort, unique_sorted
+from market.arrays import (
+    all_true,
+    any_true,
+    gather,
+    has_repeats,
+    searchsorted_unit,
+    stable_argsort,
+    unique_sorted,
+)
 
 INTS = arrays(np.int64, st.integers(0, 300), elements=st.integers(-(2**40), 2**40))
 
@@ -59,3 +69,27 @@ def test_searchsorted_unit_is_numpy_searchsorted(edges, draws, on_edges):
         u[:2000] = rng.choice(pick, 2000) % 1.0
     got = searchsorted_unit(edges, u)
     np.testing.assert_array_equal(got, np.searchsorted(edges, u, side="right"))
+
+
+@given(
+    arrays(np.int64, st.integers(0, 50), elements=st.integers(-(10**6), 10**6)),
+    arrays(np.float64, st.integers(0, 50), elements=st.floats(-1e6, 1e6)),
+    st.floats(1e-3, 1e3),
+    st.floats(1e-3, 1e3),
+)
+def test_gather_of_one_value_gives_the_gathered_arithmetic(q, e, lot, mark):
+    n = min(q.size, e.size)
+    q, e, index = q[:n], e[:n], np.zeros(n, dtype=np.int64)
+    lots, marks = np.array([lot]), np.array([mark])
+    want = q * lots[index] * (marks[index] - e)
+    got = q * gather(lots, index) * (gather(marks, index) - e)
+    assert got.shape == want.shape
+    assert np.array_equal(got.view(np.int64), want.view(np.int64))
+    many = np.array([lot, mark])
+    assert np.array_equal(gather(many, np.array([1, 0, 1])), many[[1, 0, 1]])
+
+
+@given(arrays(np.bool_, st.integers(0, 40)))
+def test_any_true_and_all_true_are_any_and_all(mask):
+    assert any_true(mask) is bool(mask.any())
+    assert all_true(mask) is bool(mask.all())

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from agents import PassiveTrader
 from experiments.game.model import ADLGame
 from experiments.game.scenario import load_scenario
 from experiments.studies.crash import CrashConfig, crash_exchange
@@ -140,3 +141,50 @@ def test_books_walked_together_equal_one_walk_per_book(books):
         assert got[lo:hi][priced].tobytes() == px[priced].tobytes()
         assert (got[lo:hi][~priced] == marks[lo]).all()
         assert new[b].tobytes() == used.tobytes()
+
+
+def _snapshot_bytes(ex: Exchange, side: int) -> bytes:
+    out = []
+    for snap in ex.ranking_snapshots(side):
+        for name in ("account", "lots", "equity", "maintenance", "leverage", "capacity"):
+            out.append(np.ascontiguousarray(getattr(snap, name)).tobytes())
+    return b"".join(out)
+
+
+@pytest.mark.parametrize("backstop", ["fund", "vault"])
+@pytest.mark.parametrize("markets", [1, 3])
+def test_ranking_snapshots_from_kept_sums_equal_fresh_ones(backstop, markets):
+    """The lights' snapshots read the sums the waterfall step kept (the liquidated rows, the
+    book and the vault read anew) when nothing moved since: the same snapshots, bit for bit,
+    as from sums computed afresh; anything that moves a position drops them."""
+    sc = load_scenario("default").replace(
+        **{
+            "run.traders": 300,
+            "run.crises": 2,
+            "market.markets": markets,
+            "backstop.kind": backstop,
+        }
+    )
+    game = ADLGame(sc, seed=3, two_pass=False, record=False)
+    ex = game.exchange
+    kept_steps = 0
+    while game.running and game.t < game.total_steps:
+        game.step()
+        for side in (-1, 1):
+            kept = ex._kept_sums() is not None
+            got = _snapshot_bytes(ex, side)
+            saved, ex._sums_kept = ex._sums_kept, None
+            assert got == _snapshot_bytes(ex, side)
+            ex._sums_kept = saved
+            kept_steps += kept
+    assert kept_steps > 0
+    # a trade moves positions: the kept sums no longer stand
+    ex.step(ex.marks)
+    assert ex._kept_sums() is not None
+    pas = game.members(PassiveTrader)
+    k = int(pas.market[0])
+    rows, lots, _ = ex.acc.positions.holders(k)
+    mine = np.isin(rows, pas.account)  # a passive trader's position (not the book's)
+    row, lot = rows[mine][:1], lots[mine][:1]
+    assert ex.trade(row, k, -np.sign(lot))[0]  # a reducing order always fills
+    assert ex._kept_sums() is None

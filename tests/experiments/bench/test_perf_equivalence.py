@@ -149,12 +149,12 @@ def _book_gain_reference(gains: np.ndarray, idx: np.ndarray, amount: np.ndarray)
         left = left - take
 
 
-@pytest.mark.parametrize("share", [0.05, 0.4, 0.9, 1.0])
-def test_book_gain_equals_the_reference_bit_for_bit(share):
+@pytest.mark.parametrize("n", [60, 2_000, 12_000])
+@pytest.mark.parametrize("share", [0.05, 0.4, 0.5, 0.9, 1.0])
+def test_book_gain_equals_the_reference_bit_for_bit(share, n):
     from market.accounts import book_gain
 
     rng = np.random.default_rng(11)
-    n = 12_000
     gains = np.zeros((n, 3))
     gains[:, 0] = np.maximum(rng.normal(0.0, 5.0, n), 0.0)
     gains[::3, 1] = rng.uniform(0.0, 9.0, n)[::3]
