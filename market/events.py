@@ -157,6 +157,13 @@ class EventTable:
         self._count += n
         self._cache = None
 
+    def append_row(self, *values: object) -> None:
+        """Append one row given as its scalar values in column order: :meth:`append` of one
+        row, without looking at each value's type."""
+        self._rows.append(values)
+        self._count += 1
+        self._cache = None
+
     def append_records(self, records: list[dict]) -> None:
         """Append one row per record (a dict of scalars; missing columns 0), in one block:
         the rows that one :meth:`append` per record would give."""

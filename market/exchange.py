@@ -732,13 +732,29 @@ class Exchange(Waterfall):
         """
         realised = self._apply_fills(rows, k, dq, px)
         self._book_takes(k, dq, px, row=counterparty)
+        cp = self.book if counterparty is None else counterparty
+        price = px if logged_price is None else logged_price
+        if rows.size == 1 and arrays.FEW_ROWS:  # one row: its values, in column order
+            self.log.trades.append_row(
+                self.step_no,
+                int(rows[0]),
+                int(cp),
+                k,
+                int(np.reshape(dq, -1)[0]),
+                float(np.reshape(price, -1)[0]),
+                float(self.marks[k]),
+                float(np.reshape(fees, -1)[0]),
+                float(realised[0]),
+                _KIND[kind],
+            )
+            return realised
         self.log.trades.append(
             step=self.step_no,
             account=rows,
-            counterparty=self.book if counterparty is None else counterparty,
+            counterparty=cp,
             market=k,
             lots=dq,
-            price=px if logged_price is None else logged_price,
+            price=price,
             mark=self.marks[k],
             fee=fees,
             realised=realised,
