@@ -66,7 +66,7 @@ def stable_argsort(a: np.ndarray) -> np.ndarray:
         lo, hi = int(a.min()), int(a.max())
         if hi - lo < 1 << 16:
             return (a - lo).astype(np.uint16).argsort(kind="stable")
-        if 64 * np.count_nonzero(a[1:] < a[:-1]) < a.size:  # a few runs: merged
+        if np.count_nonzero(a[1:] < a[:-1]) < 16:  # a few ascending runs: merged
             return a.argsort(kind="stable")
         if hi < 1 << 62 and (hi - lo + 1) * a.size < 1 << 62:
             key = (a.astype(np.int64) - lo) * a.size + np.arange(a.size)
