@@ -227,23 +227,41 @@ class Positions:
                         np.insert(self.lots[k], at, lots[new][order]),
                         np.insert(self.entry[k], at, entry[new][order]),
                     )
+        self._mark_held(rows, k, None if all_open else opened)
+        if not all_open and s.size:
+            self._compact(k)
+
+    def _mark_held(
+        self, rows: np.ndarray, market: int | np.ndarray, opened: np.ndarray | None
+    ) -> None:
+        """Set the held-market bits of ``rows`` in ``market`` (one market, or one per row:
+        each row at most once per market) where ``opened`` (None: every row), clear the rest.
+
+        The (row, byte) cells as flat indices, one bit at a time: a row holds one entry per
+        market, so the cells of one bit (markets k with the same k % 8) are unique and one
+        fancy update each is exact."""
         top = int(rows.max()) + 1
         if top > self.held.shape[0]:
             self._reserve(top)
-        # the (row, byte) cells as flat indices: one gather and one scatter per update
         if not self.held.flags.c_contiguous:  # the flat view below must write through
             self.held = np.ascontiguousarray(self.held)
         flat = self.held.reshape(-1)
-        cells = rows * self.held.shape[1] + (k >> 3)
-        bit = np.uint8(1 << (k & 7))
-        if all_open:
-            flat[cells] |= bit
+        cells = rows * self.held.shape[1] + (market >> 3)
+        if np.ndim(market) == 0:
+            groups = [(None, int(market) & 7)]
         else:
-            if opened.any():
-                flat[cells[opened]] |= bit
-            flat[cells[~opened]] &= ~bit
-            if s.size:
-                self._compact(k)
+            bit_of = market & 7
+            groups = [(bit_of == b, b) for b in unique_sorted(bit_of).tolist()]
+        for sel, b in groups:
+            bit = np.uint8(1 << b)
+            c = cells if sel is None else cells[sel]
+            if opened is None:
+                flat[c] |= bit
+                continue
+            o = opened if sel is None else opened[sel]
+            if arrays.any_true(o):
+                flat[c[o]] |= bit
+            flat[c[~o]] &= ~bit
 
     def laid_out(self) -> bool:
         """Whether the columns are laid out now (:meth:`read_at` and :meth:`write_at` then
@@ -280,24 +298,7 @@ class Positions:
         at = starts[market] + slots
         q[at] = lots
         e[at] = entry
-        top = int(rows.max()) + 1
-        if top > self.held.shape[0]:
-            self._reserve(top)
-        if not self.held.flags.c_contiguous:  # the flat view below must write through
-            self.held = np.ascontiguousarray(self.held)
-        flat = self.held.reshape(-1)
-        # the (row, byte) cells, bit by bit: a row holds one entry per market, so the cells of
-        # one bit (markets k with the same k % 8) are unique and one fancy update each is exact
-        cells = rows * self.held.shape[1] + (market >> 3)
-        bit_of = market & 7
-        for b in unique_sorted(bit_of).tolist():
-            of_b = bit_of == b
-            bit = np.uint8(1 << b)
-            if all_open:
-                flat[cells[of_b]] |= bit
-                continue
-            flat[cells[of_b & opened]] |= bit
-            flat[cells[of_b & ~opened]] &= ~bit
+        self._mark_held(rows, market, None if all_open else opened)
         if not all_open:
             for k in unique_sorted(market[~opened]).tolist():
                 self._compact(k)

@@ -142,9 +142,8 @@ class Waterfall:
         if self.policy is not None and left.sum() > 0:
             # reuse the scan's sums (see _account_sums); rows whose positions moved since the
             # scan (the liquidated, the book that absorbed them) anew
-            moved = np.append(liq, self.book)
-            usum[moved], mm[moved], ntsum[moved], _ = self._account_sums(moved)
             sums = (usum, mm, ntsum)
+            self._refresh_sums(sums, np.append(liq, self.book))
             adl_paid, rep = self._run_adl(hole_rows, hole, left, sent, rep, sums=sums)
         else:  # no ADL: only the liquidations moved positions
             self._keep_sums((usum, mm, ntsum), liq)
@@ -168,14 +167,22 @@ class Waterfall:
         the ``moved`` rows (the liquidated), the book and the vault read anew.  They stand
         while the positions, the accounts and the marks stay as they are (:meth:`_kept_sums`)."""
         if moved.size or self.vault >= 0:
-            rows = np.append(moved, [self.book] + ([self.vault] if self.vault >= 0 else []))
-            sums[0][rows], sums[1][rows], sums[2][rows], _ = self._account_sums(rows)
+            self._refresh_sums(
+                sums, np.append(moved, [self.book] + ([self.vault] if self.vault >= 0 else []))
+            )
         self._sums_kept = (self.acc.positions.version, self.acc.n, self.marks.copy(), sums)
+
+    def _refresh_sums(
+        self, sums: tuple[np.ndarray, np.ndarray, np.ndarray], rows: np.ndarray
+    ) -> None:
+        """Recompute the scan's per-account sums of the unique ``rows`` (whose positions
+        moved since the scan) in place."""
+        sums[0][rows], sums[1][rows], sums[2][rows], _ = self._account_sums(rows)
 
     def _kept_sums(self) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
         """The sums :meth:`_keep_sums` kept, if nothing they depend on changed since; else
         None."""
-        kept = getattr(self, "_sums_kept", None)
+        kept = self._sums_kept
         if kept is None:
             return None
         version, n, marks, sums = kept
