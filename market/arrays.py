@@ -39,13 +39,20 @@ def unique_sorted(a: np.ndarray) -> np.ndarray:
     return s[keep]
 
 
-def has_repeats(a: np.ndarray) -> bool:
-    """Whether any value of ``a`` occurs more than once (``np.unique(a).size < a.size``)."""
+def has_repeats(a: np.ndarray, bound: int | None = None) -> bool:
+    """Whether any value of ``a`` occurs more than once (``np.unique(a).size < a.size``).
+
+    ``bound``: the values are integers in ``[0, bound)`` (row indices), counted on a
+    scratch array of that size instead of sorted when they are not ascending."""
     a = np.asarray(a).reshape(-1)
     if a.size < 2:
         return False
     if all_true(a[1:] > a[:-1]):  # ascending already: no sort needed
         return False
+    if bound is not None:
+        seen = np.zeros(bound, dtype=np.bool_)
+        seen[a] = True
+        return int(np.count_nonzero(seen)) < a.size
     s = np.sort(a)
     return any_true(s[1:] == s[:-1])
 

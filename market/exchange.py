@@ -856,7 +856,7 @@ class Exchange(Waterfall):
         account (``rows`` may repeat): one pass per repetition, not per entry."""
         if rows.size == 0:
             return
-        if int(np.bincount(rows).max()) == 1:  # each account once: one pass
+        if not has_repeats(rows, self.acc.n):  # each account once: one pass
             self.acc.cash[rows] += amount
             book_gain(self.acc.gains, rows, amount)
             return

@@ -237,9 +237,10 @@ class Positions:
         """Set the held-market bits of ``rows`` in ``market`` (one market, or one per row:
         each row at most once per market) where ``opened`` (None: every row), clear the rest.
 
-        The (row, byte) cells as flat indices, one bit at a time: a row holds one entry per
-        market, so the cells of one bit (markets k with the same k % 8) are unique and one
-        fancy update each is exact."""
+        The (row, byte) cells as flat indices.  Distinct rows have distinct cells, so one
+        fancy update with each cell's own bit is exact; otherwise one bit at a time: a row
+        holds one entry per market, so the cells of one bit (markets k with the same k % 8)
+        are unique."""
         top = int(rows.max()) + 1
         if top > self.held.shape[0]:
             self._reserve(top)
@@ -248,17 +249,23 @@ class Positions:
         flat = self.held.reshape(-1)
         cells = rows * self.held.shape[1] + (market >> 3)
         if np.ndim(market) == 0:
-            groups = [(None, int(market) & 7)]
+            groups = [(None, np.uint8(1 << (int(market) & 7)))]
+        elif not arrays.has_repeats(rows, self.held.shape[0]):  # distinct cells: one update
+            groups = [(None, np.left_shift(1, market & 7).astype(np.uint8))]
         else:
             bit_of = market & 7
-            groups = [(bit_of == b, b) for b in unique_sorted(bit_of).tolist()]
-        for sel, b in groups:
-            bit = np.uint8(1 << b)
+            groups = [(bit_of == b, np.uint8(1 << b)) for b in unique_sorted(bit_of).tolist()]
+        for sel, bit in groups:
             c = cells if sel is None else cells[sel]
             if opened is None:
                 flat[c] |= bit
                 continue
             o = opened if sel is None else opened[sel]
+            if np.ndim(bit):  # a bit per cell
+                if arrays.any_true(o):
+                    flat[c[o]] |= bit[o]
+                flat[c[~o]] &= ~bit[~o]
+                continue
             if arrays.any_true(o):
                 flat[c[o]] |= bit
             flat[c[~o]] &= ~bit
@@ -321,6 +328,30 @@ class Positions:
         q = self.lots[k]
         slot = np.flatnonzero(q)
         return self.acct[k][slot], q[slot], self.entry[k][slot], slot
+
+    def holders_of(
+        self, markets: list[int]
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`holders_at` of several markets (ascending, distinct) end to end, and how
+        many each holds: the same arrays as concatenating one call per market.  Laid-out
+        columns (:meth:`laid_out`) are read in one pass over every stored entry."""
+        if self._flat is None or len(markets) < 2:
+            held = [self.holders_at(k) for k in markets]
+            sizes = np.array([h[0].size for h in held], dtype=np.int64)
+            if not held:
+                e_i = np.zeros(0, dtype=np.int64)
+                return e_i, e_i, np.zeros(0), e_i, sizes
+            return (*(np.concatenate([h[j] for h in held]) for j in range(4)), sizes)
+        a, q, e, mk, starts = self._flat
+        at = np.flatnonzero(q)  # every open entry, market by market, slots ascending
+        m_at = mk[at]
+        if len(markets) < self.k:  # keep the markets asked for
+            want = np.zeros(self.k, dtype=bool)
+            want[markets] = True
+            keep = want[m_at]
+            at, m_at = at[keep], m_at[keep]
+        sizes = np.bincount(m_at, minlength=self.k)[markets]
+        return a[at], q[at], e[at], at - starts[m_at], sizes
 
     def entries(
         self, rows: np.ndarray | None = None, n: int | None = None

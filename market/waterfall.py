@@ -26,7 +26,7 @@ from market.accounts import (
 from market.adl.base import Snapshot
 from market.adl.eligibility import Eligibility
 from market.adl.severity import WaveOutcome, WaveState
-from market.arrays import gather, unique_sorted
+from market.arrays import gather, has_repeats, unique_sorted
 from market.positions import sum_by
 
 
@@ -732,13 +732,8 @@ class Waterfall:
         ``maintenance``."""
         acc = self.acc
         waves = list(waves) if waves is not None else [0] * len(markets)
-        held = [acc.positions.holders_at(k) for k in markets]  # ascending rows, open positions
-        sizes = np.array([h[0].size for h in held], dtype=np.int64)
-        e_i = np.zeros(0, dtype=np.int64)
-        cand = np.concatenate([h[0] for h in held]) if held else e_i
-        pos = np.concatenate([h[1] for h in held]) if held else e_i
-        ent = np.concatenate([h[2] for h in held]) if held else np.zeros(0)
-        col_slot = np.concatenate([h[3] for h in held]) if held else e_i
+        # open positions market by market, rows ascending within each
+        cand, pos, ent, col_slot, sizes = acc.positions.holders_of(markets)
         seg = np.repeat(np.arange(len(markets)), sizes)
         flags = acc.flags[cand]
         ok = ((flags & (VAULT | BANKRUPT)) == 0) & ((flags & ACTIVE) != 0)
@@ -785,7 +780,7 @@ class Waterfall:
         with np.errstate(divide="ignore", invalid="ignore"):
             lev = np.where(eq > 0, nt / np.where(eq > 0, eq, 1.0), np.inf)
         lot_value = np.asarray(gaps, dtype=np.float64)[seg]
-        gains = acc.gains[rows]
+        gains = np.take(acc.gains, rows, axis=0)  # (a row gather: cheaper than indexing)
         cap = self.eligibility.capacity(
             upnl=up,
             gains_total=gains,  # the ledger, summed over its layers if the cap reads it
@@ -955,10 +950,14 @@ class Waterfall:
             self._credit_one(b, pnl_of.get(j, []) + ([-h_book[j]] if j in h_book else []))
         # everyone else: realised PnL then haircut, wave by wave
         nb = ~is_b
-        order = np.argsort(np.concatenate([2 * seg[ci], 2 * seg[nb] + 1]), kind="stable")
-        self._ledger_in_order(
-            np.concatenate([r_c, rows[nb]])[order], np.concatenate([realised, -h[nb]])[order]
-        )
+        if not has_repeats(rows, self.acc.n):  # one wave each: every PnL, then every haircut
+            self._ledger_in_order(r_c, realised)
+            self._ledger_in_order(rows[nb], -h[nb])
+        else:
+            order = np.argsort(np.concatenate([2 * seg[ci], 2 * seg[nb] + 1]), kind="stable")
+            self._ledger_in_order(
+                np.concatenate([r_c, rows[nb]])[order], np.concatenate([realised, -h[nb]])[order]
+            )
         self.acc.flags[rows] |= ADLED
         self._log_fills(r_c, m_c, dq, price[ci], realised, "adl_close")
         self.log.adl.append(

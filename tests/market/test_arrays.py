@@ -32,6 +32,12 @@ def test_has_repeats_matches_unique(a):
     assert has_repeats(a) == (np.unique(a).size < a.size)
 
 
+@given(arrays(np.int64, st.integers(0, 300), elements=st.integers(0, 50)))
+def test_has_repeats_of_bounded_rows_matches_unique(a):
+    """Row indices counted on a scratch array of the bound: the same answer as sorting."""
+    assert has_repeats(a, bound=51) == (np.unique(a).size < a.size)
+
+
 def test_has_repeats_on_ascending_and_unsorted_rows():
     assert not has_repeats(np.arange(5))
     assert has_repeats(np.array([3, 1, 3]))

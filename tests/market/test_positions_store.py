@@ -150,3 +150,23 @@ def test_writing_every_market_at_once_equals_one_write_per_market(ops, data):
     assert np.array_equal(sq, np.concatenate(other.lots))
     assert np.array_equal(se, np.concatenate(other.entry))
     assert np.array_equal(mk, np.repeat(np.arange(K), [c.size for c in other.acct]))
+
+
+@settings(max_examples=60, deadline=None)
+@given(writes, st.lists(st.integers(0, K - 1), max_size=K, unique=True), st.booleans())
+def test_holders_of_several_markets_equals_one_call_per_market(ops, markets, lay_out):
+    """The open positions of several markets read at once (from the laid-out columns, or
+    column by column) are each market's :meth:`Positions.holders_at`, end to end."""
+    book = Positions(K)
+    for k, rows, q, e in ops:
+        r = np.array(rows)
+        book.set(k, r, np.array(q[: r.size], dtype=np.int64), np.array(e[: r.size]))
+    if lay_out:
+        book.stored()
+    ks = sorted(markets)
+    acct, lots, entry, slot, sizes = book.holders_of(ks)
+    each = [book.holders_at(k) for k in ks]
+    assert sizes.tolist() == [h[0].size for h in each]
+    for got, j in zip((acct, lots, entry, slot), range(4), strict=True):
+        want = np.concatenate([h[j] for h in each]) if each else np.zeros(0, dtype=got.dtype)
+        assert got.dtype == want.dtype and got.tobytes() == want.tobytes()
