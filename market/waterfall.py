@@ -606,14 +606,15 @@ class Waterfall:
             "max_base_survivor": _seg_max(np.maximum(base_all - h_all, 0.0), bounds),
             "max_haircut_base_frac": _seg_max(fr_base, bounds),
         }
+        stat_lists = {name: values.tolist() for name, values in stats.items()}
         for i, rec in enumerate(records):
             f_k = float(stats["max_haircut_base_frac"][i])
             b_eff = rec.pop("b_eff")
             if f_k > max_frac:  # the budget share where the largest haircut fraction occurred
                 cap_k = rec["capacity"]
                 max_frac, share_at_max = f_k, min(b_eff / cap_k, 1.0) if cap_k > 0 else None
-            for name, values in stats.items():
-                rec[name] = values[i].item()
+            for name, values in stat_lists.items():
+                rec[name] = values[i]
         self.log.waves.append_records(records)
         rep.adl_raised = raised_total
         self.severity_state = self.severity.update(
