@@ -233,8 +233,10 @@ class RankedQueue(ADLPolicy):
         h, s, cut = self._queue(snap, budget)
         tie_order = self._tie_order(snap, s)
         head = None
-        if cut is not None:  # the rows above the band, sorted, then the band: a true prefix
-            head = np.concatenate([rank_rows(cut[0], s, tie_order), cut[2]])
+        if cut is not None and cut[0].size:  # the rows above the band, sorted, then the band
+            head = np.concatenate([rank_rows(cut[0], s, tie_order), cut[2]])  # a true prefix
+        elif cut is not None:  # the band alone
+            head = cut[2]
         return execute(
             snap, budget, h, price_rule=self.price_rule, order=order_prefix(s, tie_order, head)
         )
