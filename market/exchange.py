@@ -412,14 +412,28 @@ class Exchange(Waterfall):
             cache[name] = arr
         return arr
 
-    def _equity_and_initial(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _equity_and_initial(
+        self, idx: np.ndarray, held: tuple[np.ndarray, np.ndarray] | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """``(equity(idx), initial_margin(idx))`` for unique rows from one read of their
-        positions: the same terms, added in the same order, as the two calls."""
-        i, k, q, e = self.acc.positions.entries(idx, self.acc.n)
-        n = int(idx.size)
-        ups = sum_by(i, q * gather(self.lot, k) * (gather(self.marks, k) - e), n)
+        positions: the same terms, added in the same order, as the two calls.  ``held``: the
+        rows' (lots, entries) in market 0, read by the caller; on an exchange of one market
+        they are every term (a flat row's terms are exact zeros, added to 0 as the sums do)."""
+        if held is None or self.K != 1:
+            i, k, q, e = self.acc.positions.entries(idx, self.acc.n)
+            n = int(idx.size)
+
+            def total(terms: np.ndarray) -> np.ndarray:
+                return sum_by(i, terms, n)
+        else:
+            (q, e), k = held, 0
+
+            def total(terms: np.ndarray) -> np.ndarray:
+                return 0.0 + terms  # one term per row, added to 0 as sum_by adds it
+
+        ups = total(q * gather(self.lot, k) * (gather(self.marks, k) - e))
         value = gather(self.lot * self.marks, k)
-        im = sum_by(i, np.abs(q) * value * gather(self._initial_rates(), k), n)
+        im = total(np.abs(q) * value * gather(self._initial_rates(), k))
         return self.acc.cash[idx] + ups, im
 
     def notional(self) -> np.ndarray:
@@ -598,12 +612,18 @@ class Exchange(Waterfall):
 
     # ------------------------------------------------------------------ fills
     def _apply_fills(
-        self, idx: np.ndarray, k: int, dq: np.ndarray, price: np.ndarray
+        self,
+        idx: np.ndarray,
+        k: int,
+        dq: np.ndarray,
+        price: np.ndarray,
+        where: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> np.ndarray:
         """Apply fills of ``dq`` lots at ``price`` to unique rows ``idx`` in market k.
 
         Updates position, average entry, cash (realised PnL) and the gains ledger; returns the
-        realised PnL per row.
+        realised PnL per row.  ``where``: the rows' :meth:`Positions.locate` in market k, when
+        the caller has it (still valid).
         """
         if idx.size == 0:
             return np.zeros(0)
@@ -611,7 +631,8 @@ class Exchange(Waterfall):
         idx = np.asarray(idx, dtype=np.int64)
         if idx.size <= arrays.FEW_ROWS:  # row by row in scalars: the same operations, less overhead
             return self._apply_fills_few(idx, k, dq, price)
-        where = book.locate(k, idx)
+        if where is None:
+            where = book.locate(k, idx)
         q0, e0 = book.read(k, where)
         q1, new_e, realised = fill_arithmetic(q0, e0, dq, price, self.lot[k])
         book.write(k, idx, where, q1, new_e)
@@ -746,15 +767,17 @@ class Exchange(Waterfall):
         counterparty: int | None = None,
         logged_price: np.ndarray | None = None,
         fees: np.ndarray | float = 0.0,
+        where: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> np.ndarray:
         """Fill ``dq`` lots of ``rows`` at ``px`` against the book (or ``counterparty``), logged.
 
         The one path every fill takes: positions, entries, cash and gains ledgers of both
         sides, then a trade-log row per account (``logged_price`` when the recorded price
         differs from the fill, as for ADL closes; ``fees`` the taker fees the caller charges
-        for it).  Returns the realised PnL per row.
+        for it; ``where`` the rows' place in market k's column, when known).  Returns the
+        realised PnL per row.
         """
-        realised = self._apply_fills(rows, k, dq, px)
+        realised = self._apply_fills(rows, k, dq, px, where)
         self._book_takes(k, dq, px, row=counterparty)
         cp = self.book if counterparty is None else counterparty
         price = px if logged_price is None else logged_price
@@ -1054,7 +1077,8 @@ class Exchange(Waterfall):
             px = np.full(idx.shape, float(price))
         else:
             px, consumed = self._walk(k, q)
-        ok = self._margin_ok(idx, k, q, px, fee)
+        where = self.acc.positions.locate(k, idx)  # for the check and the fill
+        ok = self._margin_ok(idx, k, q, px, fee, where)
         filled = np.count_nonzero(ok)
         if not filled:
             return ok
@@ -1064,12 +1088,13 @@ class Exchange(Waterfall):
                 self._consumed[k] = consumed
         else:
             rows, qq = idx[ok], q[ok]
+            where = (where[0][ok], where[1][ok])
             px = (
                 np.full(rows.shape, float(price)) if price is not None else self._book_prices(k, qq)
             )
         notional = np.abs(qq) * self.lot[k] * px
         taker = notional * self.specs[k].taker_fee if fee else np.zeros(rows.size)
-        self._fill(rows, k, qq, px, "order", fees=taker)
+        self._fill(rows, k, qq, px, "order", fees=taker, where=where)
         if fee:
             self._charge_fees(rows, taker)
             maker = float(notional.sum() * self.specs[k].maker_fee)
@@ -1156,16 +1181,26 @@ class Exchange(Waterfall):
         self._fill(idx, k, q, px, "settle")
 
     def _margin_ok(
-        self, idx: np.ndarray, k: int, q: np.ndarray, px: np.ndarray, fee: bool
+        self,
+        idx: np.ndarray,
+        k: int,
+        q: np.ndarray,
+        px: np.ndarray,
+        fee: bool,
+        where: tuple[np.ndarray, np.ndarray],
     ) -> np.ndarray:
+        """Whether each order keeps its account at or above initial margin, or does not
+        increase its exposure (``where``: the rows' place in market k's column)."""
         if idx.size <= arrays.FEW_ROWS:  # row by row on scalars (the same operations)
             return self._margin_ok_few(idx, k, q, px, fee)
-        old = self.acc.positions.lots_of(idx, k)
+        old, entry = self.acc.positions.read(k, where)
         held, held_after = np.abs(old), np.abs(old + q)
         increases = held_after > held
+        if not any_true(increases):  # (every order passes)
+            return ~increases
         cost = q * self.lot[k] * (px - self.marks[k])  # value given up vs the mark
         fees = np.abs(q) * self.lot[k] * px * self.specs[k].taker_fee if fee else 0.0
-        eq, im = self._equity_and_initial(idx)
+        eq, im = self._equity_and_initial(idx, (old, entry))
         eq_after = eq - cost - fees
         # the initial requirement with market k's position replaced by the new one
         per_lot = self.lot[k] * self.marks[k] * self.specs[k].initial_margin
