@@ -97,6 +97,7 @@ def fill_prices(
             px = fill_prices_few(mark, sz, sd, new, depth_eff, impact, exponent, cap)
             return np.array(px), new
     lo, hi = side.min(), side.max()
+    start = np.zeros(sizes.size)  # each order's start on its side, then one curve for all
     for j, sgn in enumerate((-1, 1)):  # column 0: bids (sells), column 1: asks (buys)
         if lo == hi:  # one side only (a crash's liquidations): no selection
             if lo != sgn:
@@ -107,18 +108,16 @@ def fill_prices(
             if not m.any():
                 continue
             x = sizes[m]
-        start = np.empty(x.size)
-        start[0] = 0.0
-        np.cumsum(x[:-1], out=start[1:])
-        start = new[j] + start
-        avg = average_impact(start, x, depth_eff, impact, exponent, cap)
-        px = mark * (1.0 + sgn * avg)
+        run = np.empty(x.size)
+        run[0] = 0.0
+        np.cumsum(x[:-1], out=run[1:])
         if m is None:
-            prices = px
+            start = new[j] + run
         else:
-            prices[m] = px
+            start[m] = new[j] + run
         new[j] += x.sum()
-    return prices, new
+    avg = average_impact(start, sizes, depth_eff, impact, exponent, cap)
+    return mark * (1.0 + side * avg), new
 
 
 def fill_prices_books(
