@@ -1051,22 +1051,7 @@ class Exchange(Waterfall):
         if q.dtype.kind not in "iu" and not bool((np.mod(q, 1) == 0).all()):
             require(False, "lots", "whole lots (integers)", q[:3].tolist())
         q = q.astype(np.int64)
-        require(np.count_nonzero(q) == q.size, "lots", "non-zero whole lots", 0)
-        ascending = idx.size < 2 or all_true(idx[1:] > idx[:-1])
-        require(
-            ascending or not has_repeats(idx),
-            "account",
-            "unique indices per call",
-            "duplicates",
-        )
-        if idx.size <= arrays.FEW_ROWS:  # a few rows: the same check on scalars
-            flags = self.acc.flags
-            off = [r for r in idx.tolist() if not int(flags[r]) & ACTIVE][:3]
-            require(not off, "account", "active accounts", off)
-        else:
-            inactive = (self.acc.flags[idx] & ACTIVE) == 0
-            if any_true(inactive):
-                require(False, "account", "active accounts", idx[inactive][:3].tolist())
+        self._check_orders(idx, q)
         if price is not None:
             self._check_prices(np.asarray([price], dtype=float), "price")
         elif idx.size <= arrays.FEW_ROWS:  # a few orders at the book: on scalars
@@ -1101,6 +1086,26 @@ class Exchange(Waterfall):
             if maker:
                 self._charge_fee_one(self.book, maker)
         return ok
+
+    def _check_orders(self, idx: np.ndarray, q: np.ndarray) -> None:
+        """:meth:`trade`'s checks of its orders: non-zero lots, unique and active accounts
+        (on scalars for a few rows)."""
+        if idx.size <= arrays.FEW_ROWS:
+            rows = idx.tolist()
+            require(all(q.tolist()), "lots", "non-zero whole lots", 0)
+            unique = len(set(rows)) == len(rows)
+            require(unique, "account", "unique indices per call", "duplicates")
+            flags = self.acc.flags
+            off = [r for r in rows if not int(flags[r]) & ACTIVE][:3]
+            require(not off, "account", "active accounts", off)
+            return
+        require(np.count_nonzero(q) == q.size, "lots", "non-zero whole lots", 0)
+        ascending = all_true(idx[1:] > idx[:-1])
+        unique = ascending or not has_repeats(idx)
+        require(unique, "account", "unique indices per call", "duplicates")
+        inactive = (self.acc.flags[idx] & ACTIVE) == 0
+        if any_true(inactive):
+            require(False, "account", "active accounts", idx[inactive][:3].tolist())
 
     def _trade_few(self, idx: np.ndarray, k: int, q: np.ndarray, fee: bool) -> np.ndarray:
         """:meth:`trade` of a few checked orders at the book's prices, row by row on scalars:
