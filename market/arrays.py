@@ -27,6 +27,12 @@ def all_true(mask: np.ndarray) -> bool:
     return bool(np.count_nonzero(mask) == np.size(mask))
 
 
+def sum_list(values: list[float]) -> float:
+    """The sum of a list of floats as numpy sums an array of them (``np.sum``'s order); the
+    value itself for one (no numpy call)."""
+    return values[0] if len(values) == 1 else float(np.array(values).sum())
+
+
 def unique_sorted(a: np.ndarray) -> np.ndarray:
     """The distinct values of ``a`` (flattened), ascending: ``np.unique(a)`` for arrays
     without NaN, by a sort and one comparison."""

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import compress
 
 import numpy as np
 
@@ -52,11 +53,12 @@ from market.arrays import (
     has_repeats,
     per_row,
     stable_argsort,
+    sum_list,
     unique_sorted,
 )
 from market.errors import InputError, require
 from market.events import TRADE_KINDS, EventLog
-from market.liquidity import fill_prices, fill_prices_books
+from market.liquidity import fill_prices, fill_prices_books, fill_prices_few
 from market.positions import sum_by
 from market.spec import MarketSpec
 from market.waterfall import Waterfall
@@ -123,6 +125,19 @@ def _one_side(lots: np.ndarray) -> bool:
         values = lots.tolist()
         return min(values) > 0 or max(values) < 0
     return bool(lots.min() > 0 or lots.max() < 0)
+
+
+def _side_fills(lots: list[int], prices: list[float]) -> list[tuple[int, float]]:
+    """The book's side of orders ``lots`` filled at ``prices``, in scalars: its fill of the
+    buys, then its fill of the sells (sides without orders skipped), each the side's lots
+    (negated) at the average price of its orders (their products summed as numpy sums)."""
+    fills = []
+    for buys in (True, False):
+        side = [(d, p) for d, p in zip(lots, prices, strict=True) if d and (d > 0) == buys]
+        if side:
+            q = sum(d for d, _ in side)
+            fills.append((-q, sum_list([d * p for d, p in side]) / q))
+    return fills
 
 
 @dataclass(frozen=True)
@@ -397,14 +412,28 @@ class Exchange(Waterfall):
             cache[name] = arr
         return arr
 
-    def _equity_and_initial(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _equity_and_initial(
+        self, idx: np.ndarray, held: tuple[np.ndarray, np.ndarray] | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """``(equity(idx), initial_margin(idx))`` for unique rows from one read of their
-        positions: the same terms, added in the same order, as the two calls."""
-        i, k, q, e = self.acc.positions.entries(idx, self.acc.n)
-        n = int(idx.size)
-        ups = sum_by(i, q * gather(self.lot, k) * (gather(self.marks, k) - e), n)
+        positions: the same terms, added in the same order, as the two calls.  ``held``: the
+        rows' (lots, entries) in market 0, read by the caller; on an exchange of one market
+        they are every term (a flat row's terms are exact zeros, added to 0 as the sums do)."""
+        if held is None or self.K != 1:
+            i, k, q, e = self.acc.positions.entries(idx, self.acc.n)
+            n = int(idx.size)
+
+            def total(terms: np.ndarray) -> np.ndarray:
+                return sum_by(i, terms, n)
+        else:
+            (q, e), k = held, 0
+
+            def total(terms: np.ndarray) -> np.ndarray:
+                return 0.0 + terms  # one term per row, added to 0 as sum_by adds it
+
+        ups = total(q * gather(self.lot, k) * (gather(self.marks, k) - e))
         value = gather(self.lot * self.marks, k)
-        im = sum_by(i, np.abs(q) * value * gather(self._initial_rates(), k), n)
+        im = total(np.abs(q) * value * gather(self._initial_rates(), k))
         return self.acc.cash[idx] + ups, im
 
     def notional(self) -> np.ndarray:
@@ -583,12 +612,18 @@ class Exchange(Waterfall):
 
     # ------------------------------------------------------------------ fills
     def _apply_fills(
-        self, idx: np.ndarray, k: int, dq: np.ndarray, price: np.ndarray
+        self,
+        idx: np.ndarray,
+        k: int,
+        dq: np.ndarray,
+        price: np.ndarray,
+        where: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> np.ndarray:
         """Apply fills of ``dq`` lots at ``price`` to unique rows ``idx`` in market k.
 
         Updates position, average entry, cash (realised PnL) and the gains ledger; returns the
-        realised PnL per row.
+        realised PnL per row.  ``where``: the rows' :meth:`Positions.locate` in market k, when
+        the caller has it (still valid).
         """
         if idx.size == 0:
             return np.zeros(0)
@@ -596,7 +631,8 @@ class Exchange(Waterfall):
         idx = np.asarray(idx, dtype=np.int64)
         if idx.size <= arrays.FEW_ROWS:  # row by row in scalars: the same operations, less overhead
             return self._apply_fills_few(idx, k, dq, price)
-        where = book.locate(k, idx)
+        if where is None:
+            where = book.locate(k, idx)
         q0, e0 = book.read(k, where)
         q1, new_e, realised = fill_arithmetic(q0, e0, dq, price, self.lot[k])
         book.write(k, idx, where, q1, new_e)
@@ -626,20 +662,31 @@ class Exchange(Waterfall):
         self, idx: np.ndarray, k: int, q: np.ndarray, px: np.ndarray, fee: bool
     ) -> np.ndarray:
         """:meth:`_margin_ok` row by row on scalars (a few unique rows)."""
-        lot, mark, spec = self.lot[k], self.marks[k], self.specs[k]
-        per_lot = lot * mark * spec.initial_margin
-        ok = np.empty(idx.size, dtype=bool)
-        cash = self.acc.cash
-        for j, (r, d, p) in enumerate(zip(idx.tolist(), q.tolist(), px.tolist(), strict=True)):
-            ups, im, old = self._row_terms(r, k)
-            eq = cash[r] + ups
-            new = old + d
-            cost = d * lot * (p - mark)
-            fees = abs(d) * lot * p * spec.taker_fee if fee else 0.0
-            eq_after = eq - cost - fees
-            im_after = im + (abs(new) - abs(old)) * per_lot
-            ok[j] = not abs(new) > abs(old) or bool(eq_after >= im_after)
-        return ok
+        book = self.acc.positions
+        rows, lots, prices = idx.tolist(), q.tolist(), px.tolist()
+        return np.array(
+            [
+                self._order_ok(r, k, d, p, book.get_one(k, r)[0], fee)
+                for r, d, p in zip(rows, lots, prices, strict=True)
+            ],
+            dtype=bool,
+        )
+
+    def _order_ok(self, r: int, k: int, d: int, p: float, old: int, fee: bool) -> bool:
+        """:meth:`_margin_ok` of one order of ``d`` lots at ``p`` for row ``r`` holding ``old``
+        lots in market k, on scalars: an order that does not increase the exposure passes
+        without reading the account's other terms."""
+        new = old + d
+        if not abs(new) > abs(old):
+            return True
+        lot, mark, spec = self.lot.item(k), self.marks.item(k), self.specs[k]
+        ups, im, _ = self._row_terms(r, k)
+        eq = self.acc.cash.item(r) + ups
+        cost = d * lot * (p - mark)
+        fees = abs(d) * lot * p * spec.taker_fee if fee else 0.0
+        eq_after = eq - cost - fees
+        im_after = im + (abs(new) - abs(old)) * (lot * mark * spec.initial_margin)
+        return eq_after >= im_after
 
     def _book_takes(self, k: int, dq: np.ndarray, px: np.ndarray, row: int | None = None) -> None:
         """The book (or ``row``) takes the other side of fills ``dq`` at prices ``px``.
@@ -655,11 +702,9 @@ class Exchange(Waterfall):
         after taking the other side of ``dq`` at ``px`` (buys, then sells); returns the PnL
         each of the (at most two) fills realised, in order, for the caller to book."""
         fills = []
-        if dq.size == 1 and arrays.FEW_ROWS:  # one fill: in scalars
-            q = int(dq[0])
-            if q:
-                fills.append((-q, float(q * px[0]) / q))
-        elif dq.size and _one_side(dq):  # one side only: no selection
+        if dq.size <= arrays.FEW_ROWS:  # a few fills: in scalars
+            fills = _side_fills(dq.tolist(), px.tolist())
+        elif _one_side(dq):  # one side only: no selection
             q = int(dq.sum())
             fills.append((-q, float((dq * px).sum()) / q))
         else:
@@ -722,15 +767,17 @@ class Exchange(Waterfall):
         counterparty: int | None = None,
         logged_price: np.ndarray | None = None,
         fees: np.ndarray | float = 0.0,
+        where: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> np.ndarray:
         """Fill ``dq`` lots of ``rows`` at ``px`` against the book (or ``counterparty``), logged.
 
         The one path every fill takes: positions, entries, cash and gains ledgers of both
         sides, then a trade-log row per account (``logged_price`` when the recorded price
         differs from the fill, as for ADL closes; ``fees`` the taker fees the caller charges
-        for it).  Returns the realised PnL per row.
+        for it; ``where`` the rows' place in market k's column, when known).  Returns the
+        realised PnL per row.
         """
-        realised = self._apply_fills(rows, k, dq, px)
+        realised = self._apply_fills(rows, k, dq, px, where)
         self._book_takes(k, dq, px, row=counterparty)
         cp = self.book if counterparty is None else counterparty
         price = px if logged_price is None else logged_price
@@ -887,19 +934,21 @@ class Exchange(Waterfall):
         self.acc.cash[idx] -= fee
         self.acc.fees_paid[idx] += fee
         book_gain(self.acc.gains, idx, -fee)
-        total = float(fee.sum())
-        to_fund = total * self.backstop.fee_share if self.backstop.kind == "fund" else 0.0
-        self.fund += self._repay(to_fund)
-        self.fee_revenue += total - to_fund
+        self._fee_income(float(fee.sum()))
 
     def _charge_fee_one(self, row: int, fee: float) -> None:
         """:meth:`_charge_fees` for one row and one fee, in scalars (the same operations)."""
         self.acc.cash[row] -= fee
         self.acc.fees_paid[row] += fee
         book_gain_one(self.acc.gains, row, -fee)
-        to_fund = fee * self.backstop.fee_share if self.backstop.kind == "fund" else 0.0
+        self._fee_income(fee)
+
+    def _fee_income(self, total: float) -> None:
+        """Fees of ``total`` dollars paid: the backstop's share (fund mode) repays fund debt
+        first, then feeds the fund; the rest is the venue's revenue."""
+        to_fund = total * self.backstop.fee_share if self.backstop.kind == "fund" else 0.0
         self.fund += self._repay(to_fund)
-        self.fee_revenue += fee - to_fund
+        self.fee_revenue += total - to_fund
 
     def _repay(self, amount: float) -> float:
         """Income for the backstop first repays carried fund debt; returns what is left."""
@@ -928,6 +977,23 @@ class Exchange(Waterfall):
             s.impact_exponent,
             s.max_impact,
         )
+
+    def _walk_few(self, k: int, lots: list[int]) -> tuple[list[float], np.ndarray]:
+        """:meth:`_walk` of a few orders given as a list, on scalars (the same prices and
+        consumption; the prices as a list)."""
+        s = self.specs[k]
+        lot, mark = self.lot.item(k), self.marks.item(k)
+        sizes = [abs(d) * lot * mark for d in lots]
+        if not all(x > 0 for x in sizes):  # (an order of no size: the array path)
+            px, consumed = self._walk(k, np.array(lots, dtype=np.int64))
+            return px.tolist(), consumed
+        sides = [1 if d > 0 else -1 for d in lots]
+        new = self._consumed[k].copy()
+        depth = self._depth_eff(k)
+        px = fill_prices_few(
+            mark, sizes, sides, new, depth, s.impact, s.impact_exponent, s.max_impact
+        )
+        return px, new
 
     def _book_prices(self, k: int, lots: np.ndarray) -> np.ndarray:
         """Fill prices for signed lot orders in market k, walking the book in array order."""
@@ -985,31 +1051,19 @@ class Exchange(Waterfall):
         if q.dtype.kind not in "iu" and not bool((np.mod(q, 1) == 0).all()):
             require(False, "lots", "whole lots (integers)", q[:3].tolist())
         q = q.astype(np.int64)
-        require(np.count_nonzero(q) == q.size, "lots", "non-zero whole lots", 0)
-        ascending = idx.size < 2 or all_true(idx[1:] > idx[:-1])
-        require(
-            ascending or not has_repeats(idx),
-            "account",
-            "unique indices per call",
-            "duplicates",
-        )
-        if idx.size <= arrays.FEW_ROWS:  # a few rows: the same check on scalars
-            flags = self.acc.flags
-            off = [r for r in idx.tolist() if not int(flags[r]) & ACTIVE][:3]
-            require(not off, "account", "active accounts", off)
-        else:
-            inactive = (self.acc.flags[idx] & ACTIVE) == 0
-            if any_true(inactive):
-                require(False, "account", "active accounts", idx[inactive][:3].tolist())
+        self._check_orders(idx, q)
         if price is not None:
             self._check_prices(np.asarray([price], dtype=float), "price")
+        elif idx.size <= arrays.FEW_ROWS:  # a few orders at the book: on scalars
+            return self._trade_few(idx, k, q, fee)
         # first pass: check margin with prices as if every order fills
         consumed = None
         if price is not None:
             px = np.full(idx.shape, float(price))
         else:
             px, consumed = self._walk(k, q)
-        ok = self._margin_ok(idx, k, q, px, fee)
+        where = self.acc.positions.locate(k, idx)  # for the check and the fill
+        ok = self._margin_ok(idx, k, q, px, fee, where)
         filled = np.count_nonzero(ok)
         if not filled:
             return ok
@@ -1019,18 +1073,87 @@ class Exchange(Waterfall):
                 self._consumed[k] = consumed
         else:
             rows, qq = idx[ok], q[ok]
+            where = (where[0][ok], where[1][ok])
             px = (
                 np.full(rows.shape, float(price)) if price is not None else self._book_prices(k, qq)
             )
         notional = np.abs(qq) * self.lot[k] * px
         taker = notional * self.specs[k].taker_fee if fee else np.zeros(rows.size)
-        self._fill(rows, k, qq, px, "order", fees=taker)
+        self._fill(rows, k, qq, px, "order", fees=taker, where=where)
         if fee:
             self._charge_fees(rows, taker)
             maker = float(notional.sum() * self.specs[k].maker_fee)
             if maker:
                 self._charge_fee_one(self.book, maker)
         return ok
+
+    def _check_orders(self, idx: np.ndarray, q: np.ndarray) -> None:
+        """:meth:`trade`'s checks of its orders: non-zero lots, unique and active accounts
+        (on scalars for a few rows)."""
+        if idx.size <= arrays.FEW_ROWS:
+            rows = idx.tolist()
+            require(all(q.tolist()), "lots", "non-zero whole lots", 0)
+            unique = len(set(rows)) == len(rows)
+            require(unique, "account", "unique indices per call", "duplicates")
+            flags = self.acc.flags
+            off = [r for r in rows if not int(flags[r]) & ACTIVE][:3]
+            require(not off, "account", "active accounts", off)
+            return
+        require(np.count_nonzero(q) == q.size, "lots", "non-zero whole lots", 0)
+        ascending = all_true(idx[1:] > idx[:-1])
+        unique = ascending or not has_repeats(idx)
+        require(unique, "account", "unique indices per call", "duplicates")
+        inactive = (self.acc.flags[idx] & ACTIVE) == 0
+        if any_true(inactive):
+            require(False, "account", "active accounts", idx[inactive][:3].tolist())
+
+    def _trade_few(self, idx: np.ndarray, k: int, q: np.ndarray, fee: bool) -> np.ndarray:
+        """:meth:`trade` of a few checked orders at the book's prices, row by row on scalars:
+        the same margin checks, fills, fees and log rows as the array path, each account's
+        operations in the same order (so the same numbers).  Each row's position is looked
+        up once for its check and its fill (while market k's column keeps its layout)."""
+        book = self.acc.positions
+        rows, lots = idx.tolist(), q.tolist()
+        prices, consumed = self._walk_few(k, lots)
+        col = book.acct[k]
+        held = [book.get_one(k, r) for r in rows]
+        ok = [
+            self._order_ok(r, k, d, p, h[0], fee)
+            for r, d, p, h in zip(rows, lots, prices, held, strict=True)
+        ]
+        if not any(ok):
+            return np.array(ok, dtype=bool)
+        if all(ok):  # the first pass's prices and walk stand
+            self._consumed[k] = consumed
+        else:
+            rows, lots, held = (list(compress(v, ok)) for v in (rows, lots, held))
+            prices = self._book_prices(k, np.array(lots, dtype=np.int64)).tolist()
+        acc, spec = self.acc, self.specs[k]
+        cash, gains, paid = acc.cash, acc.gains, acc.fees_paid
+        lot, mark, rate = self.lot.item(k), self.marks.item(k), spec.taker_fee
+        trades, step, cp, kind = self.log.trades, self.step_no, self.book, _KIND["order"]
+        notional, taker = [], []
+        for r, d, p, h in zip(rows, lots, prices, held, strict=True):
+            q0, e0, slot = h if book.acct[k] is col else book.get_one(k, r)
+            q1, e1, realised = fill_arithmetic_one(q0, e0, d, p, lot)
+            book.set_one(k, r, q1, e1, slot)
+            cash[r] += realised
+            book_gain_one(gains, r, realised)
+            notional.append(abs(d) * lot * p)
+            fee_r = notional[-1] * rate if fee else 0.0
+            if fee:  # after its fill, as the array path charges it
+                cash[r] -= fee_r
+                paid[r] += fee_r
+                book_gain_one(gains, r, -fee_r)
+            taker.append(fee_r)
+            trades.append_row(step, r, cp, k, d, p, mark, fee_r, realised, kind)
+        self._credit_one(self.book, self._row_fills(k, self.book, _side_fills(lots, prices)))
+        if fee:
+            self._fee_income(sum_list(taker))
+            maker = sum_list(notional) * spec.maker_fee
+            if maker:
+                self._charge_fee_one(self.book, maker)
+        return np.array(ok, dtype=bool)
 
     def trade_genesis(
         self,
@@ -1063,16 +1186,26 @@ class Exchange(Waterfall):
         self._fill(idx, k, q, px, "settle")
 
     def _margin_ok(
-        self, idx: np.ndarray, k: int, q: np.ndarray, px: np.ndarray, fee: bool
+        self,
+        idx: np.ndarray,
+        k: int,
+        q: np.ndarray,
+        px: np.ndarray,
+        fee: bool,
+        where: tuple[np.ndarray, np.ndarray],
     ) -> np.ndarray:
+        """Whether each order keeps its account at or above initial margin, or does not
+        increase its exposure (``where``: the rows' place in market k's column)."""
         if idx.size <= arrays.FEW_ROWS:  # row by row on scalars (the same operations)
             return self._margin_ok_few(idx, k, q, px, fee)
-        old = self.acc.positions.lots_of(idx, k)
+        old, entry = self.acc.positions.read(k, where)
         held, held_after = np.abs(old), np.abs(old + q)
         increases = held_after > held
+        if not any_true(increases):  # (every order passes)
+            return ~increases
         cost = q * self.lot[k] * (px - self.marks[k])  # value given up vs the mark
         fees = np.abs(q) * self.lot[k] * px * self.specs[k].taker_fee if fee else 0.0
-        eq, im = self._equity_and_initial(idx)
+        eq, im = self._equity_and_initial(idx, (old, entry))
         eq_after = eq - cost - fees
         # the initial requirement with market k's position replaced by the new one
         per_lot = self.lot[k] * self.marks[k] * self.specs[k].initial_margin

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from market import arrays
-from market.arrays import stable_argsort, unique_sorted
+from market.arrays import stable_argsort, sum_list, unique_sorted
 
 
 def average_impact(
@@ -94,9 +94,10 @@ def fill_prices(
     if sizes.size <= arrays.FEW_ROWS:
         sz, sd = sizes.tolist(), side.tolist()
         if all(x > 0 for x in sz) and all(x in (-1, 1) for x in sd):  # a few orders: scalars
-            px = _fill_prices_few(mark, sizes, sz, sd, new, depth_eff, impact, exponent, cap)
-            return px, new
+            px = fill_prices_few(mark, sz, sd, new, depth_eff, impact, exponent, cap)
+            return np.array(px), new
     lo, hi = side.min(), side.max()
+    start = np.zeros(sizes.size)  # each order's start on its side, then one curve for all
     for j, sgn in enumerate((-1, 1)):  # column 0: bids (sells), column 1: asks (buys)
         if lo == hi:  # one side only (a crash's liquidations): no selection
             if lo != sgn:
@@ -107,18 +108,16 @@ def fill_prices(
             if not m.any():
                 continue
             x = sizes[m]
-        start = np.empty(x.size)
-        start[0] = 0.0
-        np.cumsum(x[:-1], out=start[1:])
-        start = new[j] + start
-        avg = average_impact(start, x, depth_eff, impact, exponent, cap)
-        px = mark * (1.0 + sgn * avg)
+        run = np.empty(x.size)
+        run[0] = 0.0
+        np.cumsum(x[:-1], out=run[1:])
         if m is None:
-            prices = px
+            start = new[j] + run
         else:
-            prices[m] = px
+            start[m] = new[j] + run
         new[j] += x.sum()
-    return prices, new
+    avg = average_impact(start, sizes, depth_eff, impact, exponent, cap)
+    return mark * (1.0 + side * avg), new
 
 
 def fill_prices_books(
@@ -195,9 +194,8 @@ def fill_prices_books(
     return prices, new
 
 
-def _fill_prices_few(
+def fill_prices_few(
     mark: float,
-    sizes: np.ndarray,
     sz: list[float],
     side: list[int],
     new: np.ndarray,
@@ -205,11 +203,11 @@ def _fill_prices_few(
     impact: float,
     exponent: float,
     cap: float,
-) -> np.ndarray:
-    """:func:`fill_prices` for a few orders of size > 0 on sides -1 / +1, in scalars: the same
-    operations in the same order, the power through the same array routine over the same
-    array (one side's ends, then its starts); ``sz``: the sizes as a list.  Adds each side's
-    orders to ``new``."""
+) -> list[float]:
+    """:func:`fill_prices` for a few orders of sizes ``sz`` > 0 on sides -1 / +1 (lists), in
+    scalars: the same operations in the same order, the power through the same array routine
+    over the same array (one side's ends, then its starts).  Adds each side's orders to
+    ``new`` (the consumption, in place); returns the prices as a list."""
     out = [0.0] * len(sz)
     s_cap = depth_eff * (cap / impact) ** (1.0 / exponent)
     coef = impact * depth_eff / (exponent + 1.0)
@@ -229,5 +227,5 @@ def _fill_prices_few(
         m = len(at)
         for t, i in enumerate(at):
             out[i] = mark * (1.0 + sgn * ((area[t] - area[m + t]) / sz[i]))
-        new[j] += sz[at[0]] if m == 1 else sizes[at].sum()  # (the sum of one order: itself)
-    return np.array(out)
+        new[j] += sum_list([sz[i] for i in at])
+    return out

@@ -209,6 +209,8 @@ class Positions:
         slot, found = where
         every = found is None or bool(found.all())
         s = slot if every else slot[found]
+        # every row held an open position and keeps one: its held-market bit stands
+        bits_stand = every and all_open and arrays.all_true(self.lots[k][s])
         if s.size:
             self.lots[k][s] = lots if every else lots[found]
             self.entry[k][s] = entry if every else entry[found]
@@ -227,7 +229,8 @@ class Positions:
                         np.insert(self.lots[k], at, lots[new][order]),
                         np.insert(self.entry[k], at, entry[new][order]),
                     )
-        self._mark_held(rows, k, None if all_open else opened)
+        if not bits_stand:
+            self._mark_held(rows, k, None if all_open else opened)
         if not all_open and s.size:
             self._compact(k)
 

@@ -17,8 +17,9 @@ from experiments.game.scenario import load_scenario
 from experiments.studies.crash import CrashConfig, crash_exchange
 from market import arrays
 from market.adl import get_policy
-from market.exchange import Exchange
+from market.exchange import BackstopConfig, Exchange
 from market.liquidity import fill_prices, fill_prices_books
+from market.spec import MarketSpec
 from market.waterfall import Waterfall
 
 
@@ -188,3 +189,111 @@ def test_ranking_snapshots_from_kept_sums_equal_fresh_ones(backstop, markets):
     row, lot = rows[mine][:1], lots[mine][:1]
     assert ex.trade(row, k, -np.sign(lot))[0]  # a reducing order always fills
     assert ex._kept_sums() is None
+
+
+@st.composite
+def _few_orders(draw):
+    """An exchange with open positions (one market or several, a fund with or without debt)
+    and a few orders on unique rows: opens, adds, reductions, closes and flips, some too
+    large for the margin, on both sides."""
+    markets = draw(st.sampled_from([1, 3]))
+    specs = tuple(
+        MarketSpec(
+            name=f"M{k}",
+            lot_size=draw(st.sampled_from([1.0, 0.1, 0.001])),
+            initial_margin=draw(st.sampled_from([0.02, 0.1])),
+            taker_fee=draw(st.sampled_from([0.00045, 0.0])),
+            maker_fee=draw(st.sampled_from([0.00015, 0.0, -0.0001])),
+            depth=draw(st.sampled_from([1e4, 5e6])),
+        )
+        for k in range(markets)
+    )
+    marks = [draw(st.floats(1.0, 1e5)) for _ in range(markets)]
+    debt = draw(st.sampled_from([0.0, 50.0]))
+    n = draw(st.integers(1, 12))
+    cash = [draw(st.floats(0.0, 1e6)) for _ in range(n)]
+    held = [
+        (draw(st.integers(0, n - 1)), draw(st.integers(0, markets - 1)), draw(st.integers(-50, 50)))
+        for _ in range(draw(st.integers(0, 15)))
+    ]
+    m = draw(st.integers(0, markets - 1))
+    rows = draw(st.lists(st.integers(0, n - 1), min_size=1, max_size=arrays.FEW_ROWS, unique=True))
+    lots = []
+    for r in rows:  # closing or halving a held position, or any order
+        net = sum(q for r2, k, q in held if (r2, k) == (r, m))
+        way = draw(st.sampled_from(["close", "half", "any"])) if net else "any"
+        if way == "close" or (way == "half" and abs(net) < 2):
+            lots.append(-net)
+        else:
+            lots.append(-(net // 2) if way == "half" else draw(st.integers(-80, 80).filter(bool)))
+    fee = draw(st.booleans())
+    consumed = (draw(st.floats(0.0, 1e5)), draw(st.floats(0.0, 1e5)))
+    return specs, marks, debt, cash, held, m, sorted(rows), lots, fee, consumed
+
+
+def _few_exchange(specs, marks, debt, cash, held, consumed) -> tuple[Exchange, np.ndarray]:
+    ex = Exchange(
+        specs, marks, backstop=BackstopConfig(capital=1e4, fee_share=0.2), shortfall="fund_debt"
+    )
+    ex.debt = debt
+    rows = ex.open_accounts(len(cash), np.array(cash))
+    for r, k, q in held:
+        if q:
+            ex.trade_genesis(rows[r : r + 1], k, np.array([q]), ex.marks[k] * 1.01)
+    ex._consumed[:] = consumed
+    return ex, rows
+
+
+@settings(max_examples=300, deadline=None)
+@given(case=_few_orders())
+def test_few_orders_trade_as_the_array_path(case):
+    """A few orders at the book (one lookup per row for its check and its fill, the fees
+    charged row by row) leave the accounts, positions, backstop and logs of the array path,
+    bit for bit, and refuse the same orders."""
+    specs, marks, debt, cash, held, m, order_rows, lots, fee, consumed = case
+    ex, rows = _few_exchange(specs, marks, debt, cash, held, consumed)
+    ref, _ = _few_exchange(specs, marks, debt, cash, held, consumed)
+    got = ex.trade(rows[order_rows], m, np.array(lots), fee=fee)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(arrays, "FEW_ROWS", 0)
+        want = ref.trade(rows[order_rows], m, np.array(lots), fee=fee)
+    assert got.tolist() == want.tolist()
+    assert _digest(ex) == _digest(ref)
+    assert ex._consumed.tobytes() == ref._consumed.tobytes()
+
+
+def _held_bits_match_lots(ex: Exchange) -> bool:
+    """Whether every account's held-market bits name exactly the markets it holds lots in."""
+    book = ex.acc.positions
+    lots, _ = book.dense(ex.acc.n)
+    return all(book.markets_of(r) == np.flatnonzero(lots[r]).tolist() for r in range(ex.acc.n))
+
+
+@settings(max_examples=200, deadline=None)
+@given(case=_few_orders(), more=st.integers(0, 12))
+def test_one_market_margin_terms_equal_the_entries_path(case, more):
+    """On one market, the margin check's equity and initial requirement from the rows' own
+    lots and entries equal, bit for bit, those summed from their open positions; an array
+    order of many rows keeps the held-market bits in step with the lots."""
+    specs, marks, debt, cash, held, _, order_rows, _, fee, consumed = case
+    held = [(r, 0, q) for r, _, q in held]
+    ex, rows = _few_exchange(specs[:1], marks[:1], debt, cash + [1e5] * more, held, consumed)
+    idx = rows[np.array(sorted(set(order_rows) | set(range(len(cash), len(cash) + more))))]
+    book = ex.acc.positions
+    fast = ex._equity_and_initial(idx, book.read(0, book.locate(0, idx)))
+    slow = ex._equity_and_initial(idx)
+    assert fast[0].tobytes() == slow[0].tobytes()
+    assert fast[1].tobytes() == slow[1].tobytes()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(arrays, "FEW_ROWS", 0)  # every order through Positions.write
+        ex.trade(idx, 0, np.where(np.arange(idx.size) % 2 == 0, 3, -2), fee=fee)
+        assert _held_bits_match_lots(ex)
+        holders, q, _ = book.holders(0)
+        traders = holders != ex.book
+        close = holders[traders][: max(traders.sum() // 3, 1)]
+        if close.size:  # closed (their entries kept while few), then reopened in place
+            ex.deposit(close, 1e6)
+            ex.trade(close, 0, -q[traders][: close.size], fee=fee)
+            assert _held_bits_match_lots(ex)
+            ex.trade(close, 0, 1, fee=fee)
+            assert _held_bits_match_lots(ex)
