@@ -70,6 +70,28 @@ def _concat(parts: list[np.ndarray]) -> np.ndarray:
     return np.concatenate(parts) if parts else np.zeros(0)
 
 
+#: The wave log's columns that :meth:`Waterfall._run_adl` fills wave by wave, in order.
+_WAVE_COLUMNS = (
+    "wave",
+    "market",
+    "deficit",
+    "budget",
+    "capacity",
+    "raised",
+    "overshoot",
+    "undershoot",
+    "rounding",
+    "residual",
+    "lots_target",
+    "granularity",
+    "lot_value",
+    "eligible",
+    "touched",
+    "price_fallback",
+    "base_total",
+)
+
+
 def _seg_max(x: np.ndarray, bounds: np.ndarray) -> np.ndarray:
     """Per segment ``[bounds[i], bounds[i + 1])`` of ``x``: its maximum, floored at 0 (0 when
     empty): ``x[segment].max(initial=0.0)`` for each."""
@@ -514,7 +536,9 @@ class Waterfall:
             maintenance=wave_rows["maintenance"],
         )
         taken: list[np.ndarray] = []
-        records: list[dict] = []
+        # the wave log's per-wave columns, filled wave by wave (the rest are one value)
+        cols: dict[str, list] = {name: [] for name in _WAVE_COLUMNS}
+        b_effs: list[float] = []
         # without a vault nothing between two waves' executions reads what the first
         # changed: the waves are executed together after every rule call
         batched = self.batch_adl and self.vault < 0
@@ -530,9 +554,10 @@ class Waterfall:
             rep.waves.append(wave_no)
             need = float(need_k[k])
             target_lots = 0
+            lot_value = float(snap.lot_value[0]) if snap.n else 0.0
             if position and rule != "none":
                 target_lots = int(np.ceil(theta * float(open_k[k]) - 1e-9))
-                budget = target_lots * (float(snap.lot_value[0]) if snap.n else 0.0)
+                budget = target_lots * lot_value
             else:
                 budget = theta * need
             cap_k = float(snap.capacity.sum())
@@ -555,39 +580,37 @@ class Waterfall:
             over, under = max(raised - need, 0.0), max(need - raised, 0.0)
             tol = 1e-9 * max(need, 1.0)
             over, under = (over if over > tol else 0.0), (under if under > tol else 0.0)
+            touched = alloc.touched
             rep.overshoot += over
             rep.undershoot += under
             rep.rounding += alloc.overshoot
-            rep.touched += alloc.touched
+            rep.touched += touched
             taken.append(alloc.haircut)
-            records.append(
-                {
-                    "step": self.step_no,
-                    "wave": wave_no,
-                    "market": k,
-                    "deficit": need,
-                    "theta": theta,
-                    "budget": budget,
-                    "capacity": cap_k,
-                    "raised": raised,
-                    "overshoot": over,
-                    "undershoot": under,
-                    "rounding": alloc.overshoot,
-                    "residual": alloc.residual + cut,
-                    "execution": int(position),
-                    "lots_target": target_lots,
-                    "granularity": alloc.granularity,
-                    "lot_value": float(snap.lot_value[0]) if snap.n else 0.0,
-                    "eligible": snap.n,
-                    "touched": alloc.touched,
-                    "price_fallback": fallback,
-                    "max_shortfall": max_shortfall,
-                    "base_total": float(base.sum()),
-                    "severity_flag": flag,
-                    "severity_elasticity": elasticity,
-                    "b_eff": b_eff,
-                }
-            )
+            b_effs.append(b_eff)
+            for name, value in zip(
+                _WAVE_COLUMNS,
+                (
+                    wave_no,
+                    k,
+                    need,
+                    budget,
+                    cap_k,
+                    raised,
+                    over,
+                    under,
+                    alloc.overshoot,
+                    alloc.residual + cut,
+                    target_lots,
+                    alloc.granularity,
+                    lot_value,
+                    snap.n,
+                    touched,
+                    fallback,
+                    float(base.sum()),
+                ),
+                strict=True,
+            ):
+                cols[name].append(value)
         h_all = _concat(taken)
         if batched:
             self._execute_adl_markets(list(snaps), allocs, first_wave + 1, wave_rows, base_all)
@@ -606,16 +629,22 @@ class Waterfall:
             "max_base_survivor": _seg_max(np.maximum(base_all - h_all, 0.0), bounds),
             "max_haircut_base_frac": _seg_max(fr_base, bounds),
         }
-        stat_lists = {name: values.tolist() for name, values in stats.items()}
-        for i, rec in enumerate(records):
-            f_k = float(stats["max_haircut_base_frac"][i])
-            b_eff = rec.pop("b_eff")
+        for f_k, b_eff, cap_k in zip(
+            stats["max_haircut_base_frac"].tolist(), b_effs, cols["capacity"], strict=True
+        ):
             if f_k > max_frac:  # the budget share where the largest haircut fraction occurred
-                cap_k = rec["capacity"]
                 max_frac, share_at_max = f_k, min(b_eff / cap_k, 1.0) if cap_k > 0 else None
-            for name, values in stat_lists.items():
-                rec[name] = values[i]
-        self.log.waves.append_records(records)
+        if b_effs:
+            self.log.waves.append(
+                step=self.step_no,
+                theta=theta,
+                execution=int(position),
+                max_shortfall=max_shortfall,
+                severity_flag=flag,
+                severity_elasticity=elasticity,
+                **{name: np.array(values) for name, values in cols.items()},
+                **stats,
+            )
         rep.adl_raised = raised_total
         self.severity_state = self.severity.update(
             self.severity_state,
@@ -665,7 +694,10 @@ class Waterfall:
         al = np.abs(lv).astype(np.float64)
         lots_k = np.bincount(k, weights=al, minlength=k_n).round().astype(np.int64)
         open_k = np.bincount(k, weights=al * uncovered[h], minlength=k_n)
-        vault_open_k = np.bincount(k, weights=al * uncovered[h] * is_vault[h], minlength=k_n)
+        if arrays.any_true(is_vault):
+            vault_open_k = np.bincount(k, weights=al * uncovered[h] * is_vault[h], minlength=k_n)
+        else:  # no vault among the holes: its terms are all +0.0
+            vault_open_k = np.zeros(k_n)
         return need_k, deficit_k, side_k, lots_k, open_k, vault_open_k
 
     def _vault_hands_over(self, k: int, alloc, vault_share: float) -> None:
