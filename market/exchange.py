@@ -852,6 +852,15 @@ class Exchange(Waterfall):
         if market.size == 0:
             return np.zeros(0), np.zeros(0) if px is None else px, []
         book = self.acc.positions
+        if market[0] == market[-1]:  # one market (ascending): its own walk, write and side
+            k = int(market[0])
+            if px is None:
+                px = self._book_prices(k, dq)
+            w = book.locate(k, rows) if slots is None else (slots, None)
+            q0, e0 = book.read(k, w)
+            q1, new_e, realised = fill_arithmetic(q0, e0, dq, px, self.lot[k])
+            book.write(k, rows, w, q1, new_e)
+            return realised, px, [self._book_side(k, dq, px, self.book)]
         bounds = np.flatnonzero(np.diff(market)) + 1
         lo = np.concatenate([[0], bounds]).tolist()
         hi = np.concatenate([bounds, [market.size]]).tolist()
