@@ -644,18 +644,29 @@ class Exchange(Waterfall):
         self, idx: np.ndarray, k: int, dq: np.ndarray, price: np.ndarray
     ) -> np.ndarray:
         """:meth:`_apply_fills` row by row on scalars (a few unique rows)."""
-        book = self.acc.positions
         cash, gains = self.acc.cash, self.acc.gains
-        lot = self.lot[k]
         dq, price = per_row(dq, idx.shape), per_row(price, idx.shape)
-        out = np.empty(idx.size)
-        for j, (r, d, p) in enumerate(zip(idx.tolist(), dq.tolist(), price.tolist(), strict=True)):
+        rows = idx.tolist()
+        out = self._positions_few(rows, k, dq.tolist(), price.tolist())
+        for r, realised in zip(rows, out, strict=True):
+            cash[r] += realised
+            book_gain_one(gains, r, realised)
+        return np.array(out, dtype=np.float64)
+
+    def _positions_few(
+        self, rows: list[int], k: int, lots: list[int], prices: list[float]
+    ) -> list[float]:
+        """Fills of a few unique rows in market k, row by row on scalars: each row's position
+        and entry (the same operations as :func:`fill_arithmetic`); no cash moves.  Returns
+        the realised PnL per row."""
+        book = self.acc.positions
+        lot = self.lot.item(k)
+        out = []
+        for r, d, p in zip(rows, lots, prices, strict=True):
             q0, e0, slot = book.get_one(k, r)
             q1, e1, realised = fill_arithmetic_one(q0, e0, d, p, lot)
             book.set_one(k, r, q1, e1, slot)
-            cash[r] += realised
-            book_gain_one(gains, r, float(realised))
-            out[j] = realised
+            out.append(realised)
         return out
 
     def _margin_ok_few(
@@ -856,6 +867,9 @@ class Exchange(Waterfall):
             k = int(market[0])
             if px is None:
                 px = self._book_prices(k, dq)
+            if rows.size <= arrays.FEW_ROWS:  # a few rows: on scalars
+                realised = self._positions_few(rows.tolist(), k, dq.tolist(), px.tolist())
+                return np.array(realised), px, [self._book_side(k, dq, px, self.book)]
             w = book.locate(k, rows) if slots is None else (slots, None)
             q0, e0 = book.read(k, w)
             q1, new_e, realised = fill_arithmetic(q0, e0, dq, px, self.lot[k])
