@@ -926,6 +926,12 @@ class Exchange(Waterfall):
         account (``rows`` may repeat): one pass per repetition, not per entry."""
         if rows.size == 0:
             return
+        if rows.size <= arrays.FEW_ROWS:  # a few entries: one by one, in order, on scalars
+            cash, gains = self.acc.cash, self.acc.gains
+            for r, a in zip(rows.tolist(), np.reshape(amount, -1).tolist(), strict=True):
+                cash[r] += a
+                book_gain_one(gains, r, a)
+            return
         if not has_repeats(rows, self.acc.n):  # each account once: one pass
             self.acc.cash[rows] += amount
             book_gain(self.acc.gains, rows, amount)
