@@ -885,7 +885,7 @@ class Waterfall:
         if upnl_only and rows is not None and np.size(rows) <= arrays.FEW_ROWS:
             # a few rows: on scalars, the same terms in the same market order
             rows = np.asarray(rows, dtype=np.int64).reshape(-1)
-            return (np.array([self._row_terms(r)[0] for r in rows.tolist()], dtype=float),)
+            return (np.array([self._row_upnl(r) for r in rows.tolist()], dtype=float),)
         n = acc.n if rows is None else int(np.asarray(rows).size)
         book = acc.positions
         if rows is None:  # closed entries too: their terms are exact zeros, which add nothing
@@ -912,6 +912,17 @@ class Waterfall:
         mm = sum_by(i, req, n)
         has = ntsum > 0  # an open position has a positive notional (lot size and mark > 0)
         return ups, mm, ntsum, has
+
+    def _row_upnl(self, r: int) -> float:
+        """One account's upnl summed over its markets, in scalars: the first of
+        :meth:`_row_terms` (the same terms in the same market order), without the rest."""
+        book, lot, marks = self.acc.positions, self.lot, self.marks
+        ups = 0.0
+        for m in book.markets_of(r):
+            q, e, _ = book.get_one(m, r)
+            if q:
+                ups += q * lot.item(m) * (marks.item(m) - e)
+        return ups
 
     def _row_terms(self, r: int, k: int = -1) -> tuple[float, float, int]:
         """One account's (upnl summed over its markets, initial requirement, lots in market
