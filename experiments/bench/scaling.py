@@ -260,7 +260,9 @@ def scaling_summary(records: list[dict[str, Any]]) -> dict[str, Any]:
 
     ``slopes``: log-log slope of wave time on accounts per (shape, markets).
     ``markets_overhead``: at the largest account count timed with one position each and
-    several market counts, ``t(K) / t(1)`` per K.  ``markets_doubling``: ``t(2K) / t(K)`` for
+    several market counts, ``t(K) / t(1)`` per K and what each market beyond the first adds
+    (``ms_per_extra_market``: ``(t(K) - t(1)) / (K - 1)``, a cost that a faster one-market
+    step does not inflate).  ``markets_doubling``: ``t(2K) / t(K)`` for
     the largest such pair.  ``markets_by_size``: the doubling and overhead ratios at every
     account count that has them.  ``crash``, ``big_wave``, ``game``: the crash processes, the
     largest venue-shaped wave and the largest game, as recorded.
@@ -307,12 +309,16 @@ def scaling_summary(records: list[dict[str, Any]]) -> dict[str, Any]:
         ks = by_n[n]
         base = ks[1]["step_seconds"]
         for k in sorted(ks):
+            extra = ks[k]["step_seconds"] - base
             overhead.append(
                 {
                     "accounts": n,
                     "markets": k,
                     "ratio": ks[k]["step_seconds"] / base,
                     "step_seconds": ks[k]["step_seconds"],
+                    # what each market beyond the first adds to the step (the fixed cost of
+                    # a market's wave, and its accounts' scatter over memory)
+                    "ms_per_extra_market": 1e3 * extra / (k - 1) if k > 1 else None,
                     "peak_mb": ks[k]["peak_mb"],
                 }
             )

@@ -1111,9 +1111,11 @@ def format_report(result: dict[str, Any]) -> str:
                 f"({r['shape']})"
             )
         for r in summ["markets_overhead"]:
+            per = r.get("ms_per_extra_market")
+            each = f" ({per:.2f} ms per market beyond the first)" if per is not None else ""
             lines.append(
                 f"scaling: {r['accounts']:,} accounts x {r['markets']} markets, one position "
-                f"each: {r['ratio']:.2f}x the one-market step, peak {r['peak_mb']:,.0f} MB"
+                f"each: {r['ratio']:.2f}x the one-market step{each}, peak {r['peak_mb']:,.0f} MB"
             )
         for r in summ.get("markets_by_size") or []:
             lines.append(

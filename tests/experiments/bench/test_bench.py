@@ -397,6 +397,13 @@ def test_scaling_section_times_the_grid_and_fits_slopes(tmp_path):
     assert {(s["shape"], s["markets"]) for s in summary["slopes"]} == {("one", 1), ("one", 8)}
     over = {r["markets"]: r["ratio"] for r in summary["markets_overhead"]}
     assert over[1] == 1.0 and set(over) == {1, 8, 16}
+    for r in summary["markets_overhead"]:  # what each market beyond the first adds, in ms
+        if r["markets"] == 1:
+            assert r["ms_per_extra_market"] is None
+        else:
+            base = r["step_seconds"] / r["ratio"]
+            extra = (r["step_seconds"] - base) / (r["markets"] - 1)
+            assert r["ms_per_extra_market"] == pytest.approx(1e3 * extra)
     assert summary["markets_doubling"]["doubled"] == 16
     assert [r["accounts"] for r in summary["markets_by_size"]] == [20_000]
     targets = result["targets"]
