@@ -107,6 +107,7 @@ class EventTable:
 
     def __init__(self, dtype: np.dtype) -> None:
         self.dtype = dtype
+        self._types = {name: dtype.fields[name][0] for name in dtype.names}  # each field's type
         # blocks in order: record arrays, or (rows, columns) kept as columns until read
         self._blocks: list[np.ndarray | tuple[int, dict[str, np.ndarray]]] = []
         self._rows: list[tuple] = []  # one-row appends since the last block, as tuples
@@ -136,22 +137,24 @@ class EventTable:
             self._count += 1
             self._cache = None
             return
-        lengths = {
-            v.size if isinstance(v, np.ndarray) else np.size(v)
-            for v in cols.values()
-            if not isinstance(v, _SCALAR) and (v.ndim if isinstance(v, np.ndarray) else np.ndim(v))
-        }
+        # the block kept as its columns until the table is read: arrays copied in the fields'
+        # types, scalars as given (written over the block's rows when it is read)
+        types, block, lengths = self._types, {}, set()
+        for name, value in cols.items():
+            kind = types.get(name)
+            if kind is None:
+                raise ValueError(f"no field of name {name}")
+            if isinstance(value, _SCALAR):
+                block[name] = value
+                continue
+            block[name] = column = np.array(value, dtype=kind)
+            if column.ndim:
+                lengths.add(column.size)
         n = lengths.pop() if lengths else 1
         if lengths:
             raise ValueError(f"columns of different lengths: {sorted(lengths | {n})}")
         if n == 0:
             return
-        # the block kept as its columns (copies in the fields' types) until the table is read
-        block = {}
-        for name, value in cols.items():
-            if name not in self.dtype.fields:
-                raise ValueError(f"no field of name {name}")
-            block[name] = np.array(value, dtype=self.dtype.fields[name][0])
         self._flush()
         self._blocks.append((n, block))
         self._count += n

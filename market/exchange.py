@@ -1326,8 +1326,10 @@ class Exchange(Waterfall):
         r = np.broadcast_to(np.asarray(rates, dtype=np.float64), (self.K,))
         if not all_true(np.abs(r) < 1):  # (fails for NaN and infinities too)
             require(False, "funding.rates", "finite, |rate| < 1", r.tolist())
-        i, k, q, _ = self.acc.positions.entries()
-        pay = sum_by(i, -(q * gather(self.lot * self.marks * r, k)), self.acc.n)
+        # every stored entry: a closed one's term is -(0 * x), an exact zero added to 0
+        book = self.acc.positions
+        i, _, q, _ = book.stored()
+        pay = sum_by(i, -(q * book.per_stored(self.lot * self.marks * r)), self.acc.n)
         self.acc.cash[:] += pay
         nz = np.flatnonzero(pay != 0)  # = flatnonzero(pay), faster on a boolean mask
         book_gain(self.acc.gains, nz, pay[nz])

@@ -50,3 +50,18 @@ def test_bad_blocks_are_refused_when_appended():
     assert len(table) == 0
     table.append(account=np.zeros(0, dtype=np.int64))  # an empty block adds nothing
     assert table.to_array().size == 0
+
+
+def test_block_scalars_are_written_as_their_fields_store_them():
+    """Scalars of a block are kept as given and cast when read; a 0-d array is copied."""
+    mark = np.array(101.25)
+    appends = [
+        {"step": 3, "account": np.array([1, 2]), "market": 2, "mark": mark, "lots": 1.9},
+        {"step": np.int64(4), "account": np.array([5, 6, 7]), "price": np.float32(9.5)},
+    ]
+    table = EventTable(TRADE_DTYPE)
+    for cols in appends:
+        table.append(**cols)
+    want = _eager([{**appends[0], "mark": 101.25}, appends[1]])
+    mark[...] = 0.0  # the caller reuses its 0-d array: the table kept a copy
+    assert table.to_array().tobytes() == want.tobytes()

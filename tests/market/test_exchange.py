@@ -143,6 +143,23 @@ def test_funding_is_zero_sum_and_signed():
     assert check_invariants(ex).ok
 
 
+def test_funding_over_stored_entries_equals_the_open_positions_sum():
+    """Closed entries awaiting compaction add exact zeros: each account's payment is its open
+    positions' terms summed in market order, bit for bit."""
+    rng = np.random.default_rng(7)
+    ex = Exchange([flat_spec(name=f"M{k}") for k in range(3)], [100.0, 50.0, 7.0])
+    rows = ex.open_accounts(12, 1e6)
+    for k in range(3):
+        ex.trade(rows, k, rng.integers(1, 9, rows.size) * rng.choice([-1, 1], rows.size))
+    ex.trade(rows[:2], 1, -ex.acc.positions.lots_of(rows[:2], 1))  # closed, kept as zeros
+    assert ex.acc.positions.stored()[2].size > ex.acc.positions.count()
+    rates = np.array([1e-3, -2e-4, 5e-5])
+    i, k, q, _ = ex.acc.positions.entries()
+    want = np.bincount(i, weights=-(q * (ex.lot * ex.marks * rates)[k]), minlength=ex.n_accounts)
+    assert ex.apply_funding(rates).tobytes() == want.tobytes()
+    assert check_invariants(ex).ok
+
+
 @pytest.mark.parametrize(
     ("call", "field"),
     [
