@@ -195,11 +195,16 @@ def book_gain(gains: np.ndarray, idx: np.ndarray, amount: np.ndarray) -> None:
         _put_rows(gains, rows, sub)
 
 
+#: From this many rows on, :func:`_put_rows` writes column by column.
+PUT_BY_COLUMN_ROWS = 2048
+
+
 def _put_rows(gains: np.ndarray, rows: np.ndarray, sub: np.ndarray) -> None:
-    """``gains[rows] = sub``: column by column through flat indices when the ledger is
-    contiguous (several times cheaper than a two-dimensional fancy assignment on scattered
-    rows; the same values land in the same cells)."""
-    if not gains.flags.c_contiguous:
+    """``gains[rows] = sub``: for many rows, column by column through flat indices when the
+    ledger is contiguous (up to twice as cheap as a two-dimensional fancy assignment on
+    scattered rows, which is the cheaper for a few); the same values land in the same
+    cells either way."""
+    if rows.size < PUT_BY_COLUMN_ROWS or not gains.flags.c_contiguous:
         gains[rows] = sub
         return
     flat, width = gains.reshape(-1), gains.shape[1]
