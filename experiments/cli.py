@@ -176,8 +176,8 @@ def build_parser(extend: ParserExtension | None = None) -> argparse.ArgumentPars
         "--section",
         action="append",
         default=None,
-        help="kernels, wave, game, sweep or scaling (repeat or comma-separate; default: the "
-        "first four)",
+        help="kernels, wave, game, sweep, envs or scaling (repeat or comma-separate; default: "
+        "every one but scaling)",
     )
     b.add_argument("--quick", action="store_true", help="small sizes (a smoke check in seconds)")
     b.add_argument(
