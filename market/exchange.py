@@ -863,8 +863,8 @@ class Exchange(Waterfall):
         if market.size == 0:
             return np.zeros(0), np.zeros(0) if px is None else px, []
         book = self.acc.positions
-        if market[0] == market[-1]:  # one market (ascending): its own walk, write and side
-            k = int(market[0])
+        k = int(market[0])
+        if market[-1] == k and all_true(market == k):  # one market: its own walk, write, side
             if px is None:
                 px = self._book_prices(k, dq)
             if rows.size <= arrays.FEW_ROWS:  # a few rows: on scalars
