@@ -48,14 +48,15 @@ def unique_sorted(a: np.ndarray) -> np.ndarray:
 def has_repeats(a: np.ndarray, bound: int | None = None) -> bool:
     """Whether any value of ``a`` occurs more than once (``np.unique(a).size < a.size``).
 
-    ``bound``: the values are integers in ``[0, bound)`` (row indices), counted on a
-    scratch array of that size instead of sorted when they are not ascending."""
+    ``bound``: the values are integers in ``[0, bound)`` (row indices); when they are not
+    ascending and are many against ``bound``, they are counted on a scratch array of that
+    size instead of sorted."""
     a = np.asarray(a).reshape(-1)
     if a.size < 2:
         return False
     if all_true(a[1:] > a[:-1]):  # ascending already: no sort needed
         return False
-    if bound is not None:
+    if bound is not None and 16 * a.size >= bound:  # (a scratch of bound costs ~a sort)
         seen = np.zeros(bound, dtype=np.bool_)
         seen[a] = True
         return int(np.count_nonzero(seen)) < a.size
@@ -90,6 +91,17 @@ def stable_argsort(a: np.ndarray) -> np.ndarray:
     if not bool((s[1:] > s[:-1]).all()):  # ties or NaN: sort stably
         order = a.argsort(kind="stable")
     return order
+
+
+def group_runs(key: np.ndarray) -> tuple[np.ndarray | None, np.ndarray, list[int], list[int]]:
+    """The entries of a non-empty integer ``key`` grouped by value, ascending, each group in
+    its given order: ``(order, sorted key, starts, ends)``, ``order`` the stable sorting
+    permutation (None when the keys are grouped already) and each group the run
+    ``starts[g]:ends[g]`` of the sorted keys."""
+    order = None if all_true(key[1:] >= key[:-1]) else stable_argsort(key)
+    srt = key if order is None else key[order]
+    cut = (np.flatnonzero(srt[1:] != srt[:-1]) + 1).tolist()
+    return order, srt, [0, *cut], [*cut, int(srt.size)]
 
 
 def searchsorted_unit(edges: np.ndarray, u: np.ndarray) -> np.ndarray:

@@ -167,16 +167,6 @@ class EventTable:
         self._count += 1
         self._cache = None
 
-    def append_records(self, records: list[dict]) -> None:
-        """Append one row per record (a dict of scalars; missing columns 0), in one block:
-        the rows that one :meth:`append` per record would give."""
-        if not records:
-            return
-        names = self.dtype.names
-        self._rows.extend(tuple(rec.get(name, 0) for name in names) for rec in records)
-        self._count += len(records)
-        self._cache = None
-
     def to_array(self) -> np.ndarray:
         """All rows as one structured array (cached until the next append)."""
         if self._cache is None:

@@ -50,6 +50,7 @@ from market.arrays import (
     all_true,
     any_true,
     gather,
+    group_runs,
     has_repeats,
     per_row,
     stable_argsort,
@@ -547,7 +548,7 @@ class Exchange(Waterfall):
             cash = self.acc.cash
             out = np.empty(idx.size)
             for j, r in enumerate(idx.tolist()):
-                ups, im, _ = self._row_terms(r)
+                ups, im = self._row_terms(r)
                 out[j] = max(min(cash[r], (cash[r] + ups) - im), 0.0)
             return out
         eq = self.equity(idx)
@@ -654,16 +655,23 @@ class Exchange(Waterfall):
         return np.array(out, dtype=np.float64)
 
     def _positions_few(
-        self, rows: list[int], k: int, lots: list[int], prices: list[float]
+        self,
+        rows: list[int],
+        k: int,
+        lots: list[int],
+        prices: list[float],
+        held: list[tuple[int, float, int]] | None = None,
     ) -> list[float]:
         """Fills of a few unique rows in market k, row by row on scalars: each row's position
-        and entry (the same operations as :func:`fill_arithmetic`); no cash moves.  Returns
-        the realised PnL per row."""
+        and entry (the same operations as :func:`fill_arithmetic`); no cash moves.  ``held``:
+        the rows' :meth:`Positions.get_one`, read by the caller, used while market k's column
+        is the one they were read from.  Returns the realised PnL per row."""
         book = self.acc.positions
         lot = self.lot.item(k)
+        col = book.acct[k]
         out = []
-        for r, d, p in zip(rows, lots, prices, strict=True):
-            q0, e0, slot = book.get_one(k, r)
+        for j, (r, d, p) in enumerate(zip(rows, lots, prices, strict=True)):
+            q0, e0, slot = held[j] if held and book.acct[k] is col else book.get_one(k, r)
             q1, e1, realised = fill_arithmetic_one(q0, e0, d, p, lot)
             book.set_one(k, r, q1, e1, slot)
             out.append(realised)
@@ -691,7 +699,7 @@ class Exchange(Waterfall):
         if not abs(new) > abs(old):
             return True
         lot, mark, spec = self.lot.item(k), self.marks.item(k), self.specs[k]
-        ups, im, _ = self._row_terms(r, k)
+        ups, im = self._row_terms(r)
         eq = self.acc.cash.item(r) + ups
         cost = d * lot * (p - mark)
         fees = abs(d) * lot * p * spec.taker_fee if fee else 0.0
@@ -748,20 +756,14 @@ class Exchange(Waterfall):
         orders ``lo[m]`` to ``hi[m]``), market by market: the same fills, sums and entries.
         Each market's buys and sells are summed as runs of the orders grouped by (market,
         side), in their order; the book's position is then updated in scalars."""
-        n = dq.size
         local = np.repeat(np.arange(len(ks), dtype=np.int64), np.subtract(hi, lo))
         key = 3 * local + 1 - np.sign(dq)  # per market: buys, no order, sells
-        if bool((key[1:] >= key[:-1]).all()):  # grouped already
-            d, p = dq, px
-        else:
-            order = stable_argsort(key)
-            key, d, p = key[order], dq[order], px[order]
-        cut = (np.flatnonzero(key[1:] != key[:-1]) + 1).tolist()
-        starts = [0, *cut]
+        order, key, starts, ends = group_runs(key)
+        d, p = (dq, px) if order is None else (dq[order], px[order])
         lots = np.add.reduceat(d, starts).tolist()  # whole lots: exact in any order
         prod = d * p
         fills: list[list[tuple[int, float]]] = [[] for _ in ks]
-        for g, a, b, q in zip(key[starts].tolist(), starts, [*cut, n], lots, strict=True):
+        for g, a, b, q in zip(key[starts].tolist(), starts, ends, lots, strict=True):
             m, j = divmod(g, 3)
             if j != 1 and q:  # one fill per side with orders: its lots at their average price
                 fills[m].append((-q, float(prod[a:b].sum()) / q))
@@ -1144,7 +1146,6 @@ class Exchange(Waterfall):
         book = self.acc.positions
         rows, lots = idx.tolist(), q.tolist()
         prices, consumed = self._walk_few(k, lots)
-        col = book.acct[k]
         held = [book.get_one(k, r) for r in rows]
         ok = [
             self._order_ok(r, k, d, p, h[0], fee)
@@ -1162,10 +1163,8 @@ class Exchange(Waterfall):
         lot, mark, rate = self.lot.item(k), self.marks.item(k), spec.taker_fee
         trades, step, cp, kind = self.log.trades, self.step_no, self.book, _KIND["order"]
         notional, taker = [], []
-        for r, d, p, h in zip(rows, lots, prices, held, strict=True):
-            q0, e0, slot = h if book.acct[k] is col else book.get_one(k, r)
-            q1, e1, realised = fill_arithmetic_one(q0, e0, d, p, lot)
-            book.set_one(k, r, q1, e1, slot)
+        realised_all = self._positions_few(rows, k, lots, prices, held)
+        for r, d, p, realised in zip(rows, lots, prices, realised_all, strict=True):
             cash[r] += realised
             book_gain_one(gains, r, realised)
             notional.append(abs(d) * lot * p)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from market import arrays
-from market.arrays import stable_argsort, sum_list, unique_sorted
+from market.arrays import group_runs, sum_list, unique_sorted
 
 
 def average_impact(
@@ -153,12 +153,8 @@ def fill_prices_books(
     # The orders grouped by (book, side), in their order within a group: one run per group.
     book = np.repeat(np.arange(count.size, dtype=np.int64), count)
     group = 3 * book + side + 1
-    order = None if bool((group[1:] >= group[:-1]).all()) else stable_argsort(group)
+    order, group, lo_g, hi_g = group_runs(group)
     x = sizes if order is None else sizes[order]
-    group = group if order is None else group[order]
-    cut = np.flatnonzero(group[1:] != group[:-1]) + 1
-    lo_g = [0, *cut.tolist()]
-    hi_g = [*cut.tolist(), n]
     run = np.empty(n)
     base_g = []
     for g, lo, hi in zip(group[lo_g].tolist(), lo_g, hi_g, strict=True):

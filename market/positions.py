@@ -264,14 +264,10 @@ class Positions:
                 flat[c] |= bit
                 continue
             o = opened if sel is None else opened[sel]
-            if np.ndim(bit):  # a bit per cell
-                if arrays.any_true(o):
-                    flat[c[o]] |= bit[o]
-                flat[c[~o]] &= ~bit[~o]
-                continue
+            per_cell = np.ndim(bit) > 0  # a bit per cell, or one for every cell
             if arrays.any_true(o):
-                flat[c[o]] |= bit
-            flat[c[~o]] &= ~bit
+                flat[c[o]] |= bit[o] if per_cell else bit
+            flat[c[~o]] &= ~(bit[~o] if per_cell else bit)
 
     def laid_out(self) -> bool:
         """Whether the columns are laid out now (:meth:`read_at` and :meth:`write_at` then

@@ -70,28 +70,6 @@ def _concat(parts: list[np.ndarray]) -> np.ndarray:
     return np.concatenate(parts) if parts else np.zeros(0)
 
 
-#: The wave log's columns that :meth:`Waterfall._run_adl` fills wave by wave, in order.
-_WAVE_COLUMNS = (
-    "wave",
-    "market",
-    "deficit",
-    "budget",
-    "capacity",
-    "raised",
-    "overshoot",
-    "undershoot",
-    "rounding",
-    "residual",
-    "lots_target",
-    "granularity",
-    "lot_value",
-    "eligible",
-    "touched",
-    "price_fallback",
-    "base_total",
-)
-
-
 def _seg_max(x: np.ndarray, bounds: np.ndarray) -> np.ndarray:
     """Per segment ``[bounds[i], bounds[i + 1])`` of ``x``: its maximum, floored at 0 (0 when
     empty): ``x[segment].max(initial=0.0)`` for each."""
@@ -536,8 +514,7 @@ class Waterfall:
             maintenance=wave_rows["maintenance"],
         )
         taken: list[np.ndarray] = []
-        # the wave log's per-wave columns, filled wave by wave (the rest are one value)
-        cols: dict[str, list] = {name: [] for name in _WAVE_COLUMNS}
+        per_wave: list[dict] = []  # the wave log's per-wave values (the rest are one value)
         b_effs: list[float] = []
         # without a vault nothing between two waves' executions reads what the first
         # changed: the waves are executed together after every rule call
@@ -587,30 +564,27 @@ class Waterfall:
             rep.touched += touched
             taken.append(alloc.haircut)
             b_effs.append(b_eff)
-            for name, value in zip(
-                _WAVE_COLUMNS,
-                (
-                    wave_no,
-                    k,
-                    need,
-                    budget,
-                    cap_k,
-                    raised,
-                    over,
-                    under,
-                    alloc.overshoot,
-                    alloc.residual + cut,
-                    target_lots,
-                    alloc.granularity,
-                    lot_value,
-                    snap.n,
-                    touched,
-                    fallback,
-                    float(base.sum()),
-                ),
-                strict=True,
-            ):
-                cols[name].append(value)
+            per_wave.append(
+                {
+                    "wave": wave_no,
+                    "market": k,
+                    "deficit": need,
+                    "budget": budget,
+                    "capacity": cap_k,
+                    "raised": raised,
+                    "overshoot": over,
+                    "undershoot": under,
+                    "rounding": alloc.overshoot,
+                    "residual": alloc.residual + cut,
+                    "lots_target": target_lots,
+                    "granularity": alloc.granularity,
+                    "lot_value": lot_value,
+                    "eligible": snap.n,
+                    "touched": touched,
+                    "price_fallback": fallback,
+                    "base_total": float(base.sum()),
+                }
+            )
         h_all = _concat(taken)
         if batched:
             self._execute_adl_markets(list(snaps), allocs, first_wave + 1, wave_rows, base_all)
@@ -629,12 +603,13 @@ class Waterfall:
             "max_base_survivor": _seg_max(np.maximum(base_all - h_all, 0.0), bounds),
             "max_haircut_base_frac": _seg_max(fr_base, bounds),
         }
-        for f_k, b_eff, cap_k in zip(
-            stats["max_haircut_base_frac"].tolist(), b_effs, cols["capacity"], strict=True
+        for f_k, b_eff, rec in zip(
+            stats["max_haircut_base_frac"].tolist(), b_effs, per_wave, strict=True
         ):
             if f_k > max_frac:  # the budget share where the largest haircut fraction occurred
+                cap_k = rec["capacity"]
                 max_frac, share_at_max = f_k, min(b_eff / cap_k, 1.0) if cap_k > 0 else None
-        if b_effs:
+        if per_wave:  # one block: each per-wave value as a column
             self.log.waves.append(
                 step=self.step_no,
                 theta=theta,
@@ -642,7 +617,7 @@ class Waterfall:
                 max_shortfall=max_shortfall,
                 severity_flag=flag,
                 severity_elasticity=elasticity,
-                **{name: np.array(values) for name, values in cols.items()},
+                **{name: np.array([rec[name] for rec in per_wave]) for name in per_wave[0]},
                 **stats,
             )
         rep.adl_raised = raised_total
@@ -924,13 +899,13 @@ class Waterfall:
                 ups += q * lot.item(m) * (marks.item(m) - e)
         return ups
 
-    def _row_terms(self, r: int, k: int = -1) -> tuple[float, float, int]:
-        """One account's (upnl summed over its markets, initial requirement, lots in market
-        ``k``), in scalars: the terms of :meth:`_account_sums` and ``_equity_and_initial``
-        added in the same market order, for paths that handle a few rows one by one."""
+    def _row_terms(self, r: int) -> tuple[float, float]:
+        """One account's (upnl summed over its markets, initial requirement), in scalars: the
+        terms of :meth:`_account_sums` and ``_equity_and_initial`` added in the same market
+        order, for paths that handle a few rows one by one."""
         book = self.acc.positions
         lot, marks, rates = self.lot, self.marks, self.spec_field("initial_margin")
-        ups, im, old = 0.0, 0.0, 0
+        ups, im = 0.0, 0.0
         for m in book.markets_of(r):
             q, e, _ = book.get_one(m, r)
             if not q:
@@ -938,9 +913,7 @@ class Waterfall:
             lot_m, mark_m = lot.item(m), marks.item(m)  # Python floats: the same arithmetic
             ups += q * lot_m * (mark_m - e)
             im += abs(q) * (lot_m * mark_m) * rates.item(m)
-            if m == k:
-                old = q
-        return ups, im, old
+        return ups, im
 
     def _credit_one(self, r: int, amounts: object) -> None:
         """Book signed ``amounts`` to one row's cash and gains ledger, one after the other."""

@@ -11,6 +11,7 @@ from market.arrays import (
     all_true,
     any_true,
     gather,
+    group_runs,
     has_repeats,
     searchsorted_unit,
     stable_argsort,
@@ -99,3 +100,18 @@ def test_gather_of_one_value_gives_the_gathered_arithmetic(q, e, lot, mark):
 def test_any_true_and_all_true_are_any_and_all(mask):
     assert any_true(mask) is bool(mask.any())
     assert all_true(mask) is bool(mask.all())
+
+
+@given(arrays(np.int64, st.integers(1, 300), elements=st.integers(-5, 40)))
+def test_group_runs_are_the_stable_sort_cut_at_each_new_key(key):
+    """Groups by key, ascending, each in its given order: numpy's stable sort cut where the
+    key changes (no permutation when the keys are grouped already)."""
+    order, srt, starts, ends = group_runs(key)
+    want = np.argsort(key, kind="stable")
+    got = np.arange(key.size) if order is None else order
+    assert np.array_equal(got, want) and np.array_equal(srt, key[want])
+    assert order is not None or bool((np.diff(key) >= 0).all())
+    assert starts[0] == 0 and ends[-1] == key.size and starts[1:] == ends[:-1]
+    for a, b in zip(starts, ends, strict=True):
+        assert b > a and (srt[a:b] == srt[a]).all()
+    assert len(starts) == np.unique(key).size
