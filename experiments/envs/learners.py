@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from market import arrays
 from market.accounts import ACTIVE
 from market.arrays import any_true, unique_sorted
 from market.exchange import Exchange
@@ -155,7 +156,18 @@ class Learners:
 
     # ------------------------------------------------------------------ acting
     def act(self, actions: np.ndarray) -> None:
-        """Carry out one step's moves (``actions``: (n, 4) in [-1, 1]; NaN counts as 0)."""
+        """Carry out one step's moves (``actions``: (n, 4) in [-1, 1]; NaN counts as 0).
+
+        A few learners (up to ``arrays.FEW_ROWS``) move on Python scalars
+        (:meth:`_act_few`): the same operations in the same order, the same exchange calls
+        with the same arguments, so the same numbers; more learners move as arrays."""
+        if self.n <= arrays.FEW_ROWS:
+            self._act_few(np.asarray(actions, dtype=np.float64).reshape(self.n, ACT_SIZE))
+        else:
+            self._act_arrays(actions)
+
+    def _act_arrays(self, actions: np.ndarray) -> None:
+        """:meth:`act` on arrays (every learner at once)."""
         a = np.asarray(actions, dtype=np.float64)
         a = np.minimum(np.maximum(np.where(np.isnan(a), 0.0, a), -1.0), 1.0)  # into [-1, 1]
         a = a.reshape(self.n, ACT_SIZE)
@@ -215,6 +227,84 @@ class Learners:
                 total = float(paid.sum())
                 self.wallet += paid * (got / total if total > 0 else 0.0)
 
+    def _act_few(self, acts: np.ndarray) -> None:
+        """:meth:`act` on Python scalars (``acts``: (n, 4)), learner by learner: the array
+        path's arithmetic in its order, and its exchange calls (one per market and move, the
+        accounts in the same order) with the same arguments."""
+        ex, n, S = self.ex, self.n, self.S
+        a = [[0.0 if x != x else min(max(x, -1.0), 1.0) for x in row] for row in acts.tolist()]
+        rows = self.rows.tolist()
+        active = [[f & ACTIVE != 0 for f in row] for row in ex.acc.flags[self.rows].tolist()]
+        wallet = self.wallet.tolist()
+        before = self.used.tolist()
+        used = [1 + round(max(x[3], 0.0) * (S - 1)) for x in a]  # round: half to even, as rint
+        self.used[:] = used
+        changed = [u != b for u, b in zip(used, before, strict=True)]
+        live = [[s < u and on for s, on in enumerate(act)] for u, act in zip(used, active)]
+        # margin in: deposits from the wallet, spread over the accounts in use
+        dep = [(x[2] - 0.5) / 0.5 * w if x[2] > 0.5 else 0.0 for x, w in zip(a, wallet)]
+        if any(d > 0 for d in dep):
+            to, amounts = [], []
+            for i in range(n):
+                share = [1.0 if on else 0.0 for on in live[i]]
+                count = max(_np_sum(share), 1.0)
+                part = [dep[i] * (x / count) for x in share]
+                to += [r for r, x in zip(rows[i], part) if x > 0]
+                amounts += [x for x in part if x > 0]
+                wallet[i] -= _np_sum(part)
+            ex.deposit(np.array(to, dtype=np.int64), np.array(amounts, dtype=np.float64))
+            self.wallet[:] = wallet
+            self._eq = self._wealth = None  # the cash moved
+        # the orders: each learner's target lots spread over its accounts in use
+        eq = self.equity().tolist()
+        market, max_lev = self.market.tolist(), self.max_lev.tolist()
+        per = []
+        for i, k in enumerate(market):
+            total_eq = max(_np_sum(eq[i]), 0.0)
+            price = ex.marks.item(k) * ex.lot.item(k)
+            target = _trunc_lots(a[i][0] * max_lev[i] * total_eq / price)
+            per.append(
+                [x if on else 0 for x, on in zip(_spread_one(target, used[i], S), active[i])]
+            )
+        now = self._lots().tolist()
+        self._eq = self._upnl = self._held = self._wealth = None  # the moves change them
+        delta = [[p - q for p, q in zip(pr, qr)] for pr, qr in zip(per, now)]
+        if any(changed):  # reduce first, move the cash, then add (the cash follows the lots)
+            cut = [
+                [d != 0 and abs(p) < abs(q) for d, p, q in zip(dr, pr, qr)]
+                for dr, pr, qr in zip(delta, per, now)
+            ]
+            self._orders_few([[d if c else 0 for d, c in zip(*dc)] for dc in zip(delta, cut)])
+            self._rebalance_cash_few(live, changed)
+            self._orders_few([[0 if c else d for d, c in zip(*dc)] for dc in zip(delta, cut)])
+        else:
+            self._orders_few(delta)
+        # entry reset: close and reopen through the book
+        if any(x[1] > 0.5 for x in a):
+            held = self._lots().tolist()
+            lots = [h if x[1] > 0.5 else [0] * S for x, h in zip(a, held)]
+            self._orders_few([[-q for q in row] for row in lots])
+            self._orders_few(lots)
+        # margin out: withdraw a share of the free collateral to the wallet
+        out = [(-x[2] - 0.5) / 0.5 if x[2] < -0.5 else 0.0 for x in a]
+        if any(f > 0 for f in out):
+            who = [i for i, f in enumerate(out) if f > 0]
+            acc = np.array([r for i in who for r in rows[i]], dtype=np.int64)
+            ok = (ex.acc.flags[acc] & ACTIVE).tolist()
+            free = ex.free_collateral(acc).tolist()
+            amount = [out[i] * x for i, x in zip(np.repeat(who, S).tolist(), free)]
+            go = [j for j, x in enumerate(amount) if ok[j] and x > 0]
+            if go:
+                ext0 = ex.external
+                ex.withdraw(acc[go], np.array([amount[j] for j in go], dtype=np.float64))
+                got = ext0 - ex.external  # what left the exchange (a withdrawal cut stays)
+                paid = [0.0] * n
+                for j in go:
+                    paid[who[j // S]] += amount[j]
+                total = _np_sum(paid)
+                factor = got / total if total > 0 else 0.0
+                self.wallet[:] = [w + x * factor for w, x in zip(wallet, paid)]
+
     def _orders(self, delta: np.ndarray) -> None:
         """Send ``delta`` (n, S) signed lots, one exchange call per market."""
         if len(self._markets) == 1:  # every learner in one market
@@ -261,6 +351,54 @@ class Learners:
         if src:
             ex.transfer_many(np.array(src), np.array(dst), np.array(amt))
 
+    def _rebalance_cash_few(self, in_use: list[list[bool]], changed: list[bool]) -> None:
+        """:meth:`_rebalance_cash` on Python scalars (the same transfers, one exchange call)."""
+        ex, S = self.ex, self.S
+        flat = self.rows.ravel()
+        cash_all = ex.acc.cash[flat].tolist()
+        free_all = ex.free_collateral(flat).tolist()
+        give, need = [], []
+        for i, use in enumerate(in_use):
+            cash, free = cash_all[i * S : (i + 1) * S], free_all[i * S : (i + 1) * S]
+            mean = _np_sum(cash) / max(sum(use), 1)
+            want = [mean if u else 0.0 for u in use]
+            give.append([min(max(c - w, 0.0), f) for c, w, f in zip(cash, want, free)])
+            need.append([max(w - c, 0.0) for c, w in zip(cash, want)])
+        if not any(g > 1e-8 for row in give for g in row):
+            return
+        if not any(d > 1e-9 for row in need for d in row):
+            return
+        rows = self.rows.tolist()
+        src, dst, amt = [], [], []
+        for i, (g, d) in enumerate(zip(give, need)):
+            if not (changed[i] and any(x > 1e-8 for x in g) and any(x > 1e-9 for x in d)):
+                continue
+            for s in [s for s, x in enumerate(g) if x > 1e-9]:
+                for t in [t for t, x in enumerate(d) if x > 1e-9]:
+                    x = min(g[s], d[t])
+                    if x <= 1e-9:
+                        continue
+                    src.append(rows[i][s])
+                    dst.append(rows[i][t])
+                    amt.append(x)
+                    g[s] -= x
+                    d[t] -= x
+        if src:
+            ex.transfer_many(np.array(src), np.array(dst), np.array(amt))
+
+    def _orders_few(self, delta: list[list[int]]) -> None:
+        """:meth:`_orders` of ``delta`` given as lists: the same exchange calls."""
+        rows = self.rows.tolist()
+        market = self.market.tolist() if len(self._markets) > 1 else [self._markets[0]] * self.n
+        for k in self._markets:
+            acc, lots = [], []
+            for i, (rr, dr) in enumerate(zip(rows, delta)):
+                if market[i] == k:
+                    acc += [r for r, d in zip(rr, dr) if d]
+                    lots += [d for d in dr if d]
+            if acc:
+                self.ex.trade(np.array(acc, dtype=np.int64), int(k), np.array(lots, dtype=np.int64))
+
     # ------------------------------------------------------------------ seeing
     def after_step(self) -> np.ndarray:
         """Close the step: the ADL haircuts taken, and the reward per learner."""
@@ -290,7 +428,15 @@ class Learners:
         return reward
 
     def observe(self) -> np.ndarray:
-        """The observation of every learner, (n, 13) float32 (fields: :data:`OBS_FIELDS`)."""
+        """The observation of every learner, (n, 13) float32 (fields: :data:`OBS_FIELDS`).
+
+        For a few learners (up to ``arrays.FEW_ROWS``) computed on Python scalars
+        (:meth:`_observe_few`, the same operations, so the same values)."""
+        obs = self._observe_few() if self.n <= arrays.FEW_ROWS else self._observe_arrays()
+        return obs.astype(np.float32)
+
+    def _observe_arrays(self) -> np.ndarray:
+        """:meth:`observe` on arrays (every learner at once), in float64."""
         ex, game = self.ex, self.game
         rows = self.rows.ravel()
         eq = self.equity()
@@ -329,7 +475,58 @@ class Learners:
         # inside the observation space: NaN as 0, everything clipped to +-1e6
         obs[np.isnan(obs)] = 0.0
         np.maximum(obs, -1e6, out=obs)
-        return np.minimum(obs, 1e6, out=obs).astype(np.float32)
+        return np.minimum(obs, 1e6, out=obs)
+
+    def _observe_few(self) -> np.ndarray:
+        """:meth:`observe` on Python scalars, learner by learner, in float64 (the array
+        path's arithmetic in its order; a division by zero hands over to the array path,
+        whose numpy rules give it its value)."""
+        ex, game, n, S = self.ex, self.game, self.n, self.S
+        eq = self.equity().tolist()
+        lots = self._lots().tolist()
+        ups = self._upnl if self._upnl is not None else ex.account_upnl(self.rows.ravel())
+        upnl_rows = ups.reshape(n, S).tolist()
+        pub = game.published_lights  # type: ignore[attr-defined]
+        fund = ex.backstop_capital() / self.fund0
+        crisis = game.phase == "crisis"  # type: ignore[attr-defined]
+        sc = game.scenario  # type: ignore[attr-defined]
+        length = sc.run.crisis_steps if crisis else sc.run.calm_steps
+        progress = game.period_step / max(length, 1)  # type: ignore[attr-defined]
+        wallet, used = self.wallet.tolist(), self.used.tolist()
+        haircut, max_lev = self.last_haircut.tolist(), self.max_lev.tolist()
+        out = []
+        try:
+            for i, (k, rows) in enumerate(zip(self.market.tolist(), self.rows.tolist())):
+                on_ex = _np_sum(eq[i])
+                size = abs(wallet[i] + on_ex)
+                scale = size if size > 1e-9 else 1.0
+                q = sum(lots[i])
+                mark = ex.marks.item(k)
+                notional = q * ex.lot.item(k) * mark
+                upnl = _np_sum(upnl_rows[i])
+                entry_value = notional - upnl  # q * lot * entry
+                gross = abs(notional)
+                light = max(pub.item(r) if r < pub.size else 0 for r in rows)
+                row = [
+                    notional / scale,
+                    (notional - entry_value) / gross if q != 0 else 0.0,
+                    upnl / scale,
+                    on_ex / scale,
+                    wallet[i] / scale,
+                    (gross / on_ex if on_ex > 0 else 0.0) / max_lev[i],
+                    light / 4.0,
+                    fund,
+                    1.0 if crisis else 0.0,
+                    progress,
+                    mark / self.mark0.item(k) - 1.0,
+                    used[i] / S,
+                    haircut[i] / scale,
+                ]
+                # inside the observation space: NaN as 0, everything clipped to +-1e6
+                out.append([0.0 if x != x else min(max(x, -1e6), 1e6) for x in row])
+        except ZeroDivisionError:
+            return self._observe_arrays()
+        return np.array(out, dtype=np.float64)
 
 
 def _spread(total: np.ndarray, used: np.ndarray, j: np.ndarray) -> np.ndarray:
@@ -341,3 +538,30 @@ def _spread(total: np.ndarray, used: np.ndarray, j: np.ndarray) -> np.ndarray:
     extra = mag - base * used
     per = np.where(j < used[:, None], base[:, None] + (j < extra[:, None]), 0)
     return per * np.sign(total)[:, None]
+
+
+def _np_sum(values: list[float]) -> float:
+    """``float(np.sum(values))`` for a list of floats: below eight values numpy adds them one
+    after the other from +0.0, as here, without an array; from eight on, numpy's sum."""
+    if len(values) < 8:
+        total = 0.0
+        for v in values:
+            total += v
+        return total
+    return float(np.sum(np.asarray(values, dtype=np.float64)))
+
+
+def _trunc_lots(x: float) -> int:
+    """``np.trunc(x).astype(np.int64)`` of one float (one outside the int64 range, or not a
+    number, through numpy's own cast)."""
+    return int(x) if abs(x) < 2.0**63 else int(np.array(x).astype(np.int64))
+
+
+def _spread_one(total: int, used: int, size: int) -> list[int]:
+    """:func:`_spread` of one learner's ``total`` lots over its first ``used`` of ``size``
+    accounts, as a list."""
+    mag = abs(total)
+    base = mag // used
+    extra = mag - base * used
+    sign = (total > 0) - (total < 0)
+    return [(base + (j < extra)) * sign if j < used else 0 for j in range(size)]

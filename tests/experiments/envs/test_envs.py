@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import warnings
+
 import gymnasium as gym
 import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pettingzoo.test import parallel_api_test
 
 from experiments.envs import ADLParallelEnv, ADLTraderEnv, Learners
@@ -142,3 +146,90 @@ def test_training_example_evaluates_and_asks_for_its_extra(capsys, monkeypatch):
     assert train_ppo.main(["--steps", "10"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and ".[rl]" in err
+
+
+def _special_actions(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    """Random actions with the edge values mixed in: NaN, infinities, -0.0, the thresholds
+    and the exact halves of the split's rounding."""
+    a = rng.uniform(-1.2, 1.2, shape)
+    edges = np.array([np.nan, np.inf, -np.inf, -0.0, 0.5, -0.5, 1 / 6, 0.5 / 3, 1.0, -1.0])
+    pick = rng.random(shape) < 0.15
+    a[pick] = rng.choice(edges, int(pick.sum()))
+    return a
+
+
+def _observed(lr: Learners) -> bytes:
+    """The learners' observation in float64, after checking that the scalar and the array
+    computations of it agree byte for byte."""
+    few = lr._observe_few()
+    assert few.tobytes() == lr._observe_arrays().tobytes()
+    return few.tobytes()
+
+
+def _learners_run(n: int, markets: int, market: object, seed: int) -> tuple[str, bytes]:
+    """A game with ``n`` learners acting at random: the exchange's digest, and every
+    observation (float64, both computations compared), reward and wallet, as bytes."""
+    from tests.market.test_fast_paths_same_numbers import _digest
+
+    sc = game_for(None, SMALL, None, seed).scenario.replace(**{"market.markets": markets})
+    game = game_for(sc, SMALL, None, seed)
+    lr = Learners(game, n, market=market, cash=3_000.0, wallet=6_000.0)
+    rng = np.random.default_rng(seed)
+    seen = [_observed(lr)]
+    while game.running and game.t < game.total_steps:
+        lr.act(_special_actions(rng, (n, 4)))
+        seen.append(_observed(lr))  # between the moves and the step: nothing kept
+        game.step()
+        seen.append(lr.after_step().tobytes())
+        seen.append(_observed(lr))
+        seen.append(lr.wallet.tobytes() + lr.used.tobytes())
+    return _digest(game.exchange), b"".join(seen)
+
+
+@pytest.mark.parametrize(
+    ("n", "markets", "market"), [(1, 1, 0), (3, 1, 0), (3, 3, np.array([2, 0, 2]))]
+)
+def test_few_learners_on_scalars_move_and_see_as_the_array_path(monkeypatch, n, markets, market):
+    """The scalar path of a few learners (moves, cash rebalancing, observations) gives the
+    array path's exchange state, observations, rewards and wallets, byte for byte."""
+    from market import arrays
+
+    few = _learners_run(n, markets, market, 11)
+    monkeypatch.setattr(arrays, "FEW_ROWS", 0)  # every call through the array paths
+    assert _learners_run(n, markets, market, 11) == few
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    values=st.lists(
+        st.one_of(st.floats(allow_nan=False), st.sampled_from([0.0, -0.0, 1e-300])), max_size=20
+    )
+)
+def test_scalar_sum_adds_as_numpy(values):
+    """The learners' scalar sum is numpy's sum bit for bit (signed zeros, infinities, the
+    pairwise sum from eight values on)."""
+    from experiments.envs.learners import _np_sum
+
+    with np.errstate(invalid="ignore", over="ignore"):
+        want = np.sum(np.array(values, dtype=np.float64))
+        got = _np_sum(values)
+    assert np.float64(got).tobytes() == want.tobytes()
+
+
+@given(total=st.integers(-(10**12), 10**12), used=st.integers(1, 6), extra=st.integers(0, 3))
+def test_one_learners_spread_is_the_array_spread(total, used, extra):
+    from experiments.envs.learners import _spread, _spread_one
+
+    size = used + extra
+    want = _spread(np.array([total]), np.array([used]), np.arange(size)[None, :])[0]
+    assert _spread_one(total, used, size) == want.tolist()
+
+
+@pytest.mark.parametrize("x", [0.0, -0.0, 2.7, -2.7, 1e18, -1e18, 2.0**63, np.inf, -np.inf, np.nan])
+def test_one_learners_target_lots_cast_as_numpy(x):
+    from experiments.envs.learners import _trunc_lots
+
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        want = int(np.trunc(np.array([x])).astype(np.int64)[0])
+        assert _trunc_lots(x) == want
