@@ -69,7 +69,8 @@ def quantile_indicator(score: Any, n_lights: int = 5, *, side: Any = None) -> np
     that side with score ``<= s`` (so ties share a light, the higher one).  Its light is
     ``ceil(k * n_lights / m) - 1``: with ``n_lights = 5`` the top 20% of a side show 4 (all
     lights), the next 20% show 3, and so on; a side with one row shows ``n_lights - 1``.
-    Computed in integers (no rounding at the bucket edges), vectorised by one lexsort.
+    Computed in integers (no rounding at the bucket edges), vectorised by one sort (a lexsort
+    by side and score when ranked within sides).
 
     Args:
         score: the queue scores, 1-d, no NaN (``+-inf`` allowed).
@@ -90,10 +91,10 @@ def quantile_indicator(score: Any, n_lights: int = 5, *, side: Any = None) -> np
         n_lights,
     )
     n = s.shape[0]
-    if side is None:  # one group: a stable sort by score (lexsort's order with one group)
+    if side is None:  # one group: a sort by score (the order among ties changes no light)
         if n == 0:
             return np.zeros(0, dtype=np.int64)
-        order = np.argsort(s, kind="stable")
+        order = np.argsort(s)
         ss = s[order]
         new_run = np.ones(n, dtype=bool)
         new_run[1:] = ss[1:] != ss[:-1]

@@ -335,6 +335,16 @@ def test_quantile_indicator_is_monotone_and_in_range(scores, n_lights):
     assert np.all(lights[s == s.max()] == n_lights - 1)
 
 
+@FAST
+@given(st.lists(st.sampled_from([-np.inf, -1.5, -0.0, 0.0, 0.25, 3.0, np.inf]), max_size=60))
+def test_quantile_indicator_of_one_group_equals_the_grouped_ranking(scores):
+    """Ties share a light whatever their order in the sort: the one-group lights (an
+    unstable sort) equal the grouped ranking's (a lexsort) with every row in one group."""
+    one = quantile_indicator(scores)
+    grouped = quantile_indicator(scores, side=np.zeros(len(scores)))
+    assert one.dtype == grouped.dtype and one.tolist() == grouped.tolist()
+
+
 # --------------------------------------------------------------------------- Drift
 def drift_snapshot(capacity, lots=(1, 3, 4), side=(1, 1, -1), **kw):
     return Snapshot.build(capacity, lots=list(lots), side=list(side), lot_size=2.0, **kw)
