@@ -158,10 +158,11 @@ class Learners:
     def act(self, actions: np.ndarray) -> None:
         """Carry out one step's moves (``actions``: (n, 4) in [-1, 1]; NaN counts as 0).
 
-        A few learners (up to ``arrays.FEW_ROWS``) move on Python scalars
-        (:meth:`_act_few`): the same operations in the same order, the same exchange calls
-        with the same arguments, so the same numbers; more learners move as arrays."""
-        if self.n <= arrays.FEW_ROWS:
+        Learners with a few accounts in all (up to ``arrays.FEW_ROWS``, as one learner of
+        four) move on Python scalars (:meth:`_act_few`): the same operations in the same
+        order, the same exchange calls with the same arguments, so the same numbers; more
+        move as arrays."""
+        if self.n * self.S <= arrays.FEW_ROWS:
             self._act_few(np.asarray(actions, dtype=np.float64).reshape(self.n, ACT_SIZE))
         else:
             self._act_arrays(actions)
@@ -430,9 +431,10 @@ class Learners:
     def observe(self) -> np.ndarray:
         """The observation of every learner, (n, 13) float32 (fields: :data:`OBS_FIELDS`).
 
-        For a few learners (up to ``arrays.FEW_ROWS``) computed on Python scalars
-        (:meth:`_observe_few`, the same operations, so the same values)."""
-        obs = self._observe_few() if self.n <= arrays.FEW_ROWS else self._observe_arrays()
+        For learners with a few accounts in all (up to ``arrays.FEW_ROWS``) computed on
+        Python scalars (:meth:`_observe_few`, the same operations, so the same values)."""
+        few = self.n * self.S <= arrays.FEW_ROWS
+        obs = self._observe_few() if few else self._observe_arrays()
         return obs.astype(np.float32)
 
     def _observe_arrays(self) -> np.ndarray:
