@@ -426,6 +426,10 @@ def test_envs_section_times_both_environments_and_the_game():
     r = run_benchmarks(("envs",), quick=True)
     envs = r["envs"]
     assert envs["traders"] == 300 and envs["gym_steps"] > 10
+    # the pooled figure lies within its episodes' own rates, which are reported with it
+    assert envs["gym_episodes"] >= 1
+    lo, hi = envs["gym_episode_steps_per_s_min"], envs["gym_episode_steps_per_s_max"]
+    assert lo * (1 - 1e-12) <= envs["gym_steps_per_s"] <= hi * (1 + 1e-12)
     for key in ("gym_steps_per_s", "gym_idle_steps_per_s", "parallel_steps_per_s"):
         assert envs[key] > 0
     # an environment step plays a game step: it is never faster than the game alone
@@ -436,3 +440,4 @@ def test_envs_section_times_both_environments_and_the_game():
     t = r["targets"]["envs_steps_per_s"]
     assert t["target"] == TARGETS["envs_steps_per_s"] == 1000.0 and t["op"] == ">="
     assert "envs 300 traders" in format_report(r)
+    assert f"{envs['gym_episodes']} episodes, each" in format_report(r)
