@@ -167,9 +167,10 @@ def _observed(lr: Learners) -> bytes:
     return few.tobytes()
 
 
-def _learners_run(n: int, markets: int, market: object, seed: int) -> tuple[str, bytes]:
-    """A game with ``n`` learners acting at random: the exchange's digest, and every
-    observation (float64, both computations compared), reward and wallet, as bytes."""
+def _learners_run(n: int, markets: int, market: object, seed: int) -> tuple[str, bytes, bool]:
+    """A game with ``n`` learners acting at random: the exchange's digest, every observation
+    (float64, both computations compared), reward and wallet, as bytes, and whether a learner
+    took an ADL haircut (so the observation's haircut field was read nonzero)."""
     from tests.market.test_fast_paths_same_numbers import _digest
 
     sc = game_for(None, SMALL, None, seed).scenario.replace(**{"market.markets": markets})
@@ -177,27 +178,33 @@ def _learners_run(n: int, markets: int, market: object, seed: int) -> tuple[str,
     lr = Learners(game, n, market=market, cash=3_000.0, wallet=6_000.0)
     rng = np.random.default_rng(seed)
     seen = [_observed(lr)]
+    haircut = False
     while game.running and game.t < game.total_steps:
         lr.act(_special_actions(rng, (n, 4)))
         seen.append(_observed(lr))  # between the moves and the step: nothing kept
         game.step()
         seen.append(lr.after_step().tobytes())
+        haircut |= bool(np.any(lr.last_haircut > 0))
         seen.append(_observed(lr))
         seen.append(lr.wallet.tobytes() + lr.used.tobytes())
-    return _digest(game.exchange), b"".join(seen)
+    return _digest(game.exchange), b"".join(seen), haircut
 
 
 @pytest.mark.parametrize(
-    ("n", "markets", "market"), [(1, 1, 0), (2, 1, 0), (2, 3, np.array([2, 0]))]
+    ("n", "markets", "market", "seed"),
+    [(1, 1, 0, 7), (2, 1, 0, 11), (2, 3, np.array([2, 0]), 11)],
 )
-def test_few_learners_on_scalars_move_and_see_as_the_array_path(monkeypatch, n, markets, market):
+def test_few_learners_on_scalars_move_and_see_as_the_array_path(
+    monkeypatch, n, markets, market, seed
+):
     """The scalar path of a few learners' accounts (moves, cash rebalancing, observations)
     gives the array path's exchange state, observations, rewards and wallets, byte for
-    byte."""
+    byte, in games where a learner takes an ADL haircut (seeds chosen for it)."""
     assert n * 4 <= arrays.FEW_ROWS  # the learners take the scalar path by default
-    few = _learners_run(n, markets, market, 11)
+    few = _learners_run(n, markets, market, seed)
+    assert few[2], "no learner took a haircut: the haircut field would go untested"
     monkeypatch.setattr(arrays, "FEW_ROWS", 0)  # every call through the array paths
-    assert _learners_run(n, markets, market, 11) == few
+    assert _learners_run(n, markets, market, seed) == few
 
 
 @settings(max_examples=300, deadline=None)
