@@ -28,9 +28,15 @@ def all_true(mask: np.ndarray) -> bool:
 
 
 def sum_list(values: list[float]) -> float:
-    """The sum of a list of floats as numpy sums an array of them (``np.sum``'s order); the
-    value itself for one (no numpy call)."""
-    return values[0] if len(values) == 1 else float(np.array(values).sum())
+    """``float(np.sum(values))`` for a list of floats, bit for bit: below eight values numpy
+    adds them one after the other from +0.0, as done here without an array; from eight on,
+    numpy's own (pairwise) sum."""
+    if len(values) < 8:
+        total = 0.0
+        for v in values:
+            total += v
+        return total
+    return float(np.sum(np.asarray(values, dtype=np.float64)))
 
 
 def unique_sorted(a: np.ndarray) -> np.ndarray:

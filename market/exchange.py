@@ -645,13 +645,11 @@ class Exchange(Waterfall):
         self, idx: np.ndarray, k: int, dq: np.ndarray, price: np.ndarray
     ) -> np.ndarray:
         """:meth:`_apply_fills` row by row on scalars (a few unique rows)."""
-        cash, gains = self.acc.cash, self.acc.gains
         dq, price = per_row(dq, idx.shape), per_row(price, idx.shape)
         rows = idx.tolist()
         out = self._positions_few(rows, k, dq.tolist(), price.tolist())
         for r, realised in zip(rows, out, strict=True):
-            cash[r] += realised
-            book_gain_one(gains, r, realised)
+            self._credit_one(r, (realised,))
         return np.array(out, dtype=np.float64)
 
     def _positions_few(
@@ -929,10 +927,8 @@ class Exchange(Waterfall):
         if rows.size == 0:
             return
         if rows.size <= arrays.FEW_ROWS:  # a few entries: one by one, in order, on scalars
-            cash, gains = self.acc.cash, self.acc.gains
             for r, a in zip(rows.tolist(), np.reshape(amount, -1).tolist(), strict=True):
-                cash[r] += a
-                book_gain_one(gains, r, a)
+                self._credit_one(r, (a,))
             return
         if not has_repeats(rows, self.acc.n):  # each account once: one pass
             self.acc.cash[rows] += amount
@@ -969,10 +965,15 @@ class Exchange(Waterfall):
 
     def _charge_fee_one(self, row: int, fee: float) -> None:
         """:meth:`_charge_fees` for one row and one fee, in scalars (the same operations)."""
+        self._debit_fee_one(row, fee)
+        self._fee_income(fee)
+
+    def _debit_fee_one(self, row: int, fee: float) -> None:
+        """One row's side of a fee, in scalars: out of its cash (gains ledger first), into
+        its fees paid; the income is booked by the caller (:meth:`_fee_income`)."""
         self.acc.cash[row] -= fee
         self.acc.fees_paid[row] += fee
         book_gain_one(self.acc.gains, row, -fee)
-        self._fee_income(fee)
 
     def _fee_income(self, total: float) -> None:
         """Fees of ``total`` dollars paid: the backstop's share (fund mode) repays fund debt
@@ -1158,21 +1159,17 @@ class Exchange(Waterfall):
         else:
             rows, lots, held = (list(compress(v, ok)) for v in (rows, lots, held))
             prices = self._book_prices(k, np.array(lots, dtype=np.int64)).tolist()
-        acc, spec = self.acc, self.specs[k]
-        cash, gains, paid = acc.cash, acc.gains, acc.fees_paid
+        spec = self.specs[k]
         lot, mark, rate = self.lot.item(k), self.marks.item(k), spec.taker_fee
         trades, step, cp, kind = self.log.trades, self.step_no, self.book, _KIND["order"]
         notional, taker = [], []
         realised_all = self._positions_few(rows, k, lots, prices, held)
         for r, d, p, realised in zip(rows, lots, prices, realised_all, strict=True):
-            cash[r] += realised
-            book_gain_one(gains, r, realised)
+            self._credit_one(r, (realised,))
             notional.append(abs(d) * lot * p)
             fee_r = notional[-1] * rate if fee else 0.0
             if fee:  # after its fill, as the array path charges it
-                cash[r] -= fee_r
-                paid[r] += fee_r
-                book_gain_one(gains, r, -fee_r)
+                self._debit_fee_one(r, fee_r)
             taker.append(fee_r)
             trades.append_row(step, r, cp, k, d, p, mark, fee_r, realised, kind)
         self._credit_one(self.book, self._row_fills(k, self.book, _side_fills(lots, prices)))

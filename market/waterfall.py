@@ -26,7 +26,7 @@ from market.accounts import (
 from market.adl.base import Snapshot
 from market.adl.eligibility import Eligibility
 from market.adl.severity import WaveOutcome, WaveState
-from market.arrays import gather, has_repeats, unique_sorted
+from market.arrays import gather, has_repeats, stable_argsort, unique_sorted
 from market.positions import sum_by
 
 
@@ -971,7 +971,7 @@ class Waterfall:
             self._ledger_in_order(r_c, realised)
             self._ledger_in_order(rows[nb], -h[nb])
         else:
-            order = np.argsort(np.concatenate([2 * seg[ci], 2 * seg[nb] + 1]), kind="stable")
+            order = stable_argsort(np.concatenate([2 * seg[ci], 2 * seg[nb] + 1]))
             self._ledger_in_order(
                 np.concatenate([r_c, rows[nb]])[order], np.concatenate([realised, -h[nb]])[order]
             )

@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 
 from experiments.bench.child import run_forked
-from experiments.studies.crash import CrashConfig, crash_exchange, run_crash
+from experiments.studies.crash import CrashConfig, crash_exchange, crash_streams, run_crash
 from market.adl import get_policy
 
 __all__ = [
@@ -154,8 +154,7 @@ def _command_point(accounts: int, markets: int, runs: int = 5) -> dict[str, Any]
     positions = {}
     for k in (1, markets):  # the open positions each command's population holds
         cfg = CrashConfig(accounts=accounts, markets=k)
-        pop = np.random.SeedSequence(cfg.seed).spawn(2)[0]  # run_crash's population stream
-        ex = crash_exchange(cfg, None, np.random.default_rng(pop))
+        ex = crash_exchange(cfg, None, np.random.default_rng(crash_streams(cfg)[0]))
         positions[k] = ex.acc.positions.count()
         del ex
     seconds, one = statistics.median(walls[markets]), statistics.median(walls[1])

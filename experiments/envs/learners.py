@@ -30,7 +30,7 @@ import numpy as np
 
 from market import arrays
 from market.accounts import ACTIVE
-from market.arrays import any_true, unique_sorted
+from market.arrays import any_true, sum_list, unique_sorted
 from market.exchange import Exchange
 
 #: Length of one learner's observation.
@@ -248,11 +248,11 @@ class Learners:
             to, amounts = [], []
             for i in range(n):
                 share = [1.0 if on else 0.0 for on in live[i]]
-                count = max(_np_sum(share), 1.0)
+                count = max(sum_list(share), 1.0)
                 part = [dep[i] * (x / count) for x in share]
                 to += [r for r, x in zip(rows[i], part) if x > 0]
                 amounts += [x for x in part if x > 0]
-                wallet[i] -= _np_sum(part)
+                wallet[i] -= sum_list(part)
             ex.deposit(np.array(to, dtype=np.int64), np.array(amounts, dtype=np.float64))
             self.wallet[:] = wallet
             self._eq = self._wealth = None  # the cash moved
@@ -261,7 +261,7 @@ class Learners:
         market, max_lev = self.market.tolist(), self.max_lev.tolist()
         per = []
         for i, k in enumerate(market):
-            total_eq = max(_np_sum(eq[i]), 0.0)
+            total_eq = max(sum_list(eq[i]), 0.0)
             price = ex.marks.item(k) * ex.lot.item(k)
             target = _trunc_lots(a[i][0] * max_lev[i] * total_eq / price)
             per.append(
@@ -302,7 +302,7 @@ class Learners:
                 paid = [0.0] * n
                 for j in go:
                     paid[who[j // S]] += amount[j]
-                total = _np_sum(paid)
+                total = sum_list(paid)
                 factor = got / total if total > 0 else 0.0
                 self.wallet[:] = [w + x * factor for w, x in zip(wallet, paid)]
 
@@ -361,7 +361,7 @@ class Learners:
         give, need = [], []
         for i, use in enumerate(in_use):
             cash, free = cash_all[i * S : (i + 1) * S], free_all[i * S : (i + 1) * S]
-            mean = _np_sum(cash) / max(sum(use), 1)
+            mean = sum_list(cash) / max(sum(use), 1)
             want = [mean if u else 0.0 for u in use]
             give.append([min(max(c - w, 0.0), f) for c, w, f in zip(cash, want, free)])
             need.append([max(w - c, 0.0) for c, w in zip(cash, want)])
@@ -499,13 +499,13 @@ class Learners:
         out = []
         try:
             for i, (k, rows) in enumerate(zip(self.market.tolist(), self.rows.tolist())):
-                on_ex = _np_sum(eq[i])
+                on_ex = sum_list(eq[i])
                 size = abs(wallet[i] + on_ex)
                 scale = size if size > 1e-9 else 1.0
                 q = sum(lots[i])
                 mark = ex.marks.item(k)
                 notional = q * ex.lot.item(k) * mark
-                upnl = _np_sum(upnl_rows[i])
+                upnl = sum_list(upnl_rows[i])
                 entry_value = notional - upnl  # q * lot * entry
                 gross = abs(notional)
                 light = max(pub.item(r) if r < pub.size else 0 for r in rows)
@@ -540,17 +540,6 @@ def _spread(total: np.ndarray, used: np.ndarray, j: np.ndarray) -> np.ndarray:
     extra = mag - base * used
     per = np.where(j < used[:, None], base[:, None] + (j < extra[:, None]), 0)
     return per * np.sign(total)[:, None]
-
-
-def _np_sum(values: list[float]) -> float:
-    """``float(np.sum(values))`` for a list of floats: below eight values numpy adds them one
-    after the other from +0.0, as here, without an array; from eight on, numpy's sum."""
-    if len(values) < 8:
-        total = 0.0
-        for v in values:
-            total += v
-        return total
-    return float(np.sum(np.asarray(values, dtype=np.float64)))
 
 
 def _trunc_lots(x: float) -> int:

@@ -59,6 +59,12 @@ def crash_exchange(
     return ex
 
 
+def crash_streams(cfg: CrashConfig) -> tuple[np.random.SeedSequence, np.random.SeedSequence]:
+    """The crash's random streams, spawned from ``cfg.seed``: (population, prices)."""
+    pop_ss, price_ss = np.random.SeedSequence(cfg.seed).spawn(2)
+    return pop_ss, price_ss
+
+
 def run_crash(cfg: CrashConfig, policy: ADLPolicy | None = None) -> dict:
     """Build a synthetic population, crash the marks, run the waterfall every step.
 
@@ -68,8 +74,7 @@ def run_crash(cfg: CrashConfig, policy: ADLPolicy | None = None) -> dict:
     after the backstop, ``adl_target`` what the policy was asked to close or raise,
     ``overshoot`` / ``undershoot`` what ADL took above / below the need, wave by wave.
     """
-    root = np.random.SeedSequence(cfg.seed)
-    pop_ss, price_ss = root.spawn(2)
+    pop_ss, price_ss = crash_streams(cfg)
     ex = crash_exchange(cfg, policy, np.random.default_rng(pop_ss))
     path = crash_path(
         np.full(cfg.markets, cfg.mark),

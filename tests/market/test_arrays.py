@@ -1,9 +1,9 @@
 """The array helpers: the sorting helpers give what numpy's unique, stable argsort and
 searchsorted give; gather's one value gives the arithmetic of the gathered array; any_true
-and all_true are any() and all()."""
+and all_true are any() and all(); sum_list is np.sum of a list."""
 
 import numpy as np
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
@@ -15,6 +15,7 @@ from market.arrays import (
     has_repeats,
     searchsorted_unit,
     stable_argsort,
+    sum_list,
     unique_sorted,
 )
 
@@ -115,3 +116,18 @@ def test_group_runs_are_the_stable_sort_cut_at_each_new_key(key):
     for a, b in zip(starts, ends, strict=True):
         assert b > a and (srt[a:b] == srt[a]).all()
     assert len(starts) == np.unique(key).size
+
+
+@settings(max_examples=300)
+@given(
+    values=st.lists(
+        st.one_of(st.floats(allow_nan=False), st.sampled_from([0.0, -0.0, 1e-300])), max_size=20
+    )
+)
+def test_sum_list_adds_as_numpy(values):
+    """The scalar sum of a list is numpy's sum bit for bit (signed zeros, infinities, the
+    pairwise sum from eight values on)."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        want = np.sum(np.array(values, dtype=np.float64))
+        got = sum_list(values)
+    assert np.float64(got).tobytes() == want.tobytes()

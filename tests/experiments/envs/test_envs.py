@@ -8,7 +8,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from pettingzoo.test import parallel_api_test
 
@@ -205,23 +205,6 @@ def test_few_learners_on_scalars_move_and_see_as_the_array_path(
     assert few[2], "no learner took a haircut: the haircut field would go untested"
     monkeypatch.setattr(arrays, "FEW_ROWS", 0)  # every call through the array paths
     assert _learners_run(n, markets, market, seed) == few
-
-
-@settings(max_examples=300, deadline=None)
-@given(
-    values=st.lists(
-        st.one_of(st.floats(allow_nan=False), st.sampled_from([0.0, -0.0, 1e-300])), max_size=20
-    )
-)
-def test_scalar_sum_adds_as_numpy(values):
-    """The learners' scalar sum is numpy's sum bit for bit (signed zeros, infinities, the
-    pairwise sum from eight values on)."""
-    from experiments.envs.learners import _np_sum
-
-    with np.errstate(invalid="ignore", over="ignore"):
-        want = np.sum(np.array(values, dtype=np.float64))
-        got = _np_sum(values)
-    assert np.float64(got).tobytes() == want.tobytes()
 
 
 @given(total=st.integers(-(10**12), 10**12), used=st.integers(1, 6), extra=st.integers(0, 3))
