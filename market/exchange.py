@@ -827,6 +827,7 @@ class Exchange(Waterfall):
         dq: np.ndarray,
         kind: str,
         slots: np.ndarray | None = None,
+        by_account: np.ndarray | None = None,
     ):
         """Fill orders of ``rows`` in several markets against the book at once.
 
@@ -841,7 +842,12 @@ class Exchange(Waterfall):
         realised, px, book_pnl = self._fill_positions(rows, market, dq, slots=slots)
         for amounts in book_pnl:  # the book's side, market by market
             self._credit_one(self.book, amounts)
-        self._ledger_in_order(rows, realised)
+        if by_account is None:
+            self._ledger_in_order(rows, realised)
+        else:  # unique rows: their entries in any order, here ascending
+            at = np.empty_like(by_account)
+            at[by_account] = np.arange(by_account.size)
+            self._ledger_in_order(rows[at], realised[at])
         self._log_fills(rows, market, dq, px, realised, kind)
         return realised
 

@@ -44,7 +44,10 @@ class Positions:
         acct: per market, the accounts with an entry, ascending (int64).
         lots: per market, their signed lots (int64; 0 for a closed entry awaiting compaction).
         entry: per market, their average entry prices (0 where flat).
-        held: per account, a bit per market held (uint8, ``(accounts, ceil(K / 8))``).
+        held: per account, a bit per market held (uint8, ``(accounts, ceil(K / 8))``), stored
+            column by column (Fortran order): the bits of markets k to k + 7 for every
+            account are one contiguous byte column, so a market's update touches one
+            column.
         version: incremented by every change (readers cache derived arrays against it).
     """
 
@@ -53,7 +56,7 @@ class Positions:
         self.acct: list[np.ndarray] = [_EMPTY_I.copy() for _ in range(self.k)]
         self.lots: list[np.ndarray] = [_EMPTY_I.copy() for _ in range(self.k)]
         self.entry: list[np.ndarray] = [_EMPTY_F.copy() for _ in range(self.k)]
-        self.held = np.zeros((max(int(accounts), 16), (self.k + 7) // 8), dtype=np.uint8)
+        self.held = np.zeros((max(int(accounts), 16), (self.k + 7) // 8), dtype=np.uint8, order="F")
         self.version = 0
         self._flat: tuple[np.ndarray, ...] | None = None  # see _laid_out
 
@@ -92,7 +95,9 @@ class Positions:
 
     def _reserve(self, n: int) -> None:
         if n > self.held.shape[0]:
-            grown = np.zeros((max(n, 2 * self.held.shape[0]), self.held.shape[1]), np.uint8)
+            grown = np.zeros(
+                (max(n, 2 * self.held.shape[0]), self.held.shape[1]), np.uint8, order="F"
+            )
             grown[: self.held.shape[0]] = self.held
             self.held = grown
 
@@ -247,10 +252,10 @@ class Positions:
         top = int(rows.max()) + 1
         if top > self.held.shape[0]:
             self._reserve(top)
-        if not self.held.flags.c_contiguous:  # the flat view below must write through
-            self.held = np.ascontiguousarray(self.held)
-        flat = self.held.reshape(-1)
-        cells = rows * self.held.shape[1] + (market >> 3)
+        if not self.held.flags.f_contiguous:  # the flat view below must write through
+            self.held = np.asfortranarray(self.held)
+        flat = self.held.T.reshape(-1)
+        cells = (market >> 3) * self.held.shape[0] + rows
         if np.ndim(market) == 0:
             groups = [(None, np.uint8(1 << (int(market) & 7)))]
         elif not arrays.has_repeats(rows, self.held.shape[0]):  # distinct cells: one update
@@ -506,6 +511,6 @@ class Positions:
         other.acct = [a.copy() for a in self.acct]
         other.lots = [q.copy() for q in self.lots]
         other.entry = [e.copy() for e in self.entry]
-        other.held = self.held.copy()
+        other.held = self.held.copy(order="K")
         other._flat = None
         return other

@@ -297,3 +297,49 @@ def test_one_market_margin_terms_equal_the_entries_path(case, more):
             assert _held_bits_match_lots(ex)
             ex.trade(close, 0, 1, fee=fee)
             assert _held_bits_match_lots(ex)
+
+
+@st.composite
+def _ledger_turns(draw):
+    """Unique rows of a small ledger, two or three turns of amounts (some -0.0: no entry),
+    cash and ledger cells that include signed zeros."""
+    n = draw(st.integers(1, 40))
+    k = draw(st.integers(1, n))
+    seed = draw(st.integers(0, 2**32 - 1))
+    rng = np.random.default_rng(seed)
+    rows = rng.permutation(n)[:k]
+    values = [0.0, -0.0, 1.0, 2.5, 1e-300, 7.25]
+    cash = np.array([values[i] for i in rng.integers(0, len(values), n)]) * rng.choice([1, -1], n)
+    gains = np.abs(rng.normal(0.0, 3.0, (n, 3))) * (rng.random((n, 3)) < 0.6)
+    turns = []
+    for _ in range(draw(st.integers(1, 3))):
+        a = rng.normal(0.0, 4.0, k)
+        a[rng.random(k) < 0.3] = -0.0  # no entry for these rows this turn
+        a[rng.random(k) < 0.1] = 0.0
+        turns.append(a)
+    return rows, cash, gains, turns
+
+
+@settings(max_examples=300, deadline=None)
+@given(case=_ledger_turns(), order=st.sampled_from(["C", "F"]), few=st.booleans())
+def test_entries_booked_in_turns_equal_one_pass_per_turn(case, order, few):
+    """``book_turns`` (rows read once, written once) leaves cash and ledger bit for bit as
+    ``cash += a; book_gain`` turn by turn, whatever the ledger's memory order and whether the
+    few-row scalar paths are on."""
+    from market.accounts import book_gain, book_turns
+
+    rows, cash, gains, turns = case
+    gains = np.array(gains, order=order)
+    with pytest.MonkeyPatch.context() as mp:
+        if not few:
+            mp.setattr(arrays, "FEW_ROWS", 0)
+        c1, g1 = cash.copy(), gains.copy(order="K")
+        book_turns(c1, g1, rows, turns)
+        c2, g2 = cash.copy(), gains.copy(order="K")
+        for a in turns:
+            c2[rows] += a
+            book_gain(g2, rows, a)
+    assert c1.view(np.int64).tolist() == c2.view(np.int64).tolist()
+    assert np.ascontiguousarray(g1).view(np.int64).tolist() == (
+        np.ascontiguousarray(g2).view(np.int64).tolist()
+    )

@@ -149,20 +149,21 @@ def _book_gain_reference(gains: np.ndarray, idx: np.ndarray, amount: np.ndarray)
         left = left - take
 
 
+@pytest.mark.parametrize("order", ["C", "F"])  # the exchange keeps its ledger in F order
 @pytest.mark.parametrize("n", [60, 2_000, 12_000])
 @pytest.mark.parametrize("share", [0.05, 0.4, 0.5, 0.9, 1.0])
-def test_book_gain_equals_the_reference_bit_for_bit(share, n):
+def test_book_gain_equals_the_reference_bit_for_bit(share, n, order):
     from market.accounts import book_gain
 
     rng = np.random.default_rng(11)
-    gains = np.zeros((n, 3))
+    gains = np.zeros((n, 3), order=order)
     gains[:, 0] = np.maximum(rng.normal(0.0, 5.0, n), 0.0)
     gains[::3, 1] = rng.uniform(0.0, 9.0, n)[::3]
     gains[::7, 2] = rng.uniform(0.0, 9.0, n)[::7]
     idx = rng.permutation(n)[: int(share * n)]
     amount = rng.normal(0.0, 6.0, idx.size)
     amount[::11] = 0.0
-    fast, ref = gains.copy(), gains.copy()
+    fast, ref = gains.copy(order="K"), gains.copy()
     book_gain(fast, idx, amount)
     _book_gain_reference(ref, idx, amount)
     assert np.array_equal(fast.view(np.int64), ref.view(np.int64))
