@@ -196,6 +196,15 @@ def book_gain(gains: np.ndarray, idx: np.ndarray, amount: np.ndarray) -> None:
             col[rows] = sub
 
 
+def ledger_rows(gains: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """``gains[rows]`` as a new column-major array, gathered column by column (on the
+    exchange's column-major ledger, far cheaper than a row gather at scattered rows)."""
+    out = np.empty((rows.size, gains.shape[1]), order="F")
+    for layer in range(gains.shape[1]):
+        out[:, layer] = gains[:, layer].take(rows)
+    return out
+
+
 def book_turns(
     cash: np.ndarray, gains: np.ndarray, rows: np.ndarray, turns: list[np.ndarray]
 ) -> None:
@@ -207,9 +216,7 @@ def book_turns(
     turn by turn, on the rows read once into compact arrays and written back once: one
     scattered read and one scattered write of each column instead of one per turn."""
     c = cash[rows]
-    g = np.empty((rows.size, gains.shape[1]), order="F")
-    for layer in range(gains.shape[1]):
-        g[:, layer] = gains[:, layer].take(rows)
+    g = ledger_rows(gains, rows)
     local = np.arange(rows.size)
     for amount in turns:
         c += amount

@@ -827,7 +827,7 @@ class Exchange(Waterfall):
         dq: np.ndarray,
         kind: str,
         slots: np.ndarray | None = None,
-        by_account: np.ndarray | None = None,
+        ledger_order: np.ndarray | None = None,
     ):
         """Fill orders of ``rows`` in several markets against the book at once.
 
@@ -837,17 +837,17 @@ class Exchange(Waterfall):
         every order, each account's cash and gains entries in market order, the book's side
         market by market, the trade log in one block.  ``slots``: where each order's
         position sits in its market's column, when the caller knows (every row holds one).
-        Returns the realised PnL per order.
+        ``ledger_order``: when every row is unique, the order to book their cash and ledger
+        entries in (any order gives the same numbers; account order reads memory in
+        sequence).  Returns the realised PnL per order.
         """
         realised, px, book_pnl = self._fill_positions(rows, market, dq, slots=slots)
         for amounts in book_pnl:  # the book's side, market by market
             self._credit_one(self.book, amounts)
-        if by_account is None:
+        if ledger_order is None:
             self._ledger_in_order(rows, realised)
-        else:  # unique rows: their entries in any order, here ascending
-            at = np.empty_like(by_account)
-            at[by_account] = np.arange(by_account.size)
-            self._ledger_in_order(rows[at], realised[at])
+        else:
+            self._ledger_in_order(rows[ledger_order], realised[ledger_order])
         self._log_fills(rows, market, dq, px, realised, kind)
         return realised
 

@@ -23,6 +23,7 @@ from market.accounts import (
     book_gain,
     book_gain_one,
     book_turns,
+    ledger_rows,
 )
 from market.adl.base import Snapshot
 from market.adl.eligibility import Eligibility
@@ -322,10 +323,12 @@ class Waterfall:
         chunk = (nt > threshold) & (eq[ri] > 0)
         send = np.where(chunk, np.ceil(qa * fraction).astype(np.int64), qa)
         dq = -np.sign(qi) * send
-        if ri.size == rows.size:  # one position each: the cash and ledger in account order
-            self._fill_markets(rows[ri], ci, dq, "liquidation", slots=slot, by_account=ri)
-        elif ri.size:
-            self._fill_markets(rows[ri], ci, dq, "liquidation", slots=slot)
+        if ri.size:
+            ascending = None
+            if ri.size == rows.size:  # one position each: cash and ledger in account order
+                ascending = np.empty_like(ri)  # (rows ascend: the inverse of ri sorts them)
+                ascending[ri] = np.arange(ri.size)
+            self._fill_markets(rows[ri], ci, dq, "liquidation", slots=slot, ledger_order=ascending)
         nt_sent = send * lot * mark
         still_open = np.bincount(ri, weights=send < qa, minlength=rows.size) > 0
         rate = self.spec_field("liquidation_fee")[ci]
@@ -791,10 +794,7 @@ class Waterfall:
         with np.errstate(divide="ignore", invalid="ignore"):
             lev = np.where(eq > 0, nt / np.where(eq > 0, eq, 1.0), np.inf)
         lot_value = np.asarray(gaps, dtype=np.float64)[seg]
-        g_all = acc.gains
-        gains = np.empty((rows.size, g_all.shape[1]), order="F")
-        for layer in range(g_all.shape[1]):
-            gains[:, layer] = g_all[:, layer].take(rows)
+        gains = ledger_rows(acc.gains, rows)
         cap = self.eligibility.capacity(
             upnl=up,
             gains_total=gains,  # the ledger, summed over its layers if the cap reads it
@@ -974,8 +974,9 @@ class Waterfall:
         # everyone else: realised PnL then haircut, wave by wave
         nb = ~is_b
         if not has_repeats(rows, self.acc.n):  # one wave each: its PnL, then its haircut
-            first = np.full(int(np.count_nonzero(nb)), -0.0)  # -0.0: no entry (see book_turns)
-            first[ci if first.size == rows.size else (np.cumsum(nb) - 1)[ci]] = realised
+            first = np.full(rows.size, -0.0)  # -0.0: no entry (see book_turns)
+            first[ci] = realised
+            first = first[nb]
             book_turns(self.acc.cash, self.acc.gains, rows[nb], [first, -h[nb]])
         else:
             order = stable_argsort(np.concatenate([2 * seg[ci], 2 * seg[nb] + 1]))
