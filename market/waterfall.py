@@ -866,7 +866,8 @@ class Waterfall:
         if upnl_only and rows is not None and np.size(rows) <= arrays.FEW_ROWS:
             # a few rows: on scalars, the same terms in the same market order
             rows = np.asarray(rows, dtype=np.int64).reshape(-1)
-            return (np.array([self._row_upnl(r) for r in rows.tolist()], dtype=float),)
+            ups = [self._row_terms(r, initial=False)[0] for r in rows.tolist()]
+            return (np.array(ups, dtype=float),)
         n = acc.n if rows is None else int(np.asarray(rows).size)
         book = acc.positions
         if rows is None:  # closed entries too: their terms are exact zeros, which add nothing
@@ -894,23 +895,14 @@ class Waterfall:
         has = ntsum > 0  # an open position has a positive notional (lot size and mark > 0)
         return ups, mm, ntsum, has
 
-    def _row_upnl(self, r: int) -> float:
-        """One account's upnl summed over its markets, in scalars: the first of
-        :meth:`_row_terms` (the same terms in the same market order), without the rest."""
-        book, lot, marks = self.acc.positions, self.lot, self.marks
-        ups = 0.0
-        for m in book.markets_of(r):
-            q, e, _ = book.get_one(m, r)
-            if q:
-                ups += q * lot.item(m) * (marks.item(m) - e)
-        return ups
-
-    def _row_terms(self, r: int) -> tuple[float, float]:
+    def _row_terms(self, r: int, *, initial: bool = True) -> tuple[float, float]:
         """One account's (upnl summed over its markets, initial requirement), in scalars: the
         terms of :meth:`_account_sums` and ``_equity_and_initial`` added in the same market
-        order, for paths that handle a few rows one by one."""
+        order, for paths that handle a few rows one by one.  ``initial=False``: the upnl
+        only (the requirement returned as 0.0, its terms not computed)."""
         book = self.acc.positions
-        lot, marks, rates = self.lot, self.marks, self.spec_field("initial_margin")
+        lot, marks = self.lot, self.marks
+        rates = self.spec_field("initial_margin") if initial else None
         ups, im = 0.0, 0.0
         for m in book.markets_of(r):
             q, e, _ = book.get_one(m, r)
@@ -918,7 +910,8 @@ class Waterfall:
                 continue
             lot_m, mark_m = lot.item(m), marks.item(m)  # Python floats: the same arithmetic
             ups += q * lot_m * (mark_m - e)
-            im += abs(q) * (lot_m * mark_m) * rates.item(m)
+            if rates is not None:
+                im += abs(q) * (lot_m * mark_m) * rates.item(m)
         return ups, im
 
     def _credit_one(self, r: int, amounts: object) -> None:
